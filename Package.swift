@@ -1,0 +1,44 @@
+// swift-tools-version:6.1
+// Strata: a NATS-compatible durable message broker whose heart is its own storage engine.
+//
+// Imports point one way: C shims -> C wrappers -> subjects -> storage -> executables.
+import PackageDescription
+
+let package = Package(
+    name: "Strata",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "StreamStore", targets: ["StreamStore"]),
+        .library(name: "Subjects", targets: ["Subjects"]),
+        .executable(name: "strata", targets: ["strata"]),
+    ],
+    targets: [
+        // C shims over Debian's system libraries (liblmdb-dev, libzstd-dev).
+        .systemLibrary(name: "CLMDB", path: "Sources/CLMDB", pkgConfig: "lmdb",
+                       providers: [.apt(["liblmdb-dev"])]),
+        .systemLibrary(name: "CZstd", path: "Sources/CZstd", pkgConfig: "libzstd",
+                       providers: [.apt(["libzstd-dev"])]),
+        // Hardware CRC32C (SSE4.2) with a portable fallback.
+        .target(name: "CCRC32C", path: "Sources/CCRC32C"),
+
+        // Safe Swift wrappers that own the C resources.
+        .target(name: "LMDB", dependencies: ["CLMDB"]),
+        .target(name: "Zstd", dependencies: ["CZstd"]),
+
+        // Pure subject validation and wildcard matching.
+        .target(name: "Subjects"),
+
+        // The storage engine: segmented zstd log, LMDB indexes, retention, recovery, compaction.
+        .target(name: "StreamStore", dependencies: ["LMDB", "Zstd", "Subjects", "CCRC32C"]),
+
+        // Offline tool (inspect, crash-test writer; verify/repair/compact come with their issue).
+        .executableTarget(name: "strata", dependencies: ["StreamStore"], path: "Tools/strata"),
+
+        .testTarget(name: "LMDBTests", dependencies: ["LMDB"]),
+        .testTarget(name: "ZstdTests", dependencies: ["Zstd"]),
+        .testTarget(name: "SubjectsTests", dependencies: ["Subjects"]),
+        .testTarget(name: "StreamStoreTests", dependencies: ["StreamStore", "strata"],
+                    resources: [.copy("Fixtures")]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,54 @@
+import CLMDB
+
+/// A cursor over one database, scoped to ``Transaction/withCursor(_:_:)``. Positioning methods
+/// return the entry they land on, or nil when there is none; the buffers are valid until the cursor
+/// moves or the transaction changes or ends.
+public struct Cursor {
+    /// One key/value pair, pointing into the map.
+    public struct Entry {
+        public let key: UnsafeRawBufferPointer
+        public let value: UnsafeRawBufferPointer
+    }
+
+    let handle: OpaquePointer
+
+    init(transaction: Transaction, database: Database) throws {
+        var cursor: OpaquePointer?
+        try check(mdb_cursor_open(transaction.handle, database.dbi, &cursor), "mdb_cursor_open")
+        self.handle = cursor!
+    }
+
+    func close() { mdb_cursor_close(handle) }
+
+    private func op(_ operation: MDB_cursor_op, key: UnsafeRawBufferPointer? = nil) throws -> Entry? {
+        var k = MDB_val(mv_size: key?.count ?? 0, mv_data: UnsafeMutableRawPointer(mutating: key?.baseAddress))
+        var v = MDB_val()
+        let rc = mdb_cursor_get(handle, &k, &v, operation)
+        if rc == MDB_NOTFOUND { return nil }
+        try check(rc, "mdb_cursor_get")
+        return Entry(key: UnsafeRawBufferPointer(start: k.mv_data, count: k.mv_size),
+                     value: UnsafeRawBufferPointer(start: v.mv_data, count: v.mv_size))
+    }
+
+    public func first() throws -> Entry? { try op(MDB_FIRST) }
+    public func last() throws -> Entry? { try op(MDB_LAST) }
+    public func next() throws -> Entry? { try op(MDB_NEXT) }
+    public func previous() throws -> Entry? { try op(MDB_PREV) }
+    public func current() throws -> Entry? { try op(MDB_GET_CURRENT) }
+    /// The first entry whose key is greater than or equal to `key`.
+    public func seek(atOrAfter key: UnsafeRawBufferPointer) throws -> Entry? { try op(MDB_SET_RANGE, key: key) }
+    public func seek(atOrAfter key: [UInt8]) throws -> Entry? {
+        try key.withUnsafeBytes { (k) throws in try op(MDB_SET_RANGE, key: k) }
+    }
+    /// The last entry whose key is less than or equal to `key`.
+    public func seek(atOrBefore key: [UInt8]) throws -> Entry? {
+        if let entry = try seek(atOrAfter: key) {
+            if entry.key.elementsEqual(key) { return entry }
+            return try previous()
+        }
+        return try last()
+    }
+
+    /// Deletes the entry under the cursor (write transactions only).
+    public func deleteCurrent() throws { try check(mdb_cursor_del(handle, 0), "mdb_cursor_del") }
+}

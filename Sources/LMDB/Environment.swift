@@ -1,0 +1,90 @@
+import CLMDB
+
+/// An LMDB environment: one memory-mapped database file holding named databases.
+///
+/// Owns the `MDB_env` handle and closes it in `deinit`. Always opened with `MDB_NOTLS`, so read
+/// transactions are not tied to threads; write transactions must begin and end on one thread, which
+/// ``write(_:)`` guarantees by taking a non-async closure. Readers never block the writer (MVCC).
+public final class Environment: @unchecked Sendable {
+    /// How commits reach the disk.
+    public enum Durability: Sendable {
+        /// Every commit is synced (`fdatasync`) before it returns.
+        case synchronous
+        /// Commits are not synced; call ``sync()``. A system crash may lose recent commits, and with
+        /// it the database can be corrupt: use only where the data can be rebuilt (derived indexes).
+        case deferred
+    }
+
+    let handle: OpaquePointer
+    public let path: String
+
+    /// Opens (creating if needed) the environment in the directory `path`.
+    /// - Parameters:
+    ///   - mapSize: the largest the file may grow to (address space, not disk).
+    ///   - maxDatabases: how many named databases may be opened.
+    public init(path: String, mapSize: Int = 64 << 30, maxDatabases: UInt32 = 16,
+                maxReaders: UInt32 = 512, durability: Durability = .synchronous,
+                readOnly: Bool = false) throws {
+        var env: OpaquePointer?
+        try check(mdb_env_create(&env), "mdb_env_create")
+        guard let env else { throw LMDBError(code: MDB_PANIC, operation: "mdb_env_create") }
+        do {
+            try check(mdb_env_set_mapsize(env, mapSize), "mdb_env_set_mapsize")
+            try check(mdb_env_set_maxdbs(env, maxDatabases), "mdb_env_set_maxdbs")
+            try check(mdb_env_set_maxreaders(env, maxReaders), "mdb_env_set_maxreaders")
+            var flags = UInt32(MDB_NOTLS)
+            if durability == .deferred { flags |= UInt32(MDB_NOSYNC) }
+            if readOnly { flags |= UInt32(MDB_RDONLY) }
+            try check(mdb_env_open(env, path, flags, 0o644), "mdb_env_open(\(path))")
+        } catch {
+            mdb_env_close(env)
+            throw error
+        }
+        self.handle = env
+        self.path = path
+    }
+
+    deinit { mdb_env_close(handle) }
+
+    /// Opens a named database, creating it when `create` is true.
+    public func openDatabase(_ name: String, create: Bool = true) throws -> Database {
+        try write { txn throws in try txn.openDatabase(name, create: create) }
+    }
+
+    /// Runs `body` in a read-only transaction (a consistent snapshot). The transaction and every
+    /// buffer it hands out are valid only inside `body`.
+    public func read<T>(_ body: (Transaction) throws -> T) throws -> T {
+        let txn = try Transaction(environment: self, readOnly: true)
+        defer { txn.abort() }
+        return try body(txn)
+    }
+
+    /// Runs `body` in a write transaction, committed when `body` returns and aborted when it throws.
+    /// The whole closure runs on the calling thread, as LMDB requires.
+    public func write<T>(_ body: (Transaction) throws -> T) throws -> T {
+        let txn = try Transaction(environment: self, readOnly: false)
+        let result: T
+        do {
+            result = try body(txn)
+        } catch {
+            txn.abort()
+            throw error
+        }
+        try txn.commit()
+        return result
+    }
+
+    /// Flushes committed data to disk (needed with ``Durability/deferred``).
+    public func sync() throws {
+        try check(mdb_env_sync(handle, 1), "mdb_env_sync")
+    }
+
+    /// Bytes of the map in use (pages in use × page size).
+    public func usedBytes() throws -> Int {
+        var info = MDB_envinfo()
+        var stat = MDB_stat()
+        try check(mdb_env_info(handle, &info), "mdb_env_info")
+        try check(mdb_env_stat(handle, &stat), "mdb_env_stat")
+        return (info.me_last_pgno + 1) * Int(stat.ms_psize)
+    }
+}

@@ -1,0 +1,94 @@
+import Foundation
+
+/// Wraps a file system and fails chosen operations: the Nth write or sync from now, every write
+/// (a full disk), or a short write that leaves only part of the bytes behind. For fault-injection tests
+/// of the log; thread-safe.
+public final class FaultInjectingFileSystem: FileSystem, @unchecked Sendable {
+    /// What to do to writes and syncs.
+    public enum Fault: Sendable, Equatable {
+        /// The `n`th write from now (1 = the next) fails with `errno` after writing nothing.
+        case failWrite(n: Int, errno: Int32)
+        /// The `n`th write from now writes only its first `bytes` bytes, then fails with ENOSPC.
+        case shortWrite(n: Int, bytes: Int)
+        /// The `n`th sync from now fails with EIO.
+        case failSync(n: Int)
+        /// Every write fails with ENOSPC until the fault is cleared.
+        case diskFull
+    }
+
+    private let base: any FileSystem
+    private let lock = NSLock()
+    private var fault: Fault?
+    private var writes = 0, syncs = 0
+
+    public init(wrapping base: any FileSystem = POSIXFileSystem()) { self.base = base }
+
+    /// Installs `fault` (replacing any), counting from now.
+    public func inject(_ fault: Fault?) {
+        lock.lock(); defer { lock.unlock() }
+        self.fault = fault
+        writes = 0
+        syncs = 0
+    }
+
+    /// What a write of `count` bytes should do: nil = go ahead; (written, errno) = fail.
+    func onWrite(count: Int) -> (written: Int, errno: Int32)? {
+        lock.lock(); defer { lock.unlock() }
+        writes += 1
+        switch fault {
+        case .failWrite(let n, let code) where n == writes: fault = nil; return (0, code)
+        case .shortWrite(let n, let bytes) where n == writes: fault = nil; return (min(bytes, count), ENOSPC)
+        case .diskFull: return (0, ENOSPC)
+        default: return nil
+        }
+    }
+
+    func onSync() -> Int32? {
+        lock.lock(); defer { lock.unlock() }
+        syncs += 1
+        if case .failSync(let n) = fault, n == syncs { fault = nil; return EIO }
+        return nil
+    }
+
+    public func open(_ path: String, create: Bool) throws -> any FileHandle {
+        FaultInjectingFileHandle(base: try base.open(path, create: create), owner: self)
+    }
+    public func createDirectory(_ path: String) throws { try base.createDirectory(path) }
+    public func contentsOfDirectory(_ path: String) throws -> [String] { try base.contentsOfDirectory(path) }
+    public func exists(_ path: String) -> Bool { base.exists(path) }
+    public func isDirectory(_ path: String) -> Bool { base.isDirectory(path) }
+    public func remove(_ path: String) throws { try base.remove(path) }
+    public func rename(_ source: String, to destination: String) throws { try base.rename(source, to: destination) }
+    public func syncDirectory(_ path: String) throws { try base.syncDirectory(path) }
+}
+
+final class FaultInjectingFileHandle: FileHandle, @unchecked Sendable {
+    let base: any FileHandle
+    let owner: FaultInjectingFileSystem
+    var path: String { base.path }
+
+    init(base: any FileHandle, owner: FaultInjectingFileSystem) {
+        self.base = base
+        self.owner = owner
+    }
+
+    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64) throws -> Int {
+        try base.read(into: buffer, at: offset)
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer, at offset: Int64) throws {
+        if let (written, code) = owner.onWrite(count: bytes.count) {
+            if written > 0 { try base.write(UnsafeRawBufferPointer(rebasing: bytes[0..<written]), at: offset) }
+            throw FileSystemError(operation: "pwrite (injected)", path: path, errno: code)
+        }
+        try base.write(bytes, at: offset)
+    }
+
+    func size() throws -> Int64 { try base.size() }
+    func truncate(to size: Int64) throws { try base.truncate(to: size) }
+
+    func sync() throws {
+        if let code = owner.onSync() { throw FileSystemError(operation: "fdatasync (injected)", path: path, errno: code) }
+        try base.sync()
+    }
+}

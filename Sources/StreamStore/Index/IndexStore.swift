@@ -1,0 +1,153 @@
+import LMDB
+
+/// A stream's LMDB environment and its named databases (Specs/IndexSchema.md).
+///
+/// The environment is opened with deferred durability: the log is the source of truth and is synced per
+/// the stream's policy; the index is synced at checkpoints (segment seal, compaction, close) and is
+/// validated against the log on open (Specs/Recovery.md).
+final class IndexStore: @unchecked Sendable {
+    static let formatVersion: UInt32 = 1
+    /// LMDB's key limit is 511 bytes; subjects and message ids longer than this are rejected.
+    static let maxKeyBytes = 480
+
+    let environment: Environment
+    let meta: Database
+    let sequences: Database
+    let times: Database
+    let subjects: Database
+    let subjectNames: Database
+    let bySubject: Database
+    let messageIDs: Database
+
+    /// Opens (or creates) the index in `path`. Throws `unsupportedFormat` for another format version.
+    init(path: String, readOnly: Bool = false) throws {
+        do {
+            environment = try Environment(path: path, maxDatabases: 8, durability: .deferred, readOnly: readOnly)
+            let names = ["meta", "seq", "time", "subjects", "subjectNames", "bySubject", "messageIDs"]
+            let handles: [Database]
+            if readOnly {
+                handles = try environment.read { txn in try names.map { try txn.openDatabase($0, create: false) } }
+            } else {
+                handles = try environment.write { (txn) throws in
+                    var opened: [Database] = []
+                    for name in names { opened.append(try txn.openDatabase(name, create: true)) }
+                    return opened
+                }
+            }
+            (meta, sequences, times, subjects, subjectNames, bySubject, messageIDs) =
+                (handles[0], handles[1], handles[2], handles[3], handles[4], handles[5], handles[6])
+            let version: UInt32? = try environment.read { txn in
+                try txn.get(meta, key: Array("format".utf8)).map { $0.loadLE(UInt32.self, at: 0) }
+            }
+            if let version, version != IndexStore.formatVersion {
+                throw StoreError.unsupportedFormat("index format version \(version)")
+            }
+            if version == nil && !readOnly {
+                try environment.write { (txn) throws in
+                    var bytes: [UInt8] = []
+                    bytes.appendLE(IndexStore.formatVersion)
+                    try txn.put(meta, key: Array("format".utf8), value: bytes)
+                }
+            }
+        } catch let error as StoreError {
+            throw error
+        } catch let error as LMDBError {
+            throw StoreError.wrap(error)
+        } catch {
+            throw StoreError.indexMismatch("\(error)")
+        }
+    }
+
+    func read<T>(_ body: (IndexReader) throws -> T) throws -> T {
+        do {
+            return try environment.read { txn in try body(IndexReader(index: self, txn: txn)) }
+        } catch let error as StoreError {
+            throw error
+        } catch let error as LMDBError {
+            throw StoreError.wrap(error)
+        } catch {
+            throw StoreError.indexMismatch("\(error)")
+        }
+    }
+
+    /// Runs `body` in one write transaction (committed when it returns, aborted when it throws).
+    func write<T>(_ body: (inout IndexWriter) throws -> T) throws -> T {
+        do {
+            return try environment.write { txn in
+                var writer = try IndexWriter(index: self, txn: txn)
+                return try body(&writer)
+            }
+        } catch let error as StoreError {
+            throw error
+        } catch let error as LMDBError {
+            throw StoreError.wrap(error)
+        } catch {
+            throw StoreError.indexMismatch("\(error)")
+        }
+    }
+
+    func checkpoint() throws {
+        do { try environment.sync() } catch { throw StoreError.wrap(error) }
+    }
+
+    static let stateKey = Array("state".utf8)
+    static let markerKey = Array("marker".utf8)
+    static let compactingKey = Array("compacting".utf8)
+}
+
+/// The persistent counters: stream state plus the next subject id (`meta/state`).
+struct PersistentState: Equatable {
+    var stream = StreamState()
+    var nextSubjectID: UInt64 = 1
+
+    func encoded() -> [UInt8] {
+        var b: [UInt8] = []
+        b.reserveCapacity(64)
+        b.appendLE(stream.messages); b.appendLE(stream.bytes)
+        b.appendLE(stream.firstSequence); b.appendLE(stream.lastSequence)
+        b.appendLE(stream.firstTimestamp); b.appendLE(stream.lastTimestamp)
+        b.appendLE(stream.subjects); b.appendLE(nextSubjectID)
+        return b
+    }
+
+    init() {}
+
+    init?(_ raw: UnsafeRawBufferPointer) {
+        guard raw.count == 64 else { return nil }
+        stream.messages = raw.loadLE(UInt64.self, at: 0)
+        stream.bytes = raw.loadLE(UInt64.self, at: 8)
+        stream.firstSequence = raw.loadLE(UInt64.self, at: 16)
+        stream.lastSequence = raw.loadLE(UInt64.self, at: 24)
+        stream.firstTimestamp = raw.loadLE(Int64.self, at: 32)
+        stream.lastTimestamp = raw.loadLE(Int64.self, at: 40)
+        stream.subjects = raw.loadLE(UInt64.self, at: 48)
+        nextSubjectID = raw.loadLE(UInt64.self, at: 56)
+    }
+}
+
+/// A subject's entry (`subjects` database).
+struct SubjectEntry: Equatable {
+    var id: UInt64
+    var count: UInt64
+    var lastSequence: UInt64
+
+    func encoded() -> [UInt8] {
+        var b: [UInt8] = []
+        b.reserveCapacity(24)
+        b.appendLE(id); b.appendLE(count); b.appendLE(lastSequence)
+        return b
+    }
+
+    init(id: UInt64, count: UInt64, lastSequence: UInt64) {
+        self.id = id
+        self.count = count
+        self.lastSequence = lastSequence
+    }
+
+    init?(_ raw: UnsafeRawBufferPointer) {
+        guard raw.count == 24 else { return nil }
+        id = raw.loadLE(UInt64.self, at: 0)
+        count = raw.loadLE(UInt64.self, at: 8)
+        lastSequence = raw.loadLE(UInt64.self, at: 16)
+    }
+}

@@ -1,0 +1,220 @@
+import LMDB
+
+/// Changes to the index within one write transaction, keeping the stream's counters in step.
+///
+/// Every removal is also collected in ``removed`` so that the caller can write the matching removal
+/// record to the log (Specs/SegmentFormat.md, "Removal").
+struct IndexWriter {
+    let index: IndexStore
+    let txn: Transaction
+    var state: PersistentState
+    /// Sequences removed through this writer, for the log's removal record.
+    var removed = RangeCollector()
+    private var lastTimedFrame: (UInt64, UInt64)?
+
+    init(index: IndexStore, txn: Transaction) throws {
+        self.index = index
+        self.txn = txn
+        self.state = try IndexReader(index: index, txn: txn).persistentState() ?? PersistentState()
+    }
+
+    var reader: IndexReader { IndexReader(index: index, txn: txn) }
+
+    func save(marker: IndexMarker?) throws {
+        try txn.put(index.meta, key: IndexStore.stateKey, value: state.encoded())
+        if let marker { try txn.put(index.meta, key: IndexStore.markerKey, value: marker.encoded()) }
+    }
+
+    func setCompacting(_ segment: UInt64?) throws {
+        if let segment {
+            var bytes: [UInt8] = []
+            bytes.appendLE(segment)
+            try txn.put(index.meta, key: IndexStore.compactingKey, value: bytes)
+        } else {
+            try txn.delete(index.meta, key: IndexStore.compactingKey)
+        }
+    }
+
+    /// Empties every database but `meta/format` (before a rebuild).
+    mutating func clear() throws {
+        for db in [index.sequences, index.times, index.subjects, index.subjectNames, index.bySubject, index.messageIDs] {
+            try txn.clear(db)
+        }
+        try txn.delete(index.meta, key: IndexStore.stateKey)
+        try txn.delete(index.meta, key: IndexStore.markerKey)
+        try txn.delete(index.meta, key: IndexStore.compactingKey)
+        state = PersistentState()
+    }
+
+    /// Indexes one message. Its sequence must be above every sequence indexed before.
+    mutating func insert(sequence: UInt64, timestamp: Int64, subject: UnsafeRawBufferPointer,
+                         messageID: UnsafeRawBufferPointer, accountedSize: UInt64,
+                         segment: UInt64, frameOffset: UInt64, recordIndex: UInt32) throws {
+        var entry: SubjectEntry
+        if let existing = try txn.get(index.subjects, key: subject).flatMap(SubjectEntry.init) {
+            entry = existing
+            entry.count += 1
+        } else {
+            entry = SubjectEntry(id: state.nextSubjectID, count: 1, lastSequence: sequence)
+            state.nextSubjectID += 1
+            state.stream.subjects += 1
+            try Key.u64(entry.id).withUnsafeBytes { try txn.put(index.subjectNames, key: $0, value: subject) }
+        }
+        entry.lastSequence = sequence
+        try entry.encoded().withUnsafeBytes { try txn.put(index.subjects, key: subject, value: $0) }
+
+        let location = MessageLocation(segment: segment, frameOffset: frameOffset, recordIndex: recordIndex,
+                                       accountedSize: UInt32(clamping: accountedSize), timestamp: timestamp, subjectID: entry.id)
+        try txn.put(index.sequences, key: Key.u64(sequence), value: location.encoded(), append: true)
+        try txn.put(index.bySubject, key: Key.pair(entry.id, sequence), value: [])
+        if !messageID.isEmpty {
+            var value: [UInt8] = []
+            value.appendLE(sequence)
+            value.appendLE(timestamp)
+            try value.withUnsafeBytes { try txn.put(index.messageIDs, key: messageID, value: $0) }
+        }
+        if lastTimedFrame.map({ $0 != (segment, frameOffset) }) ?? true {
+            lastTimedFrame = (segment, frameOffset)
+            var key: [UInt8] = []
+            key.appendBE(UInt64(bitPattern: timestamp))
+            key.appendBE(sequence)
+            try txn.put(index.times, key: key, value: [])
+        }
+
+        if state.stream.messages == 0 {
+            state.stream.firstSequence = sequence
+            state.stream.firstTimestamp = timestamp
+        }
+        state.stream.messages += 1
+        state.stream.bytes += accountedSize
+        state.stream.lastSequence = max(state.stream.lastSequence, sequence)
+        state.stream.lastTimestamp = max(state.stream.lastTimestamp, timestamp)
+    }
+
+    /// Removes one held sequence; returns its location, or nil when it was not held.
+    @discardableResult
+    mutating func remove(_ sequence: UInt64) throws -> MessageLocation? {
+        guard let location = try reader.location(sequence) else { return nil }
+        try txn.delete(index.sequences, key: Key.u64(sequence))
+        try forget(sequence: sequence, location: location)
+        if sequence == state.stream.firstSequence { try advanceHead() }
+        return location
+    }
+
+    /// Removes every held sequence in `range`; returns how many were held.
+    @discardableResult
+    mutating func remove(range: ClosedRange<UInt64>) throws -> UInt64 {
+        var count: UInt64 = 0
+        var touchesHead = false
+        try txn.withCursor(index.sequences) { cursor in
+            var entry = try cursor.seek(atOrAfter: Key.u64(range.lowerBound))
+            while let current = entry {
+                let sequence = current.key.loadBE(UInt64.self, at: 0)
+                if sequence > range.upperBound { break }
+                guard let location = MessageLocation(current.value) else {
+                    throw StoreError.indexMismatch("bad location value for sequence \(sequence)")
+                }
+                try cursor.deleteCurrent()
+                try forget(sequence: sequence, location: location)
+                if sequence == state.stream.firstSequence { touchesHead = true }
+                count += 1
+                // After mdb_cursor_del, MDB_NEXT lands on the entry that followed the deleted one.
+                entry = try cursor.next()
+            }
+        }
+        if touchesHead { try advanceHead() }
+        return count
+    }
+
+    /// Drops a removed message's subject, message-id and counter contributions.
+    private mutating func forget(sequence: UInt64, location: MessageLocation) throws {
+        removed.add(sequence)
+        try txn.delete(index.bySubject, key: Key.pair(location.subjectID, sequence))
+        if let nameBytes = try txn.get(index.subjectNames, key: Key.u64(location.subjectID)) {
+            let name = Array(nameBytes)
+            if var entry = try txn.get(index.subjects, key: name).flatMap(SubjectEntry.init) {
+                entry.count -= 1
+                if entry.count == 0 {
+                    try txn.delete(index.subjects, key: name)
+                    try txn.delete(index.subjectNames, key: Key.u64(location.subjectID))
+                    state.stream.subjects -= 1
+                } else {
+                    try txn.put(index.subjects, key: name, value: entry.encoded())
+                }
+            }
+        }
+        state.stream.messages -= 1
+        state.stream.bytes -= min(state.stream.bytes, UInt64(location.accountedSize))
+    }
+
+    /// Moves the first sequence to the next held one (or past the last) and prunes the time index.
+    private mutating func advanceHead() throws {
+        if let (first, location) = try reader.firstHeld(atOrAfter: state.stream.firstSequence) {
+            state.stream.firstSequence = first
+            state.stream.firstTimestamp = location.timestamp
+        } else {
+            state.stream.firstSequence = state.stream.lastSequence + 1
+            state.stream.firstTimestamp = 0
+        }
+        // Keep the time entry of the frame that holds the new first message (the last one at or below it).
+        var stale: [[UInt8]] = []
+        try txn.withCursor(index.times) { cursor in
+            var previous = try cursor.first().map { Array($0.key) }
+            while let key = previous, let next = try cursor.next() {
+                if next.key.loadBE(UInt64.self, at: 8) > state.stream.firstSequence { break }
+                stale.append(key)
+                previous = Array(next.key)
+            }
+        }
+        for key in stale { try txn.delete(index.times, key: key) }
+    }
+
+    /// Forgets message ids recorded before `time` (outside the duplicate window).
+    mutating func pruneMessageIDs(before time: Int64, limit: Int = 10_000) throws {
+        var stale: [[UInt8]] = []
+        try txn.withCursor(index.messageIDs) { cursor in
+            var entry = try cursor.first()
+            while let current = entry, stale.count < limit {
+                if current.value.loadLE(Int64.self, at: 8) < time { stale.append(Array(current.key)) }
+                entry = try cursor.next()
+            }
+        }
+        for key in stale { try txn.delete(index.messageIDs, key: key) }
+    }
+}
+
+/// Collects removed sequences into sorted, coalesced inclusive ranges.
+struct RangeCollector: Equatable {
+    private(set) var ranges: [ClosedRange<UInt64>] = []
+
+    var isEmpty: Bool { ranges.isEmpty }
+
+    mutating func add(_ sequence: UInt64) {
+        if let last = ranges.last {
+            if last.contains(sequence) { return }
+            if sequence == last.upperBound + 1 {
+                ranges[ranges.count - 1] = last.lowerBound...sequence
+                return
+            }
+            if sequence < last.lowerBound {
+                ranges.append(sequence...sequence)
+                ranges.sort { $0.lowerBound < $1.lowerBound }
+                coalesce()
+                return
+            }
+        }
+        ranges.append(sequence...sequence)
+    }
+
+    private mutating func coalesce() {
+        var merged: [ClosedRange<UInt64>] = []
+        for range in ranges {
+            if let last = merged.last, range.lowerBound <= last.upperBound &+ 1 {
+                merged[merged.count - 1] = last.lowerBound...max(last.upperBound, range.upperBound)
+            } else {
+                merged.append(range)
+            }
+        }
+        ranges = merged
+    }
+}

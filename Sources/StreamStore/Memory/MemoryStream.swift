@@ -1,0 +1,258 @@
+import Foundation
+import Subjects
+
+/// A stream held in memory only: the behaviour of ``FileStream`` (sequences, limits, purge, delete,
+/// de-duplication, reads) without files, for JetStream's memory storage. Thread-safe; every operation
+/// runs under one lock and completes at once. Max age is applied whenever the stream is touched.
+public final class MemoryStream: MessageStore, @unchecked Sendable {
+    private let lock = NSLock()
+    private var contents: MemoryContents
+    private let clock: @Sendable () -> Int64
+
+    public init(config: StreamConfig, clock: @escaping @Sendable () -> Int64 = FileStream.systemClock) throws {
+        try config.validate()
+        self.contents = MemoryContents(config: config)
+        self.clock = clock
+    }
+
+    private func locked<T>(_ body: (inout MemoryContents) throws -> T) throws -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        try? Retention.expire(now: clock(), config: contents.config, target: &contents)
+        return try body(&contents)
+    }
+
+    public var state: StreamState { (try? locked { $0.state }) ?? StreamState() }
+    public var currentConfig: StreamConfig { lock.lock(); defer { lock.unlock() }; return contents.config }
+
+    public func append(_ request: AppendRequest) async throws -> AppendResult {
+        try FileStream.validate(request)
+        let now = clock()
+        return try locked { (contents) throws in try contents.append(request, now: now) }
+    }
+
+    public func purge(_ request: PurgeRequest) async throws -> UInt64 {
+        if let filter = request.filter {
+            do { try Subject.validateFilter(filter) } catch { throw StoreError.invalidSubject(filter, error) }
+        }
+        return try locked { (contents) throws in contents.purge(request) }
+    }
+
+    public func delete(sequence: UInt64) async throws -> Bool {
+        try locked { (contents) throws in contents.removeRange(sequence...sequence) > 0 }
+    }
+
+    public func update(config: StreamConfig) async throws {
+        try config.validate()
+        let now = clock()
+        try locked { (contents) throws in
+            contents.config = config
+            try? Retention.enforceLimits(config: config, target: &contents)
+            try? Retention.expire(now: now, config: config, target: &contents)
+        }
+    }
+
+    public func message(sequence: UInt64) throws -> StoredMessage? {
+        try locked { (contents) throws in contents.messages[sequence] }
+    }
+
+    public func next(atOrAfter sequence: UInt64, filter: String?) throws -> StoredMessage? {
+        try validate(filter)
+        return try locked { (contents) throws in contents.next(atOrAfter: sequence, filter: filter) }
+    }
+
+    public func messages(from sequence: UInt64, filter: String?, limit: Int) throws -> [StoredMessage] {
+        try validate(filter)
+        return try locked { (contents) throws in
+            var result: [StoredMessage] = []
+            var next = sequence
+            while result.count < limit, let message = contents.next(atOrAfter: next, filter: filter) {
+                result.append(message)
+                next = message.sequence + 1
+            }
+            return result
+        }
+    }
+
+    public func last(subject: String) throws -> StoredMessage? {
+        try validate(subject)
+        return try locked { (contents) throws in
+            let last = contents.subjects.filter { Subject.matches($0.key, filter: subject) }.compactMap { $0.value.sequences.last }.max()
+            return last.flatMap { contents.messages[$0] }
+        }
+    }
+
+    public func firstSequence(atOrAfterTime time: Int64) throws -> UInt64? {
+        try locked { (contents) throws in contents.firstSequence(atOrAfterTime: time) }
+    }
+
+    public func subjectCounts(filter: String?) throws -> [String: UInt64] {
+        try validate(filter)
+        return try locked { (contents) throws in
+            var counts: [String: UInt64] = [:]
+            for (subject, held) in contents.subjects where filter.map({ Subject.matches(subject, filter: $0) }) ?? true {
+                counts[subject] = UInt64(held.sequences.count)
+            }
+            return counts
+        }
+    }
+
+    public func count(filter: String?, atOrAfter sequence: UInt64) throws -> UInt64 {
+        try validate(filter)
+        return try locked { (contents) throws in
+            var total: UInt64 = 0
+            for (subject, held) in contents.subjects where filter.map({ Subject.matches(subject, filter: $0) }) ?? true {
+                total += UInt64(held.sequences.count - held.sequences.partitioningIndex { $0 >= sequence })
+            }
+            return total
+        }
+    }
+
+    public func sequence(forMessageID id: String) throws -> UInt64? {
+        let now = clock()
+        return try locked { (contents) throws in
+            guard contents.config.duplicateWindow > 0, let found = contents.messageIDs[id],
+                  found.timestamp >= now - contents.config.duplicateWindow else { return nil }
+            return found.sequence
+        }
+    }
+
+    public func close() {}
+
+    private func validate(_ filter: String?) throws {
+        if let filter {
+            do { try Subject.validateFilter(filter) } catch { throw StoreError.invalidSubject(filter, error) }
+        }
+    }
+}
+
+/// The memory stream's data, with the same retention rules as the file stream's index.
+struct MemoryContents: RetentionTarget {
+    struct HeldSubject { var sequences: [UInt64] = [] }
+
+    var config: StreamConfig
+    var state = StreamState()
+    var messages: [UInt64: StoredMessage] = [:]
+    var subjects: [String: HeldSubject] = [:]
+    var messageIDs: [String: (sequence: UInt64, timestamp: Int64)] = [:]
+
+    init(config: StreamConfig) { self.config = config }
+
+    var streamState: StreamState { state }
+
+    mutating func append(_ request: AppendRequest, now: Int64) throws -> AppendResult {
+        let size = StoredMessage.accountedSize(subject: request.subject.utf8.count, headers: request.headers.count, payload: request.payload.count)
+        try Retention.admit(size: size, config: config, state: state)
+        if config.duplicateWindow > 0, let id = request.messageID, let original = messageIDs[id],
+           original.timestamp >= now - config.duplicateWindow {
+            return AppendResult(sequence: original.sequence, timestamp: original.timestamp, duplicate: true)
+        }
+        let sequence = state.lastSequence + 1
+        let timestamp = max(now, state.lastTimestamp)
+        messages[sequence] = StoredMessage(sequence: sequence, timestamp: timestamp, subject: request.subject,
+                                           headers: request.headers, payload: request.payload, messageID: request.messageID)
+        if subjects[request.subject] == nil { state.subjects += 1 }
+        subjects[request.subject, default: HeldSubject()].sequences.append(sequence)
+        if let id = request.messageID { messageIDs[id] = (sequence, timestamp) }
+        if state.messages == 0 {
+            state.firstSequence = sequence
+            state.firstTimestamp = timestamp
+        }
+        state.messages += 1
+        state.bytes += size
+        state.lastSequence = sequence
+        state.lastTimestamp = timestamp
+        try? Retention.enforce(afterAppendingTo: request.subject, config: config, target: &self)
+        if config.duplicateWindow > 0 && messageIDs.count > 4096 {
+            messageIDs = messageIDs.filter { $0.value.timestamp >= now - config.duplicateWindow }
+        }
+        return AppendResult(sequence: sequence, timestamp: timestamp, duplicate: false)
+    }
+
+    @discardableResult
+    mutating func removeRange(_ range: ClosedRange<UInt64>) -> UInt64 {
+        var removed: UInt64 = 0
+        let lower = max(range.lowerBound, state.firstSequence)
+        let upper = min(range.upperBound, state.lastSequence)
+        guard lower <= upper else { return 0 }
+        for sequence in lower...upper {
+            guard let message = messages.removeValue(forKey: sequence) else { continue }
+            removed += 1
+            state.messages -= 1
+            state.bytes -= min(state.bytes, message.accountedSize)
+            if var held = subjects[message.subject] {
+                let i = held.sequences.partitioningIndex { $0 >= sequence }
+                if i < held.sequences.count && held.sequences[i] == sequence { held.sequences.remove(at: i) }
+                if held.sequences.isEmpty {
+                    subjects[message.subject] = nil
+                    state.subjects -= 1
+                } else {
+                    subjects[message.subject] = held
+                }
+            }
+        }
+        if removed > 0 && !(messages[state.firstSequence] != nil) {
+            var next = state.firstSequence
+            while next <= state.lastSequence && messages[next] == nil { next += 1 }
+            state.firstSequence = next
+            state.firstTimestamp = messages[next]?.timestamp ?? 0
+        }
+        return removed
+    }
+
+    func subjectInfo(_ subject: String) -> (count: UInt64, oldest: UInt64)? {
+        guard let held = subjects[subject], let oldest = held.sequences.first else { return nil }
+        return (UInt64(held.sequences.count), oldest)
+    }
+
+    func firstSequence(atOrAfterTime time: Int64) -> UInt64? {
+        guard state.messages > 0 else { return nil }
+        var sequence = state.firstSequence
+        while sequence <= state.lastSequence {
+            if let message = messages[sequence], message.timestamp >= time { return sequence }
+            sequence += 1
+        }
+        return nil
+    }
+
+    func next(atOrAfter sequence: UInt64, filter: String?) -> StoredMessage? {
+        if let filter, !Subject.hasWildcard(filter) {
+            guard let held = subjects[filter] else { return nil }
+            let i = held.sequences.partitioningIndex { $0 >= sequence }
+            return i < held.sequences.count ? messages[held.sequences[i]] : nil
+        }
+        var next = max(sequence, state.firstSequence)
+        while next <= state.lastSequence {
+            if let message = messages[next], filter.map({ Subject.matches(message.subject, filter: $0) }) ?? true { return message }
+            next += 1
+        }
+        return nil
+    }
+
+    mutating func purge(_ request: PurgeRequest) -> UInt64 {
+        guard state.messages > 0 else { return 0 }
+        let upper = min(state.lastSequence, (request.belowSequence ?? .max) &- 1)
+        var matching: [UInt64] = []
+        var next = state.firstSequence
+        while next <= upper, let message = self.next(atOrAfter: next, filter: request.filter), message.sequence <= upper {
+            matching.append(message.sequence)
+            next = message.sequence + 1
+        }
+        if let keep = request.keep { matching.removeLast(min(Int(keep), matching.count)) }
+        var removed: UInt64 = 0
+        for sequence in matching { removed += removeRange(sequence...sequence) }
+        return removed
+    }
+}
+
+extension Array {
+    /// The index of the first element for which `belongs` is true, in an array partitioned by it.
+    func partitioningIndex(where belongs: (Element) -> Bool) -> Int {
+        var low = 0, high = count
+        while low < high {
+            let mid = (low + high) / 2
+            if belongs(self[mid]) { high = mid } else { low = mid + 1 }
+        }
+        return low
+    }
+}

@@ -1,0 +1,25 @@
+/// A stream's storage, on disk (``FileStream``) or in memory (``MemoryStream``): the same behaviour
+/// behind one interface, for JetStream's file and memory storage.
+public protocol MessageStore: AnyObject, Sendable {
+    /// Counters as of the last committed write.
+    var state: StreamState { get }
+    var currentConfig: StreamConfig { get }
+
+    /// Appends a message; returns once it is committed (durable per the sync policy, for files).
+    func append(_ request: AppendRequest) async throws -> AppendResult
+    func purge(_ request: PurgeRequest) async throws -> UInt64
+    func delete(sequence: UInt64) async throws -> Bool
+    func update(config: StreamConfig) async throws
+
+    func message(sequence: UInt64) throws -> StoredMessage?
+    func next(atOrAfter sequence: UInt64, filter: String?) throws -> StoredMessage?
+    func messages(from sequence: UInt64, filter: String?, limit: Int) throws -> [StoredMessage]
+    func last(subject: String) throws -> StoredMessage?
+    func firstSequence(atOrAfterTime time: Int64) throws -> UInt64?
+    func subjectCounts(filter: String?) throws -> [String: UInt64]
+    func count(filter: String?, atOrAfter sequence: UInt64) throws -> UInt64
+    func sequence(forMessageID id: String) throws -> UInt64?
+    func close()
+}
+
+extension FileStream: MessageStore {}

@@ -1,0 +1,62 @@
+import Zstd
+
+/// A frame read back, checked and decompressed: its record area and where each record lies.
+/// Immutable; shared between readers through ``FrameCache``.
+final class DecodedFrame: Sendable {
+    enum Entry: Sendable {
+        case message(MessageRecordView)
+        case removal([ClosedRange<UInt64>])
+    }
+
+    let header: FrameHeader
+    let area: [UInt8]
+    let entries: [Entry]
+
+    init(header: FrameHeader, area: [UInt8]) throws {
+        self.header = header
+        self.area = area
+        var entries: [Entry] = []
+        entries.reserveCapacity(Int(header.recordCount))
+        try area.withUnsafeBytes { (raw) throws in
+            var iterator = RecordIterator(area: raw)
+            while let item = try iterator.next() {
+                switch item {
+                case .message(let view): entries.append(.message(view))
+                case .removal(let ranges): entries.append(.removal(ranges))
+                }
+            }
+        }
+        guard entries.count == Int(header.recordCount) else {
+            throw FormatError.invalidField("frame declares \(header.recordCount) records, holds \(entries.count)")
+        }
+        self.entries = entries
+    }
+
+    /// The message at record index `index`, or nil when that record is not a message.
+    func message(at index: Int) -> StoredMessage? {
+        guard index < entries.count, case .message(let view) = entries[index] else { return nil }
+        return area.withUnsafeBytes { RecordIterator(area: $0).message(view) }
+    }
+
+    /// Reads and checks the frame at `offset` of `file`. Returns nil at the exact end of the file.
+    static func read(from file: any FileHandle, at offset: Int64, decompressor: Decompressor) throws -> DecodedFrame? {
+        let headerBytes: [UInt8]
+        do { headerBytes = try file.read(count: FrameHeader.size, at: offset) } catch { throw StoreError.wrap(error) }
+        if headerBytes.isEmpty { return nil }
+        do {
+            let header = try FrameHeader.decode(headerBytes)
+            let body: [UInt8]
+            do { body = try file.read(count: Int(header.storedLength), at: offset + Int64(FrameHeader.size)) } catch { throw StoreError.wrap(error) }
+            let area = try headerBytes.withUnsafeBytes { (h) throws in
+                try body.withUnsafeBytes { (b) throws in try Frame.verify(header: header, headerBytes: h, body: b, decompressor: decompressor) }
+            }
+            return try DecodedFrame(header: header, area: area)
+        } catch let error as FormatError {
+            throw StoreError.corrupt(file: file.path, offset: offset, error)
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError.indexMismatch("\(error)")
+        }
+    }
+}

@@ -1,0 +1,242 @@
+import Foundation
+import Zstd
+
+/// The write path (Specs/WritePath.md): one frame, one write, one sync and one index transaction per batch.
+extension FileStream {
+    /// Commits a batch of appends as one frame.
+    func commit(_ batch: [PendingAppend]) {
+        var results = [Result<AppendResult, StoreError>?](repeating: nil, count: batch.count)
+        do {
+            try ensureWritable()
+            let now = clock()
+            let config = self.config
+            let frameOffset = activeSize
+            let segment = activeFirst
+            let newState: StreamState? = try withFrameWrite(at: frameOffset) { (writer: inout IndexWriter, area: inout [UInt8], recordCount: inout Int) in
+                for (i, pending) in batch.enumerated() {
+                    let request = pending.request
+                    do {
+                        try Retention.admit(size: pending.size, config: config, state: writer.state.stream)
+                    } catch {
+                        results[i] = .failure(StoreError.wrap(error))
+                        continue
+                    }
+                    if config.duplicateWindow > 0, let id = request.messageID,
+                       let original = try writer.reader.messageID(id), original.timestamp >= now - config.duplicateWindow {
+                        results[i] = .success(AppendResult(sequence: original.sequence, timestamp: original.timestamp, duplicate: true))
+                        continue
+                    }
+                    let sequence = writer.state.stream.lastSequence + 1
+                    let timestamp = max(now, writer.state.stream.lastTimestamp)
+                    Record.appendMessage(sequence: sequence, timestamp: timestamp, subject: request.subject, messageID: request.messageID,
+                                         headers: request.headers, payload: request.payload, to: &area)
+                    var subject = request.subject
+                    var id = request.messageID ?? ""
+                    try subject.withUTF8 { s in
+                        try id.withUTF8 { m in
+                            try writer.insert(sequence: sequence, timestamp: timestamp, subject: UnsafeRawBufferPointer(s),
+                                              messageID: UnsafeRawBufferPointer(m), accountedSize: pending.size,
+                                              segment: segment, frameOffset: UInt64(frameOffset), recordIndex: UInt32(recordCount))
+                        }
+                    }
+                    recordCount += 1
+                    try Retention.enforce(afterAppendingTo: request.subject, config: config, target: &writer)
+                    results[i] = .success(AppendResult(sequence: sequence, timestamp: timestamp, duplicate: false))
+                }
+            }
+            if let newState { publish(state: newState) }
+        } catch {
+            // The index transaction was aborted and the file cut back: nothing of the batch was stored.
+            for i in results.indices {
+                if case .failure? = results[i] { continue }
+                results[i] = .failure(StoreError.wrap(error))
+            }
+        }
+        for (i, pending) in batch.enumerated() { pending.completion(results[i]!) }
+    }
+
+    /// Runs index changes that only remove messages, writing their removal record as a frame.
+    func writeRemovals<T>(_ body: (inout IndexWriter) throws -> T) throws -> T {
+        try ensureWritable()
+        var output: T?
+        let newState = try withFrameWrite(at: activeSize) { (writer: inout IndexWriter, _: inout [UInt8], _: inout Int) in
+            output = try body(&writer)
+        }
+        if let newState { publish(state: newState) }
+        return output!
+    }
+
+    /// The shared frame protocol: in one index transaction, let `build` add records and index changes,
+    /// append the removal record they imply, write the frame at `offset`, sync per policy, move the
+    /// marker, and commit. On any failure the index transaction is aborted and the file cut back to
+    /// `offset`, so the stream is as it was. Returns the new state, or nil when nothing was written.
+    private func withFrameWrite(at offset: Int64, _ build: (inout IndexWriter, inout [UInt8], inout Int) throws -> Void) throws -> StreamState? {
+        try rollIfNeeded()
+        var wroteBytes = false
+        do {
+            let written: (StreamState, Int)? = try index.write { writer in
+                var area: [UInt8] = []
+                var recordCount = 0
+                try build(&writer, &area, &recordCount)
+                if !writer.removed.isEmpty {
+                    Record.appendRemoval(writer.removed.ranges, to: &area)
+                    recordCount += 1
+                }
+                guard recordCount > 0 else { return nil }
+                let frame: [UInt8]
+                do { frame = try Frame.encode(recordArea: area, recordCount: recordCount, compressor: compressor) } catch { throw StoreError.wrap(error) }
+                wroteBytes = true
+                do {
+                    try active.write(frame, at: offset)
+                    if config.sync == .always { try active.sync() }
+                } catch {
+                    throw StoreError.wrap(error)
+                }
+                let crc = frame.withUnsafeBytes { $0.loadLE(UInt32.self, at: 28) }
+                let end = offset + Int64(frame.count)
+                try writer.save(marker: IndexMarker(segment: activeFirst, lastFrameOffset: UInt64(offset), endOffset: UInt64(end), lastFrameCRC: crc))
+                return (writer.state.stream, frame.count)
+            }
+            guard let (state, length) = written else { return nil }
+            activeSize = offset + Int64(length)
+            if config.sync != .always { unsynced = true }
+            return state
+        } catch {
+            if wroteBytes { cutBack(to: offset) }
+            throw error
+        }
+    }
+
+    /// Cuts the active segment back to `offset` after a failed write; if even that fails the stream
+    /// refuses writes until reopened (recovery will cut the tail).
+    private func cutBack(to offset: Int64) {
+        do {
+            try active.truncate(to: offset)
+            activeSize = offset
+        } catch {
+            failure = .needsRecovery("could not cut back \(active.path) after a failed write: \(error)")
+        }
+    }
+
+    func ensureWritable() throws {
+        if let failure { throw failure }
+    }
+
+    /// Seals the active segment once it has reached the segment size and begins the next one.
+    private func rollIfNeeded() throws {
+        guard activeSize >= config.segmentBytes else { return }
+        let next = state.lastSequence + 1
+        do {
+            try active.sync()
+            try FileStream.writeSegmentHeader(fileSystem: fileSystem, path: paths.segment(next), firstSequence: next)
+            try fileSystem.syncDirectory(paths.segments)
+            let handle = try fileSystem.open(paths.segment(next), create: false)
+            try index.checkpoint()
+            active = handle
+            activeFirst = next
+            activeSize = Int64(SegmentHeader.size)
+            segments.append(next)
+            unsynced = false
+        } catch let error as FileSystemError {
+            throw StoreError.wrap(error)
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError.needsRecovery("\(error)")
+        }
+    }
+
+    // MARK: - Files
+
+    static func writeSegmentHeader(fileSystem: any FileSystem, path: String, firstSequence: UInt64) throws {
+        let handle = try fileSystem.open(path, create: true)
+        try handle.truncate(to: 0)
+        try handle.write(SegmentHeader(firstSequence: firstSequence).encoded(), at: 0)
+        try handle.sync()
+    }
+
+    static func writeConfig(_ config: StreamConfig, paths: StreamPaths, fileSystem: any FileSystem) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        guard let data = try? encoder.encode(config) else { throw StoreError.invalidConfig("cannot encode config") }
+        let temporary = paths.config + ".tmp"
+        do {
+            let handle = try fileSystem.open(temporary, create: true)
+            try handle.truncate(to: 0)
+            try handle.write(Array(data), at: 0)
+            try handle.sync()
+            try fileSystem.rename(temporary, to: paths.config)
+            try fileSystem.syncDirectory(paths.root)
+        } catch {
+            throw StoreError.wrap(error)
+        }
+    }
+
+    static func readConfig(paths: StreamPaths) throws -> StreamConfig {
+        guard let data = FileManager.default.contents(atPath: paths.config) else {
+            throw StoreError.io(FileSystemError(operation: "read", path: paths.config, errno: errno))
+        }
+        do {
+            return try JSONDecoder().decode(StreamConfig.self, from: data)
+        } catch {
+            throw StoreError.invalidConfig("\(paths.config) does not decode: \(error)")
+        }
+    }
+
+    /// Takes the stream's exclusive lock (flock on `LOCK`), or throws `locked`.
+    static func acquireLock(_ path: String) throws -> Int32 {
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        if fd < 0 { throw StoreError.io(FileSystemError(operation: "open", path: path, errno: errno)) }
+        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            let code = errno
+            Glibc.close(fd)
+            if code == EWOULDBLOCK { throw StoreError.locked(path: path) }
+            throw StoreError.io(FileSystemError(operation: "flock", path: path, errno: code))
+        }
+        return fd
+    }
+}
+
+/// Purge planning over the index (Specs/Retention.md, "Purge").
+enum Purge {
+    static func run(_ request: PurgeRequest, writer: inout IndexWriter) throws -> UInt64 {
+        let state = writer.state.stream
+        guard state.messages > 0 else { return 0 }
+        let upper = min(state.lastSequence, (request.belowSequence ?? .max) &- 1)
+        guard upper >= state.firstSequence else { return 0 }
+        if request.filter == nil || request.filter == ">" {
+            var end = upper
+            if let keep = request.keep, keep > 0 {
+                // Keep the `keep` newest held messages at or below `upper`.
+                var kept: UInt64 = 0
+                var cursorSequence = upper
+                while kept < keep {
+                    guard let (sequence, _) = try lastHeld(atOrBefore: cursorSequence, writer: writer), sequence >= state.firstSequence else { return 0 }
+                    kept += 1
+                    if sequence == 0 { return 0 }
+                    end = sequence - 1
+                    cursorSequence = sequence - 1
+                }
+                guard end >= state.firstSequence else { return 0 }
+            }
+            return try writer.remove(range: state.firstSequence...end)
+        }
+        var matching: [UInt64] = []
+        var next = state.firstSequence
+        while next <= upper, let sequence = try writer.reader.nextSequence(atOrAfter: next, filter: request.filter), sequence <= upper {
+            matching.append(sequence)
+            next = sequence + 1
+        }
+        if let keep = request.keep { matching.removeLast(min(Int(keep), matching.count)) }
+        var removed: UInt64 = 0
+        for sequence in matching where try writer.remove(sequence) != nil { removed += 1 }
+        return removed
+    }
+
+    private static func lastHeld(atOrBefore sequence: UInt64, writer: IndexWriter) throws -> (UInt64, MessageLocation)? {
+        try writer.txn.withCursor(writer.index.sequences) { cursor in
+            guard let entry = try cursor.seek(atOrBefore: Key.u64(sequence)), let location = MessageLocation(entry.value) else { return nil }
+            return (entry.key.loadBE(UInt64.self, at: 0), location)
+        }
+    }
+}

@@ -1,0 +1,140 @@
+import Zstd
+
+/// Compaction of sealed segments, crash-safe at every step (Specs/Recovery.md, "Compaction"):
+/// write `<seg>.compact` and sync it → commit the new locations with `meta/compacting` in one index
+/// transaction and checkpoint → rename over the old file and sync the directory → clear the flag.
+/// Recovery completes the swap if the index change committed, and deletes the output if it did not.
+extension FileStream {
+    func compactSealedSegments(_ options: CompactionOptions) throws -> CompactionReport {
+        try ensureWritable()
+        var report = CompactionReport()
+        do {
+            for (position, segment) in segments.enumerated().dropLast() {
+                let end = segments[position + 1] - 1
+                let others = segments.enumerated().filter { $0.offset != position }.map { index -> ClosedRange<UInt64> in
+                    index.element...(index.offset + 1 < segments.count ? segments[index.offset + 1] - 1 : .max)
+                }
+                try compact(segment: segment, range: segment...end, otherRanges: others, options: options, report: &report)
+            }
+            segments = segments.filter { fileSystem.exists(paths.segment($0)) }
+        } catch let error as StoreError {
+            throw error
+        } catch let error as FileSystemError {
+            throw StoreError.wrap(error)
+        } catch {
+            throw StoreError.indexMismatch("\(error)")
+        }
+        return report
+    }
+
+    private func compact(segment: UInt64, range: ClosedRange<UInt64>, otherRanges: [ClosedRange<UInt64>],
+                         options: CompactionOptions, report: inout CompactionReport) throws {
+        let path = paths.segment(segment)
+        let handle = try fileSystem.open(path, create: false)
+        let size = try handle.size()
+        report.bytesBefore += size
+
+        // Read every frame; keep live messages and the removals still needed by other segments.
+        let decompressor = Decompressor()
+        var live: [StoredMessage] = []
+        var keptRemovals: [ClosedRange<UInt64>] = []
+        var dropped = 0
+        var frames = 0
+        var offset = Int64(SegmentHeader.size)
+        let held: Set<UInt64> = try index.read { reader in
+            var sequences = Set<UInt64>()
+            try reader.txn.withCursor(index.sequences) { cursor in
+                var entry = try cursor.seek(atOrAfter: Key.u64(range.lowerBound))
+                while let current = entry, current.key.loadBE(UInt64.self, at: 0) <= range.upperBound {
+                    if MessageLocation(current.value)?.segment == segment { sequences.insert(current.key.loadBE(UInt64.self, at: 0)) }
+                    entry = try cursor.next()
+                }
+            }
+            return sequences
+        }
+        while offset < size, let frame = try DecodedFrame.read(from: handle, at: offset, decompressor: decompressor) {
+            frames += 1
+            for (i, entry) in frame.entries.enumerated() {
+                switch entry {
+                case .message(let view):
+                    if held.contains(view.sequence), let message = frame.message(at: i) { live.append(message) } else { dropped += 1 }
+                case .removal(let ranges):
+                    for removal in ranges {
+                        if otherRanges.contains(where: { $0.overlaps(removal) }) { keptRemovals.append(removal) } else { dropped += 1 }
+                    }
+                }
+            }
+            offset += Int64(frame.header.frameLength)
+        }
+        let averageFrame = frames > 0 ? (size - Int64(SegmentHeader.size)) / Int64(frames) : 0
+        let repack = averageFrame < Int64(options.frameBytes / 8)
+        if dropped == 0 && !options.rewriteAll && !repack {
+            report.bytesAfter += size
+            return
+        }
+
+        if live.isEmpty && keptRemovals.isEmpty {
+            try fileSystem.remove(path)
+            try fileSystem.syncDirectory(paths.segments)
+            readers.invalidate(segment)
+            report.segmentsRemoved += 1
+            report.recordsDropped += dropped
+            return
+        }
+
+        // Write the replacement: removals first, then the live messages in frames of `frameBytes`.
+        let output = paths.compactionOutput(segment)
+        let out = try fileSystem.open(output, create: true)
+        try out.truncate(to: 0)
+        try out.write(SegmentHeader(firstSequence: segment).encoded(), at: 0)
+        var writeOffset = Int64(SegmentHeader.size)
+        let compressor = Compressor(level: options.level)
+        var newLocations: [(UInt64, UInt64, UInt32)] = []
+        var area: [UInt8] = []
+        var pendingLocations: [(UInt64, UInt32)] = []
+        var recordCount = 0
+        func flush() throws {
+            guard recordCount > 0 else { return }
+            let frame = try Frame.encode(recordArea: area, recordCount: recordCount, compressor: compressor)
+            try out.write(frame, at: writeOffset)
+            for (sequence, recordIndex) in pendingLocations { newLocations.append((sequence, UInt64(writeOffset), recordIndex)) }
+            writeOffset += Int64(frame.count)
+            area.removeAll(keepingCapacity: true)
+            pendingLocations.removeAll(keepingCapacity: true)
+            recordCount = 0
+        }
+        if !keptRemovals.isEmpty {
+            Record.appendRemoval(keptRemovals, to: &area)
+            recordCount += 1
+        }
+        for message in live {
+            Record.message(message).encode(to: &area)
+            pendingLocations.append((message.sequence, UInt32(recordCount)))
+            recordCount += 1
+            if area.count >= options.frameBytes || recordCount >= FrameHeader.maxRecords - 1 { try flush() }
+        }
+        try flush()
+        try out.sync()
+        try fileSystem.syncDirectory(paths.segments)
+
+        // Swap the locations in, with the compacting flag, in one transaction.
+        try index.write { writer in
+            for (sequence, frameOffset, recordIndex) in newLocations {
+                guard var location = try writer.reader.location(sequence) else { continue }
+                location.frameOffset = frameOffset
+                location.recordIndex = recordIndex
+                try writer.txn.put(index.sequences, key: Key.u64(sequence), value: location.encoded())
+            }
+            try writer.setCompacting(segment)
+        }
+        try index.checkpoint()
+        try fileSystem.rename(output, to: path)
+        try fileSystem.syncDirectory(paths.segments)
+        readers.invalidate(segment)
+        try index.write { writer in try writer.setCompacting(nil) }
+
+        report.segmentsRewritten += 1
+        report.recordsDropped += dropped
+        report.bytesAfter += writeOffset
+    }
+}

@@ -1,0 +1,136 @@
+import Subjects
+
+/// Reads run on the caller's thread against an LMDB snapshot; they never wait for the writer.
+extension FileStream {
+    /// The message with `sequence`, or nil when it is not held.
+    public func message(sequence: UInt64) throws -> StoredMessage? {
+        guard let location = try index.read({ try $0.location(sequence) }) else { return nil }
+        return try load(sequence: sequence, location: location)
+    }
+
+    /// The first held message at or after `sequence` whose subject matches `filter` (all when nil).
+    public func next(atOrAfter sequence: UInt64, filter: String? = nil) throws -> StoredMessage? {
+        try validate(filter: filter)
+        for _ in 0..<3 {
+            guard let (found, location) = try index.read({ reader -> (UInt64, MessageLocation)? in
+                guard let found = try reader.nextSequence(atOrAfter: sequence, filter: filter),
+                      let location = try reader.location(found) else { return nil }
+                return (found, location)
+            }) else { return nil }
+            if let message = try? load(sequence: found, location: location) { return message }
+        }
+        throw StoreError.indexMismatch("could not read the message after sequence \(sequence)")
+    }
+
+    /// Up to `limit` held messages from `sequence` on whose subjects match `filter`, read in one snapshot
+    /// (each frame is decoded once). The fast path for sequential consumers.
+    public func messages(from sequence: UInt64, filter: String? = nil, limit: Int) throws -> [StoredMessage] {
+        try validate(filter: filter)
+        let found: [(UInt64, MessageLocation)] = try index.read { reader in
+            var result: [(UInt64, MessageLocation)] = []
+            result.reserveCapacity(min(limit, 4096))
+            if filter == nil || filter == ">" {
+                try reader.txn.withCursor(index.sequences) { cursor in
+                    var entry = try cursor.seek(atOrAfter: Key.u64(sequence))
+                    while let current = entry, result.count < limit {
+                        if let location = MessageLocation(current.value) { result.append((current.key.loadBE(UInt64.self, at: 0), location)) }
+                        entry = try cursor.next()
+                    }
+                }
+            } else {
+                var next = sequence
+                while result.count < limit, let s = try reader.nextSequence(atOrAfter: next, filter: filter), let location = try reader.location(s) {
+                    result.append((s, location))
+                    next = s + 1
+                }
+            }
+            return result
+        }
+        var messages: [StoredMessage] = []
+        messages.reserveCapacity(found.count)
+        for (s, location) in found { messages.append(try load(sequence: s, location: location)) }
+        return messages
+    }
+
+    /// The newest held message on `subject` (a literal subject, or a filter: the newest of any match).
+    public func last(subject: String) throws -> StoredMessage? {
+        try validate(filter: subject)
+        let sequence: UInt64? = try index.read { reader in
+            if !Subject.hasWildcard(subject) { return try reader.subjectEntry(subject)?.lastSequence }
+            var best: UInt64?
+            try reader.forEachSubject(matching: subject) { _, entry in
+                best = max(best ?? 0, entry.lastSequence)
+                return true
+            }
+            return best
+        }
+        guard let sequence else { return nil }
+        return try message(sequence: sequence)
+    }
+
+    /// The first held sequence whose timestamp is at or after `time` (ns since the epoch).
+    public func firstSequence(atOrAfterTime time: Int64) throws -> UInt64? {
+        try index.read { try $0.firstSequence(atOrAfterTime: time) }
+    }
+
+    /// Held message count per subject matching `filter` (all when nil).
+    public func subjectCounts(filter: String? = nil) throws -> [String: UInt64] {
+        try validate(filter: filter)
+        return try index.read { reader in
+            var counts: [String: UInt64] = [:]
+            try reader.forEachSubject(matching: filter) { name, entry in counts[name] = entry.count; return true }
+            return counts
+        }
+    }
+
+    /// How many held messages match `filter` at or after `sequence` (for consumers' pending counts).
+    public func count(filter: String?, atOrAfter sequence: UInt64) throws -> UInt64 {
+        try validate(filter: filter)
+        let state = self.state
+        if sequence <= state.firstSequence, filter == nil || filter == ">" { return state.messages }
+        return try index.read { reader in
+            var total: UInt64 = 0
+            if filter == nil || filter == ">" {
+                try reader.txn.withCursor(index.sequences) { cursor in
+                    var entry = try cursor.seek(atOrAfter: Key.u64(sequence))
+                    while entry != nil { total += 1; entry = try cursor.next() }
+                }
+                return total
+            }
+            var ids: [UInt64] = []
+            try reader.forEachSubject(matching: filter) { _, entry in ids.append(entry.id); return true }
+            for id in ids {
+                try reader.txn.withCursor(index.bySubject) { cursor in
+                    var entry = try cursor.seek(atOrAfter: Key.pair(id, sequence))
+                    while let current = entry, current.key.loadBE(UInt64.self, at: 0) == id { total += 1; entry = try cursor.next() }
+                }
+            }
+            return total
+        }
+    }
+
+    /// The message id's original sequence, if it was stored within the duplicate window.
+    public func sequence(forMessageID id: String) throws -> UInt64? {
+        let window = currentConfig.duplicateWindow
+        guard window > 0, let found = try index.read({ try $0.messageID(id) }), found.timestamp >= clock() - window else { return nil }
+        return found.sequence
+    }
+
+    private func validate(filter: String?) throws {
+        if let filter {
+            do { try Subject.validateFilter(filter) } catch { throw StoreError.invalidSubject(filter, error) }
+        }
+    }
+
+    /// Reads a message at its location; retries once with fresh handles if compaction moved it.
+    func load(sequence: UInt64, location: MessageLocation) throws -> StoredMessage {
+        let frame = try readers.frame(segment: location.segment, offset: location.frameOffset)
+        if let message = frame.message(at: Int(location.recordIndex)), message.sequence == sequence { return message }
+        readers.invalidate(location.segment)
+        if let fresh = try index.read({ try $0.location(sequence) }) {
+            let frame = try readers.frame(segment: fresh.segment, offset: fresh.frameOffset)
+            if let message = frame.message(at: Int(fresh.recordIndex)), message.sequence == sequence { return message }
+        }
+        throw StoreError.indexMismatch("sequence \(sequence) is not at its indexed location (segment \(location.segment), offset \(location.frameOffset))")
+    }
+}

@@ -1,0 +1,66 @@
+import Foundation
+import Zstd
+
+/// Read access to a stream's segments for any thread: cached file handles, a small cache of decoded
+/// frames (sequential reads decode each frame once), and a pool of decompression contexts.
+final class SegmentReaders: @unchecked Sendable {
+    private let fileSystem: any FileSystem
+    private let paths: StreamPaths
+    private let lock = NSLock()
+    private var handles: [UInt64: any FileHandle] = [:]
+    private var frames: [FrameKey: DecodedFrame] = [:]
+    private var frameOrder: [FrameKey] = []
+    private var decompressors: [Decompressor] = []
+    private let frameCapacity: Int
+
+    struct FrameKey: Hashable { var segment: UInt64; var offset: UInt64 }
+
+    init(fileSystem: any FileSystem, paths: StreamPaths, frameCapacity: Int = 64) {
+        self.fileSystem = fileSystem
+        self.paths = paths
+        self.frameCapacity = frameCapacity
+    }
+
+    func handle(_ segment: UInt64) throws -> any FileHandle {
+        lock.lock()
+        if let handle = handles[segment] { lock.unlock(); return handle }
+        lock.unlock()
+        let handle: any FileHandle
+        do { handle = try fileSystem.open(paths.segment(segment), create: false) } catch { throw StoreError.wrap(error) }
+        lock.lock()
+        handles[segment] = handle
+        lock.unlock()
+        return handle
+    }
+
+    /// The decoded frame at `offset` of `segment`.
+    func frame(segment: UInt64, offset: UInt64) throws -> DecodedFrame {
+        let key = FrameKey(segment: segment, offset: offset)
+        lock.lock()
+        if let cached = frames[key] { lock.unlock(); return cached }
+        let decompressor = decompressors.popLast() ?? Decompressor()
+        lock.unlock()
+        defer { lock.lock(); decompressors.append(decompressor); lock.unlock() }
+        let file = try handle(segment)
+        guard let frame = try DecodedFrame.read(from: file, at: Int64(offset), decompressor: decompressor) else {
+            throw StoreError.indexMismatch("no frame at offset \(offset) of segment \(segment) (end of file)")
+        }
+        lock.lock()
+        if frames[key] == nil {
+            frames[key] = frame
+            frameOrder.append(key)
+            if frameOrder.count > frameCapacity { frames[frameOrder.removeFirst()] = nil }
+        }
+        lock.unlock()
+        return frame
+    }
+
+    /// Forgets a segment's handle and frames (after compaction replaced or removed it).
+    func invalidate(_ segment: UInt64) {
+        lock.lock()
+        defer { lock.unlock() }
+        handles[segment] = nil
+        frameOrder.removeAll { $0.segment == segment }
+        frames = frames.filter { $0.key.segment != segment }
+    }
+}

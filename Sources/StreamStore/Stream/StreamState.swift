@@ -1,0 +1,65 @@
+/// A stream's counters, as of the last committed batch.
+///
+/// When the stream holds no message, `firstSequence == lastSequence + 1` (as in nats-server), so that
+/// sequences continue after purges.
+public struct StreamState: Equatable, Sendable, Codable {
+    public var messages: UInt64 = 0
+    /// Sum of the accounted sizes of the messages held (Specs/Retention.md).
+    public var bytes: UInt64 = 0
+    public var firstSequence: UInt64 = 1
+    public var lastSequence: UInt64 = 0
+    /// Timestamp (ns since the epoch) of the first message held, 0 when empty.
+    public var firstTimestamp: Int64 = 0
+    /// Timestamp of the last message ever appended, 0 before the first.
+    public var lastTimestamp: Int64 = 0
+    /// Number of distinct subjects held.
+    public var subjects: UInt64 = 0
+
+    public init() {}
+
+    /// Sequences between first and last that are not held (interior deletes).
+    public var deleted: UInt64 {
+        lastSequence >= firstSequence ? (lastSequence - firstSequence + 1) - messages : 0
+    }
+}
+
+/// What an append returned.
+public struct AppendResult: Equatable, Sendable {
+    public var sequence: UInt64
+    /// Nanoseconds since the epoch.
+    public var timestamp: Int64
+    /// True when the message id was seen within the duplicate window: nothing was stored, and
+    /// `sequence` is the original message's.
+    public var duplicate: Bool
+}
+
+/// One message to append.
+public struct AppendRequest: Sendable {
+    public var subject: String
+    public var headers: [UInt8]
+    public var payload: [UInt8]
+    public var messageID: String?
+
+    public init(subject: String, headers: [UInt8] = [], payload: [UInt8], messageID: String? = nil) {
+        self.subject = subject
+        self.headers = headers
+        self.payload = payload
+        self.messageID = messageID
+    }
+}
+
+/// What to purge (Specs/Retention.md, "Purge").
+public struct PurgeRequest: Sendable, Equatable {
+    /// Only messages whose subject matches this filter; nil = all.
+    public var filter: String?
+    /// Remove only messages with a sequence lower than this one.
+    public var belowSequence: UInt64?
+    /// Keep this many of the newest matching messages.
+    public var keep: UInt64?
+
+    public init(filter: String? = nil, belowSequence: UInt64? = nil, keep: UInt64? = nil) {
+        self.filter = filter
+        self.belowSequence = belowSequence
+        self.keep = keep
+    }
+}

@@ -1,0 +1,44 @@
+import Foundation
+
+/// The single writer's inbox: callers enqueue operations from any thread; the writer thread takes them
+/// all at once, so that appends arriving while a batch is being synced form the next batch (group commit).
+final class WriteQueue<Operation>: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var pending: [Operation] = []
+    private var closed = false
+
+    /// Adds an operation; returns false when the queue is closed.
+    func enqueue(_ operation: Operation) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        if closed { return false }
+        pending.append(operation)
+        condition.signal()
+        return true
+    }
+
+    /// Waits until there is work, the queue closes, or `deadline` passes; returns everything pending
+    /// and whether the queue is closed.
+    func take(until deadline: Date?) -> (operations: [Operation], closed: Bool) {
+        condition.lock()
+        defer { condition.unlock() }
+        while pending.isEmpty && !closed {
+            if let deadline {
+                if !condition.wait(until: deadline) { break }
+            } else {
+                condition.wait()
+            }
+        }
+        let taken = pending
+        pending.removeAll(keepingCapacity: true)
+        return (taken, closed)
+    }
+
+    /// Stops accepting operations; the writer drains what is pending, then stops.
+    func close() {
+        condition.lock()
+        closed = true
+        condition.broadcast()
+        condition.unlock()
+    }
+}
