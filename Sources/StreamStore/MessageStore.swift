@@ -10,6 +10,9 @@ public protocol MessageStore: AnyObject, Sendable {
     func purge(_ request: PurgeRequest) async throws -> UInt64
     func delete(sequence: UInt64) async throws -> Bool
     func update(config: StreamConfig) async throws
+    /// Waits until every write queued before it has been applied, including retention work the writer
+    /// does on its own (expiry); for files, also syncs log and index.
+    func sync() async throws
 
     func message(sequence: UInt64) throws -> StoredMessage?
     func next(atOrAfter sequence: UInt64, filter: String?) throws -> StoredMessage?
@@ -20,6 +23,11 @@ public protocol MessageStore: AnyObject, Sendable {
     func count(filter: String?, atOrAfter sequence: UInt64) throws -> UInt64
     func sequence(forMessageID id: String) throws -> UInt64?
     func close()
+}
+
+extension MessageStore {
+    /// Removes every message.
+    public func purge() async throws -> UInt64 { try await purge(PurgeRequest()) }
 }
 
 extension FileStream: MessageStore {}

@@ -117,6 +117,9 @@ public final class MemoryStream: MessageStore, @unchecked Sendable {
         }
     }
 
+    /// Memory streams apply every write at once; there is nothing to wait for.
+    public func sync() async throws {}
+
     public func close() {}
 
     private func validate(_ filter: String?) throws {

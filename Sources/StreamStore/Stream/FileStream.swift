@@ -38,7 +38,7 @@ public final class FileStream: @unchecked Sendable {
     private let stateLock = NSLock()
     private var publishedState: StreamState
     private var publishedConfig: StreamConfig
-    private let lockFile: Int32
+    private var lockFile: Int32
     private var writerThread: Thread?
     private let writerDone = DispatchSemaphore(value: 0)
 
@@ -120,7 +120,15 @@ public final class FileStream: @unchecked Sendable {
         thread.start()
     }
 
-    deinit { Glibc.close(lockFile) }
+    deinit {
+        close()
+        releaseLock()
+    }
+
+    private func releaseLock() {
+        if lockFile >= 0 { Glibc.close(lockFile) }
+        lockFile = -1
+    }
 
     /// The current time in nanoseconds since the epoch.
     public static let systemClock: @Sendable () -> Int64 = {
@@ -136,6 +144,7 @@ public final class FileStream: @unchecked Sendable {
         queue.close()
         writerDone.wait()
         writerThread = nil
+        releaseLock()
     }
 
     // MARK: - Writes

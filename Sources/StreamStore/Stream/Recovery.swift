@@ -41,6 +41,7 @@ struct Recovery {
         // The index: reopen it, or move a damaged one aside and start afresh.
         var index: IndexStore
         do {
+            try fileSystem.createDirectory(paths.index)
             index = try IndexStore(path: paths.index)
             _ = try index.read { try $0.persistentState() }
         } catch {

@@ -1,0 +1,211 @@
+import Foundation
+import Testing
+@testable import StreamStore
+
+/// Behaviour every store must share, run against file streams (compressed and not) and memory streams.
+@Suite struct MessageStoreTests {
+    @Test(arguments: StoreKind.allCases)
+    func appendAndReadBack(kind: StoreKind) async throws {
+        let f = try StoreFixture(kind)
+        for i in 1...10 {
+            let result = try await f.store.append(request("orders.\(i % 3)", "payload-\(i)", headers: i == 5 ? "NATS/1.0\r\nA: b\r\n\r\n" : ""))
+            #expect(result.sequence == UInt64(i))
+            #expect(result.timestamp == f.clock.now)
+            #expect(!result.duplicate)
+        }
+        let five = try #require(try f.store.message(sequence: 5))
+        #expect(five.subject == "orders.2" && five.text == "payload-5")
+        #expect(String(decoding: five.headers, as: UTF8.self) == "NATS/1.0\r\nA: b\r\n\r\n")
+        #expect(try f.store.message(sequence: 11) == nil)
+        #expect(try f.store.message(sequence: 0) == nil)
+        let state = f.store.state
+        #expect(state.messages == 10 && state.firstSequence == 1 && state.lastSequence == 10 && state.subjects == 3)
+        #expect(state.bytes == (1...10).reduce(0) { $0 + StoredMessage.accountedSize(subject: 8, headers: $1 == 5 ? 18 : 0, payload: "payload-\($1)".utf8.count) })
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func filteredReads(kind: StoreKind) async throws {
+        let f = try StoreFixture(kind)
+        let subjects = ["a.x.1", "a.y.1", "b.x.1", "a.x.2", "b.y.2", "a.y.2"]
+        for (i, s) in subjects.enumerated() { _ = try await f.store.append(request(s, "\(i + 1)")) }
+        #expect(try f.store.next(atOrAfter: 1, filter: "b.>")?.sequence == 3)
+        #expect(try f.store.next(atOrAfter: 4, filter: "b.>")?.sequence == 5)
+        #expect(try f.store.next(atOrAfter: 6, filter: "b.>") == nil)
+        #expect(try f.store.next(atOrAfter: 2, filter: "a.x.*")?.sequence == 4)
+        #expect(try f.store.next(atOrAfter: 1, filter: "*.y.2")?.sequence == 5)
+        #expect(try f.store.next(atOrAfter: 1, filter: "a.x.1")?.sequence == 1)
+        #expect(try f.store.next(atOrAfter: 2, filter: "a.x.1") == nil)
+        #expect(try f.store.next(atOrAfter: 3, filter: nil)?.sequence == 3)
+        #expect(try f.store.messages(from: 1, filter: "a.>", limit: 10).map(\.sequence) == [1, 2, 4, 6])
+        #expect(try f.store.messages(from: 2, filter: nil, limit: 3).map(\.sequence) == [2, 3, 4])
+        #expect(try f.store.last(subject: "a.x.1")?.sequence == 1)
+        #expect(try f.store.last(subject: "a.>")?.sequence == 6)
+        #expect(try f.store.last(subject: "c") == nil)
+        #expect(try f.store.subjectCounts(filter: "a.>") == ["a.x.1": 1, "a.y.1": 1, "a.x.2": 1, "a.y.2": 1])
+        #expect(try f.store.subjectCounts(filter: nil).count == 6)
+        #expect(try f.store.count(filter: "a.>", atOrAfter: 3) == 2)
+        #expect(try f.store.count(filter: nil, atOrAfter: 3) == 4)
+        await #expect(throws: StoreError.self) { _ = try await f.store.append(request("a.*", "x")) }
+        #expect(throws: StoreError.self) { _ = try f.store.next(atOrAfter: 1, filter: "a..b") }
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func wildcardScanOverManySubjects(kind: StoreKind) async throws {
+        // More than 64 matching subjects takes the sequence-walk path of the file index.
+        let f = try StoreFixture(kind)
+        for i in 0..<200 { _ = try await f.store.append(request("m.\(i)", "\(i)")) }
+        _ = try await f.store.append(request("other", "x"))
+        _ = try await f.store.append(request("m.7", "again"))
+        #expect(try f.store.next(atOrAfter: 150, filter: "m.*")?.sequence == 150)
+        #expect(try f.store.next(atOrAfter: 201, filter: "m.*")?.sequence == 202)
+        #expect(try f.store.count(filter: "m.*", atOrAfter: 1) == 201)
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func timeLookups(kind: StoreKind) async throws {
+        let f = try StoreFixture(kind)
+        let start = f.clock.now
+        for i in 1...20 {
+            _ = try await f.store.append(request("t", "\(i)"))
+            f.clock.advance(1_000)
+        }
+        #expect(try f.store.firstSequence(atOrAfterTime: start) == 1)
+        #expect(try f.store.firstSequence(atOrAfterTime: start + 5_000) == 6)
+        #expect(try f.store.firstSequence(atOrAfterTime: start + 5_001) == 7)
+        #expect(try f.store.firstSequence(atOrAfterTime: start + 19_000) == 20)
+        #expect(try f.store.firstSequence(atOrAfterTime: start + 19_001) == nil)
+        #expect(try f.store.firstSequence(atOrAfterTime: 0) == 1)
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func clockSteppingBackKeepsTimestampsMonotonic(kind: StoreKind) async throws {
+        let f = try StoreFixture(kind)
+        let first = try await f.store.append(request("t", "1"))
+        f.clock.advance(-5_000_000)
+        let second = try await f.store.append(request("t", "2"))
+        #expect(second.timestamp == first.timestamp)
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func deleteAndPurge(kind: StoreKind) async throws {
+        let f = try StoreFixture(kind)
+        for i in 1...10 { _ = try await f.store.append(request(i % 2 == 0 ? "even" : "odd", "\(i)")) }
+        #expect(try await f.store.delete(sequence: 1))
+        #expect(try await !f.store.delete(sequence: 1))
+        #expect(try await !f.store.delete(sequence: 99))
+        #expect(f.store.state.firstSequence == 2 && f.store.state.messages == 9)
+        #expect(try await f.store.delete(sequence: 5))
+        #expect(f.store.state.deleted == 1)
+        #expect(try f.store.message(sequence: 5) == nil)
+        #expect(try f.store.next(atOrAfter: 5, filter: nil)?.sequence == 6)
+
+        #expect(try await f.store.purge(PurgeRequest(filter: "even", keep: 2)) == 3)
+        #expect(try f.store.subjectCounts(filter: "even") == ["even": 2])
+        #expect(try await f.store.purge(PurgeRequest(belowSequence: 7)) == 1)  // only 3 was left below 7
+        #expect(f.store.state.firstSequence == 7)
+        #expect(try await f.store.purge(PurgeRequest(keep: 1)) == 3)
+        #expect(f.store.state.messages == 1 && f.store.state.firstSequence == 10)
+        #expect(try await f.store.purge() == 1)
+        let state = f.store.state
+        #expect(state.messages == 0 && state.bytes == 0 && state.firstSequence == 11 && state.lastSequence == 10 && state.subjects == 0)
+        // Sequences continue after a purge, also across a reopen.
+        var g = f
+        try g.reopen()
+        #expect(g.store.state.firstSequence == 11 && g.store.state.lastSequence == 10)
+        #expect(try await g.store.append(request("odd", "11")).sequence == 11)
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func maxMessagesDiscardOld(kind: StoreKind) async throws {
+        let f = try StoreFixture(kind) { $0.maxMessages = 5 }
+        for i in 1...12 { _ = try await f.store.append(request("a", "\(i)")) }
+        #expect(f.store.state.messages == 5 && f.store.state.firstSequence == 8)
+        #expect(try f.store.message(sequence: 7) == nil)
+        #expect(try f.store.message(sequence: 8)?.text == "8")
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func maxBytesDiscardOld(kind: StoreKind) async throws {
+        let size = StoredMessage.accountedSize(subject: 1, headers: 0, payload: 10)
+        let f = try StoreFixture(kind) { $0.maxBytes = size * 3 }
+        for _ in 1...7 { _ = try await f.store.append(request("a", "0123456789")) }
+        #expect(f.store.state.messages == 3 && f.store.state.bytes == size * 3 && f.store.state.firstSequence == 5)
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func discardNewRejects(kind: StoreKind) async throws {
+        let f = try StoreFixture(kind) { $0.maxMessages = 2; $0.discard = .new }
+        _ = try await f.store.append(request("a", "1"))
+        _ = try await f.store.append(request("a", "2"))
+        await #expect { _ = try await f.store.append(request("a", "3")) } throws: { error in
+            guard case StoreError.limitReached("messages") = error else { return false }
+            return true
+        }
+        #expect(f.store.state.messages == 2 && f.store.state.lastSequence == 2)
+        #expect(try await f.store.delete(sequence: 1))
+        #expect(try await f.store.append(request("a", "3")).sequence == 3)
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func maxMessageSize(kind: StoreKind) async throws {
+        let f = try StoreFixture(kind) { $0.maxMessageSize = 100 }
+        await #expect { _ = try await f.store.append(request("a", String(repeating: "x", count: 200))) } throws: { error in
+            guard case StoreError.messageTooLarge(let size, 100) = error else { return false }
+            return size == 217
+        }
+        #expect(try await f.store.append(request("a", "small")).sequence == 1)
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func maxMessagesPerSubject(kind: StoreKind) async throws {
+        let f = try StoreFixture(kind) { $0.maxMessagesPerSubject = 2 }
+        for i in 1...6 { _ = try await f.store.append(request(i <= 4 ? "kv.a" : "kv.b", "\(i)")) }
+        #expect(try f.store.subjectCounts(filter: nil) == ["kv.a": 2, "kv.b": 2])
+        #expect(try f.store.messages(from: 1, filter: nil, limit: 10).map(\.sequence) == [3, 4, 5, 6])
+        #expect(f.store.state.firstSequence == 3)
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func maxAgeExpires(kind: StoreKind) async throws {
+        let f = try StoreFixture(kind) { $0.maxAge = 10_000_000_000 }  // 10 s
+        for i in 1...5 {
+            _ = try await f.store.append(request("a", "\(i)"))
+            f.clock.advance(3_000_000_000)
+        }
+        // Now = start + 15 s: messages 1 (t=0) and 2 (t=3) are older than 10 s. A write triggers expiry at once
+        // (the file writer also expires on its own timer).
+        _ = try await f.store.append(request("a", "6"))
+        try await f.store.sync()
+        #expect(f.store.state.firstSequence == 3)
+        #expect(f.store.state.messages == 4)
+        #expect(try f.store.message(sequence: 2) == nil)
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func deduplicatesWithinWindow(kind: StoreKind) async throws {
+        let f = try StoreFixture(kind) { $0.duplicateWindow = 60_000_000_000 }
+        let first = try await f.store.append(request("a", "1", id: "m-1"))
+        let again = try await f.store.append(request("a", "1 again", id: "m-1"))
+        #expect(again.duplicate && again.sequence == first.sequence)
+        #expect(f.store.state.messages == 1)
+        #expect(try f.store.sequence(forMessageID: "m-1") == 1)
+        var g = f
+        try g.reopen()
+        #expect(try await g.store.append(request("a", "1", id: "m-1")).duplicate)
+        g.clock.advance(61_000_000_000)
+        let late = try await g.store.append(request("a", "1 late", id: "m-1"))
+        #expect(!late.duplicate && late.sequence == 2)
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func updateConfigAppliesLimits(kind: StoreKind) async throws {
+        let f = try StoreFixture(kind)
+        for i in 1...10 { _ = try await f.store.append(request("a", "\(i)")) }
+        var config = f.store.currentConfig
+        config.maxMessages = 4
+        try await f.store.update(config: config)
+        #expect(f.store.state.messages == 4 && f.store.state.firstSequence == 7)
+        #expect(f.store.currentConfig.maxMessages == 4)
+    }
+}
+
