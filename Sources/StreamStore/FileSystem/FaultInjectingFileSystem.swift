@@ -14,12 +14,14 @@ public final class FaultInjectingFileSystem: FileSystem, @unchecked Sendable {
         case failSync(n: Int)
         /// Every write fails with ENOSPC until the fault is cleared.
         case diskFull
+        /// The `n`th rename from now fails with EIO (a crash between the steps of a compaction).
+        case failRename(n: Int)
     }
 
     private let base: any FileSystem
     private let lock = NSLock()
     private var fault: Fault?
-    private var writes = 0, syncs = 0
+    private var writes = 0, syncs = 0, renames = 0
 
     public init(wrapping base: any FileSystem = POSIXFileSystem()) { self.base = base }
 
@@ -29,6 +31,7 @@ public final class FaultInjectingFileSystem: FileSystem, @unchecked Sendable {
         self.fault = fault
         writes = 0
         syncs = 0
+        renames = 0
     }
 
     /// What a write of `count` bytes should do: nil = go ahead; (written, errno) = fail.
@@ -58,7 +61,15 @@ public final class FaultInjectingFileSystem: FileSystem, @unchecked Sendable {
     public func exists(_ path: String) -> Bool { base.exists(path) }
     public func isDirectory(_ path: String) -> Bool { base.isDirectory(path) }
     public func remove(_ path: String) throws { try base.remove(path) }
-    public func rename(_ source: String, to destination: String) throws { try base.rename(source, to: destination) }
+    public func rename(_ source: String, to destination: String) throws {
+        lock.lock()
+        renames += 1
+        let fail: Bool
+        if case .failRename(let n) = fault, n == renames { fault = nil; fail = true } else { fail = false }
+        lock.unlock()
+        if fail { throw FileSystemError(operation: "rename (injected)", path: source, errno: EIO) }
+        try base.rename(source, to: destination)
+    }
     public func syncDirectory(_ path: String) throws { try base.syncDirectory(path) }
 }
 

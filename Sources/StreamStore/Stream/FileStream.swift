@@ -15,16 +15,6 @@ import Zstd
 /// - **Recovery**: opening cuts torn tails, indexes what the index lacks, rebuilds a missing or damaged
 ///   index from the log, and reports damage in ``recovery`` (Specs/Recovery.md).
 public final class FileStream: @unchecked Sendable {
-    /// Writer-thread operations.
-    enum Operation {
-        case append(AppendRequest, size: UInt64, completion: @Sendable (Result<AppendResult, StoreError>) -> Void)
-        case purge(PurgeRequest, completion: @Sendable (Result<UInt64, StoreError>) -> Void)
-        case delete(UInt64, completion: @Sendable (Result<Bool, StoreError>) -> Void)
-        case compact(CompactionOptions, completion: @Sendable (Result<CompactionReport, StoreError>) -> Void)
-        case updateConfig(StreamConfig, completion: @Sendable (Result<Void, StoreError>) -> Void)
-        case sync(completion: @Sendable (Result<Void, StoreError>) -> Void)
-    }
-
     public let directory: String
     let paths: StreamPaths
     let fileSystem: any FileSystem
@@ -34,29 +24,16 @@ public final class FileStream: @unchecked Sendable {
     /// What open found and mended.
     public let recovery: RecoveryReport
 
-    private let queue = WriteQueue<Operation>()
-    private let stateLock = NSLock()
-    private var publishedState: StreamState
-    private var publishedConfig: StreamConfig
+    let shared: SharedStreamState
+    private let writer: StreamWriter
+    private var queue: WriteQueue<StreamWriter.Operation> { writer.queue }
     private var lockFile: Int32
-    private var writerThread: Thread?
-    private let writerDone = DispatchSemaphore(value: 0)
-
-    // Owned by the writer thread after init.
-    var config: StreamConfig
-    var segments: [UInt64]
-    var active: any FileHandle
-    var activeFirst: UInt64
-    var activeSize: Int64
-    var compressor: Compressor?
-    var lastSync = Date()
-    var unsynced = false
-    var failure: StoreError?
+    private let closeLock = NSLock()
 
     /// The stream's state as of the last committed write.
-    public var state: StreamState { stateLock.lock(); defer { stateLock.unlock() }; return publishedState }
+    public var state: StreamState { shared.state }
     /// The stream's configuration.
-    public var currentConfig: StreamConfig { stateLock.lock(); defer { stateLock.unlock() }; return publishedConfig }
+    public var currentConfig: StreamConfig { shared.config }
 
     /// Creates a new stream in `directory` (which must not hold one).
     public static func create(at directory: String, config: StreamConfig, fileSystem: any FileSystem = POSIXFileSystem(),
@@ -68,9 +45,9 @@ public final class FileStream: @unchecked Sendable {
             try fileSystem.createDirectory(directory)
             try fileSystem.createDirectory(paths.segments)
             try fileSystem.createDirectory(paths.index)
-            try writeSegmentHeader(fileSystem: fileSystem, path: paths.segment(1), firstSequence: 1)
+            try StreamFiles.writeSegmentHeader(fileSystem: fileSystem, path: paths.segment(1), firstSequence: 1)
             try fileSystem.syncDirectory(paths.segments)
-            try writeConfig(config, paths: paths, fileSystem: fileSystem)
+            try StreamFiles.writeConfig(config, paths: paths, fileSystem: fileSystem)
         } catch let error as FileSystemError {
             throw StoreError.wrap(error)
         } catch {
@@ -88,8 +65,8 @@ public final class FileStream: @unchecked Sendable {
     private init(opening directory: String, fileSystem: any FileSystem, clock: @escaping @Sendable () -> Int64) throws {
         let paths = StreamPaths(root: directory)
         guard fileSystem.exists(paths.config) else { throw StoreError.notAStream(path: directory) }
-        let config = try FileStream.readConfig(paths: paths)
-        let lockFile = try FileStream.acquireLock(paths.lock)
+        let config = try StreamFiles.readConfig(paths: paths)
+        let lockFile = try StreamFiles.acquireLock(paths.lock)
         var opened: Recovered
         do {
             opened = try Recovery(paths: paths, fileSystem: fileSystem, config: config, clock: clock).run()
@@ -105,19 +82,11 @@ public final class FileStream: @unchecked Sendable {
         self.recovery = opened.report
         self.readers = SegmentReaders(fileSystem: fileSystem, paths: paths)
         self.lockFile = lockFile
-        self.config = config
-        self.publishedConfig = config
-        self.segments = opened.segments
-        self.active = opened.active
-        self.activeFirst = opened.segments.last!
-        self.activeSize = opened.activeSize
-        self.publishedState = opened.state
-        self.compressor = config.compression ? Compressor(level: config.compressionLevel) : nil
-        let thread = Thread { [unowned self] in self.runWriter() }
-        thread.name = "strata-writer-\(config.name)"
-        thread.stackSize = 1 << 20
-        writerThread = thread
-        thread.start()
+        self.shared = SharedStreamState(state: opened.state, config: config)
+        self.writer = StreamWriter(paths: paths, fileSystem: fileSystem, index: opened.index, readers: readers,
+                                   clock: clock, shared: shared, config: config, segments: opened.segments,
+                                   active: opened.active, activeSize: opened.activeSize)
+        writer.start()
     }
 
     deinit {
@@ -140,10 +109,9 @@ public final class FileStream: @unchecked Sendable {
     /// Stops the writer after it has finished what is queued, syncs log and index, and releases the lock.
     /// Appends after close fail with ``StoreError/closed``.
     public func close() {
-        guard writerThread != nil else { return }
-        queue.close()
-        writerDone.wait()
-        writerThread = nil
+        closeLock.lock()
+        defer { closeLock.unlock() }
+        writer.stop()
         releaseLock()
     }
 
@@ -198,7 +166,7 @@ public final class FileStream: @unchecked Sendable {
         try await submit { .compact(options, completion: $0) }
     }
 
-    private func submit<T: Sendable>(_ make: (@escaping @Sendable (Result<T, StoreError>) -> Void) -> Operation) async throws -> T {
+    private func submit<T: Sendable>(_ make: (@escaping @Sendable (Result<T, StoreError>) -> Void) -> StreamWriter.Operation) async throws -> T {
         let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<T, StoreError>, Never>) in
             if !queue.enqueue(make({ continuation.resume(returning: $0) })) {
                 continuation.resume(returning: .failure(StoreError.closed))
@@ -216,112 +184,4 @@ public final class FileStream: @unchecked Sendable {
             throw StoreError.invalidConfig("message id is \(id.utf8.count) bytes; the store takes at most \(IndexStore.maxKeyBytes)")
         }
     }
-
-    func publish(state: StreamState) {
-        stateLock.lock()
-        publishedState = state
-        stateLock.unlock()
-    }
-
-    func publish(config: StreamConfig) {
-        stateLock.lock()
-        publishedConfig = config
-        stateLock.unlock()
-    }
-
-    // MARK: - Writer thread
-
-    private func runWriter() {
-        while true {
-            let (operations, closed) = queue.take(until: nextWakeup())
-            var batch: [PendingAppend] = []
-            var batchBytes = 0
-            for operation in operations {
-                if case .append(let request, let size, let completion) = operation {
-                    batch.append(PendingAppend(request: request, size: size, completion: completion))
-                    batchBytes += Int(size)
-                    if batch.count >= FileStream.maxBatchRecords || batchBytes >= FileStream.maxBatchBytes {
-                        commit(batch)
-                        batch.removeAll(keepingCapacity: true)
-                        batchBytes = 0
-                    }
-                    continue
-                }
-                if !batch.isEmpty { commit(batch); batch.removeAll(keepingCapacity: true); batchBytes = 0 }
-                perform(operation)
-            }
-            if !batch.isEmpty { commit(batch) }
-            runTimers()
-            if closed && operations.isEmpty { break }
-        }
-        try? active.sync()
-        try? index.checkpoint()
-        writerDone.signal()
-    }
-
-    static let maxBatchRecords = 4096
-    static let maxBatchBytes = 1 << 20
-
-    /// When the writer must wake up with no work: for an interval sync or the next expiry.
-    private func nextWakeup() -> Date? {
-        var deadline: Date?
-        if unsynced, case .interval(let ms) = config.sync {
-            deadline = lastSync.addingTimeInterval(Double(ms) / 1000)
-        }
-        if let expiry = Retention.nextExpiry(config: config, state: state) {
-            let wait = Double(expiry - clock()) / 1e9
-            let at = Date().addingTimeInterval(max(0.001, min(wait, 3600)))
-            deadline = min(deadline ?? at, at)
-        }
-        return deadline
-    }
-
-    private func runTimers() {
-        if unsynced, case .interval(let ms) = config.sync, Date().timeIntervalSince(lastSync) * 1000 >= Double(ms) {
-            try? syncNow()
-        }
-        if let expiry = Retention.nextExpiry(config: config, state: state), expiry <= clock() {
-            _ = try? writeRemovals { writer in try Retention.expire(now: clock(), config: config, target: &writer) }
-        }
-    }
-
-    func syncNow() throws {
-        do { try active.sync() } catch { throw StoreError.wrap(error) }
-        try index.checkpoint()
-        unsynced = false
-        lastSync = Date()
-    }
-
-    private func perform(_ operation: Operation) {
-        switch operation {
-        case .append: break
-        case .purge(let request, let completion):
-            completion(StoreError.capture { try writeRemovals { writer in try Purge.run(request, writer: &writer) } })
-        case .delete(let sequence, let completion):
-            completion(StoreError.capture {
-                try writeRemovals { writer in try writer.remove(sequence) != nil }
-            })
-        case .compact(let options, let completion):
-            completion(StoreError.capture { try compactSealedSegments(options) })
-        case .updateConfig(let newConfig, let completion):
-            completion(StoreError.capture {
-                try FileStream.writeConfig(newConfig, paths: paths, fileSystem: fileSystem)
-                config = newConfig
-                compressor = newConfig.compression ? Compressor(level: newConfig.compressionLevel) : nil
-                publish(config: newConfig)
-                _ = try writeRemovals { writer in
-                    try Retention.enforceLimits(config: newConfig, target: &writer)
-                    try Retention.expire(now: clock(), config: newConfig, target: &writer)
-                }
-            })
-        case .sync(let completion):
-            completion(StoreError.capture { try syncNow() })
-        }
-    }
-}
-
-struct PendingAppend {
-    var request: AppendRequest
-    var size: UInt64
-    var completion: @Sendable (Result<AppendResult, StoreError>) -> Void
 }

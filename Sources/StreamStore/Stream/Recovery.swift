@@ -130,7 +130,7 @@ struct Recovery {
             let next = isLast ? nil : all[i + 1]
             if isLast && size <= Int64(SegmentHeader.size) {
                 // Torn while being created: nothing was in it.
-                try FileStream.writeSegmentHeader(fileSystem: fileSystem, path: paths.segment(segment), firstSequence: segment)
+                try StreamFiles.writeSegmentHeader(fileSystem: fileSystem, path: paths.segment(segment), firstSequence: segment)
                 report.truncatedTail = (paths.segment(segment), 0, size)
                 valid.append(segment)
                 continue
@@ -141,13 +141,13 @@ struct Recovery {
                                                lostSequences: next.map { segment...($0 - 1) },
                                                reason: "segment header is damaged; file moved aside"))
             if isLast {
-                try FileStream.writeSegmentHeader(fileSystem: fileSystem, path: paths.segment(segment), firstSequence: segment)
+                try StreamFiles.writeSegmentHeader(fileSystem: fileSystem, path: paths.segment(segment), firstSequence: segment)
                 valid.append(segment)
             }
         }
         if valid.isEmpty {
             let first = (persisted?.stream.lastSequence ?? 0) + 1
-            try FileStream.writeSegmentHeader(fileSystem: fileSystem, path: paths.segment(first), firstSequence: first)
+            try StreamFiles.writeSegmentHeader(fileSystem: fileSystem, path: paths.segment(first), firstSequence: first)
             valid.append(first)
         }
         try fileSystem.syncDirectory(paths.segments)

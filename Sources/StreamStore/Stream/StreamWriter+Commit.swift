@@ -2,7 +2,7 @@ import Foundation
 import Zstd
 
 /// The write path (Specs/WritePath.md): one frame, one write, one sync and one index transaction per batch.
-extension FileStream {
+extension StreamWriter {
     /// Commits a batch of appends as one frame.
     func commit(_ batch: [PendingAppend]) {
         var results = [Result<AppendResult, StoreError>?](repeating: nil, count: batch.count)
@@ -128,7 +128,7 @@ extension FileStream {
         let next = state.lastSequence + 1
         do {
             try active.sync()
-            try FileStream.writeSegmentHeader(fileSystem: fileSystem, path: paths.segment(next), firstSequence: next)
+            try StreamFiles.writeSegmentHeader(fileSystem: fileSystem, path: paths.segment(next), firstSequence: next)
             try fileSystem.syncDirectory(paths.segments)
             let handle = try fileSystem.open(paths.segment(next), create: false)
             try index.checkpoint()
@@ -144,56 +144,6 @@ extension FileStream {
         } catch {
             throw StoreError.needsRecovery("\(error)")
         }
-    }
-
-    // MARK: - Files
-
-    static func writeSegmentHeader(fileSystem: any FileSystem, path: String, firstSequence: UInt64) throws {
-        let handle = try fileSystem.open(path, create: true)
-        try handle.truncate(to: 0)
-        try handle.write(SegmentHeader(firstSequence: firstSequence).encoded(), at: 0)
-        try handle.sync()
-    }
-
-    static func writeConfig(_ config: StreamConfig, paths: StreamPaths, fileSystem: any FileSystem) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        guard let data = try? encoder.encode(config) else { throw StoreError.invalidConfig("cannot encode config") }
-        let temporary = paths.config + ".tmp"
-        do {
-            let handle = try fileSystem.open(temporary, create: true)
-            try handle.truncate(to: 0)
-            try handle.write(Array(data), at: 0)
-            try handle.sync()
-            try fileSystem.rename(temporary, to: paths.config)
-            try fileSystem.syncDirectory(paths.root)
-        } catch {
-            throw StoreError.wrap(error)
-        }
-    }
-
-    static func readConfig(paths: StreamPaths) throws -> StreamConfig {
-        guard let data = FileManager.default.contents(atPath: paths.config) else {
-            throw StoreError.io(FileSystemError(operation: "read", path: paths.config, errno: errno))
-        }
-        do {
-            return try JSONDecoder().decode(StreamConfig.self, from: data)
-        } catch {
-            throw StoreError.invalidConfig("\(paths.config) does not decode: \(error)")
-        }
-    }
-
-    /// Takes the stream's exclusive lock (flock on `LOCK`), or throws `locked`.
-    static func acquireLock(_ path: String) throws -> Int32 {
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        if fd < 0 { throw StoreError.io(FileSystemError(operation: "open", path: path, errno: errno)) }
-        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
-            let code = errno
-            Glibc.close(fd)
-            if code == EWOULDBLOCK { throw StoreError.locked(path: path) }
-            throw StoreError.io(FileSystemError(operation: "flock", path: path, errno: code))
-        }
-        return fd
     }
 }
 

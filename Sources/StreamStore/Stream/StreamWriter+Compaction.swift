@@ -4,7 +4,7 @@ import Zstd
 /// write `<seg>.compact` and sync it → commit the new locations with `meta/compacting` in one index
 /// transaction and checkpoint → rename over the old file and sync the directory → clear the flag.
 /// Recovery completes the swap if the index change committed, and deletes the output if it did not.
-extension FileStream {
+extension StreamWriter {
     func compactSealedSegments(_ options: CompactionOptions) throws -> CompactionReport {
         try ensureWritable()
         var report = CompactionReport()

@@ -1,0 +1,203 @@
+import Foundation
+import Testing
+@testable import StreamStore
+
+/// Recovery on open after torn writes, bit flips and lost or damaged indexes (Specs/Recovery.md).
+/// Each case checks exactly which records survive.
+@Suite struct RecoveryTests {
+    /// A closed stream of `count` messages, one frame each (every append awaited alone).
+    static func makeStream(count: Int, compression: Bool, in directory: TemporaryDirectory) async throws -> String {
+        var config = StreamConfig(name: "s")
+        config.compression = compression
+        let stream = try FileStream.create(at: directory.stream(), config: config)
+        for i in 1...count { _ = try await stream.append(request("r.\(i % 3)", "message number \(i) " + String(repeating: "x", count: i % 40))) }
+        stream.close()
+        return directory.stream()
+    }
+
+    static func segmentPath(_ root: String) -> String { root + "/segments/" + SegmentHeader.fileName(firstSequence: 1) }
+
+    /// (offset, length) of each frame of a segment file.
+    static func frames(_ path: String) throws -> [(offset: Int, length: Int)] {
+        let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+        var result: [(Int, Int)] = []
+        var offset = SegmentHeader.size
+        while offset < bytes.count {
+            let header = try FrameHeader.decode(Array(bytes[offset..<(offset + FrameHeader.size)]))
+            result.append((offset, header.frameLength))
+            offset += header.frameLength
+        }
+        return result
+    }
+
+    static func copy(_ root: String) throws -> (TemporaryDirectory, String) {
+        let target = TemporaryDirectory()
+        let path = target.stream("copy")
+        try FileManager.default.copyItem(atPath: root, toPath: path)
+        return (target, path)
+    }
+
+    static func expectIntact(_ stream: FileStream, sequences: ClosedRange<Int>, except missing: Set<Int> = []) throws {
+        for i in sequences {
+            let message = try stream.message(sequence: UInt64(i))
+            if missing.contains(i) {
+                #expect(message == nil, "sequence \(i) should be gone")
+            } else {
+                #expect(message?.text == "message number \(i) " + String(repeating: "x", count: i % 40), "sequence \(i)")
+            }
+        }
+    }
+
+    @Test(arguments: [true, false])
+    func tornTailIsCutAtEveryByte(compression: Bool) async throws {
+        let directory = TemporaryDirectory()
+        let root = try await RecoveryTests.makeStream(count: 12, compression: compression, in: directory)
+        let last = try #require(try RecoveryTests.frames(RecoveryTests.segmentPath(root)).last)
+        for cut in last.offset..<(last.offset + last.length) {
+            let (keep, copy) = try RecoveryTests.copy(root)
+            _ = keep
+            let handle = try POSIXFileSystem().open(RecoveryTests.segmentPath(copy), create: false)
+            try handle.truncate(to: Int64(cut))
+            let stream = try FileStream(directory: copy)
+            if cut > last.offset {
+                #expect(stream.recovery.truncatedTail?.offset == Int64(last.offset), "cut at \(cut)")
+                #expect(stream.recovery.truncatedTail?.bytes == Int64(cut - last.offset))
+            }
+            #expect(stream.recovery.indexRebuiltBecause != nil)
+            try RecoveryTests.expectIntact(stream, sequences: 1...12, except: [12])
+            // The index had acknowledged 12: its sequence is never given again.
+            #expect(stream.state.lastSequence == 12 && stream.state.messages == 11)
+            #expect(try await stream.append(request("r.new", "after")).sequence == 13)
+            stream.close()
+        }
+    }
+
+    @Test(arguments: [true, false])
+    func bitFlipInTheMiddleCostsOnlyItsFrame(compression: Bool) async throws {
+        let directory = TemporaryDirectory()
+        let root = try await RecoveryTests.makeStream(count: 30, compression: compression, in: directory)
+        let frames = try RecoveryTests.frames(RecoveryTests.segmentPath(root))
+        var generator = SystemRandomNumberGenerator()
+        for round in 0..<6 {
+            let victim = Int.random(in: 1..<(frames.count - 1), using: &generator)  // frame k holds sequence k + 1
+            let frame = frames[victim]
+            let (keep, copy) = try RecoveryTests.copy(root)
+            _ = keep
+            let path = RecoveryTests.segmentPath(copy)
+            var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+            let position = frame.offset + Int.random(in: 4..<frame.length, using: &generator)
+            bytes[position] ^= UInt8(1 << Int.random(in: 0..<8, using: &generator))
+            try Data(bytes).write(to: URL(fileURLWithPath: path))
+            let sequence = victim + 1
+
+            // With the index intact, the damaged record reads as corrupt (with its place); all others read.
+            do {
+                let stream = try FileStream(directory: copy)
+                #expect(stream.recovery.isClean)
+                #expect { _ = try stream.message(sequence: UInt64(sequence)) } throws: { error in
+                    guard case StoreError.corrupt(let file, let offset, _) = error else { return false }
+                    return file == path && offset == Int64(frame.offset)
+                }
+                for other in 1...30 where other != sequence {
+                    #expect(try stream.message(sequence: UInt64(other))?.text.hasPrefix("message number \(other) ") == true)
+                }
+                stream.close()
+            }
+
+            // Rebuilt from the log, the damage is reported with the sequences it cost.
+            try FileManager.default.removeItem(atPath: copy + "/index")
+            let stream = try FileStream(directory: copy)
+            #expect(stream.recovery.damagedRegions.count == 1, "round \(round)")
+            let region = try #require(stream.recovery.damagedRegions.first)
+            #expect(region.file == path && region.offset == Int64(frame.offset) && region.length == Int64(frame.length))
+            #expect(region.lostSequences == UInt64(sequence)...UInt64(sequence))
+            try RecoveryTests.expectIntact(stream, sequences: 1...30, except: [sequence])
+            #expect(stream.state.messages == 29 && stream.state.lastSequence == 30)
+            stream.close()
+        }
+    }
+
+    @Test func missingCorruptAndStaleIndexes() async throws {
+        let directory = TemporaryDirectory()
+        let root = try await RecoveryTests.makeStream(count: 10, compression: true, in: directory)
+        let staleIndex = TemporaryDirectory()
+        try FileManager.default.copyItem(atPath: root + "/index", toPath: staleIndex.path + "/index")
+        let stream = try FileStream(directory: root)
+        for i in 11...20 { _ = try await stream.append(request("r.\(i % 3)", "message number \(i) " + String(repeating: "x", count: i % 40))) }
+        #expect(try await stream.delete(sequence: 4))
+        stream.close()
+
+        // Missing: rebuilt from the log, the deletion replayed.
+        let (k1, missing) = try RecoveryTests.copy(root)
+        try FileManager.default.removeItem(atPath: missing + "/index")
+        let rebuilt = try FileStream(directory: missing)
+        #expect(rebuilt.recovery.indexRebuiltBecause == "index was missing")
+        try RecoveryTests.expectIntact(rebuilt, sequences: 1...20, except: [4])
+        #expect(rebuilt.state.messages == 19 && rebuilt.state.subjects == 3)
+        rebuilt.close()
+
+        // Corrupt: moved aside, rebuilt.
+        let (k2, corrupt) = try RecoveryTests.copy(root)
+        try Data(repeating: 0xAB, count: 64 << 10).write(to: URL(fileURLWithPath: corrupt + "/index/data.mdb"))
+        let repaired = try FileStream(directory: corrupt)
+        #expect(repaired.recovery.indexRebuiltBecause?.contains("could not be read") == true)
+        try RecoveryTests.expectIntact(repaired, sequences: 1...20, except: [4])
+        repaired.close()
+
+        // Stale: an index from when the stream had 10 messages; only the tail is indexed.
+        let (k3, stale) = try RecoveryTests.copy(root)
+        try FileManager.default.removeItem(atPath: stale + "/index")
+        try FileManager.default.copyItem(atPath: staleIndex.path + "/index", toPath: stale + "/index")
+        let caughtUp = try FileStream(directory: stale)
+        #expect(caughtUp.recovery.indexRebuiltBecause == nil)
+        #expect(caughtUp.recovery.messagesIndexed == 10)
+        try RecoveryTests.expectIntact(caughtUp, sequences: 1...20, except: [4])
+        caughtUp.close()
+        _ = (k1, k2, k3)
+    }
+
+    @Test func damagedSegmentHeaderCostsItsSegment() async throws {
+        let directory = TemporaryDirectory()
+        var config = StreamConfig(name: "s")
+        config.segmentBytes = 4096
+        let stream = try FileStream.create(at: directory.stream(), config: config)
+        for i in 1...200 { _ = try await stream.append(request("h", "payload \(i) " + String(repeating: "y", count: 60))) }
+        stream.close()
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory.stream() + "/segments").sorted()
+        #expect(names.count > 3)
+        let second = try #require(SegmentHeader.firstSequence(fileName: names[1]))
+        let third = try #require(SegmentHeader.firstSequence(fileName: names[2]))
+        let path = directory.stream() + "/segments/" + names[1]
+        var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+        bytes[3] ^= 0xFF
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        try FileManager.default.removeItem(atPath: directory.stream() + "/index")
+        let reopened = try FileStream(directory: directory.stream())
+        defer { reopened.close() }
+        #expect(reopened.recovery.damagedRegions.first?.lostSequences == second...(third - 1))
+        #expect(reopened.state.messages == 200 - (third - second))
+        #expect(try reopened.message(sequence: second) == nil)
+        #expect(try reopened.message(sequence: third)?.subject == "h")
+        #expect(try reopened.message(sequence: second - 1)?.subject == "h")
+    }
+
+    @Test func notAStreamAndLocked() throws {
+        let directory = TemporaryDirectory()
+        #expect { _ = try FileStream(directory: directory.path) } throws: { error in
+            guard case StoreError.notAStream = error else { return false }
+            return true
+        }
+        let stream = try FileStream.create(at: directory.stream(), config: StreamConfig(name: "s"))
+        #expect { _ = try FileStream(directory: directory.stream()) } throws: { error in
+            guard case StoreError.locked = error else { return false }
+            return true
+        }
+        #expect { _ = try FileStream.create(at: directory.stream(), config: StreamConfig(name: "s")) } throws: { error in
+            guard case StoreError.streamExists = error else { return false }
+            return true
+        }
+        #expect(throws: StoreError.self) { _ = try FileStream.create(at: directory.stream("bad"), config: StreamConfig(name: "a.b")) }
+        stream.close()
+        _ = try FileStream(directory: directory.stream())
+    }
+}
