@@ -10,9 +10,7 @@ extension StreamWriter {
             try ensureWritable()
             let now = clock()
             let config = self.config
-            let frameOffset = activeSize
-            let segment = activeFirst
-            let newState: StreamState? = try withFrameWrite(at: frameOffset) { (writer: inout IndexWriter, area: inout [UInt8], recordCount: inout Int) in
+            let newState: StreamState? = try withFrameWrite { (writer: inout IndexWriter, area: inout [UInt8], recordCount: inout Int, segment: UInt64, frameOffset: Int64) in
                 for (i, pending) in batch.enumerated() {
                     let request = pending.request
                     do {
@@ -59,25 +57,28 @@ extension StreamWriter {
     func writeRemovals<T>(_ body: (inout IndexWriter) throws -> T) throws -> T {
         try ensureWritable()
         var output: T?
-        let newState = try withFrameWrite(at: activeSize) { (writer: inout IndexWriter, _: inout [UInt8], _: inout Int) in
+        let newState = try withFrameWrite { (writer: inout IndexWriter, _: inout [UInt8], _: inout Int, _: UInt64, _: Int64) in
             output = try body(&writer)
         }
         if let newState { publish(state: newState) }
         return output!
     }
 
-    /// The shared frame protocol: in one index transaction, let `build` add records and index changes,
-    /// append the removal record they imply, write the frame at `offset`, sync per policy, move the
-    /// marker, and commit. On any failure the index transaction is aborted and the file cut back to
-    /// `offset`, so the stream is as it was. Returns the new state, or nil when nothing was written.
-    private func withFrameWrite(at offset: Int64, _ build: (inout IndexWriter, inout [UInt8], inout Int) throws -> Void) throws -> StreamState? {
+    /// The shared frame protocol: roll the segment if it is full; then, in one index transaction, let
+    /// `build` add records and index changes (given the segment and offset the frame will have), append
+    /// the removal record they imply, write the frame, sync per policy, move the marker, and commit. On
+    /// any failure the index transaction is aborted and the file cut back, so the stream is as it was.
+    /// Returns the new state, or nil when nothing was written.
+    private func withFrameWrite(_ build: (inout IndexWriter, inout [UInt8], inout Int, UInt64, Int64) throws -> Void) throws -> StreamState? {
         try rollIfNeeded()
+        let offset = activeSize
+        let segment = activeFirst
         var wroteBytes = false
         do {
             let written: (StreamState, Int)? = try index.write { writer in
                 var area: [UInt8] = []
                 var recordCount = 0
-                try build(&writer, &area, &recordCount)
+                try build(&writer, &area, &recordCount, segment, offset)
                 if !writer.removed.isEmpty {
                     Record.appendRemoval(writer.removed.ranges, to: &area)
                     recordCount += 1
@@ -124,8 +125,10 @@ extension StreamWriter {
 
     /// Seals the active segment once it has reached the segment size and begins the next one.
     private func rollIfNeeded() throws {
-        guard activeSize >= config.segmentBytes else { return }
+        // A segment is named by the first sequence it may hold, so a new one needs a new sequence: frames
+        // of removals alone stay in the active segment.
         let next = state.lastSequence + 1
+        guard activeSize >= config.segmentBytes, next > activeFirst else { return }
         do {
             try active.sync()
             try StreamFiles.writeSegmentHeader(fileSystem: fileSystem, path: paths.segment(next), firstSequence: next)

@@ -1,0 +1,80 @@
+import Foundation
+import Testing
+@testable import StreamStore
+
+/// Failed writes and syncs, short writes and a full disk, through the file-system seam: the append fails
+/// with a clear error, the stream stays consistent and usable, and exactly the acknowledged records survive.
+@Suite struct FaultInjectionTests {
+    enum Case: String, CaseIterable, CustomStringConvertible {
+        case failWrite, shortWrite, failSync
+        var description: String { rawValue }
+        var fault: FaultInjectingFileSystem.Fault {
+            switch self {
+            case .failWrite: .failWrite(n: 1, errno: EIO)
+            case .shortWrite: .shortWrite(n: 1, bytes: 20)
+            case .failSync: .failSync(n: 1)
+            }
+        }
+    }
+
+    @Test(arguments: Case.allCases, [true, false])
+    func failedAppendLeavesStreamConsistent(fault: Case, compression: Bool) async throws {
+        let directory = TemporaryDirectory()
+        let fileSystem = FaultInjectingFileSystem()
+        var config = StreamConfig(name: "s")
+        config.compression = compression
+        let stream = try FileStream.create(at: directory.stream(), config: config, fileSystem: fileSystem)
+        var acknowledged: [UInt64: String] = [:]
+        for i in 1...5 { acknowledged[try await stream.append(request("f", "before \(i)")).sequence] = "before \(i)" }
+        fileSystem.inject(fault.fault)
+        await #expect { _ = try await stream.append(request("f", "lost")) } throws: { error in
+            guard case StoreError.io(let e) = error else { return false }
+            return e.operation.contains("injected")
+        }
+        #expect(stream.state.lastSequence == 5 && stream.state.messages == 5)
+        for i in 6...8 { acknowledged[try await stream.append(request("f", "after \(i)")).sequence] = "after \(i)" }
+        #expect(acknowledged.keys.sorted() == Array(1...8))
+        stream.close()
+
+        let reopened = try FileStream(directory: directory.stream())
+        defer { reopened.close() }
+        #expect(reopened.recovery.isClean, "\(reopened.recovery)")
+        #expect(reopened.state.messages == 8)
+        for (sequence, text) in acknowledged { #expect(try reopened.message(sequence: sequence)?.text == text) }
+    }
+
+    @Test func fullDiskFailsAppendsUntilSpaceReturns() async throws {
+        let directory = TemporaryDirectory()
+        let fileSystem = FaultInjectingFileSystem()
+        let stream = try FileStream.create(at: directory.stream(), config: StreamConfig(name: "s"), fileSystem: fileSystem)
+        _ = try await stream.append(request("d", "one"))
+        fileSystem.inject(.diskFull)
+        for _ in 0..<3 {
+            await #expect { _ = try await stream.append(request("d", "no room")) } throws: { ($0 as? StoreError)?.isDiskFull == true }
+        }
+        // Reads and deletes-in-index-only paths keep working while the disk is full.
+        #expect(try stream.message(sequence: 1)?.text == "one")
+        fileSystem.inject(nil)
+        #expect(try await stream.append(request("d", "two")).sequence == 2)
+        stream.close()
+        let reopened = try FileStream(directory: directory.stream())
+        defer { reopened.close() }
+        #expect(reopened.state.messages == 2)
+        #expect(try reopened.messages(from: 1, limit: 10).map(\.text) == ["one", "two"])
+    }
+
+    @Test func concurrentAppendsInOneFailedBatchAllFail() async throws {
+        let directory = TemporaryDirectory()
+        let fileSystem = FaultInjectingFileSystem()
+        let stream = try FileStream.create(at: directory.stream(), config: StreamConfig(name: "s"), fileSystem: fileSystem)
+        fileSystem.inject(.diskFull)
+        let outcomes = await withTaskGroup(of: Bool.self) { group in
+            for i in 0..<50 { group.addTask { (try? await stream.append(request("c", "\(i)"))) != nil } }
+            return await group.reduce(into: [Bool]()) { $0.append($1) }
+        }
+        #expect(outcomes.allSatisfy { !$0 })
+        fileSystem.inject(nil)
+        #expect(try await stream.append(request("c", "ok")).sequence == 1)
+        stream.close()
+    }
+}
