@@ -17,12 +17,16 @@ public final class Environment: @unchecked Sendable {
 
     let handle: OpaquePointer
     public let path: String
+    /// Held shared by every transaction and exclusively by ``growMap()``: LMDB requires that no
+    /// transaction be active in the process while the map is resized.
+    private let resizeLock = ReadWriteLock()
 
     /// Opens (creating if needed) the environment in the directory `path`.
     /// - Parameters:
-    ///   - mapSize: the largest the file may grow to (address space, not disk).
+    ///   - mapSize: the initial map size; with ``Durability/deferred`` (which maps writably) the file is
+    ///     this large, so it starts small and ``growMap()`` doubles it when a write finds the map full.
     ///   - maxDatabases: how many named databases may be opened.
-    public init(path: String, mapSize: Int = 64 << 30, maxDatabases: UInt32 = 16,
+    public init(path: String, mapSize: Int = 32 << 20, maxDatabases: UInt32 = 16,
                 maxReaders: UInt32 = 512, durability: Durability = .synchronous,
                 readOnly: Bool = false) throws {
         var env: OpaquePointer?
@@ -33,7 +37,7 @@ public final class Environment: @unchecked Sendable {
             try check(mdb_env_set_maxdbs(env, maxDatabases), "mdb_env_set_maxdbs")
             try check(mdb_env_set_maxreaders(env, maxReaders), "mdb_env_set_maxreaders")
             var flags = UInt32(MDB_NOTLS)
-            if durability == .deferred { flags |= UInt32(MDB_NOSYNC) }
+            if durability == .deferred { flags |= UInt32(MDB_NOSYNC) | UInt32(MDB_WRITEMAP) }
             if readOnly { flags |= UInt32(MDB_RDONLY) }
             try check(mdb_env_open(env, path, flags, 0o644), "mdb_env_open(\(path))")
         } catch {
@@ -54,6 +58,8 @@ public final class Environment: @unchecked Sendable {
     /// Runs `body` in a read-only transaction (a consistent snapshot). The transaction and every
     /// buffer it hands out are valid only inside `body`.
     public func read<T>(_ body: (Transaction) throws -> T) throws -> T {
+        resizeLock.lockShared()
+        defer { resizeLock.unlock() }
         let txn = try Transaction(environment: self, readOnly: true)
         defer { txn.abort() }
         return try body(txn)
@@ -62,6 +68,8 @@ public final class Environment: @unchecked Sendable {
     /// Runs `body` in a write transaction, committed when `body` returns and aborted when it throws.
     /// The whole closure runs on the calling thread, as LMDB requires.
     public func write<T>(_ body: (Transaction) throws -> T) throws -> T {
+        resizeLock.lockShared()
+        defer { resizeLock.unlock() }
         let txn = try Transaction(environment: self, readOnly: false)
         let result: T
         do {
@@ -72,6 +80,21 @@ public final class Environment: @unchecked Sendable {
         }
         try txn.commit()
         return result
+    }
+
+    /// The current map size in bytes.
+    public var mapSize: Int {
+        var info = MDB_envinfo()
+        mdb_env_info(handle, &info)
+        return info.me_mapsize
+    }
+
+    /// Doubles the map size (after a write failed with ``LMDBError/mapFull``). Waits for every
+    /// transaction of the process to end; must not be called from inside one.
+    public func growMap() throws {
+        resizeLock.lockExclusive()
+        defer { resizeLock.unlock() }
+        try check(mdb_env_set_mapsize(handle, mapSize * 2), "mdb_env_set_mapsize")
     }
 
     /// Flushes committed data to disk (needed with ``Durability/deferred``).

@@ -207,5 +207,12 @@ import Testing
         #expect(f.store.state.messages == 4 && f.store.state.firstSequence == 7)
         #expect(f.store.currentConfig.maxMessages == 4)
     }
-}
 
+    @Test func configDecodesWithMissingKeysAsDefaults() throws {
+        let config = try JSONDecoder().decode(StreamConfig.self, from: Data(#"{"name":"old","maxMessages":5}"#.utf8))
+        var expected = StreamConfig(name: "old")
+        expected.maxMessages = 5
+        #expect(config == expected)
+        #expect(throws: DecodingError.self) { _ = try JSONDecoder().decode(StreamConfig.self, from: Data(#"{"maxMessages":5}"#.utf8)) }
+    }
+}

@@ -70,19 +70,24 @@ final class IndexStore: @unchecked Sendable {
         }
     }
 
-    /// Runs `body` in one write transaction (committed when it returns, aborted when it throws).
+    /// Runs `body` in one write transaction (committed when it returns, aborted when it throws). When the
+    /// map is full, the map is doubled and `body` runs again from the start, so it must be repeatable
+    /// (every caller's is: it recomputes from the index state it reads).
     func write<T>(_ body: (inout IndexWriter) throws -> T) throws -> T {
         do {
-            return try environment.write { txn in
-                var writer = try IndexWriter(index: self, txn: txn)
-                return try body(&writer)
+            for _ in 0..<16 {
+                do {
+                    return try environment.write { txn in
+                        var writer = try IndexWriter(index: self, txn: txn)
+                        return try body(&writer)
+                    }
+                } catch let error as LMDBError where error == .mapFull {
+                    try environment.growMap()
+                }
             }
-        } catch let error as StoreError {
-            throw error
-        } catch let error as LMDBError {
-            throw StoreError.wrap(error)
+            throw LMDBError.mapFull
         } catch {
-            throw StoreError.indexMismatch("\(error)")
+            throw StoreError.wrap(error)
         }
     }
 

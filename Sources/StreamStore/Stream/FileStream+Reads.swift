@@ -55,17 +55,21 @@ extension FileStream {
     /// The newest held message on `subject` (a literal subject, or a filter: the newest of any match).
     public func last(subject: String) throws -> StoredMessage? {
         try validate(filter: subject)
-        let sequence: UInt64? = try index.read { reader in
-            if !Subject.hasWildcard(subject) { return try reader.subjectEntry(subject)?.lastSequence }
-            var best: UInt64?
-            try reader.forEachSubject(matching: subject) { _, entry in
-                best = max(best ?? 0, entry.lastSequence)
-                return true
+        let found: (UInt64, MessageLocation)? = try index.read { reader in
+            var sequence: UInt64?
+            if !Subject.hasWildcard(subject) {
+                sequence = try reader.subjectEntry(subject)?.lastSequence
+            } else {
+                try reader.forEachSubject(matching: subject) { _, entry in
+                    sequence = max(sequence ?? 0, entry.lastSequence)
+                    return true
+                }
             }
-            return best
+            guard let sequence, let location = try reader.location(sequence) else { return nil }
+            return (sequence, location)
         }
-        guard let sequence else { return nil }
-        return try message(sequence: sequence)
+        guard let (sequence, location) = found else { return nil }
+        return try load(sequence: sequence, location: location)
     }
 
     /// The first held sequence whose timestamp is at or after `time` (ns since the epoch).

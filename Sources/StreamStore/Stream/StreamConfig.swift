@@ -35,10 +35,37 @@ public struct StreamConfig: Codable, Equatable, Sendable {
     public var compression: Bool = true
     /// zstd level for frames written by appends.
     public var compressionLevel: Int32 = 1
+    /// Raw (uncompressed) bytes at which a frame is closed: a batch of appends is written as frames of
+    /// about this size. Smaller frames make point reads cheaper, larger ones compress better
+    /// (BENCHMARKS.md has the figures behind the default).
+    public var frameBytes: Int = 16 << 10
     /// Size at which the active segment is sealed and a new one begun.
     public var segmentBytes: Int64 = 64 << 20
 
     public init(name: String) { self.name = name }
+
+    private enum CodingKeys: String, CodingKey {
+        case name, maxMessages, maxBytes, maxAge, maxMessagesPerSubject, maxMessageSize, discard, duplicateWindow
+        case sync, compression, compressionLevel, frameBytes, segmentBytes
+    }
+
+    /// Decodes a config; keys that are missing (a file written before the key existed) take their defaults.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(name: try c.decode(String.self, forKey: .name))
+        maxMessages = try c.decodeIfPresent(UInt64.self, forKey: .maxMessages) ?? maxMessages
+        maxBytes = try c.decodeIfPresent(UInt64.self, forKey: .maxBytes) ?? maxBytes
+        maxAge = try c.decodeIfPresent(Int64.self, forKey: .maxAge) ?? maxAge
+        maxMessagesPerSubject = try c.decodeIfPresent(UInt64.self, forKey: .maxMessagesPerSubject) ?? maxMessagesPerSubject
+        maxMessageSize = try c.decodeIfPresent(UInt64.self, forKey: .maxMessageSize) ?? maxMessageSize
+        discard = try c.decodeIfPresent(Discard.self, forKey: .discard) ?? discard
+        duplicateWindow = try c.decodeIfPresent(Int64.self, forKey: .duplicateWindow) ?? duplicateWindow
+        sync = try c.decodeIfPresent(SyncPolicy.self, forKey: .sync) ?? sync
+        compression = try c.decodeIfPresent(Bool.self, forKey: .compression) ?? compression
+        compressionLevel = try c.decodeIfPresent(Int32.self, forKey: .compressionLevel) ?? compressionLevel
+        frameBytes = try c.decodeIfPresent(Int.self, forKey: .frameBytes) ?? frameBytes
+        segmentBytes = try c.decodeIfPresent(Int64.self, forKey: .segmentBytes) ?? segmentBytes
+    }
 
     /// Checks the config; the name must be usable as a directory name and as a NATS token.
     public func validate() throws {
@@ -48,6 +75,7 @@ public struct StreamConfig: Codable, Equatable, Sendable {
         }
         if maxAge < 0 { throw StoreError.invalidConfig("max age must not be negative") }
         if duplicateWindow < 0 { throw StoreError.invalidConfig("duplicate window must not be negative") }
+        if frameBytes < 256 || frameBytes > 16 << 20 { throw StoreError.invalidConfig("frame size must be between 256 bytes and 16 MiB") }
         if segmentBytes < 4096 { throw StoreError.invalidConfig("segment size must be at least 4096 bytes") }
         if case .interval(let ms) = sync, ms <= 0 { throw StoreError.invalidConfig("sync interval must be positive") }
     }

@@ -3,14 +3,14 @@ import Zstd
 
 /// The write path (Specs/WritePath.md): one frame, one write, one sync and one index transaction per batch.
 extension StreamWriter {
-    /// Commits a batch of appends as one frame.
+    /// Commits a batch of appends: its frames, one write, one sync, one index transaction.
     func commit(_ batch: [PendingAppend]) {
         var results = [Result<AppendResult, StoreError>?](repeating: nil, count: batch.count)
         do {
             try ensureWritable()
             let now = clock()
             let config = self.config
-            let newState: StreamState? = try withFrameWrite { (writer: inout IndexWriter, area: inout [UInt8], recordCount: inout Int, segment: UInt64, frameOffset: Int64) in
+            let newState: StreamState? = try withFrameWrite { (writer: inout IndexWriter, frames: inout FrameBuilder, segment: UInt64) in
                 for (i, pending) in batch.enumerated() {
                     let request = pending.request
                     do {
@@ -26,18 +26,20 @@ extension StreamWriter {
                     }
                     let sequence = writer.state.stream.lastSequence + 1
                     let timestamp = max(now, writer.state.stream.lastTimestamp)
-                    Record.appendMessage(sequence: sequence, timestamp: timestamp, subject: request.subject, messageID: request.messageID,
-                                         headers: request.headers, payload: request.payload, to: &area)
+                    let (frameOffset, recordIndex) = frames.position
                     var subject = request.subject
                     var id = request.messageID ?? ""
                     try subject.withUTF8 { s in
                         try id.withUTF8 { m in
                             try writer.insert(sequence: sequence, timestamp: timestamp, subject: UnsafeRawBufferPointer(s),
                                               messageID: UnsafeRawBufferPointer(m), accountedSize: pending.size,
-                                              segment: segment, frameOffset: UInt64(frameOffset), recordIndex: UInt32(recordCount))
+                                              segment: segment, frameOffset: UInt64(frameOffset), recordIndex: UInt32(recordIndex))
                         }
                     }
-                    recordCount += 1
+                    try frames.append { area in
+                        Record.appendMessage(sequence: sequence, timestamp: timestamp, subject: request.subject, messageID: request.messageID,
+                                             headers: request.headers, payload: request.payload, to: &area)
+                    }
                     try Retention.enforce(afterAppendingTo: request.subject, config: config, target: &writer)
                     results[i] = .success(AppendResult(sequence: sequence, timestamp: timestamp, duplicate: false))
                 }
@@ -57,46 +59,39 @@ extension StreamWriter {
     func writeRemovals<T>(_ body: (inout IndexWriter) throws -> T) throws -> T {
         try ensureWritable()
         var output: T?
-        let newState = try withFrameWrite { (writer: inout IndexWriter, _: inout [UInt8], _: inout Int, _: UInt64, _: Int64) in
+        let newState = try withFrameWrite { (writer: inout IndexWriter, _: inout FrameBuilder, _: UInt64) in
             output = try body(&writer)
         }
         if let newState { publish(state: newState) }
         return output!
     }
 
-    /// The shared frame protocol: roll the segment if it is full; then, in one index transaction, let
-    /// `build` add records and index changes (given the segment and offset the frame will have), append
-    /// the removal record they imply, write the frame, sync per policy, move the marker, and commit. On
-    /// any failure the index transaction is aborted and the file cut back, so the stream is as it was.
+    /// The shared write protocol: roll the segment if it is full; then, in one index transaction, let
+    /// `build` add records (through the frame builder) and index changes, append the removal record they
+    /// imply, write the frames with one `pwrite`, sync per policy, move the marker, and commit. On any
+    /// failure the index transaction is aborted and the file cut back, so the stream is as it was.
     /// Returns the new state, or nil when nothing was written.
-    private func withFrameWrite(_ build: (inout IndexWriter, inout [UInt8], inout Int, UInt64, Int64) throws -> Void) throws -> StreamState? {
+    private func withFrameWrite(_ build: (inout IndexWriter, inout FrameBuilder, UInt64) throws -> Void) throws -> StreamState? {
         try rollIfNeeded()
         let offset = activeSize
         let segment = activeFirst
         var wroteBytes = false
         do {
             let written: (StreamState, Int)? = try index.write { writer in
-                var area: [UInt8] = []
-                var recordCount = 0
-                try build(&writer, &area, &recordCount, segment, offset)
+                var frames = FrameBuilder(baseOffset: offset, frameBytes: config.frameBytes, compressor: compressor)
+                try build(&writer, &frames, segment)
                 if !writer.removed.isEmpty {
-                    Record.appendRemoval(writer.removed.ranges, to: &area)
-                    recordCount += 1
+                    let ranges = writer.removed.ranges
+                    try frames.append { Record.appendRemoval(ranges, to: &$0) }
                 }
-                guard recordCount > 0 else { return nil }
-                let frame: [UInt8]
-                do { frame = try Frame.encode(recordArea: area, recordCount: recordCount, compressor: compressor) } catch { throw StoreError.wrap(error) }
+                try frames.closeFrame()
+                guard let last = frames.lastFrame else { return nil }
                 wroteBytes = true
-                do {
-                    try active.write(frame, at: offset)
-                    if config.sync == .always { try active.sync() }
-                } catch {
-                    throw StoreError.wrap(error)
-                }
-                let crc = frame.withUnsafeBytes { $0.loadLE(UInt32.self, at: 28) }
-                let end = offset + Int64(frame.count)
-                try writer.save(marker: IndexMarker(segment: activeFirst, lastFrameOffset: UInt64(offset), endOffset: UInt64(end), lastFrameCRC: crc))
-                return (writer.state.stream, frame.count)
+                try active.write(frames.encoded, at: offset)
+                if config.sync == .always { try active.sync() }
+                try writer.save(marker: IndexMarker(segment: segment, lastFrameOffset: UInt64(last.offset),
+                                                    endOffset: UInt64(offset) + UInt64(frames.encoded.count), lastFrameCRC: last.crc))
+                return (writer.state.stream, frames.encoded.count)
             }
             guard let (state, length) = written else { return nil }
             activeSize = offset + Int64(length)

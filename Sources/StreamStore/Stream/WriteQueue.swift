@@ -17,6 +17,16 @@ final class WriteQueue<Operation>: @unchecked Sendable {
         return true
     }
 
+    /// Adds several operations at once; returns false (adding none) when the queue is closed.
+    func enqueue(contentsOf operations: [Operation]) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        if closed { return false }
+        pending.append(contentsOf: operations)
+        condition.signal()
+        return true
+    }
+
     /// Waits until there is work, the queue closes, or `deadline` passes; returns everything pending
     /// and whether the queue is closed.
     func take(until deadline: Date?) -> (operations: [Operation], closed: Bool) {
