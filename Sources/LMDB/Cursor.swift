@@ -37,13 +37,13 @@ public struct Cursor {
     public func current() throws -> Entry? { try op(MDB_GET_CURRENT) }
     /// The first entry whose key is greater than or equal to `key`.
     public func seek(atOrAfter key: UnsafeRawBufferPointer) throws -> Entry? { try op(MDB_SET_RANGE, key: key) }
-    public func seek(atOrAfter key: [UInt8]) throws -> Entry? {
-        try key.withUnsafeBytes { (k) throws in try op(MDB_SET_RANGE, key: k) }
+    public func seek(atOrAfter key: some ByteSource) throws -> Entry? {
+        try key.withBytes { k in try op(MDB_SET_RANGE, key: k) }
     }
     /// The last entry whose key is less than or equal to `key`.
-    public func seek(atOrBefore key: [UInt8]) throws -> Entry? {
+    public func seek(atOrBefore key: some ByteSource) throws -> Entry? {
         if let entry = try seek(atOrAfter: key) {
-            if entry.key.elementsEqual(key) { return entry }
+            if key.withBytes({ entry.key.elementsEqual($0) }) { return entry }
             return try previous()
         }
         return try last()

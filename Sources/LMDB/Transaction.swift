@@ -81,20 +81,18 @@ public struct Transaction {
     }
 }
 
-// Convenience for fixed-size and string keys.
+// Keys and values from any byte source (arrays, strings, inline bytes).
 extension Transaction {
-    public func get(_ db: Database, key: [UInt8]) throws -> UnsafeRawBufferPointer? {
-        try key.withUnsafeBytes { (k) throws in try get(db, key: k) }
+    public func get(_ db: Database, key: some ByteSource) throws -> UnsafeRawBufferPointer? {
+        try key.withBytes { k in try get(db, key: k) }
     }
 
-    public func put(_ db: Database, key: [UInt8], value: [UInt8], append: Bool = false) throws {
-        try key.withUnsafeBytes { (k) throws in
-            try value.withUnsafeBytes { (v) throws in try put(db, key: k, value: v, append: append) }
-        }
+    public func put(_ db: Database, key: some ByteSource, value: some ByteSource, append: Bool = false) throws {
+        try key.withBytes { k in try value.withBytes { v in try put(db, key: k, value: v, append: append) } }
     }
 
     @discardableResult
-    public func delete(_ db: Database, key: [UInt8]) throws -> Bool {
-        try key.withUnsafeBytes { (k) throws in try delete(db, key: k) }
+    public func delete(_ db: Database, key: some ByteSource) throws -> Bool {
+        try key.withBytes { k in try delete(db, key: k) }
     }
 }

@@ -1,4 +1,5 @@
 import CCRC32C
+import LMDB
 
 /// CRC32C (Castagnoli) as Specs/SegmentFormat.md defines it; hardware-accelerated where the CPU allows.
 public enum CRC32C {
@@ -37,20 +38,18 @@ extension UnsafeRawBufferPointer {
     }
 }
 
-/// Big-endian key encodings, so that LMDB's byte order is numeric order.
+/// Big-endian key encodings, so that LMDB's byte order is numeric order; held inline, never on the heap.
 enum Key {
-    @inline(__always) static func u64(_ value: UInt64) -> [UInt8] {
-        var key: [UInt8] = []
-        key.reserveCapacity(8)
-        key.appendBE(value)
+    @inline(__always) static func u64(_ value: UInt64) -> InlineBytes {
+        var key = InlineBytes()
+        key.appendBigEndian(value)
         return key
     }
 
-    @inline(__always) static func pair(_ a: UInt64, _ b: UInt64) -> [UInt8] {
-        var key: [UInt8] = []
-        key.reserveCapacity(16)
-        key.appendBE(a)
-        key.appendBE(b)
+    @inline(__always) static func pair(_ a: UInt64, _ b: UInt64) -> InlineBytes {
+        var key = InlineBytes()
+        key.appendBigEndian(a)
+        key.appendBigEndian(b)
         return key
     }
 }

@@ -39,9 +39,8 @@ struct IndexReader {
     }
 
     func subjectEntry(_ subject: String) throws -> SubjectEntry? {
-        let key = Array(subject.utf8)
-        if key.count > IndexStore.maxKeyBytes { return nil }
-        return try txn.get(index.subjects, key: key).flatMap(SubjectEntry.init)
+        if subject.utf8.count > IndexStore.maxKeyBytes { return nil }
+        return try txn.get(index.subjects, key: subject).flatMap(SubjectEntry.init)
     }
 
     func subjectName(_ id: UInt64) throws -> String? {

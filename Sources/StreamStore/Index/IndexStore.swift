@@ -136,10 +136,9 @@ struct SubjectEntry: Equatable {
     var count: UInt64
     var lastSequence: UInt64
 
-    func encoded() -> [UInt8] {
-        var b: [UInt8] = []
-        b.reserveCapacity(24)
-        b.appendLE(id); b.appendLE(count); b.appendLE(lastSequence)
+    func encoded() -> InlineBytes {
+        var b = InlineBytes()
+        b.appendLittleEndian(id); b.appendLittleEndian(count); b.appendLittleEndian(lastSequence)
         return b
     }
 

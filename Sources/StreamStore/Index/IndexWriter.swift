@@ -58,10 +58,10 @@ struct IndexWriter {
             entry = SubjectEntry(id: state.nextSubjectID, count: 1, lastSequence: sequence)
             state.nextSubjectID += 1
             state.stream.subjects += 1
-            try Key.u64(entry.id).withUnsafeBytes { try txn.put(index.subjectNames, key: $0, value: subject) }
+            try Key.u64(entry.id).withBytes { try txn.put(index.subjectNames, key: $0, value: subject) }
         }
         entry.lastSequence = sequence
-        try entry.encoded().withUnsafeBytes { try txn.put(index.subjects, key: subject, value: $0) }
+        try entry.encoded().withBytes { try txn.put(index.subjects, key: subject, value: $0) }
 
         let location = MessageLocation(segment: segment, frameOffset: frameOffset, recordIndex: recordIndex,
                                        accountedSize: UInt32(clamping: accountedSize), timestamp: timestamp, subjectID: entry.id)

@@ -1,3 +1,5 @@
+import LMDB
+
 /// Where a message's record lies, and what the index needs without reading it
 /// (Specs/IndexSchema.md, "Location").
 struct MessageLocation: Equatable, Sendable {
@@ -10,15 +12,14 @@ struct MessageLocation: Equatable, Sendable {
     var timestamp: Int64
     var subjectID: UInt64
 
-    func encoded() -> [UInt8] {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(MessageLocation.size)
-        bytes.appendLE(segment)
-        bytes.appendLE(frameOffset)
-        bytes.appendLE(recordIndex)
-        bytes.appendLE(accountedSize)
-        bytes.appendLE(timestamp)
-        bytes.appendLE(subjectID)
+    func encoded() -> InlineBytes {
+        var bytes = InlineBytes()
+        bytes.appendLittleEndian(segment)
+        bytes.appendLittleEndian(frameOffset)
+        bytes.appendLittleEndian(recordIndex)
+        bytes.appendLittleEndian(accountedSize)
+        bytes.appendLittleEndian(timestamp)
+        bytes.appendLittleEndian(subjectID)
         return bytes
     }
 
