@@ -1,18 +1,33 @@
 # Strata: the two commands a new machine needs are `make run` and `make test`.
 SWIFT ?= swift
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# Build: the system libraries the package links. Test: the reference server for side-by-side checks.
 APT_PACKAGES := liblmdb-dev libzstd-dev pkg-config
+TEST_APT_PACKAGES := nats-server python3-venv
+PY := .build-py/bin/python
 DATA ?= data
+PORT ?= 4222
 
-.PHONY: deps build release run test crash-test bench clean
+.PHONY: deps test-deps build release run test unit-test integration-test crash-test bench clean
 
-# Installs the system libraries the package links (Debian packages), only when missing.
-deps:
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+define apt_install
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
+endef
+
+# Installs the system libraries the package links (Debian packages), only when missing.
+deps:
+	$(call apt_install,$(APT_PACKAGES))
+
+# The interop client (nats-py from PyPI) in a virtual environment, and the reference nats-server.
+test-deps: deps
+	$(call apt_install,$(TEST_APT_PACKAGES))
+	@$(PY) -c "import nats, pytest, pytest_asyncio" 2>/dev/null || { \
+	  python3 -m venv .build-py && $(PY) -m pip install -q --upgrade pip && \
+	  $(PY) -m pip install -q nats-py pytest pytest-asyncio; }
 
 build: deps
 	$(SWIFT) build
@@ -20,25 +35,31 @@ build: deps
 release: deps
 	$(SWIFT) build -c release
 
-# Until the broker lands, `run` builds the release tools, writes a sample stream into $(DATA)/ and
-# inspects it (the broker will take over this target).
+# Builds a release server and starts it with JetStream storage under ./data (Ctrl-C stops it).
 run: release
-	./.build/release/strata demo $(DATA)/streams/demo 100000
-	./.build/release/strata inspect $(DATA)/streams/demo
+	mkdir -p $(DATA)
+	./.build/release/strata-server -js -sd $(DATA) -p $(PORT)
 
-# Every test: unit, fault-injection and the SIGKILL crash test.
-test: deps
+# Every test: Swift unit, fault-injection, recovery and SIGKILL crash tests, then the interop tests
+# (nats-py against strata-server, raw protocol checked against nats-server).
+test: unit-test integration-test
+
+unit-test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+
+integration-test: test-deps
+	$(SWIFT) build --product strata-server
+	cd Tests/Integration && ../../$(PY) -m pytest -q
 
 # A longer crash loop than the one in `make test` (STRATA_CRASH_ROUNDS rounds).
 crash-test: deps
 	$(SWIFT) build --build-tests
 	STRATA_CRASH_ROUNDS=$${STRATA_CRASH_ROUNDS:-50} $(SWIFT) test --skip-build --filter CrashTests
 
-# Storage benchmarks (release build, separate package under Benchmarks/).
+# Storage benchmarks (release build, separate package under Benchmarks/): the figures of BENCHMARKS.md.
 bench: deps
 	cd Benchmarks && $(SWIFT) run -c release strata-bench
 
 clean:
-	rm -rf .build Benchmarks/.build
+	rm -rf .build Benchmarks/.build .build-py

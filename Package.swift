@@ -1,16 +1,23 @@
 // swift-tools-version:6.1
 // Strata: a NATS-compatible durable message broker whose heart is its own storage engine.
 //
-// Imports point one way: C shims -> C wrappers -> subjects -> storage -> executables.
+// Imports point one way: C shims -> C wrappers -> subjects -> storage -> protocol -> broker -> executables.
 import PackageDescription
 
 let package = Package(
     name: "Strata",
     platforms: [.macOS(.v14)],
     products: [
+        .library(name: "NATSProtocol", targets: ["NATSProtocol"]),
+        .library(name: "Broker", targets: ["Broker"]),
+        .executable(name: "strata-server", targets: ["strata-server"]),
         .library(name: "StreamStore", targets: ["StreamStore"]),
         .library(name: "Subjects", targets: ["Subjects"]),
         .executable(name: "strata", targets: ["strata"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // C shims over Debian's system libraries (liblmdb-dev, libzstd-dev).
@@ -31,12 +38,29 @@ let package = Package(
         // The storage engine: segmented zstd log, LMDB indexes, retention, recovery, compaction.
         .target(name: "StreamStore", dependencies: ["LMDB", "Zstd", "Subjects", "CCRC32C"]),
 
+        // The NATS client protocol, pure: parser, encoder, options. ByteBuffer only, no sockets.
+        .target(name: "NATSProtocol", dependencies: ["Subjects", .product(name: "NIOCore", package: "swift-nio")]),
+
+        // The server: connections, routing, keepalive, auth (SwiftNIO).
+        .target(name: "Broker", dependencies: [
+            "NATSProtocol", "Subjects", "StreamStore",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "strata-server", dependencies: [
+            "Broker", .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
+
         // Offline tool (inspect, crash-test writer; verify/repair/compact come with their issue).
         .executableTarget(name: "strata", dependencies: ["StreamStore"], path: "Tools/strata"),
 
         .testTarget(name: "LMDBTests", dependencies: ["LMDB"]),
         .testTarget(name: "ZstdTests", dependencies: ["Zstd"]),
         .testTarget(name: "SubjectsTests", dependencies: ["Subjects"]),
+        .testTarget(name: "NATSProtocolTests", dependencies: ["NATSProtocol"]),
+        .testTarget(name: "BrokerTests", dependencies: ["Broker", "strata-server"]),
         .testTarget(name: "StreamStoreTests", dependencies: ["StreamStore", "strata"],
                     resources: [.copy("Fixtures")]),
     ],

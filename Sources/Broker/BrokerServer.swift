@@ -1,0 +1,115 @@
+import Foundation
+import Logging
+import NATSProtocol
+import NIOCore
+import NIOPosix
+
+/// A NATS server: accepts clients over TCP and routes their messages.
+///
+/// Start it with ``start()``; ``shutdown()`` stops accepting, flushes and closes every client, and stops the
+/// event loops. Routing is through one shared ``Router``; a message is written to each matching
+/// subscription's connection (one member per queue group).
+public final class BrokerServer: @unchecked Sendable {
+    public let configuration: BrokerConfiguration
+    public let serverID: String
+    let logger: Logger
+    let router = Router()
+    private let group: MultiThreadedEventLoopGroup
+    private var serverChannel: Channel?
+    private let lock = NSLock()
+    private var clients: [UInt64: ClientConnection] = [:]
+    private var nextClientID: UInt64 = 0
+    private var slowConsumers = 0
+    private(set) var boundPort = 0
+
+    public init(configuration: BrokerConfiguration, logger: Logger = Logger(label: "strata")) throws {
+        if configuration.authToken != nil && configuration.user != nil {
+            throw ConfigurationError("use either a token or a user and password, not both")
+        }
+        if (configuration.user == nil) != (configuration.password == nil) {
+            throw ConfigurationError("a user needs a password, and a password a user")
+        }
+        self.configuration = configuration
+        self.logger = logger
+        self.serverID = "N" + UUID().uuidString.replacingOccurrences(of: "-", with: "").uppercased()
+        self.group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.eventLoopThreads))
+    }
+
+    public var serverName: String { configuration.serverName ?? serverID }
+
+    /// Binds and starts accepting clients; returns the port (useful with port 0).
+    @discardableResult
+    public func start() async throws -> Int {
+        let maxPending = configuration.maxPending
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(ChannelOptions.backlog, value: 256)
+            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(ChannelOptions.writeBufferWaterMark, value: .init(low: maxPending / 2, high: maxPending))
+            .childChannelOption(ChannelOptions.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ClientConnection(id: self.newClientID(), server: self))
+                }
+            }
+        let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
+        serverChannel = channel
+        boundPort = channel.localAddress?.port ?? configuration.port
+        logger.info("listening for client connections on \(configuration.host):\(boundPort)")
+        logger.info("server id \(serverID), name \(serverName), version 2.9.10 (strata)")
+        return boundPort
+    }
+
+    /// Stops accepting, closes every client after flushing, and stops the event loops.
+    public func shutdown() async {
+        logger.info("shutting down")
+        try? await serverChannel?.close()
+        let connections = lock.withLock { Array(clients.values) }
+        for client in connections { client.closeFromAnyThread() }
+        try? await group.shutdownGracefully()
+    }
+
+    // MARK: Clients
+
+    private func newClientID() -> UInt64 { lock.withLock { nextClientID += 1; return nextClientID } }
+    func register(_ client: ClientConnection) { lock.withLock { clients[client.id] = client } }
+    func unregister(_ client: ClientConnection) { lock.withLock { clients[client.id] = nil } }
+    func countSlowConsumer() { lock.withLock { slowConsumers += 1 } }
+
+    /// Connected clients and slow consumers cut off so far.
+    public var statistics: (clients: Int, subscriptions: Int, slowConsumers: Int) {
+        lock.withLock { (clients.count, router.count, slowConsumers) }
+    }
+
+    func authorize(_ options: ConnectOptions) -> Bool {
+        if let token = configuration.authToken { return options.authToken == token }
+        if let user = configuration.user { return options.user == user && options.pass == configuration.password }
+        return true
+    }
+
+    // MARK: Routing
+
+    /// Delivers a published message to every plain subscription and one member of each queue group.
+    func route(_ publish: Publish, from publisher: ClientConnection) {
+        let matches = router.matches(publish.subject)
+        guard !matches.isEmpty else { return }
+        let echo = publisher.echo
+        for subscription in matches.plain where echo || subscription.client !== publisher {
+            deliver(publish, to: subscription)
+        }
+        for group in matches.groups {
+            let candidates = echo ? group : group.filter { $0.client !== publisher }
+            if let chosen = candidates.randomElement() { deliver(publish, to: chosen) }
+        }
+    }
+
+    private func deliver(_ publish: Publish, to subscription: Subscription) {
+        let (deliver, last) = subscription.claimDelivery()
+        if deliver { subscription.client.deliver(publish, to: subscription) }
+        if last {
+            router.remove(subscription)
+            let client = subscription.client
+            client.channel?.eventLoop.execute { client.remove(subscription) }
+        }
+    }
+}

@@ -1,0 +1,234 @@
+import Foundation
+import Logging
+import NATSProtocol
+import NIOCore
+import Subjects
+
+/// One client connection: parses its operations, answers them as nats-server does, and writes the
+/// messages routed to it. Every piece of state is touched only on the channel's event loop; deliveries
+/// from other loops hop onto it. Outbound writes made during one loop tick are flushed once.
+final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    let id: UInt64
+    private let server: BrokerServer
+    private var parser: ClientParser
+    private var options = ConnectOptions()
+    private var connected = false
+    private var subscriptions: [String: Subscription] = [:]
+    private var pingsOutstanding = 0
+    private var pingTask: RepeatedTask?
+    private var inbound: ByteBuffer?
+    private var outbound: ByteBuffer
+    private var flushScheduled = false
+    private var closing = false
+    private(set) var channel: Channel?
+    private var logger: Logger
+
+    init(id: UInt64, server: BrokerServer) {
+        self.id = id
+        self.server = server
+        self.parser = ClientParser(maxControlLine: server.configuration.maxControlLine, maxPayload: server.configuration.maxPayload)
+        self.outbound = ByteBufferAllocator().buffer(capacity: 4096)
+        self.logger = server.logger
+        logger[metadataKey: "cid"] = "\(id)"
+    }
+
+    // MARK: Channel events
+
+    func channelActive(context: ChannelHandlerContext) {
+        channel = context.channel
+        server.register(self)
+        let remote = context.channel.remoteAddress
+        logger.debug("client connected from \(remote?.description ?? "?")")
+        let info = ServerInfo(serverID: server.serverID, serverName: server.serverName, host: server.configuration.host,
+                              port: server.boundPort, maxPayload: server.configuration.maxPayload, jetstream: false,
+                              authRequired: server.configuration.authRequired, clientID: id, clientIP: remote?.ipAddress ?? "")
+        ServerEncoder.info(info.json(), into: &outbound)
+        flushNow()
+        let interval = TimeAmount.nanoseconds(Int64(server.configuration.pingInterval * 1e9))
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        pingTask = context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in loopBound.value.keepalive() }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        pingTask?.cancel()
+        for subscription in subscriptions.values { server.router.remove(subscription) }
+        subscriptions.removeAll()
+        server.unregister(self)
+        logger.debug("client closed")
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var bytes = unwrapInboundIn(data)
+        if inbound == nil || inbound!.readableBytes == 0 {
+            inbound = bytes
+        } else {
+            inbound!.writeBuffer(&bytes)
+        }
+        do {
+            while !closing, let operation = try parser.next(from: &inbound!) {
+                handle(operation)
+            }
+        } catch {
+            if let text = error.errorText { sendError(text) }
+            logger.debug("protocol error: \(error)")
+            close()
+        }
+        if let buffer = inbound, buffer.readableBytes == 0 { inbound = nil } else { inbound?.discardReadBytes() }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) { flushNow() }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        logger.debug("connection error: \(error)")
+        close()
+    }
+
+    // MARK: Operations
+
+    private func handle(_ operation: ClientOperation) {
+        if server.configuration.authRequired && !connected {
+            switch operation {
+            case .connect: break
+            default:
+                authorizationViolation()
+                return
+            }
+        }
+        switch operation {
+        case .connect(let json):
+            guard let decoded = ConnectOptions.decode(json) else { close(); return }
+            if server.configuration.authRequired && !server.authorize(decoded) {
+                authorizationViolation()
+                return
+            }
+            options = decoded
+            connected = true
+            ok()
+        case .publish(let publish):
+            if publish.headers != nil && !options.headers { close(); return }
+            if options.pedantic && !Subject.isValidLiteral(publish.subject) {
+                sendError("Invalid Publish Subject")
+                ok()
+                return
+            }
+            ok()  // the reference acknowledges before it routes (a self-subscription sees +OK first)
+            server.route(publish, from: self)
+        case .subscribe(let subject, let queue, let sid):
+            guard Subject.isValidFilter(subject), queue.map(Subject.isValidLiteral) ?? true else {
+                sendError("Invalid Subject")
+                return
+            }
+            let subscription = Subscription(client: self, sid: sid, subject: subject, queue: queue)
+            if let previous = subscriptions.updateValue(subscription, forKey: sid) { server.router.remove(previous) }
+            server.router.add(subscription)
+            ok()
+        case .unsubscribe(let sid, let max):
+            if let subscription = subscriptions[sid] {
+                if let max, max > 0 {
+                    if subscription.limit(to: max) { remove(subscription) }
+                } else {
+                    remove(subscription)
+                }
+            }
+            ok()
+        case .ping:
+            ServerEncoder.pong(into: &outbound)
+        case .pong:
+            pingsOutstanding = 0
+        case .ok, .error:
+            break
+        }
+    }
+
+    private func ok() {
+        if options.verbose { ServerEncoder.ok(into: &outbound) }
+    }
+
+    private func authorizationViolation() {
+        logger.info("authorization violation")
+        sendError("Authorization Violation")
+        close()
+    }
+
+    private func sendError(_ text: String) {
+        ServerEncoder.error(text, into: &outbound)
+    }
+
+    /// Removes a subscription (on this connection's loop).
+    func remove(_ subscription: Subscription) {
+        server.router.remove(subscription)
+        if subscriptions[subscription.sid] === subscription { subscriptions[subscription.sid] = nil }
+    }
+
+    var echo: Bool { options.echo }
+
+    // MARK: Delivery (any thread)
+
+    /// Writes a routed message to this client; safe from any thread.
+    func deliver(_ publish: Publish, to subscription: Subscription) {
+        guard let channel else { return }
+        if channel.eventLoop.inEventLoop {
+            write(publish, sid: subscription.sid)
+        } else {
+            channel.eventLoop.execute { self.write(publish, sid: subscription.sid) }
+        }
+    }
+
+    private func write(_ publish: Publish, sid: String) {
+        guard !closing, let channel else { return }
+        if !channel.isWritable {
+            server.countSlowConsumer()
+            logger.warning("slow consumer: more than \(server.configuration.maxPending) bytes pending, closing")
+            sendError("Slow Consumer")
+            close()
+            return
+        }
+        ServerEncoder.message(subject: publish.subject, sid: sid, reply: publish.reply, headers: publish.headers,
+                              payload: publish.payload, into: &outbound)
+        scheduleFlush()
+    }
+
+    private func scheduleFlush() {
+        guard !flushScheduled, let channel else { return }
+        flushScheduled = true
+        channel.eventLoop.execute { self.flushNow() }
+    }
+
+    /// Writes and flushes what has accumulated.
+    private func flushNow() {
+        flushScheduled = false
+        guard let channel, outbound.readableBytes > 0 else { return }
+        let buffer = outbound
+        outbound = channel.allocator.buffer(capacity: 4096)
+        channel.writeAndFlush(buffer, promise: nil)
+    }
+
+    private func keepalive() {
+        if pingsOutstanding >= server.configuration.maxPingsOut {
+            logger.info("stale connection: \(pingsOutstanding) PINGs unanswered, closing")
+            sendError("Stale Connection")
+            close()
+            return
+        }
+        pingsOutstanding += 1
+        ServerEncoder.ping(into: &outbound)
+        flushNow()
+    }
+
+    /// Flushes what is pending and closes the connection (on its loop).
+    func close() {
+        guard !closing, let channel else { return }
+        closing = true
+        flushNow()
+        channel.close(promise: nil)
+    }
+
+    /// Closes from any thread.
+    func closeFromAnyThread() {
+        guard let channel else { return }
+        channel.eventLoop.execute { self.close() }
+    }
+}

@@ -1,0 +1,46 @@
+import Foundation
+import Subjects
+
+/// Subjects to subscriptions, shared by every connection: a subject tree plus a cache of recent match
+/// results, cleared on any change. Queue subscriptions are grouped so that a message goes to one member
+/// of each group (chosen at random, as the reference does) and to every plain subscription. Thread-safe.
+final class Router: @unchecked Sendable {
+    /// The subscriptions one subject reaches.
+    struct Matches {
+        var plain: [Subscription] = []
+        var groups: [[Subscription]] = []
+        var isEmpty: Bool { plain.isEmpty && groups.isEmpty }
+    }
+
+    private let lock = NSLock()
+    private var tree = SubjectTree<Subscription>()
+    private var cache: [String: Matches] = [:]
+    private let cacheLimit = 4096
+
+    func add(_ subscription: Subscription) {
+        lock.lock(); defer { lock.unlock() }
+        tree.insert(subscription.subject, subscription)
+        cache.removeAll(keepingCapacity: true)
+    }
+
+    func remove(_ subscription: Subscription) {
+        lock.lock(); defer { lock.unlock() }
+        if tree.remove(subscription.subject, subscription) { cache.removeAll(keepingCapacity: true) }
+    }
+
+    var count: Int { lock.lock(); defer { lock.unlock() }; return tree.count }
+
+    func matches(_ subject: String) -> Matches {
+        lock.lock(); defer { lock.unlock() }
+        if let cached = cache[subject] { return cached }
+        var result = Matches()
+        var groups: [String: [Subscription]] = [:]
+        for subscription in tree.matches(subject) {
+            if let queue = subscription.queue { groups[queue, default: []].append(subscription) } else { result.plain.append(subscription) }
+        }
+        result.groups = Array(groups.values)
+        if cache.count >= cacheLimit { cache.removeAll(keepingCapacity: true) }
+        cache[subject] = result
+        return result
+    }
+}

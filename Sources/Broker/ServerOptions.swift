@@ -1,0 +1,105 @@
+import Foundation
+
+/// The server's command line, parsed: nats-server's flags where they overlap (`-a`, `-p`, `-n`, `-c`,
+/// `-js`, `-sd`, `--user`, `--pass`, `--auth`, `--max_payload`, `-D`, `-V`), in `-flag value`,
+/// `--flag value` or `--flag=value` form. A config file (`-c`) is read first; flags override it.
+public struct ServerOptions: Sendable {
+    public enum Action: Sendable, Equatable { case run, help, version }
+
+    public var configuration = BrokerConfiguration()
+    public var debug = false
+    public var trace = false
+    public var configPath: String?
+    public var action = Action.run
+
+    public static let usage = """
+    Usage: strata-server [options]
+
+    Server options:
+        -a, --addr, --net <host>         Bind to host address (default: 0.0.0.0)
+        -p, --port <port>                Use port for clients (default: 4222)
+        -n, --name, --server_name <name> Server name (default: the server id)
+        -c, --config <file>              Configuration file (JSON, see README)
+            --max_payload <bytes>        Maximum message payload (default: 1048576)
+            --ping_interval <seconds>    Interval between server PINGs (default: 120)
+            --max_pending <bytes>        Bytes pending to a client before it is a slow consumer (default: 67108864)
+
+    JetStream options:
+        -js, --jetstream                 Enable JetStream storage (the JetStream API is not served yet)
+        -sd, --store_dir <dir>           Storage directory (default: ./data)
+
+    Authorization options:
+            --user <user>                User required for connections
+            --pass <password>            Password required for connections
+            --auth <token>               Authorization token required for connections
+
+    Logging options:
+        -D, --debug                      Enable debugging output
+        -V, --trace                      Trace the raw protocol
+
+    Common options:
+        -h, --help                       Show this message
+        -v, --version                    Show version
+    """
+
+    public init() {}
+
+    /// Parses `arguments` (without the program name).
+    public static func parse(_ arguments: [String]) throws -> ServerOptions {
+        var options = ServerOptions()
+        var args: [String] = []
+        for argument in arguments {
+            if argument.hasPrefix("-"), let eq = argument.firstIndex(of: "=") {
+                args.append(String(argument[..<eq]))
+                args.append(String(argument[argument.index(after: eq)...]))
+            } else {
+                args.append(argument)
+            }
+        }
+        if let i = args.firstIndex(where: { ["-c", "--config", "-config"].contains($0) }) {
+            guard i + 1 < args.count else { throw ConfigurationError("flag \(args[i]) needs a value") }
+            options.configPath = args[i + 1]
+            options.configuration = try BrokerConfiguration.load(path: args[i + 1])
+        }
+        var index = 0
+        func value(_ flag: String) throws -> String {
+            index += 1
+            guard index < args.count else { throw ConfigurationError("flag \(flag) needs a value") }
+            return args[index]
+        }
+        func number(_ flag: String) throws -> Int {
+            let text = try value(flag)
+            guard let n = Int(text), n >= 0 else { throw ConfigurationError("flag \(flag) needs a number, got '\(text)'") }
+            return n
+        }
+        while index < args.count {
+            let flag = args[index]
+            switch flag {
+            case "-a", "--addr", "--net", "-addr", "-net": options.configuration.host = try value(flag)
+            case "-p", "--port", "-port": options.configuration.port = try number(flag)
+            case "-n", "--name", "--server_name", "-name", "-server_name": options.configuration.serverName = try value(flag)
+            case "-c", "--config", "-config": _ = try value(flag)
+            case "--max_payload", "-max_payload": options.configuration.maxPayload = try number(flag)
+            case "--ping_interval", "-ping_interval": options.configuration.pingInterval = Double(try number(flag))
+            case "--max_pending", "-max_pending": options.configuration.maxPending = try number(flag)
+            case "-js", "--jetstream", "-jetstream": options.configuration.jetStream = true
+            case "-sd", "--store_dir", "-store_dir": options.configuration.storeDirectory = try value(flag)
+            case "--user", "-user": options.configuration.user = try value(flag)
+            case "--pass", "-pass": options.configuration.password = try value(flag)
+            case "--auth", "-auth": options.configuration.authToken = try value(flag)
+            case "-D", "--debug", "-debug": options.debug = true
+            case "-V", "--trace", "-trace": options.trace = true
+            case "-DV", "-VD": options.debug = true; options.trace = true
+            case "-h", "--help", "-help": options.action = .help
+            case "-v", "--version", "-version": options.action = .version
+            default: throw ConfigurationError("unknown flag \(flag)")
+            }
+            index += 1
+        }
+        if options.configuration.port > 65535 { throw ConfigurationError("port \(options.configuration.port) is out of range") }
+        if options.configuration.jetStream && options.configuration.storeDirectory == nil {
+            options.configuration.storeDirectory = "./data"
+        }
+        return options
+    }
+}

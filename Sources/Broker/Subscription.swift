@@ -1,0 +1,38 @@
+import Foundation
+
+/// One client subscription. Identity is the object (a client may subscribe the same subject twice).
+final class Subscription: Hashable, @unchecked Sendable {
+    let client: ClientConnection
+    let sid: String
+    let subject: String
+    let queue: String?
+    private let lock = NSLock()
+    private var maxMessages: Int?
+    private var delivered = 0
+
+    init(client: ClientConnection, sid: String, subject: String, queue: String?) {
+        self.client = client
+        self.sid = sid
+        self.subject = subject
+        self.queue = queue
+    }
+
+    static func == (a: Subscription, b: Subscription) -> Bool { a === b }
+    func hash(into hasher: inout Hasher) { hasher.combine(ObjectIdentifier(self)) }
+
+    /// Sets the auto-unsubscribe limit; returns true when it is already reached.
+    func limit(to max: Int) -> Bool {
+        lock.lock(); defer { lock.unlock() }
+        maxMessages = max
+        return delivered >= max
+    }
+
+    /// Counts one delivery. Returns (deliver, lastOne): whether to deliver, and whether this was the last.
+    func claimDelivery() -> (deliver: Bool, last: Bool) {
+        lock.lock(); defer { lock.unlock() }
+        guard let max = maxMessages else { delivered += 1; return (true, false) }
+        guard delivered < max else { return (false, true) }
+        delivered += 1
+        return (true, delivered >= max)
+    }
+}

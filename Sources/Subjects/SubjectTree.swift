@@ -1,0 +1,103 @@
+/// A trie from subscription filters (with `*` and `>`) to values, answering "which values' filters match
+/// this literal subject" in time proportional to the subject's tokens, not to the number of filters.
+/// Not thread-safe: the owner serialises access.
+public struct SubjectTree<Value: Hashable>: Sendable where Value: Sendable {
+    private final class Node: @unchecked Sendable {
+        var literal: [Substring: Node] = [:]
+        var star: Node?
+        var full: Set<Value> = []      // values whose filter ends with `>` here
+        var exact: Set<Value> = []     // values whose filter ends exactly here
+        var isEmpty: Bool { literal.isEmpty && star == nil && full.isEmpty && exact.isEmpty }
+    }
+
+    private var root = Node()
+    public private(set) var count = 0
+
+    public init() {}
+
+    /// Adds `value` under `filter` (which must be a valid filter).
+    public mutating func insert(_ filter: String, _ value: Value) {
+        copyIfShared()
+        var node = root
+        var tokens = filter.split(separator: ".", omittingEmptySubsequences: false)[...]
+        while let token = tokens.popFirst() {
+            if token == ">" && tokens.isEmpty {
+                if node.full.insert(value).inserted { count += 1 }
+                return
+            }
+            if token == "*" {
+                if node.star == nil { node.star = Node() }
+                node = node.star!
+            } else {
+                if node.literal[token] == nil { node.literal[token] = Node() }
+                node = node.literal[token]!
+            }
+        }
+        if node.exact.insert(value).inserted { count += 1 }
+    }
+
+    /// Removes `value` from under `filter`; returns whether it was there.
+    @discardableResult
+    public mutating func remove(_ filter: String, _ value: Value) -> Bool {
+        copyIfShared()
+        let tokens = Array(filter.split(separator: ".", omittingEmptySubsequences: false))
+        var path: [(Node, Substring)] = []
+        var node = root
+        for (i, token) in tokens.enumerated() {
+            if token == ">" && i == tokens.count - 1 {
+                guard node.full.remove(value) != nil else { return false }
+                count -= 1
+                prune(path)
+                return true
+            }
+            guard let child = token == "*" ? node.star : node.literal[token] else { return false }
+            path.append((node, token))
+            node = child
+        }
+        guard node.exact.remove(value) != nil else { return false }
+        count -= 1
+        prune(path)
+        return true
+    }
+
+    private func prune(_ path: [(Node, Substring)]) {
+        for (parent, token) in path.reversed() {
+            let child = token == "*" ? parent.star : parent.literal[token]
+            guard let child, child.isEmpty else { return }
+            if token == "*" { parent.star = nil } else { parent.literal[token] = nil }
+        }
+    }
+
+    /// Every value whose filter matches the literal `subject`.
+    public func matches(_ subject: String) -> [Value] {
+        var result: [Value] = []
+        let tokens = subject.split(separator: ".", omittingEmptySubsequences: false)
+        collect(root, tokens[...], into: &result)
+        return result
+    }
+
+    private func collect(_ node: Node, _ tokens: ArraySlice<Substring>, into result: inout [Value]) {
+        guard let token = tokens.first else {
+            result.append(contentsOf: node.exact)
+            return
+        }
+        result.append(contentsOf: node.full)
+        let rest = tokens.dropFirst()
+        if let child = node.literal[token] { collect(child, rest, into: &result) }
+        if let star = node.star { collect(star, rest, into: &result) }
+    }
+
+    /// Copy-on-write for the value semantics of the tree.
+    private mutating func copyIfShared() {
+        if !isKnownUniquelyReferenced(&root) { root = Self.deepCopy(root) }
+    }
+
+    private static func deepCopy(_ node: Node) -> Node {
+        let copy = Node()
+        copy.full = node.full
+        copy.exact = node.exact
+        copy.star = node.star.map(deepCopy)
+        copy.literal = node.literal.mapValues(deepCopy)
+        return copy
+    }
+}

@@ -1,0 +1,76 @@
+"""Fixtures that start real servers on free loopback ports: the built strata-server, and the reference
+nats-server (Debian package) when it is installed."""
+import os, shutil, socket, subprocess, time, tempfile
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+STRATA = os.environ.get("STRATA_SERVER", os.path.join(ROOT, ".build", "debug", "strata-server"))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port, process, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}: {process.stderr.read().decode()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2) as s:
+                s.recv(4096)  # INFO
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError("server did not start listening")
+
+
+class Server:
+    def __init__(self, command, port):
+        self.port = port
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        wait_for_port(port, self.process)
+
+    @property
+    def url(self):
+        return f"nats://127.0.0.1:{self.port}"
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_strata(*extra):
+    port = free_port()
+    return Server([STRATA, "-a", "127.0.0.1", "-p", str(port), *extra], port)
+
+
+def start_reference(*extra):
+    binary = shutil.which("nats-server")
+    if binary is None:
+        return None
+    port = free_port()
+    return Server([binary, "-a", "127.0.0.1", "-p", str(port), *extra], port)
+
+
+@pytest.fixture
+def strata():
+    server = start_strata()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def reference():
+    server = start_reference()
+    if server is None:
+        pytest.skip("nats-server is not installed")
+    yield server
+    server.stop()

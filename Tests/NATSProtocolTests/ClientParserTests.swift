@@ -1,0 +1,112 @@
+import NIOCore
+import Testing
+@testable import NATSProtocol
+
+@Suite struct ClientParserTests {
+    static let stream = "CONNECT {\"verbose\":false}\r\nPUB a.b reply.1 5\r\nhello\r\nHPUB h 12 14\r\nNATS/1.0\r\n\r\nhi\r\n"
+        + "SUB a.* q 7\r\nSUB x 8\r\nUNSUB 7\r\nUNSUB 8 3\r\nPING\r\nPONG\r\nPUB empty 0\r\n\r\n+OK\r\n-ERR 'x'\r\nping\r\n"
+
+    static func expected() -> [ClientOperation] {
+        let allocator = ByteBufferAllocator()
+        return [
+            .connect(allocator.buffer(string: "{\"verbose\":false}")),
+            .publish(Publish(subject: "a.b", reply: "reply.1", headers: nil, payload: allocator.buffer(string: "hello"))),
+            .publish(Publish(subject: "h", reply: nil, headers: allocator.buffer(string: "NATS/1.0\r\n\r\n"), payload: allocator.buffer(string: "hi"))),
+            .subscribe(subject: "a.*", queue: "q", sid: "7"),
+            .subscribe(subject: "x", queue: nil, sid: "8"),
+            .unsubscribe(sid: "7", max: nil),
+            .unsubscribe(sid: "8", max: 3),
+            .ping, .pong,
+            .publish(Publish(subject: "empty", reply: nil, headers: nil, payload: allocator.buffer(string: ""))),
+            .ok, .error("'x'"), .ping,
+        ]
+    }
+
+    /// Feeds `chunks` one after another, as reads would arrive, collecting every operation.
+    static func parse(_ chunks: [String], parser: inout ClientParser) throws -> [ClientOperation] {
+        var buffer = ByteBufferAllocator().buffer(capacity: 0)
+        var operations: [ClientOperation] = []
+        for chunk in chunks {
+            buffer.writeString(chunk)
+            while let operation = try parser.next(from: &buffer) { operations.append(operation) }
+            buffer.discardReadBytes()
+        }
+        return operations
+    }
+
+    @Test func pipelinedInOneRead() throws {
+        var parser = ClientParser()
+        #expect(try Self.parse([Self.stream], parser: &parser) == Self.expected())
+    }
+
+    @Test func splitAtEveryByte() throws {
+        let bytes = Array(Self.stream.utf8)
+        for cut in 1..<bytes.count {
+            var parser = ClientParser()
+            let chunks = [String(decoding: bytes[..<cut], as: UTF8.self), String(decoding: bytes[cut...], as: UTF8.self)]
+            #expect(try Self.parse(chunks, parser: &parser) == Self.expected(), "cut at \(cut)")
+        }
+        var parser = ClientParser()
+        #expect(try Self.parse(bytes.map { String(UnicodeScalar($0)) }, parser: &parser) == Self.expected())
+    }
+
+    @Test(arguments: [
+        ("FOO\r\n", ProtocolError.unknownOperation),
+        ("PUB\r\n", .unknownOperation),
+        ("UNSUB\r\n", .unknownOperation),
+        ("PUB a x\r\n", .malformedArguments("PUB a x")),
+        ("PUB a b c d\r\n", .malformedArguments("PUB a b c d")),
+        ("SUB a\r\n", .malformedArguments("SUB a")),
+        ("UNSUB 1 x\r\n", .malformedArguments("UNSUB max 'x'")),
+        ("HPUB a 10 5\r\n", .malformedArguments("HPUB a 10 5")),
+        ("PUB a 2000000\r\n", .maximumPayloadViolation),
+        ("HPUB a 1 2000000\r\n", .maximumPayloadViolation),
+        ("PUB a 3\r\nabcdef\r\n", .unknownOperation),
+        ("PUB " + String(repeating: "a", count: 5000) + " 1\r\n", .maximumControlLineExceeded),
+        (String(repeating: "a", count: 5000), .maximumControlLineExceeded),
+    ])
+    func errors(input: String, expected: ProtocolError) {
+        var parser = ClientParser()
+        #expect(throws: expected) { _ = try Self.parse([input], parser: &parser) }
+    }
+
+    @Test func referenceErrorTexts() {
+        #expect(ProtocolError.unknownOperation.errorText == "Unknown Protocol Operation")
+        #expect(ProtocolError.maximumControlLineExceeded.errorText == "maximum control line exceeded")
+        #expect(ProtocolError.maximumPayloadViolation.errorText == "Maximum Payload Violation")
+        #expect(ProtocolError.malformedArguments("x").errorText == nil)
+    }
+
+    @Test func payloadsAreSlicesNotCopies() throws {
+        var parser = ClientParser()
+        var buffer = ByteBufferAllocator().buffer(string: "PUB s 3\r\nabc\r\n")
+        guard case .publish(let publish)? = try parser.next(from: &buffer) else { Issue.record("no publish"); return }
+        buffer.withUnsafeReadableBytes { whole in
+            publish.payload.withUnsafeReadableBytes { payload in
+                #expect(payload.baseAddress! >= whole.baseAddress! - 14 && payload.baseAddress! < whole.baseAddress! + 1)
+            }
+        }
+    }
+
+    @Test func connectOptionsDefaultsFollowTheReference() throws {
+        let empty = try #require(ConnectOptions.decode(ByteBufferAllocator().buffer(string: "{}")))
+        #expect(empty.verbose && empty.pedantic && empty.echo && !empty.headers)
+        let full = try #require(ConnectOptions.decode(ByteBufferAllocator().buffer(string:
+            #"{"verbose":false,"pedantic":false,"echo":false,"headers":true,"auth_token":"t","user":"u","pass":"p","name":"n","protocol":1}"#)))
+        #expect(!full.verbose && !full.pedantic && !full.echo && full.headers && full.authToken == "t" && full.user == "u" && full.pass == "p")
+        #expect(ConnectOptions.decode(ByteBufferAllocator().buffer(string: "{bad")) == nil)
+    }
+
+    @Test func encodesServerOperations() {
+        let allocator = ByteBufferAllocator()
+        var out = allocator.buffer(capacity: 0)
+        ServerEncoder.message(subject: "a", sid: "1", reply: nil, headers: nil, payload: allocator.buffer(string: "xy"), into: &out)
+        ServerEncoder.message(subject: "a", sid: "2", reply: "r", headers: allocator.buffer(string: "NATS/1.0\r\n\r\n"),
+                              payload: allocator.buffer(string: "xy"), into: &out)
+        ServerEncoder.ping(into: &out)
+        ServerEncoder.pong(into: &out)
+        ServerEncoder.ok(into: &out)
+        ServerEncoder.error("Stale Connection", into: &out)
+        #expect(String(buffer: out) == "MSG a 1 2\r\nxy\r\nHMSG a 2 r 12 14\r\nNATS/1.0\r\n\r\nxy\r\nPING\r\nPONG\r\n+OK\r\n-ERR 'Stale Connection'\r\n")
+    }
+}

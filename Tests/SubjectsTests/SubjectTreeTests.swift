@@ -1,0 +1,54 @@
+import Testing
+@testable import Subjects
+
+@Suite struct SubjectTreeTests {
+    @Test func matchesLiteralsAndWildcards() {
+        var tree = SubjectTree<Int>()
+        tree.insert("a.b.c", 1)
+        tree.insert("a.*.c", 2)
+        tree.insert("a.>", 3)
+        tree.insert(">", 4)
+        tree.insert("a.b", 5)
+        tree.insert("*.b.*", 6)
+        #expect(Set(tree.matches("a.b.c")) == [1, 2, 3, 4, 6])
+        #expect(Set(tree.matches("a.b")) == [3, 4, 5])
+        #expect(Set(tree.matches("a")) == [4])
+        #expect(Set(tree.matches("x.b.y")) == [4, 6])
+        #expect(Set(tree.matches("a.b.c.d")) == [3, 4])
+        #expect(tree.count == 6)
+    }
+
+    @Test func removeAndPrune() {
+        var tree = SubjectTree<Int>()
+        tree.insert("a.*.c", 1)
+        tree.insert("a.*.c", 2)
+        tree.insert("a.>", 3)
+        let removed = tree.remove("a.*.c", 1)
+        let again = tree.remove("a.*.c", 1)
+        let absent = tree.remove("a.x", 3)
+        #expect(removed && !again && !absent)
+        #expect(tree.matches("a.b.c").sorted() == [2, 3])
+        let last = tree.remove("a.*.c", 2) && tree.remove("a.>", 3)
+        #expect(last)
+        #expect(tree.matches("a.b.c").isEmpty && tree.count == 0)
+    }
+
+    @Test func agreesWithMatcherOnRandomFilters() {
+        let tokens = ["a", "b", "c", "*"]
+        var generator = SystemRandomNumberGenerator()
+        var tree = SubjectTree<String>()
+        var filters: Set<String> = []
+        for _ in 0..<200 {
+            var parts = (0..<Int.random(in: 1...4, using: &generator)).map { _ in tokens.randomElement(using: &generator)! }
+            if Bool.random(using: &generator) { parts.append(">") }
+            let filter = parts.joined(separator: ".")
+            filters.insert(filter)
+            tree.insert(filter, filter)
+        }
+        for _ in 0..<500 {
+            let subject = (0..<Int.random(in: 1...5, using: &generator)).map { _ in ["a", "b", "c"].randomElement(using: &generator)! }.joined(separator: ".")
+            let expected = filters.filter { Subject.matches(subject, filter: $0) }
+            #expect(Set(tree.matches(subject)) == expected, "\(subject)")
+        }
+    }
+}
