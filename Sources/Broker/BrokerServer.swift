@@ -95,17 +95,17 @@ public final class BrokerServer: @unchecked Sendable {
         guard !matches.isEmpty else { return }
         let echo = publisher.echo
         for subscription in matches.plain where echo || subscription.client !== publisher {
-            deliver(publish, to: subscription)
+            deliver(publish, to: subscription, from: publisher)
         }
         for group in matches.groups {
             let candidates = echo ? group : group.filter { $0.client !== publisher }
-            if let chosen = candidates.randomElement() { deliver(publish, to: chosen) }
+            if let chosen = candidates.randomElement() { deliver(publish, to: chosen, from: publisher) }
         }
     }
 
-    private func deliver(_ publish: Publish, to subscription: Subscription) {
+    private func deliver(_ publish: Publish, to subscription: Subscription, from publisher: ClientConnection) {
         let (deliver, last) = subscription.claimDelivery()
-        if deliver { subscription.client.deliver(publish, to: subscription) }
+        if deliver { subscription.client.deliver(publish, sid: subscription.sid, from: publisher) }
         if last {
             router.remove(subscription)
             let client = subscription.client

@@ -23,6 +23,8 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
     private var outbound: ByteBuffer
     private var flushScheduled = false
     private var closing = false
+    /// Messages for clients on other event loops, encoded during one read and handed over once per target.
+    private var remoteDeliveries: [ObjectIdentifier: (client: ClientConnection, buffer: ByteBuffer)] = [:]
     private(set) var channel: Channel?
     private var logger: Logger
 
@@ -77,6 +79,16 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
             close()
         }
         if let buffer = inbound, buffer.readableBytes == 0 { inbound = nil } else { inbound?.discardReadBytes() }
+        handOverRemoteDeliveries()
+    }
+
+    /// Sends each other-loop target the messages encoded for it during this read, in one hop.
+    private func handOverRemoteDeliveries() {
+        guard !remoteDeliveries.isEmpty else { return }
+        for (_, (client, buffer)) in remoteDeliveries {
+            client.channel?.eventLoop.execute { client.append(encoded: buffer) }
+        }
+        remoteDeliveries.removeAll(keepingCapacity: true)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) { flushNow() }
@@ -165,30 +177,49 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
 
     var echo: Bool { options.echo }
 
-    // MARK: Delivery (any thread)
+    // MARK: Delivery
 
-    /// Writes a routed message to this client; safe from any thread.
-    func deliver(_ publish: Publish, to subscription: Subscription) {
+    /// Delivers a routed message, called on the publisher's event loop (`publisher` is the connection
+    /// being read). A target on the same loop gets it in its outbound buffer at once; a target on another
+    /// loop gets it with everything else for it from this read, in one hop.
+    func deliver(_ publish: Publish, sid: String, from publisher: ClientConnection) {
         guard let channel else { return }
-        if channel.eventLoop.inEventLoop {
-            write(publish, sid: subscription.sid)
+        if channel.eventLoop === publisher.channel?.eventLoop {
+            guard admit() else { return }
+            ServerEncoder.message(subject: publish.subject, sid: sid, reply: publish.reply, headers: publish.headers,
+                                  payload: publish.payload, into: &outbound)
+            scheduleFlush()
         } else {
-            channel.eventLoop.execute { self.write(publish, sid: subscription.sid) }
+            publisher.encodeRemote(publish, sid: sid, for: self)
         }
     }
 
-    private func write(_ publish: Publish, sid: String) {
-        guard !closing, let channel else { return }
-        if !channel.isWritable {
-            server.countSlowConsumer()
-            logger.warning("slow consumer: more than \(server.configuration.maxPending) bytes pending, closing")
-            sendError("Slow Consumer")
-            close()
-            return
+    private func encodeRemote(_ publish: Publish, sid: String, for target: ClientConnection) {
+        let key = ObjectIdentifier(target)
+        if remoteDeliveries[key] == nil {
+            remoteDeliveries[key] = (target, ByteBufferAllocator().buffer(capacity: 16 << 10))
         }
         ServerEncoder.message(subject: publish.subject, sid: sid, reply: publish.reply, headers: publish.headers,
-                              payload: publish.payload, into: &outbound)
+                              payload: publish.payload, into: &remoteDeliveries[key]!.buffer)
+    }
+
+    /// Takes messages encoded on another loop (on this connection's loop).
+    private func append(encoded buffer: ByteBuffer) {
+        guard admit() else { return }
+        var buffer = buffer
+        outbound.writeBuffer(&buffer)
         scheduleFlush()
+    }
+
+    /// False (and the connection cut off as a slow consumer) when more than max_pending bytes wait.
+    private func admit() -> Bool {
+        guard !closing, let channel else { return false }
+        if channel.isWritable { return true }
+        server.countSlowConsumer()
+        logger.warning("slow consumer: more than \(server.configuration.maxPending) bytes pending, closing")
+        sendError("Slow Consumer")
+        close()
+        return false
     }
 
     private func scheduleFlush() {

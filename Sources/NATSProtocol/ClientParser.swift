@@ -50,78 +50,102 @@ public struct ClientParser: Sendable {
         }
     }
 
+    private enum Verb { case pub, hpub, sub, unsub, ping, pong, connect, info, ok, err }
+
+    /// Recognises the verb at the start of `bytes` (case-insensitive), without allocating.
+    private func verb(_ bytes: ByteBufferView.SubSequence) -> Verb? {
+        @inline(__always) func upper(_ b: UInt8) -> UInt8 { (b >= 97 && b <= 122) ? b - 32 : b }
+        func equals(_ word: StaticString) -> Bool {
+            guard bytes.count == word.utf8CodeUnitCount else { return false }
+            var i = bytes.startIndex
+            for j in 0..<word.utf8CodeUnitCount {
+                if upper(bytes[i]) != word.utf8Start[j] { return false }
+                i += 1
+            }
+            return true
+        }
+        switch bytes.count {
+        case 3: return equals("PUB") ? .pub : equals("SUB") ? .sub : equals("+OK") ? .ok : nil
+        case 4: return equals("HPUB") ? .hpub : equals("PING") ? .ping : equals("PONG") ? .pong : equals("INFO") ? .info : equals("-ERR") ? .err : nil
+        case 5: return equals("UNSUB") ? .unsub : nil
+        case 7: return equals("CONNECT") ? .connect : nil
+        default: return nil
+        }
+    }
+
     /// Parses one control line (without its line end). Returns nil for an empty line or when the operation
     /// continues with a payload.
     private mutating func parseControl(_ line: ByteBuffer) throws(ProtocolError) -> ClientOperation? {
         let bytes = line.readableBytesView
         guard let first = bytes.firstIndex(where: { !isSpace($0) }) else { return nil }
         let verbEnd = bytes[first...].firstIndex(where: isSpace) ?? bytes.endIndex
-        let verb = uppercased(bytes[first..<verbEnd])
+        guard let verb = verb(bytes[first..<verbEnd]) else { throw .unknownOperation }
         let rest = bytes[verbEnd...]
         switch verb {
-        case "PING": return .ping
-        case "PONG": return .pong
-        case "+OK": return .ok
-        case "-ERR": return .error(String(decoding: rest, as: UTF8.self).trimmingSpaces())
-        case "CONNECT":
+        case .ping: return .ping
+        case .pong: return .pong
+        case .ok: return .ok
+        case .err: return .error(String(decoding: rest, as: UTF8.self).trimmingSpaces())
+        case .info: return nil
+        case .connect:
             guard let start = rest.firstIndex(where: { !isSpace($0) }) else { throw .malformedArguments("CONNECT without options") }
             return .connect(line.getSlice(at: start, length: rest.endIndex - start)!)
-        case "INFO":
-            return nil
-        case "PUB", "HPUB", "SUB", "UNSUB":
-            let args = tokens(rest)
-            if args.isEmpty { throw .unknownOperation }
-            return try parseArguments(verb: verb, args)
-        default:
-            throw .unknownOperation
+        case .pub, .hpub, .sub, .unsub:
+            var ranges: [Range<Int>] = []
+            ranges.reserveCapacity(4)
+            var i = rest.startIndex
+            while i < rest.endIndex {
+                while i < rest.endIndex && isSpace(rest[i]) { i += 1 }
+                let start = i
+                while i < rest.endIndex && !isSpace(rest[i]) { i += 1 }
+                if i > start { ranges.append(start..<i) }
+            }
+            if ranges.isEmpty { throw .unknownOperation }
+            return try parseArguments(verb: verb, ranges, in: rest)
         }
     }
 
-    private mutating func parseArguments(verb: String, _ args: [String]) throws(ProtocolError) -> ClientOperation? {
+    private func integer(_ bytes: ByteBufferView.SubSequence) -> Int? {
+        guard !bytes.isEmpty, bytes.count <= 18 else { return nil }
+        var value = 0
+        for b in bytes {
+            guard b >= 48 && b <= 57 else { return nil }
+            value = value * 10 + Int(b - 48)
+        }
+        return value
+    }
+
+    private mutating func parseArguments(verb: Verb, _ ranges: [Range<Int>], in bytes: ByteBufferView.SubSequence) throws(ProtocolError) -> ClientOperation? {
+        func text(_ i: Int) -> String { String(decoding: bytes[ranges[i]], as: UTF8.self) }
+        func describe() -> String { ranges.indices.map(text).joined(separator: " ") }
         switch verb {
-        case "PUB":
-            guard args.count == 2 || args.count == 3, let size = Int(args[args.count - 1]), size >= 0 else {
-                throw .malformedArguments("PUB \(args.joined(separator: " "))")
+        case .pub:
+            guard ranges.count == 2 || ranges.count == 3, let size = integer(bytes[ranges[ranges.count - 1]]) else {
+                throw .malformedArguments("PUB \(describe())")
             }
             if size > maxPayload { throw .maximumPayloadViolation }
-            state = .payload(subject: args[0], reply: args.count == 3 ? args[1] : nil, headerSize: nil, totalSize: size)
+            state = .payload(subject: text(0), reply: ranges.count == 3 ? text(1) : nil, headerSize: nil, totalSize: size)
             return nil
-        case "HPUB":
-            guard args.count == 3 || args.count == 4, let headerSize = Int(args[args.count - 2]),
-                  let total = Int(args[args.count - 1]), headerSize >= 0, total >= headerSize else {
-                throw .malformedArguments("HPUB \(args.joined(separator: " "))")
+        case .hpub:
+            guard ranges.count == 3 || ranges.count == 4, let headerSize = integer(bytes[ranges[ranges.count - 2]]),
+                  let total = integer(bytes[ranges[ranges.count - 1]]), total >= headerSize else {
+                throw .malformedArguments("HPUB \(describe())")
             }
             if total > maxPayload { throw .maximumPayloadViolation }
-            state = .payload(subject: args[0], reply: args.count == 4 ? args[1] : nil, headerSize: headerSize, totalSize: total)
+            state = .payload(subject: text(0), reply: ranges.count == 4 ? text(1) : nil, headerSize: headerSize, totalSize: total)
             return nil
-        case "SUB":
-            guard args.count == 2 || args.count == 3 else { throw .malformedArguments("SUB \(args.joined(separator: " "))") }
-            return .subscribe(subject: args[0], queue: args.count == 3 ? args[1] : nil, sid: args[args.count - 1])
+        case .sub:
+            guard ranges.count == 2 || ranges.count == 3 else { throw .malformedArguments("SUB \(describe())") }
+            return .subscribe(subject: text(0), queue: ranges.count == 3 ? text(1) : nil, sid: text(ranges.count - 1))
         default:  // UNSUB
-            guard args.count == 1 || args.count == 2 else { throw .malformedArguments("UNSUB \(args.joined(separator: " "))") }
+            guard ranges.count == 1 || ranges.count == 2 else { throw .malformedArguments("UNSUB \(describe())") }
             var max: Int?
-            if args.count == 2 {
-                guard let value = Int(args[1]) else { throw .malformedArguments("UNSUB max '\(args[1])'") }
+            if ranges.count == 2 {
+                guard let value = integer(bytes[ranges[1]]) else { throw .malformedArguments("UNSUB max '\(text(1))'") }
                 max = value
             }
-            return .unsubscribe(sid: args[0], max: max)
+            return .unsubscribe(sid: text(0), max: max)
         }
-    }
-
-    private func tokens(_ bytes: ByteBufferView.SubSequence) -> [String] {
-        var result: [String] = []
-        var i = bytes.startIndex
-        while i < bytes.endIndex {
-            while i < bytes.endIndex && isSpace(bytes[i]) { i += 1 }
-            let start = i
-            while i < bytes.endIndex && !isSpace(bytes[i]) { i += 1 }
-            if i > start { result.append(String(decoding: bytes[start..<i], as: UTF8.self)) }
-        }
-        return result
-    }
-
-    private func uppercased(_ bytes: ByteBufferView.SubSequence) -> String {
-        String(decoding: bytes.map { ($0 >= 97 && $0 <= 122) ? $0 - 32 : $0 }, as: UTF8.self)
     }
 }
 
