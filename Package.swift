@@ -23,6 +23,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
         // C shims over Debian's system libraries (liblmdb-dev, libzstd-dev).
@@ -59,8 +60,10 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),
 
-        // Offline tool (inspect, crash-test writer; verify/repair/compact come with their issue).
-        .executableTarget(name: "strata", dependencies: ["StreamStore"], path: "Tools/strata"),
+        // Offline tool: inspect, verify, repair, compact (thin shells over StreamStore APIs).
+        .executableTarget(name: "strata", dependencies: [
+            "StreamStore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], path: "Tools/strata"),
 
         .testTarget(name: "LMDBTests", dependencies: ["LMDB"]),
         .testTarget(name: "ZstdTests", dependencies: ["Zstd"]),

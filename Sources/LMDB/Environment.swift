@@ -37,7 +37,7 @@ public final class Environment: @unchecked Sendable {
             try check(mdb_env_set_maxdbs(env, maxDatabases), "mdb_env_set_maxdbs")
             try check(mdb_env_set_maxreaders(env, maxReaders), "mdb_env_set_maxreaders")
             var flags = UInt32(MDB_NOTLS)
-            if durability == .deferred { flags |= UInt32(MDB_NOSYNC) | UInt32(MDB_WRITEMAP) }
+            if durability == .deferred && !readOnly { flags |= UInt32(MDB_NOSYNC) | UInt32(MDB_WRITEMAP) }
             if readOnly { flags |= UInt32(MDB_RDONLY) }
             try check(mdb_env_open(env, path, flags, 0o644), "mdb_env_open(\(path))")
         } catch {
@@ -53,6 +53,22 @@ public final class Environment: @unchecked Sendable {
     /// Opens a named database, creating it when `create` is true.
     public func openDatabase(_ name: String, create: Bool = true) throws -> Database {
         try write { txn throws in try txn.openDatabase(name, create: create) }
+    }
+
+    /// Opens existing named databases in a read-only transaction that is committed, so the handles stay
+    /// valid (LMDB closes handles opened in a transaction that is aborted). For read-only environments.
+    public func openExistingDatabases(_ names: [String]) throws -> [Database] {
+        resizeLock.lockShared()
+        defer { resizeLock.unlock() }
+        let txn = try Transaction(environment: self, readOnly: true)
+        do {
+            let handles = try names.map { try txn.openDatabase($0, create: false) }
+            try txn.commit()
+            return handles
+        } catch {
+            txn.abort()
+            throw error
+        }
     }
 
     /// Runs `body` in a read-only transaction (a consistent snapshot). The transaction and every

@@ -20,6 +20,8 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
     case streamExists(String)
     /// The stream is closed.
     case closed
+    /// The stream was opened read-only (offline inspection); it takes no writes.
+    case readOnly
     /// A file operation failed (a full disk is `isDiskFull`).
     case io(FileSystemError)
     /// The index (LMDB) failed.
@@ -45,6 +47,7 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
         case .locked(let path): "\(path) is locked by another process"
         case .streamExists(let name): "stream \(name) already exists"
         case .closed: "stream is closed"
+        case .readOnly: "stream is open read-only"
         case .io(let e): "I/O error: \(e)"
         case .index(let e): "index error: \(e)"
         case .compression(let e): "compression error: \(e)"

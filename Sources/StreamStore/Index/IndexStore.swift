@@ -26,7 +26,7 @@ final class IndexStore: @unchecked Sendable {
             let names = ["meta", "seq", "time", "subjects", "subjectNames", "bySubject", "messageIDs"]
             let handles: [Database]
             if readOnly {
-                handles = try environment.read { txn in try names.map { try txn.openDatabase($0, create: false) } }
+                handles = try environment.openExistingDatabases(names)
             } else {
                 handles = try environment.write { (txn) throws in
                     var opened: [Database] = []

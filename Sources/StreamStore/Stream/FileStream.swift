@@ -25,8 +25,12 @@ public final class FileStream: @unchecked Sendable {
     public let recovery: RecoveryReport
 
     let shared: SharedStreamState
-    private let writer: StreamWriter
-    private var queue: WriteQueue<StreamWriter.Operation> { writer.queue }
+    /// Nil for a stream opened with ``openReadOnly(directory:fileSystem:)``.
+    private let writer: StreamWriter?
+    private let readOnlyQueue = WriteQueue<StreamWriter.Operation>()
+    private var queue: WriteQueue<StreamWriter.Operation> { writer?.queue ?? readOnlyQueue }
+    /// The error for a write the queue refused: the stream is read-only, or closed.
+    private var refusal: StoreError { writer == nil ? .readOnly : .closed }
     private var lockFile: Int32
     private let closeLock = NSLock()
 
@@ -59,17 +63,24 @@ public final class FileStream: @unchecked Sendable {
     /// Opens an existing stream, recovering it as Specs/Recovery.md says.
     public convenience init(directory: String, fileSystem: any FileSystem = POSIXFileSystem(),
                             clock: @escaping @Sendable () -> Int64 = FileStream.systemClock) throws {
-        try self.init(opening: directory, fileSystem: fileSystem, clock: clock)
+        try self.init(opening: directory, fileSystem: fileSystem, clock: clock, sequenceFloor: 0)
     }
 
-    private init(opening directory: String, fileSystem: any FileSystem, clock: @escaping @Sendable () -> Int64) throws {
+    /// Opens a stream whose last sequence is at least `sequenceFloor` (repair: sequences that a lost
+    /// index knew are never given again).
+    convenience init(directory: String, fileSystem: any FileSystem, sequenceFloor: UInt64) throws {
+        try self.init(opening: directory, fileSystem: fileSystem, clock: FileStream.systemClock, sequenceFloor: sequenceFloor)
+    }
+
+    private init(opening directory: String, fileSystem: any FileSystem, clock: @escaping @Sendable () -> Int64,
+                 sequenceFloor: UInt64) throws {
         let paths = StreamPaths(root: directory)
         guard fileSystem.exists(paths.config) else { throw StoreError.notAStream(path: directory) }
         let config = try StreamFiles.readConfig(paths: paths)
         let lockFile = try StreamFiles.acquireLock(paths.lock)
         var opened: Recovered
         do {
-            opened = try Recovery(paths: paths, fileSystem: fileSystem, config: config, clock: clock).run()
+            opened = try Recovery(paths: paths, fileSystem: fileSystem, config: config, clock: clock, sequenceFloor: sequenceFloor).run()
         } catch {
             Glibc.close(lockFile)
             throw error
@@ -86,8 +97,38 @@ public final class FileStream: @unchecked Sendable {
         self.writer = StreamWriter(paths: paths, fileSystem: fileSystem, index: opened.index, readers: readers,
                                    clock: clock, shared: shared, config: config, segments: opened.segments,
                                    active: opened.active, activeSize: opened.activeSize)
-        writer.start()
+        writer!.start()
     }
+
+    /// Opens a stream for reading only: no lock (a broker may hold the stream), no recovery, no writer.
+    /// Reads see the index as the last commit left it; every write fails with ``StoreError/readOnly``.
+    /// The offline tools' `inspect` and `verify` use this.
+    public static func openReadOnly(directory: String, fileSystem: any FileSystem = POSIXFileSystem()) throws -> FileStream {
+        let paths = StreamPaths(root: directory)
+        guard fileSystem.exists(paths.config) else { throw StoreError.notAStream(path: directory) }
+        let config = try StreamFiles.readConfig(paths: paths)
+        let index = try IndexStore(path: paths.index, readOnly: true)
+        let state = try index.read { try $0.persistentState()?.stream } ?? StreamState()
+        return FileStream(readOnly: directory, paths: paths, fileSystem: fileSystem, index: index, config: config, state: state)
+    }
+
+    private init(readOnly directory: String, paths: StreamPaths, fileSystem: any FileSystem, index: IndexStore,
+                 config: StreamConfig, state: StreamState) {
+        self.directory = directory
+        self.paths = paths
+        self.fileSystem = fileSystem
+        self.clock = FileStream.systemClock
+        self.index = index
+        self.recovery = RecoveryReport()
+        self.readers = SegmentReaders(fileSystem: fileSystem, paths: paths)
+        self.lockFile = -1
+        self.shared = SharedStreamState(state: state, config: config)
+        self.writer = nil
+        readOnlyQueue.close()
+    }
+
+    /// True when opened with ``openReadOnly(directory:fileSystem:)``.
+    public var isReadOnly: Bool { writer == nil }
 
     deinit {
         close()
@@ -111,7 +152,7 @@ public final class FileStream: @unchecked Sendable {
     public func close() {
         closeLock.lock()
         defer { closeLock.unlock() }
-        writer.stop()
+        writer?.stop()
         releaseLock()
     }
 
@@ -123,7 +164,7 @@ public final class FileStream: @unchecked Sendable {
         let size = StoredMessage.accountedSize(subject: request.subject.utf8.count, headers: request.headers.count, payload: request.payload.count)
         let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<AppendResult, StoreError>, Never>) in
             if !queue.enqueue(.append(request, size: size, completion: { continuation.resume(returning: $0) })) {
-                continuation.resume(returning: .failure(StoreError.closed))
+                continuation.resume(returning: .failure(refusal))
             }
         }
         return try result.get()
@@ -164,7 +205,7 @@ public final class FileStream: @unchecked Sendable {
                 operations.append(.append(request, size: size, completion: { collector.complete(i, $0) }))
             }
             if !queue.enqueue(contentsOf: operations) {
-                for operation in operations { if case .append(_, _, let completion) = operation { completion(.failure(StoreError.closed)) } }
+                for operation in operations { if case .append(_, _, let completion) = operation { completion(.failure(refusal)) } }
             }
         }
     }
@@ -173,7 +214,7 @@ public final class FileStream: @unchecked Sendable {
     public func append(_ request: AppendRequest, completion: @escaping @Sendable (Result<AppendResult, StoreError>) -> Void) {
         do { try FileStream.validate(request) } catch { completion(.failure(StoreError.wrap(error))); return }
         let size = StoredMessage.accountedSize(subject: request.subject.utf8.count, headers: request.headers.count, payload: request.payload.count)
-        if !queue.enqueue(.append(request, size: size, completion: completion)) { completion(.failure(StoreError.closed)) }
+        if !queue.enqueue(.append(request, size: size, completion: completion)) { completion(.failure(refusal)) }
     }
 
     /// Removes messages as Specs/Retention.md ("Purge") says; returns how many were removed.
@@ -209,7 +250,7 @@ public final class FileStream: @unchecked Sendable {
     private func submit<T: Sendable>(_ make: (@escaping @Sendable (Result<T, StoreError>) -> Void) -> StreamWriter.Operation) async throws -> T {
         let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<T, StoreError>, Never>) in
             if !queue.enqueue(make({ continuation.resume(returning: $0) })) {
-                continuation.resume(returning: .failure(StoreError.closed))
+                continuation.resume(returning: .failure(refusal))
             }
         }
         return try result.get()

@@ -19,6 +19,8 @@ struct Recovery {
     let fileSystem: any FileSystem
     let config: StreamConfig
     let clock: @Sendable () -> Int64
+    /// The last sequence is at least this (set by repair from the index it replaced).
+    var sequenceFloor: UInt64 = 0
 
     private static let framesPerTransaction = 512
 
@@ -102,7 +104,7 @@ struct Recovery {
         // Sequences never go back: not below what the index knew, nor below the active segment's name.
         let activeFirst = segments.last!
         let state: StreamState = try index.write { writer in
-            let floor = max(priorLast, activeFirst - 1)
+            let floor = max(priorLast, activeFirst - 1, sequenceFloor)
             if writer.state.stream.lastSequence < floor {
                 writer.state.stream.lastSequence = floor
                 if writer.state.stream.messages == 0 { writer.state.stream.firstSequence = floor + 1 }

@@ -10,13 +10,40 @@ public struct StreamConfig: Codable, Equatable, Sendable {
     }
 
     /// When an append is durable, relative to its acknowledgement (Specs/WritePath.md).
-    public enum SyncPolicy: Codable, Equatable, Sendable {
+    /// Encoded in JSON as `"always"`, `"none"` or `"interval:<ms>ms"`.
+    public enum SyncPolicy: Codable, Equatable, Sendable, CustomStringConvertible {
         /// Every batch is synced (fdatasync) before its appends return. The default.
         case always
         /// Batches are synced at most this many milliseconds apart; an append may return before it is on disk.
         case interval(milliseconds: Int)
         /// The store never syncs; the operating system writes back when it likes.
         case none
+
+        public var description: String {
+            switch self {
+            case .always: "always"
+            case .none: "none"
+            case .interval(let ms): "interval:\(ms)ms"
+            }
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let text = try decoder.singleValueContainer().decode(String.self)
+            switch text {
+            case "always": self = .always
+            case "none": self = .none
+            default:
+                guard text.hasPrefix("interval:"), text.hasSuffix("ms"), let ms = Int(text.dropFirst(9).dropLast(2)) else {
+                    throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "sync policy '\(text)' is not always, none or interval:<n>ms"))
+                }
+                self = .interval(milliseconds: ms)
+            }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.singleValueContainer()
+            try container.encode(description)
+        }
     }
 
     public var name: String

@@ -1,0 +1,73 @@
+import ArgumentParser
+import Foundation
+import StreamStore
+
+func sampleMessage(_ i: Int) -> AppendRequest {
+    let payload = "{\"id\":\(i),\"user\":\"user-\(i % 1000)\",\"action\":\"\(["view", "click", "buy"][i % 3])\",\"amount\":\(i % 997).\(i % 100),\"region\":\"eu-west-\(i % 4)\",\"tags\":[\"a\",\"b\"]}"
+    return AppendRequest(subject: "events.\(i % 100).\(["view", "click", "buy"][i % 3])", payload: Array(payload.utf8))
+}
+
+func openOrCreate(_ path: String, sync: StreamConfig.SyncPolicy = .always) throws -> FileStream {
+    if FileManager.default.fileExists(atPath: path + "/stream.json") { return try FileStream(directory: path) }
+    var config = StreamConfig(name: URL(fileURLWithPath: path).lastPathComponent)
+    config.sync = sync
+    return try FileStream.create(at: path, config: config)
+}
+
+struct Demo: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Create (or extend) a sample stream.", shouldDisplay: false)
+    @Argument var path: String
+    @Argument var count: Int = 10_000
+
+    func run() async throws {
+        let stream = try openOrCreate(path)
+        defer { stream.close() }
+        let start = Int(stream.state.lastSequence)
+        let count = self.count
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for worker in 0..<16 {
+                group.addTask {
+                    var i = worker
+                    while i < count {
+                        _ = try await stream.append(sampleMessage(start + i))
+                        i += 16
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        print("appended \(count) messages; last sequence \(stream.state.lastSequence)")
+    }
+}
+
+/// Appends from 8 concurrent tasks forever; prints "ack <seq> <id>" once each append is acknowledged
+/// (the SIGKILL crash test reads these).
+struct CrashWriter: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "crash-writer", abstract: "Append forever, printing acknowledgements.", shouldDisplay: false)
+    @Argument var path: String
+    @Argument var sync: String = "always"
+
+    final class Counter: @unchecked Sendable {
+        private let lock = NSLock()
+        private var value = 0
+        func next() -> Int { lock.lock(); defer { lock.unlock() }; value += 1; return value }
+    }
+
+    func run() async throws {
+        let stream = try openOrCreate(path, sync: sync == "none" ? .none : .always)
+        FileHandle.standardOutput.write(Data("ready \(stream.state.lastSequence)\n".utf8))
+        let counter = Counter()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<8 {
+                group.addTask {
+                    while true {
+                        let id = counter.next()
+                        let result = try await stream.append(AppendRequest(subject: "crash.\(id % 7)", payload: Array("payload-\(id)".utf8)))
+                        FileHandle.standardOutput.write(Data("ack \(result.sequence) \(id)\n".utf8))
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+}

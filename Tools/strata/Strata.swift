@@ -1,0 +1,66 @@
+import ArgumentParser
+import Foundation
+import StreamStore
+
+/// `strata`: inspect, verify, repair and compact stream files without a running broker. Each command is a
+/// thin shell over a StreamStore API; the exit status is 0 when all is well, 1 when something is wrong.
+@main
+struct Strata: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "strata",
+        abstract: "Inspect, verify, repair and compact Strata streams offline.",
+        subcommands: [Inspect.self, Verify.self, Repair.self, Compact.self, Demo.self, CrashWriter.self])
+}
+
+/// A store directory (with `streams/`) or one stream directory.
+struct Target: ParsableArguments {
+    @Argument(help: "A stream directory, or a store directory holding streams/.")
+    var path: String
+
+    /// The stream directories the path names.
+    func streams() throws -> [String] {
+        let manager = FileManager.default
+        if manager.fileExists(atPath: path + "/stream.json") { return [path] }
+        let streams = path + "/streams"
+        if let names = try? manager.contentsOfDirectory(atPath: streams) {
+            let found = names.sorted().map { streams + "/" + $0 }.filter { manager.fileExists(atPath: $0 + "/stream.json") }
+            if !found.isEmpty { return found }
+        }
+        throw ValidationError("\(path) is neither a stream directory (no stream.json) nor a store directory with streams/")
+    }
+}
+
+/// Progress for long runs: a bar on a terminal, a line per 10% otherwise.
+final class ProgressBar: @unchecked Sendable {
+    private let label: String
+    private let terminal = isatty(2) != 0
+    private var lastShown = -1
+
+    init(_ label: String) { self.label = label }
+
+    func update(_ done: Int64, _ total: Int64) {
+        let percent = total > 0 ? Int(done * 100 / total) : 100
+        if terminal {
+            guard percent != lastShown else { return }
+            let filled = percent / 4
+            let bar = String(repeating: "=", count: filled) + String(repeating: " ", count: 25 - filled)
+            FileHandle.standardError.write(Data("\r\(label) [\(bar)] \(percent)%".utf8))
+            if percent >= 100 { FileHandle.standardError.write(Data("\n".utf8)) }
+        } else if percent / 10 != lastShown / 10 || (percent == 100 && lastShown != 100) {
+            FileHandle.standardError.write(Data("\(label): \(percent)% (\(done) of \(total) bytes)\n".utf8))
+        }
+        lastShown = percent
+    }
+}
+
+func printJSON<T: Encodable>(_ value: T) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+}
+
+func formatTime(_ nanoseconds: Int64) -> String {
+    let formatter = ISO8601DateFormatter()
+    formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+    return formatter.string(from: Date(timeIntervalSince1970: Double(nanoseconds) / 1e9))
+}
