@@ -21,6 +21,7 @@ import Testing
     @Test(arguments: [true, false])
     func compactionReclaimsSpaceAndKeepsLiveRecords(compression: Bool) async throws {
         let directory = TemporaryDirectory()
+        defer { withExtendedLifetime(directory) {} }
         let stream = try FileStream.create(at: directory.stream(), config: CompactionTests.config(compression: compression))
         for i in 1...600 { _ = try await stream.append(request("c.\(i % 5)", "{\"n\":\(i),\"text\":\"some json-like payload \(i % 17)\"}")) }
         let segmentCount = try FileManager.default.contentsOfDirectory(atPath: directory.stream() + "/segments").count
@@ -50,6 +51,7 @@ import Testing
 
     @Test func smallFramesAreRepackedIntoLargerOnes() async throws {
         let directory = TemporaryDirectory()
+        defer { withExtendedLifetime(directory) {} }
         let stream = try FileStream.create(at: directory.stream(), config: CompactionTests.config(compression: true))
         for i in 1...400 { _ = try await stream.append(request("r", "{\"id\":\(i),\"kind\":\"repack\",\"value\":\(i * 7)}")) }
         let before = try CompactionTests.segmentBytes(directory.stream())
@@ -62,6 +64,7 @@ import Testing
 
     @Test func interruptedCompactionIsCompletedOnOpen() async throws {
         let directory = TemporaryDirectory()
+        defer { withExtendedLifetime(directory) {} }
         let fileSystem = FaultInjectingFileSystem()
         let stream = try FileStream.create(at: directory.stream(), config: CompactionTests.config(compression: true), fileSystem: fileSystem)
         for i in 1...300 { _ = try await stream.append(request("i", "payload \(i) with some text")) }
@@ -82,6 +85,7 @@ import Testing
 
     @Test func unfinishedCompactionOutputIsRolledBack() async throws {
         let directory = TemporaryDirectory()
+        defer { withExtendedLifetime(directory) {} }
         let stream = try FileStream.create(at: directory.stream(), config: CompactionTests.config(compression: true))
         for i in 1...50 { _ = try await stream.append(request("u", "payload \(i)")) }
         stream.close()

@@ -52,6 +52,7 @@ import Testing
         #expect(FileManager.default.isExecutableFile(atPath: CrashTests.strataBinary), "build the strata tool first")
         let rounds = Int(ProcessInfo.processInfo.environment["STRATA_CRASH_ROUNDS"] ?? "") ?? 4
         let directory = TemporaryDirectory()
+        defer { withExtendedLifetime(directory) {} }
         let path = directory.stream("crash")
         var everAcknowledged: [UInt64: Int] = [:]
         var generator = SystemRandomNumberGenerator()

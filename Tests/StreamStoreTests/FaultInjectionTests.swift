@@ -20,6 +20,7 @@ import Testing
     @Test(arguments: Case.allCases, [true, false])
     func failedAppendLeavesStreamConsistent(fault: Case, compression: Bool) async throws {
         let directory = TemporaryDirectory()
+        defer { withExtendedLifetime(directory) {} }
         let fileSystem = FaultInjectingFileSystem()
         var config = StreamConfig(name: "s")
         config.compression = compression
@@ -45,6 +46,7 @@ import Testing
 
     @Test func fullDiskFailsAppendsUntilSpaceReturns() async throws {
         let directory = TemporaryDirectory()
+        defer { withExtendedLifetime(directory) {} }
         let fileSystem = FaultInjectingFileSystem()
         let stream = try FileStream.create(at: directory.stream(), config: StreamConfig(name: "s"), fileSystem: fileSystem)
         _ = try await stream.append(request("d", "one"))
@@ -65,6 +67,7 @@ import Testing
 
     @Test func concurrentAppendsInOneFailedBatchAllFail() async throws {
         let directory = TemporaryDirectory()
+        defer { withExtendedLifetime(directory) {} }
         let fileSystem = FaultInjectingFileSystem()
         let stream = try FileStream.create(at: directory.stream(), config: StreamConfig(name: "s"), fileSystem: fileSystem)
         fileSystem.inject(.diskFull)

@@ -86,6 +86,7 @@ import Zstd
         // The log is the truth: a stream directory with only stream.json and the golden segment
         // opens with its index rebuilt, the removal applied.
         let directory = TemporaryDirectory()
+        defer { withExtendedLifetime(directory) {} }
         let root = directory.stream()
         try FileManager.default.createDirectory(atPath: root + "/segments", withIntermediateDirectories: true)
         try Data(try FormatTests.golden()).write(to: URL(fileURLWithPath: root + "/segments/" + SegmentHeader.fileName(firstSequence: 1)))

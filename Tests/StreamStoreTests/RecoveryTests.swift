@@ -30,11 +30,12 @@ import Testing
         return result
     }
 
-    static func copy(_ root: String) throws -> (TemporaryDirectory, String) {
-        let target = TemporaryDirectory()
-        let path = target.stream("copy")
-        try FileManager.default.copyItem(atPath: root, toPath: path)
-        return (target, path)
+    /// A copy of a stream in a directory of its own, removed when the copy is released. Read `path` at
+    /// every use: that keeps the copy (and its directory) alive as long as it is used.
+    final class StreamCopy {
+        private let directory = TemporaryDirectory()
+        var path: String { directory.stream("copy") }
+        init(of root: String) throws { try FileManager.default.copyItem(atPath: root, toPath: directory.stream("copy")) }
     }
 
     static func expectIntact(_ stream: FileStream, sequences: ClosedRange<Int>, except missing: Set<Int> = []) throws {
@@ -51,14 +52,14 @@ import Testing
     @Test(arguments: [true, false])
     func tornTailIsCutAtEveryByte(compression: Bool) async throws {
         let directory = TemporaryDirectory()
+        defer { withExtendedLifetime(directory) {} }
         let root = try await RecoveryTests.makeStream(count: 12, compression: compression, in: directory)
         let last = try #require(try RecoveryTests.frames(RecoveryTests.segmentPath(root)).last)
         for cut in last.offset..<(last.offset + last.length) {
-            let (keep, copy) = try RecoveryTests.copy(root)
-            _ = keep
-            let handle = try POSIXFileSystem().open(RecoveryTests.segmentPath(copy), create: false)
+            let copy = try StreamCopy(of: root)
+            let handle = try POSIXFileSystem().open(RecoveryTests.segmentPath(copy.path), create: false)
             try handle.truncate(to: Int64(cut))
-            let stream = try FileStream(directory: copy)
+            let stream = try FileStream(directory: copy.path)
             if cut > last.offset {
                 #expect(stream.recovery.truncatedTail?.offset == Int64(last.offset), "cut at \(cut)")
                 #expect(stream.recovery.truncatedTail?.bytes == Int64(cut - last.offset))
@@ -75,15 +76,15 @@ import Testing
     @Test(arguments: [true, false])
     func bitFlipInTheMiddleCostsOnlyItsFrame(compression: Bool) async throws {
         let directory = TemporaryDirectory()
+        defer { withExtendedLifetime(directory) {} }
         let root = try await RecoveryTests.makeStream(count: 30, compression: compression, in: directory)
         let frames = try RecoveryTests.frames(RecoveryTests.segmentPath(root))
         var generator = SystemRandomNumberGenerator()
         for round in 0..<6 {
             let victim = Int.random(in: 1..<(frames.count - 1), using: &generator)  // frame k holds sequence k + 1
             let frame = frames[victim]
-            let (keep, copy) = try RecoveryTests.copy(root)
-            _ = keep
-            let path = RecoveryTests.segmentPath(copy)
+            let copy = try StreamCopy(of: root)
+            let path = RecoveryTests.segmentPath(copy.path)
             var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
             let position = frame.offset + Int.random(in: 4..<frame.length, using: &generator)
             bytes[position] ^= UInt8(1 << Int.random(in: 0..<8, using: &generator))
@@ -92,7 +93,7 @@ import Testing
 
             // With the index intact, the damaged record reads as corrupt (with its place); all others read.
             do {
-                let stream = try FileStream(directory: copy)
+                let stream = try FileStream(directory: copy.path)
                 #expect(stream.recovery.isClean)
                 #expect { _ = try stream.message(sequence: UInt64(sequence)) } throws: { error in
                     guard case StoreError.corrupt(let file, let offset, _) = error else { return false }
@@ -105,8 +106,8 @@ import Testing
             }
 
             // Rebuilt from the log, the damage is reported with the sequences it cost.
-            try FileManager.default.removeItem(atPath: copy + "/index")
-            let stream = try FileStream(directory: copy)
+            try FileManager.default.removeItem(atPath: copy.path + "/index")
+            let stream = try FileStream(directory: copy.path)
             #expect(stream.recovery.damagedRegions.count == 1, "round \(round)")
             let region = try #require(stream.recovery.damagedRegions.first)
             #expect(region.file == path && region.offset == Int64(frame.offset) && region.length == Int64(frame.length))
@@ -119,8 +120,10 @@ import Testing
 
     @Test func missingCorruptAndStaleIndexes() async throws {
         let directory = TemporaryDirectory()
+        defer { withExtendedLifetime(directory) {} }
         let root = try await RecoveryTests.makeStream(count: 10, compression: true, in: directory)
         let staleIndex = TemporaryDirectory()
+        defer { withExtendedLifetime(staleIndex) {} }
         try FileManager.default.copyItem(atPath: root + "/index", toPath: staleIndex.path + "/index")
         let stream = try FileStream(directory: root)
         for i in 11...20 { _ = try await stream.append(request("r.\(i % 3)", "message number \(i) " + String(repeating: "x", count: i % 40))) }
@@ -128,36 +131,37 @@ import Testing
         stream.close()
 
         // Missing: rebuilt from the log, the deletion replayed.
-        let (k1, missing) = try RecoveryTests.copy(root)
-        try FileManager.default.removeItem(atPath: missing + "/index")
-        let rebuilt = try FileStream(directory: missing)
+        let missing = try StreamCopy(of: root)
+        try FileManager.default.removeItem(atPath: missing.path + "/index")
+        let rebuilt = try FileStream(directory: missing.path)
         #expect(rebuilt.recovery.indexRebuiltBecause == "index was missing")
         try RecoveryTests.expectIntact(rebuilt, sequences: 1...20, except: [4])
         #expect(rebuilt.state.messages == 19 && rebuilt.state.subjects == 3)
         rebuilt.close()
 
         // Corrupt: moved aside, rebuilt.
-        let (k2, corrupt) = try RecoveryTests.copy(root)
-        try Data(repeating: 0xAB, count: 64 << 10).write(to: URL(fileURLWithPath: corrupt + "/index/data.mdb"))
-        let repaired = try FileStream(directory: corrupt)
+        let corrupt = try StreamCopy(of: root)
+        try Data(repeating: 0xAB, count: 64 << 10).write(to: URL(fileURLWithPath: corrupt.path + "/index/data.mdb"))
+        let repaired = try FileStream(directory: corrupt.path)
         #expect(repaired.recovery.indexRebuiltBecause?.contains("could not be read") == true)
         try RecoveryTests.expectIntact(repaired, sequences: 1...20, except: [4])
         repaired.close()
 
         // Stale: an index from when the stream had 10 messages; only the tail is indexed.
-        let (k3, stale) = try RecoveryTests.copy(root)
-        try FileManager.default.removeItem(atPath: stale + "/index")
-        try FileManager.default.copyItem(atPath: staleIndex.path + "/index", toPath: stale + "/index")
-        let caughtUp = try FileStream(directory: stale)
+        let stale = try StreamCopy(of: root)
+        try FileManager.default.removeItem(atPath: stale.path + "/index")
+        try FileManager.default.copyItem(atPath: staleIndex.path + "/index", toPath: stale.path + "/index")
+        let caughtUp = try FileStream(directory: stale.path)
         #expect(caughtUp.recovery.indexRebuiltBecause == nil)
         #expect(caughtUp.recovery.messagesIndexed == 10)
         try RecoveryTests.expectIntact(caughtUp, sequences: 1...20, except: [4])
         caughtUp.close()
-        _ = (k1, k2, k3)
+
     }
 
     @Test func damagedSegmentHeaderCostsItsSegment() async throws {
         let directory = TemporaryDirectory()
+        defer { withExtendedLifetime(directory) {} }
         var config = StreamConfig(name: "s")
         config.segmentBytes = 4096
         let stream = try FileStream.create(at: directory.stream(), config: config)
@@ -183,6 +187,7 @@ import Testing
 
     @Test func notAStreamAndLocked() throws {
         let directory = TemporaryDirectory()
+        defer { withExtendedLifetime(directory) {} }
         #expect { _ = try FileStream(directory: directory.path) } throws: { error in
             guard case StoreError.notAStream = error else { return false }
             return true

@@ -72,6 +72,7 @@ import Testing
         case .staleIndex:
             // The index of the first 60 messages, behind a log of 120.
             let early = TemporaryDirectory()
+            defer { withExtendedLifetime(early) {} }
             var config = StreamConfig(name: "s")
             config.segmentBytes = 4096
             let stream = try FileStream.create(at: early.stream(), config: config)
@@ -96,6 +97,7 @@ import Testing
     @Test(arguments: Damage.allCases)
     func verifyReportsAndRepairRecoversExactlyTheIntactRecords(damage: Damage) async throws {
         let directory = TemporaryDirectory()
+        defer { withExtendedLifetime(directory) {} }
         let path = try await ToolsTests.makeStream(directory)
         let (kinds, lost) = try ToolsTests.apply(damage, to: path)
 
@@ -121,6 +123,7 @@ import Testing
 
     @Test func repairRefusesWhileTheStreamIsHeld() async throws {
         let directory = TemporaryDirectory()
+        defer { withExtendedLifetime(directory) {} }
         let path = try await ToolsTests.makeStream(directory, count: 5)
         let held = try FileStream(directory: path)
         #expect { _ = try StreamRepairer.repair(directory: path) } throws: { error in
@@ -139,6 +142,7 @@ import Testing
 
     @Test func inspectJSONMatchesGolden() async throws {
         let directory = TemporaryDirectory()
+        defer { withExtendedLifetime(directory) {} }
         let path = try await ToolsTests.makeStream(directory, clock: ManualClock())
         let process = Process()
         process.executableURL = URL(fileURLWithPath: CrashTests.strataBinary)

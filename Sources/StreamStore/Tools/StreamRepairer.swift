@@ -52,8 +52,12 @@ public enum StreamRepairer {
                               progress: ((Int64, Int64) -> Void)? = nil) throws -> RepairReport {
         let paths = StreamPaths(root: directory)
         guard fileSystem.exists(paths.config) else { throw StoreError.notAStream(path: directory) }
-        let lock = try StreamFiles.acquireLock(paths.lock)
-        defer { close(lock) }
+        var lock = try StreamFiles.acquireLock(paths.lock)
+        func releaseLock() {
+            if lock >= 0 { close(lock) }
+            lock = -1
+        }
+        defer { releaseLock() }
 
         // The sequence floor: what the old index knew, if it can still be read.
         let oldState = (try? IndexStore(path: paths.index, readOnly: true)).flatMap { try? $0.read { try $0.persistentState()?.stream } }
@@ -156,7 +160,7 @@ public enum StreamRepairer {
         }
         try fileSystem.syncDirectory(paths.segments)
         try fileSystem.syncDirectory(quarantine)
-        close(lock)
+        releaseLock()  // the rebuild below takes the lock itself
 
         let stream = try FileStream(directory: directory, fileSystem: fileSystem, sequenceFloor: max(oldState?.lastSequence ?? 0, lastGood))
         report.messages = stream.state.messages
