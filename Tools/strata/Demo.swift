@@ -18,12 +18,24 @@ struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Create (or extend) a sample stream.", shouldDisplay: false)
     @Argument var path: String
     @Argument var count: Int = 10_000
+    @Flag(help: "Create the stream with sync none and append in batches (fast, for large test streams).") var fast = false
 
     func run() async throws {
-        let stream = try openOrCreate(path)
+        let stream = try openOrCreate(path, sync: fast ? .none : .always)
         defer { stream.close() }
         let start = Int(stream.state.lastSequence)
         let count = self.count
+        if fast {
+            var i = 0
+            while i < count {
+                let batch = (i..<min(i + 4096, count)).map { sampleMessage(start + $0) }
+                for result in await stream.append(contentsOf: batch) { _ = try result.get() }
+                i += 4096
+            }
+            try await stream.sync()
+            print("appended \(count) messages; last sequence \(stream.state.lastSequence)")
+            return
+        }
         try await withThrowingTaskGroup(of: Void.self) { group in
             for worker in 0..<16 {
                 group.addTask {

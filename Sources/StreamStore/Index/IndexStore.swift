@@ -79,7 +79,9 @@ final class IndexStore: @unchecked Sendable {
                 do {
                     return try environment.write { txn in
                         var writer = try IndexWriter(index: self, txn: txn)
-                        return try body(&writer)
+                        let result = try body(&writer)
+                        try writer.flushSubjects()
+                        return result
                     }
                 } catch let error as LMDBError where error == .mapFull {
                     try environment.growMap()

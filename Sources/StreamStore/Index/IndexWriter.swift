@@ -11,6 +11,10 @@ struct IndexWriter {
     /// Sequences removed through this writer, for the log's removal record.
     var removed = RangeCollector()
     private var lastTimedFrame: (UInt64, UInt64)?
+    /// Subject entries read or changed in this transaction, written back once by ``flushSubjects()``
+    /// (a batch touching a subject many times costs one get and one put). nil value = deleted.
+    private var subjectCache: [String: SubjectEntry?] = [:]
+    private var dirtySubjects: Set<String> = []
 
     init(index: IndexStore, txn: Transaction) throws {
         self.index = index
@@ -19,6 +23,31 @@ struct IndexWriter {
     }
 
     var reader: IndexReader { IndexReader(index: index, txn: txn) }
+
+    /// A subject's entry as of this transaction (cache first).
+    mutating func subjectEntry(_ name: String) throws -> SubjectEntry? {
+        if let cached = subjectCache[name] { return cached }
+        let entry = try txn.get(index.subjects, key: name).flatMap(SubjectEntry.init)
+        subjectCache[name] = entry
+        return entry
+    }
+
+    private mutating func setSubjectEntry(_ name: String, _ entry: SubjectEntry?) {
+        subjectCache[name] = .some(entry)
+        dirtySubjects.insert(name)
+    }
+
+    /// Writes the changed subject entries; called by ``IndexStore/write(_:)`` before every commit.
+    mutating func flushSubjects() throws {
+        for name in dirtySubjects {
+            if let entry = subjectCache[name] ?? nil {
+                try txn.put(index.subjects, key: name, value: entry.encoded())
+            } else {
+                try txn.delete(index.subjects, key: name)
+            }
+        }
+        dirtySubjects.removeAll()
+    }
 
     func save(marker: IndexMarker?) throws {
         try txn.put(index.meta, key: IndexStore.stateKey, value: state.encoded())
@@ -44,14 +73,17 @@ struct IndexWriter {
         try txn.delete(index.meta, key: IndexStore.markerKey)
         try txn.delete(index.meta, key: IndexStore.compactingKey)
         state = PersistentState()
+        subjectCache.removeAll()
+        dirtySubjects.removeAll()
     }
 
     /// Indexes one message. Its sequence must be above every sequence indexed before.
     mutating func insert(sequence: UInt64, timestamp: Int64, subject: UnsafeRawBufferPointer,
                          messageID: UnsafeRawBufferPointer, accountedSize: UInt64,
                          segment: UInt64, frameOffset: UInt64, recordIndex: UInt32) throws {
+        let name = String(decoding: subject, as: UTF8.self)
         var entry: SubjectEntry
-        if let existing = try txn.get(index.subjects, key: subject).flatMap(SubjectEntry.init) {
+        if let existing = try subjectEntry(name) {
             entry = existing
             entry.count += 1
         } else {
@@ -61,7 +93,7 @@ struct IndexWriter {
             try Key.u64(entry.id).withBytes { try txn.put(index.subjectNames, key: $0, value: subject) }
         }
         entry.lastSequence = sequence
-        try entry.encoded().withBytes { try txn.put(index.subjects, key: subject, value: $0) }
+        setSubjectEntry(name, entry)
 
         let location = MessageLocation(segment: segment, frameOffset: frameOffset, recordIndex: recordIndex,
                                        accountedSize: UInt32(clamping: accountedSize), timestamp: timestamp, subjectID: entry.id)
@@ -131,15 +163,15 @@ struct IndexWriter {
         removed.add(sequence)
         try txn.delete(index.bySubject, key: Key.pair(location.subjectID, sequence))
         if let nameBytes = try txn.get(index.subjectNames, key: Key.u64(location.subjectID)) {
-            let name = Array(nameBytes)
-            if var entry = try txn.get(index.subjects, key: name).flatMap(SubjectEntry.init) {
+            let name = String(decoding: nameBytes, as: UTF8.self)
+            if var entry = try subjectEntry(name) {
                 entry.count -= 1
                 if entry.count == 0 {
-                    try txn.delete(index.subjects, key: name)
+                    setSubjectEntry(name, nil)
                     try txn.delete(index.subjectNames, key: Key.u64(location.subjectID))
                     state.stream.subjects -= 1
                 } else {
-                    try txn.put(index.subjects, key: name, value: entry.encoded())
+                    setSubjectEntry(name, entry)
                 }
             }
         }

@@ -5,7 +5,7 @@ protocol RetentionTarget {
     /// Removes every held sequence in `range`; returns how many were held.
     @discardableResult mutating func removeRange(_ range: ClosedRange<UInt64>) throws -> UInt64
     /// Held count of a subject and its oldest held sequence.
-    func subjectInfo(_ subject: String) throws -> (count: UInt64, oldest: UInt64)?
+    mutating func subjectInfo(_ subject: String) throws -> (count: UInt64, oldest: UInt64)?
     /// The first held sequence with a timestamp at or after `time`.
     func firstSequence(atOrAfterTime time: Int64) throws -> UInt64?
 }
@@ -75,8 +75,8 @@ extension IndexWriter: RetentionTarget {
 
     mutating func removeRange(_ range: ClosedRange<UInt64>) throws -> UInt64 { try remove(range: range) }
 
-    func subjectInfo(_ subject: String) throws -> (count: UInt64, oldest: UInt64)? {
-        guard let entry = try reader.subjectEntry(subject),
+    mutating func subjectInfo(_ subject: String) throws -> (count: UInt64, oldest: UInt64)? {
+        guard let entry = try subjectEntry(subject),
               let oldest = try reader.sequence(ofSubject: entry.id, atOrAfter: 0) else { return nil }
         return (entry.count, oldest)
     }
