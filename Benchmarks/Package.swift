@@ -16,9 +16,11 @@ let package = Package(
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
+        .target(name: "BenchmarkWorkload", dependencies: [.product(name: "StreamStore", package: strata)]),
         .executableTarget(
             name: "StorageBenchmarks",
             dependencies: [
+                "BenchmarkWorkload",
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "StreamStore", package: strata),
             ],
@@ -27,7 +29,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "strata-bench",
-            dependencies: [.product(name: "StreamStore", package: strata)]
+            dependencies: ["BenchmarkWorkload", .product(name: "StreamStore", package: strata)]
         ),
     ]
 )
