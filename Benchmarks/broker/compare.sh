@@ -13,7 +13,7 @@ cc -O2 -o .build/bench/nats-bench Benchmarks/broker/nats-bench.c -lnats -lpthrea
 BENCH=.build/bench/nats-bench
 
 start() {  # name port -> pid
-  if [ "$1" = nats-server ]; then nats-server -a 127.0.0.1 -p "$2" >/dev/null 2>&1 & else .build/release/strata-server -a 127.0.0.1 -p "$2" >/dev/null 2>&1 & fi
+  if [ "$1" = nats-server ]; then nats-server -a 127.0.0.1 -p "$2" >/dev/null 2>&1 & else .build/release/strata-server -a 127.0.0.1 -p "$2" ${STRATA_FLAGS:-} >/dev/null 2>&1 & fi
   echo $!
 }
 wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.05; done; return 1; }

@@ -99,7 +99,7 @@ public final class BrokerServer: @unchecked Sendable {
         }
         for group in matches.groups {
             let candidates = echo ? group : group.filter { $0.client !== publisher }
-            if let chosen = candidates.randomElement() { deliver(publish, to: chosen, from: publisher) }
+            if let chosen = candidates.randomElement(using: &publisher.random) { deliver(publish, to: chosen, from: publisher) }
         }
     }
 

@@ -26,6 +26,8 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
     /// Messages for clients on other event loops, encoded during one read and handed over once per target.
     private var remoteDeliveries: [ObjectIdentifier: (client: ClientConnection, buffer: ByteBuffer)] = [:]
     private(set) var channel: Channel?
+    /// Picks queue-group members for messages this connection publishes (used on its loop only).
+    var random: FastRandom
     private var logger: Logger
 
     init(id: UInt64, server: BrokerServer) {
@@ -33,6 +35,7 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
         self.server = server
         self.parser = ClientParser(maxControlLine: server.configuration.maxControlLine, maxPayload: server.configuration.maxPayload)
         self.outbound = ByteBufferAllocator().buffer(capacity: 4096)
+        self.random = FastRandom(seed: id &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(UInt(bitPattern: ObjectIdentifier(server).hashValue)))
         self.logger = server.logger
         logger[metadataKey: "cid"] = "\(id)"
     }

@@ -23,6 +23,7 @@ public struct ServerOptions: Sendable {
             --max_payload <bytes>        Maximum message payload (default: 1048576)
             --ping_interval <seconds>    Interval between server PINGs (default: 120)
             --max_pending <bytes>        Bytes pending to a client before it is a slow consumer (default: 67108864)
+            --event_loops <n>            I/O threads (default: half the cores; strata only)
 
     JetStream options:
         -js, --jetstream                 Enable JetStream storage (the JetStream API is not served yet)
@@ -82,6 +83,10 @@ public struct ServerOptions: Sendable {
             case "--max_payload", "-max_payload": options.configuration.maxPayload = try number(flag)
             case "--ping_interval", "-ping_interval": options.configuration.pingInterval = Double(try number(flag))
             case "--max_pending", "-max_pending": options.configuration.maxPending = try number(flag)
+            case "--event_loops", "-event_loops":
+                let loops = try number(flag)
+                guard loops > 0 else { throw ConfigurationError("--event_loops needs at least 1") }
+                options.configuration.eventLoopThreads = loops
             case "-js", "--jetstream", "-jetstream": options.configuration.jetStream = true
             case "-sd", "--store_dir", "-store_dir": options.configuration.storeDirectory = try value(flag)
             case "--user", "-user": options.configuration.user = try value(flag)

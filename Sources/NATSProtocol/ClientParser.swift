@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#else
+import Darwin
+#endif
 import NIOCore
 
 /// Parses the client side of the NATS protocol from a byte stream, with no I/O and no clock.
@@ -27,11 +32,14 @@ public struct ClientParser: Sendable {
         while true {
             switch state {
             case .controlLine:
-                guard let newline = buffer.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) else {
+                let found = buffer.withUnsafeReadableBytes { raw -> Int? in
+                    guard let base = raw.baseAddress, let hit = memchr(base, 0x0A, raw.count) else { return nil }
+                    return base.distance(to: UnsafeRawPointer(hit))
+                }
+                guard let length = found else {
                     if buffer.readableBytes > maxControlLine { throw .maximumControlLineExceeded }
                     return nil
                 }
-                let length = newline - buffer.readerIndex
                 if length > maxControlLine { throw .maximumControlLineExceeded }
                 var line = buffer.readSlice(length: length + 1)!
                 var end = length

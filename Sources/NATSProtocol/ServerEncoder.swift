@@ -9,29 +9,43 @@ public enum ServerEncoder {
     }
 
     /// `MSG subject sid [reply] size\r\npayload\r\n`, or `HMSG … headerSize totalSize` when `headers` is given.
+    /// The control line is written with one capacity check and direct byte copies (the hot path of fan-out).
     public static func message(subject: String, sid: String, reply: String?, headers: ByteBuffer?, payload: ByteBuffer,
                                into buffer: inout ByteBuffer) {
         let headerSize = headers?.readableBytes ?? 0
-        buffer.reserveCapacity(minimumWritableBytes: subject.utf8.count + sid.utf8.count + (reply?.utf8.count ?? 0) + headerSize + payload.readableBytes + 40)
-        buffer.writeString(headers == nil ? "MSG " : "HMSG ")
-        buffer.writeString(subject)
-        buffer.writeInteger(UInt8(ascii: " "))
-        buffer.writeString(sid)
-        buffer.writeInteger(UInt8(ascii: " "))
-        if let reply {
-            buffer.writeString(reply)
-            buffer.writeInteger(UInt8(ascii: " "))
+        let total = headerSize + payload.readableBytes
+        var subject = subject, sid = sid, reply = reply
+        let lineCapacity = subject.utf8.count + sid.utf8.count + (reply?.utf8.count ?? 0) + 48
+        buffer.reserveCapacity(minimumWritableBytes: lineCapacity + total + 2)
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: lineCapacity) { out in
+            var at = 0
+            @inline(__always) func put(_ byte: UInt8) { out[at] = byte; at += 1 }
+            @inline(__always) func put(_ text: inout String) {
+                text.withUTF8 { utf8 in
+                    UnsafeMutableRawBufferPointer(rebasing: out[at..<(at + utf8.count)]).copyMemory(from: UnsafeRawBufferPointer(utf8))
+                    at += utf8.count
+                }
+            }
+            @inline(__always) func put(number: Int) {
+                var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
+                var n = number, count = 0
+                withUnsafeMutableBytes(of: &digits) { d in
+                    repeat { d[count] = UInt8(48 + n % 10); n /= 10; count += 1 } while n > 0
+                    for i in 0..<count { out[at + i] = d[count - 1 - i] }
+                }
+                at += count
+            }
+            if headers != nil { put(UInt8(ascii: "H")) }
+            put(UInt8(ascii: "M")); put(UInt8(ascii: "S")); put(UInt8(ascii: "G")); put(UInt8(ascii: " "))
+            put(&subject); put(UInt8(ascii: " "))
+            put(&sid); put(UInt8(ascii: " "))
+            if reply != nil { put(&reply!); put(UInt8(ascii: " ")) }
+            if headers != nil { put(number: headerSize); put(UInt8(ascii: " ")) }
+            put(number: total)
+            put(UInt8(ascii: "\r")); put(UInt8(ascii: "\n"))
+            return at
         }
-        if var headers {
-            buffer.writeString(String(headerSize))
-            buffer.writeInteger(UInt8(ascii: " "))
-            buffer.writeString(String(headerSize + payload.readableBytes))
-            buffer.writeStaticString("\r\n")
-            buffer.writeBuffer(&headers)
-        } else {
-            buffer.writeString(String(payload.readableBytes))
-            buffer.writeStaticString("\r\n")
-        }
+        if var headers { buffer.writeBuffer(&headers) }
         var body = payload
         buffer.writeBuffer(&body)
         buffer.writeStaticString("\r\n")
