@@ -32,20 +32,31 @@ public struct ClientParser: Sendable {
         while true {
             switch state {
             case .controlLine:
-                let found = buffer.withUnsafeReadableBytes { raw -> Int? in
+                // Parse the line in place (no slices, no views): find its end, decode it from the raw bytes.
+                var consumed = 0
+                let parsed: Result<Control, ProtocolError>? = buffer.withUnsafeReadableBytes { raw in
                     guard let base = raw.baseAddress, let hit = memchr(base, 0x0A, raw.count) else { return nil }
-                    return base.distance(to: UnsafeRawPointer(hit))
+                    let newline = base.distance(to: UnsafeRawPointer(hit))
+                    if newline > maxControlLine { return .failure(.maximumControlLineExceeded) }
+                    consumed = newline + 1
+                    let end = newline > 0 && raw[newline - 1] == UInt8(ascii: "\r") ? newline - 1 : newline
+                    return parseControl(UnsafeRawBufferPointer(rebasing: raw[0..<end]))
                 }
-                guard let length = found else {
+                guard let parsed else {
                     if buffer.readableBytes > maxControlLine { throw .maximumControlLineExceeded }
                     return nil
                 }
-                if length > maxControlLine { throw .maximumControlLineExceeded }
-                var line = buffer.readSlice(length: length + 1)!
-                var end = length
-                if end > 0 && line.getInteger(at: line.readerIndex + end - 1, as: UInt8.self) == UInt8(ascii: "\r") { end -= 1 }
-                line.moveWriterIndex(to: line.readerIndex + end)
-                if let operation = try parseControl(line) { return operation }
+                var connectJSON: ByteBuffer?
+                if case .success(.connect(let json)) = parsed {
+                    connectJSON = buffer.getSlice(at: buffer.readerIndex + json.lowerBound, length: json.count)
+                }
+                buffer.moveReaderIndex(forwardBy: consumed)
+                switch parsed {
+                case .failure(let error): throw error
+                case .success(.operation(let operation)): return operation
+                case .success(.connect): return .connect(connectJSON!)
+                case .success(.none): continue
+                }
             case .payload(let subject, let reply, let headerSize, let totalSize):
                 guard buffer.readableBytes >= totalSize + 2 else { return nil }
                 let headers = headerSize.map { buffer.readSlice(length: $0)! }
@@ -58,18 +69,23 @@ public struct ClientParser: Sendable {
         }
     }
 
+    /// What one control line amounts to.
+    private enum Control {
+        case operation(ClientOperation)
+        /// CONNECT, with where its JSON lies in the line.
+        case connect(Range<Int>)
+        /// Nothing to return yet (an empty or ignored line, or a PUB/HPUB waiting for its payload).
+        case none
+    }
+
     private enum Verb { case pub, hpub, sub, unsub, ping, pong, connect, info, ok, err }
 
-    /// Recognises the verb at the start of `bytes` (case-insensitive), without allocating.
-    private func verb(_ bytes: ByteBufferView.SubSequence) -> Verb? {
+    /// Recognises the verb in `bytes` (case-insensitive), without allocating.
+    private static func verb(_ bytes: UnsafeRawBufferPointer) -> Verb? {
         @inline(__always) func upper(_ b: UInt8) -> UInt8 { (b >= 97 && b <= 122) ? b - 32 : b }
         func equals(_ word: StaticString) -> Bool {
             guard bytes.count == word.utf8CodeUnitCount else { return false }
-            var i = bytes.startIndex
-            for j in 0..<word.utf8CodeUnitCount {
-                if upper(bytes[i]) != word.utf8Start[j] { return false }
-                i += 1
-            }
+            for j in 0..<word.utf8CodeUnitCount where upper(bytes[j]) != word.utf8Start[j] { return false }
             return true
         }
         switch bytes.count {
@@ -81,78 +97,86 @@ public struct ClientParser: Sendable {
         }
     }
 
-    /// Parses one control line (without its line end). Returns nil for an empty line or when the operation
-    /// continues with a payload.
-    private mutating func parseControl(_ line: ByteBuffer) throws(ProtocolError) -> ClientOperation? {
-        let bytes = line.readableBytesView
-        guard let first = bytes.firstIndex(where: { !isSpace($0) }) else { return nil }
-        let verbEnd = bytes[first...].firstIndex(where: isSpace) ?? bytes.endIndex
-        guard let verb = verb(bytes[first..<verbEnd]) else { throw .unknownOperation }
-        let rest = bytes[verbEnd...]
+    /// Parses one control line (without its line end).
+    private mutating func parseControl(_ line: UnsafeRawBufferPointer) -> Result<Control, ProtocolError> {
+        var i = 0
+        while i < line.count && isSpace(line[i]) { i += 1 }
+        if i == line.count { return .success(.none) }
+        let verbStart = i
+        while i < line.count && !isSpace(line[i]) { i += 1 }
+        guard let verb = ClientParser.verb(UnsafeRawBufferPointer(rebasing: line[verbStart..<i])) else { return .failure(.unknownOperation) }
         switch verb {
-        case .ping: return .ping
-        case .pong: return .pong
-        case .ok: return .ok
-        case .err: return .error(String(decoding: rest, as: UTF8.self).trimmingSpaces())
-        case .info: return nil
+        case .ping: return .success(.operation(.ping))
+        case .pong: return .success(.operation(.pong))
+        case .ok: return .success(.operation(.ok))
+        case .err:
+            return .success(.operation(.error(String(decoding: UnsafeRawBufferPointer(rebasing: line[i...]), as: UTF8.self).trimmingSpaces())))
+        case .info: return .success(.none)
         case .connect:
-            guard let start = rest.firstIndex(where: { !isSpace($0) }) else { throw .malformedArguments("CONNECT without options") }
-            return .connect(line.getSlice(at: start, length: rest.endIndex - start)!)
+            while i < line.count && isSpace(line[i]) { i += 1 }
+            if i == line.count { return .failure(.malformedArguments("CONNECT without options")) }
+            return .success(.connect(i..<line.count))
         case .pub, .hpub, .sub, .unsub:
-            var ranges: [Range<Int>] = []
-            ranges.reserveCapacity(4)
-            var i = rest.startIndex
-            while i < rest.endIndex {
-                while i < rest.endIndex && isSpace(rest[i]) { i += 1 }
+            // Up to 4 arguments, as ranges of the line.
+            var ranges: (Range<Int>, Range<Int>, Range<Int>, Range<Int>) = (0..<0, 0..<0, 0..<0, 0..<0)
+            var count = 0
+            while i < line.count {
+                while i < line.count && isSpace(line[i]) { i += 1 }
                 let start = i
-                while i < rest.endIndex && !isSpace(rest[i]) { i += 1 }
-                if i > start { ranges.append(start..<i) }
+                while i < line.count && !isSpace(line[i]) { i += 1 }
+                if i > start {
+                    switch count {
+                    case 0: ranges.0 = start..<i
+                    case 1: ranges.1 = start..<i
+                    case 2: ranges.2 = start..<i
+                    case 3: ranges.3 = start..<i
+                    default: break
+                    }
+                    count += 1
+                }
             }
-            if ranges.isEmpty { throw .unknownOperation }
-            return try parseArguments(verb: verb, ranges, in: rest)
-        }
-    }
-
-    private func integer(_ bytes: ByteBufferView.SubSequence) -> Int? {
-        guard !bytes.isEmpty, bytes.count <= 18 else { return nil }
-        var value = 0
-        for b in bytes {
-            guard b >= 48 && b <= 57 else { return nil }
-            value = value * 10 + Int(b - 48)
-        }
-        return value
-    }
-
-    private mutating func parseArguments(verb: Verb, _ ranges: [Range<Int>], in bytes: ByteBufferView.SubSequence) throws(ProtocolError) -> ClientOperation? {
-        func text(_ i: Int) -> String { String(decoding: bytes[ranges[i]], as: UTF8.self) }
-        func describe() -> String { ranges.indices.map(text).joined(separator: " ") }
-        switch verb {
-        case .pub:
-            guard ranges.count == 2 || ranges.count == 3, let size = integer(bytes[ranges[ranges.count - 1]]) else {
-                throw .malformedArguments("PUB \(describe())")
+            if count == 0 { return .failure(.unknownOperation) }
+            func range(_ k: Int) -> Range<Int> { k == 0 ? ranges.0 : k == 1 ? ranges.1 : k == 2 ? ranges.2 : ranges.3 }
+            func text(_ k: Int) -> String { String(decoding: UnsafeRawBufferPointer(rebasing: line[range(k)]), as: UTF8.self) }
+            func integer(_ k: Int) -> Int? {
+                let r = range(k)
+                guard !r.isEmpty, r.count <= 18 else { return nil }
+                var value = 0
+                for j in r {
+                    let b = line[j]
+                    guard b >= 48 && b <= 57 else { return nil }
+                    value = value * 10 + Int(b - 48)
+                }
+                return value
             }
-            if size > maxPayload { throw .maximumPayloadViolation }
-            state = .payload(subject: text(0), reply: ranges.count == 3 ? text(1) : nil, headerSize: nil, totalSize: size)
-            return nil
-        case .hpub:
-            guard ranges.count == 3 || ranges.count == 4, let headerSize = integer(bytes[ranges[ranges.count - 2]]),
-                  let total = integer(bytes[ranges[ranges.count - 1]]), total >= headerSize else {
-                throw .malformedArguments("HPUB \(describe())")
+            func describe() -> String {
+                String(decoding: UnsafeRawBufferPointer(rebasing: line[range(0).lowerBound..<range(min(count, 4) - 1).upperBound]), as: UTF8.self)
             }
-            if total > maxPayload { throw .maximumPayloadViolation }
-            state = .payload(subject: text(0), reply: ranges.count == 4 ? text(1) : nil, headerSize: headerSize, totalSize: total)
-            return nil
-        case .sub:
-            guard ranges.count == 2 || ranges.count == 3 else { throw .malformedArguments("SUB \(describe())") }
-            return .subscribe(subject: text(0), queue: ranges.count == 3 ? text(1) : nil, sid: text(ranges.count - 1))
-        default:  // UNSUB
-            guard ranges.count == 1 || ranges.count == 2 else { throw .malformedArguments("UNSUB \(describe())") }
-            var max: Int?
-            if ranges.count == 2 {
-                guard let value = integer(bytes[ranges[1]]) else { throw .malformedArguments("UNSUB max '\(text(1))'") }
-                max = value
+            switch verb {
+            case .pub:
+                guard count == 2 || count == 3, let size = integer(count - 1) else { return .failure(.malformedArguments("PUB \(describe())")) }
+                if size > maxPayload { return .failure(.maximumPayloadViolation) }
+                state = .payload(subject: text(0), reply: count == 3 ? text(1) : nil, headerSize: nil, totalSize: size)
+                return .success(.none)
+            case .hpub:
+                guard count == 3 || count == 4, let headerSize = integer(count - 2), let total = integer(count - 1), total >= headerSize else {
+                    return .failure(.malformedArguments("HPUB \(describe())"))
+                }
+                if total > maxPayload { return .failure(.maximumPayloadViolation) }
+                state = .payload(subject: text(0), reply: count == 4 ? text(1) : nil, headerSize: headerSize, totalSize: total)
+                return .success(.none)
+            case .sub:
+                guard count == 2 || count == 3 else { return .failure(.malformedArguments("SUB \(describe())")) }
+                return .success(.operation(.subscribe(subject: text(0), queue: count == 3 ? text(1) : nil, sid: text(count - 1))))
+            default:  // UNSUB
+                guard count == 1 || count == 2 else { return .failure(.malformedArguments("UNSUB \(describe())")) }
+                var max: Int?
+                if count == 2 {
+                    guard let value = integer(1) else { return .failure(.malformedArguments("UNSUB max '\(text(1))'")) }
+                    max = value
+                }
+                return .success(.operation(.unsubscribe(sid: text(0), max: max)))
             }
-            return .unsubscribe(sid: text(0), max: max)
         }
     }
 }
