@@ -14,6 +14,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .library(name: "NATSProtocol", targets: ["NATSProtocol"]),
+        .library(name: "Consumers", targets: ["Consumers"]),
         .library(name: "Broker", targets: ["Broker"]),
         .executable(name: "strata-server", targets: ["strata-server"]),
         .library(name: "StreamStore", targets: ["StreamStore"]),
@@ -44,6 +45,9 @@ let package = Package(
         // The storage engine: segmented zstd log, LMDB indexes, retention, recovery, compaction.
         .target(name: "StreamStore", dependencies: ["LMDB", "Zstd", "Subjects", "CCRC32C"]),
 
+        // The consumer engine: a pure delivery/ack/redelivery state machine, clock injected, no I/O.
+        .target(name: "Consumers", dependencies: ["Subjects"]),
+
         // The NATS client protocol, pure: parser, encoder, options. ByteBuffer only, no sockets.
         .target(name: "NATSProtocol", dependencies: ["Subjects", .product(name: "NIOCore", package: "swift-nio")],
                 swiftSettings: hotPath),
@@ -69,6 +73,7 @@ let package = Package(
         .testTarget(name: "ZstdTests", dependencies: ["Zstd"]),
         .testTarget(name: "SubjectsTests", dependencies: ["Subjects"]),
         .testTarget(name: "NATSProtocolTests", dependencies: ["NATSProtocol"]),
+        .testTarget(name: "ConsumersTests", dependencies: ["Consumers"]),
         .testTarget(name: "BrokerTests", dependencies: ["Broker", "strata-server"]),
         .testTarget(name: "StreamStoreTests", dependencies: ["StreamStore", "strata"],
                     resources: [.copy("Fixtures")]),

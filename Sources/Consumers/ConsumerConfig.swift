@@ -1,0 +1,81 @@
+/// A consumer's configuration, with the JetStream API's field names and nats-server 2.9.10's defaults
+/// (ack_wait 30 s, max_deliver -1, max_ack_pending 1000, max_waiting 512, replay instant).
+/// Durations are nanoseconds, as on the wire.
+public struct ConsumerConfig: Codable, Equatable, Sendable {
+    public enum DeliverPolicy: String, Codable, Sendable {
+        case all, last, new
+        case byStartSequence = "by_start_sequence"
+        case byStartTime = "by_start_time"
+        case lastPerSubject = "last_per_subject"
+    }
+
+    public enum AckPolicy: String, Codable, Sendable { case none, all, explicit }
+    public enum ReplayPolicy: String, Codable, Sendable { case instant, original }
+
+    public var durableName: String?
+    public var name: String?
+    public var description: String?
+    public var deliverPolicy: DeliverPolicy = .all
+    public var optStartSeq: UInt64?
+    /// Nanoseconds since the epoch (the wire has RFC 3339; the API layer converts).
+    public var optStartTime: Int64?
+    public var ackPolicy: AckPolicy = .none
+    public var ackWait: Int64 = 30_000_000_000
+    /// -1 = unlimited.
+    public var maxDeliver: Int = -1
+    public var backoff: [Int64] = []
+    public var filterSubject: String?
+    public var replayPolicy: ReplayPolicy = .instant
+    /// -1 = unlimited.
+    public var maxAckPending: Int = 1000
+    public var maxWaiting: Int = 512
+    public var headersOnly = false
+    public var inactiveThreshold: Int64 = 0
+    public var deliverSubject: String?
+    public var deliverGroup: String?
+    public var flowControl = false
+    public var idleHeartbeat: Int64 = 0
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case durableName = "durable_name", name, description
+        case deliverPolicy = "deliver_policy", optStartSeq = "opt_start_seq", optStartTime = "opt_start_time"
+        case ackPolicy = "ack_policy", ackWait = "ack_wait", maxDeliver = "max_deliver", backoff
+        case filterSubject = "filter_subject", replayPolicy = "replay_policy", maxAckPending = "max_ack_pending"
+        case maxWaiting = "max_waiting", headersOnly = "headers_only", inactiveThreshold = "inactive_threshold"
+        case deliverSubject = "deliver_subject", deliverGroup = "deliver_group", flowControl = "flow_control"
+        case idleHeartbeat = "idle_heartbeat"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        durableName = try c.decodeIfPresent(String.self, forKey: .durableName)
+        name = try c.decodeIfPresent(String.self, forKey: .name)
+        description = try c.decodeIfPresent(String.self, forKey: .description)
+        deliverPolicy = try c.decodeIfPresent(DeliverPolicy.self, forKey: .deliverPolicy) ?? .all
+        optStartSeq = try c.decodeIfPresent(UInt64.self, forKey: .optStartSeq)
+        optStartTime = try c.decodeIfPresent(Int64.self, forKey: .optStartTime)
+        ackPolicy = try c.decodeIfPresent(AckPolicy.self, forKey: .ackPolicy) ?? .none
+        ackWait = try c.decodeIfPresent(Int64.self, forKey: .ackWait) ?? 30_000_000_000
+        maxDeliver = try c.decodeIfPresent(Int.self, forKey: .maxDeliver) ?? -1
+        backoff = try c.decodeIfPresent([Int64].self, forKey: .backoff) ?? []
+        filterSubject = try c.decodeIfPresent(String.self, forKey: .filterSubject)
+        replayPolicy = try c.decodeIfPresent(ReplayPolicy.self, forKey: .replayPolicy) ?? .instant
+        maxAckPending = try c.decodeIfPresent(Int.self, forKey: .maxAckPending) ?? 1000
+        maxWaiting = try c.decodeIfPresent(Int.self, forKey: .maxWaiting) ?? 512
+        headersOnly = try c.decodeIfPresent(Bool.self, forKey: .headersOnly) ?? false
+        inactiveThreshold = try c.decodeIfPresent(Int64.self, forKey: .inactiveThreshold) ?? 0
+        deliverSubject = try c.decodeIfPresent(String.self, forKey: .deliverSubject)
+        deliverGroup = try c.decodeIfPresent(String.self, forKey: .deliverGroup)
+        flowControl = try c.decodeIfPresent(Bool.self, forKey: .flowControl) ?? false
+        idleHeartbeat = try c.decodeIfPresent(Int64.self, forKey: .idleHeartbeat) ?? 0
+    }
+
+    /// How long to wait for an ack of a message's `deliveries`-th delivery: the backoff entry for that
+    /// delivery when backoff is set (the last entry repeating), else ack_wait.
+    public func ackDeadline(afterDelivery deliveries: Int) -> Int64 {
+        guard !backoff.isEmpty else { return ackWait }
+        return backoff[min(max(deliveries - 1, 0), backoff.count - 1)]
+    }
+}

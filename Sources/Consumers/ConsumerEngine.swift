@@ -1,0 +1,338 @@
+import Foundation
+
+/// The delivery, acknowledgement and redelivery state machine of one JetStream consumer.
+///
+/// Pure: no I/O, no locks, no clock — every input carries `now` (ns), and what the engine needs from the
+/// stream comes through a ``Lookup`` the owner passes in. It returns ``ConsumerAction``s for the owner to
+/// carry out (send a message, send a status, publish an advisory, persist ``state``). The owner calls
+/// ``tick(now:lookup:)`` at ``nextDeadline`` and after new messages arrive.
+public struct ConsumerEngine: Sendable {
+    /// A message of the stream, as the engine needs to know it.
+    public struct Message: Equatable, Sendable {
+        public var sequence: UInt64
+        public var subject: String
+        /// Bytes the message counts for against a pull request's max_bytes.
+        public var size: Int
+        public var timestamp: Int64
+        public init(sequence: UInt64, subject: String, size: Int, timestamp: Int64) {
+            self.sequence = sequence
+            self.subject = subject
+            self.size = size
+            self.timestamp = timestamp
+        }
+    }
+
+    /// The first stream message at or after a sequence that matches the consumer's filter, or nil.
+    public typealias Lookup = (UInt64) -> Message?
+
+    public let stream: String
+    public let name: String
+    public private(set) var config: ConsumerConfig
+    public private(set) var state: ConsumerState
+    /// Waiting pull requests, oldest first (not durable: clients re-issue them).
+    public private(set) var waiting: [PullRequest] = []
+    /// For push consumers: whether someone listens on the deliver subject (the owner tracks interest).
+    public var pushActive = false
+
+    /// Creates a consumer that starts delivering at `startSequence` (from ``startSequence(for:lastSequence:…)``),
+    /// or resumes from a persisted `state`.
+    public init(stream: String, name: String, config: ConsumerConfig, startSequence: UInt64, state: ConsumerState? = nil) {
+        self.stream = stream
+        self.name = name
+        self.config = config
+        if let state {
+            self.state = state
+        } else {
+            var fresh = ConsumerState()
+            fresh.delivered.streamSeq = startSequence > 0 ? startSequence - 1 : 0
+            fresh.ackFloor.streamSeq = fresh.delivered.streamSeq
+            self.state = fresh
+        }
+    }
+
+    // MARK: Counters (consumer info)
+
+    public var numAckPending: Int { state.pending.count }
+    public var numRedelivered: Int { state.pending.values.filter { $0.deliveries > 1 }.count }
+    public var numWaiting: Int { waiting.count }
+
+    // MARK: Inputs
+
+    /// A pull request arrives (`CONSUMER.MSG.NEXT`): queued, then served from what is available.
+    public mutating func pull(_ request: PullRequest, now: Int64, lookup: Lookup) -> [ConsumerAction] {
+        if config.maxWaiting > 0 && waiting.count >= config.maxWaiting {
+            return [.status(to: request.replyTo, code: 409, description: "Exceeded MaxWaiting")]
+        }
+        var request = request
+        request.receivedAt = now
+        waiting.append(request)
+        var actions = fill(now: now, lookup: lookup)
+        // A no_wait request that could not be completed ends at once.
+        if let index = waiting.firstIndex(where: { $0.id == request.id }), waiting[index].noWait {
+            let served = waiting[index]
+            waiting.remove(at: index)
+            actions.append(.status(to: served.replyTo, code: served.delivered == 0 ? 404 : 408,
+                                   description: served.delivered == 0 ? "No Messages" : "Request Timeout"))
+        }
+        return actions
+    }
+
+    /// An acknowledgement for `streamSequence` arrives on its ack subject.
+    public mutating func acknowledge(streamSequence: UInt64, _ kind: AckKind, now: Int64, lookup: Lookup) -> [ConsumerAction] {
+        guard config.ackPolicy != .none else { return [] }
+        var actions: [ConsumerAction] = []
+        switch kind {
+        case .ack:
+            if config.ackPolicy == .all {
+                for sequence in state.pending.keys where sequence <= streamSequence { state.pending[sequence] = nil }
+            } else {
+                guard state.pending.removeValue(forKey: streamSequence) != nil else { return [] }
+            }
+            state.redeliveryQueue.removeAll { state.pending[$0] == nil }
+        case .term:
+            guard state.pending.removeValue(forKey: streamSequence) != nil else { return [] }
+            state.redeliveryQueue.removeAll { $0 == streamSequence }
+        case .inProgress:
+            guard var pending = state.pending[streamSequence] else { return [] }
+            pending.deadline = now + config.ackDeadline(afterDelivery: pending.deliveries)
+            state.pending[streamSequence] = pending
+            return [.persist]
+        case .nak(let delay):
+            guard var pending = state.pending[streamSequence] else { return [] }
+            if let delay, delay > 0 {
+                pending.deadline = now + delay
+                state.pending[streamSequence] = pending
+            } else {
+                pending.deadline = now
+                state.pending[streamSequence] = pending
+                enqueueRedelivery(streamSequence)
+            }
+        }
+        updateAckFloor()
+        actions.append(.persist)
+        actions.append(contentsOf: fill(now: now, lookup: lookup))
+        return actions
+    }
+
+    /// Time passes: expired pull requests end (408), overdue deliveries are queued for redelivery (or
+    /// dropped with an advisory at max_deliver), then whatever can be delivered is.
+    public mutating func tick(now: Int64, lookup: Lookup) -> [ConsumerAction] {
+        var actions: [ConsumerAction] = []
+        waiting.removeAll { request in
+            guard let expires = request.expires, request.receivedAt + expires <= now else { return false }
+            actions.append(.status(to: request.replyTo, code: 408, description: "Request Timeout"))
+            return true
+        }
+        var changed = false
+        for (sequence, pending) in state.pending.sorted(by: { $0.key < $1.key }) where pending.deadline <= now {
+            if state.redeliveryQueue.contains(sequence) { continue }
+            if config.maxDeliver > 0 && pending.deliveries >= config.maxDeliver {
+                state.pending[sequence] = nil
+                actions.append(.maxDeliveriesReached(streamSequence: sequence, deliveries: pending.deliveries))
+                changed = true
+            } else {
+                enqueueRedelivery(sequence)
+                changed = true
+            }
+        }
+        if changed {
+            updateAckFloor()
+            actions.append(.persist)
+        }
+        actions.append(contentsOf: fill(now: now, lookup: lookup))
+        return actions
+    }
+
+    /// When the owner must call ``tick(now:lookup:)`` next (an ack deadline or a request's expiry), if ever.
+    public var nextDeadline: Int64? {
+        var next: Int64?
+        for (sequence, pending) in state.pending where !state.redeliveryQueue.contains(sequence) {
+            next = min(next ?? .max, pending.deadline)
+        }
+        for request in waiting {
+            if let expires = request.expires { next = min(next ?? .max, request.receivedAt + expires) }
+        }
+        return next
+    }
+
+    /// Updates the configuration (the API decides which fields may change).
+    public mutating func update(config: ConsumerConfig) { self.config = config }
+
+    // MARK: Delivery
+
+    /// Delivers as much as the targets, max_ack_pending and the stream allow.
+    private mutating func fill(now: Int64, lookup: Lookup) -> [ConsumerAction] {
+        var actions: [ConsumerAction] = []
+        var persist = false
+        while let target = currentTarget() {
+            guard let (message, isRedelivery) = nextMessage(lookup: lookup) else { break }
+            // A pull request's max_bytes: a message that can never fit ends the request with 409.
+            if case .pull(let index) = target, let limit = waiting[index].maxBytes, limit > 0 {
+                let left = limit - waiting[index].deliveredBytes
+                if message.size > left {
+                    let request = waiting.remove(at: index)
+                    actions.append(.status(to: request.replyTo, code: 409, description: "Message Size Exceeds MaxBytes"))
+                    if isRedelivery { state.redeliveryQueue.insert(message.sequence, at: 0) }
+                    continue
+                }
+            }
+            let deliveries = (state.pending[message.sequence]?.deliveries ?? 0) + 1
+            state.delivered.consumerSeq += 1
+            if !isRedelivery { state.delivered.streamSeq = message.sequence }
+            if config.ackPolicy == .none {
+                state.ackFloor = state.delivered
+            } else {
+                state.pending[message.sequence] = ConsumerState.Pending(
+                    consumerSeq: state.delivered.consumerSeq, deliveredAt: now, deliveries: deliveries,
+                    deadline: now + config.ackDeadline(afterDelivery: deliveries))
+            }
+            persist = true
+            let to: String
+            switch target {
+            case .push(let subject):
+                to = subject
+            case .pull(let index):
+                to = waiting[index].replyTo
+                waiting[index].delivered += 1
+                waiting[index].deliveredBytes += message.size
+                if waiting[index].delivered >= waiting[index].batch || (waiting[index].maxBytes.map { $0 > 0 && waiting[index].deliveredBytes >= $0 } ?? false) {
+                    waiting.remove(at: index)
+                }
+            }
+            actions.append(.deliver(Delivery(to: to, streamSequence: message.sequence, consumerSequence: state.delivered.consumerSeq,
+                                             deliveries: deliveries, subject: message.subject, timestamp: message.timestamp)))
+        }
+        if persist { actions.append(.persist) }
+        return actions
+    }
+
+    private enum Target { case push(String), pull(Int) }
+
+    private func currentTarget() -> Target? {
+        if let subject = config.deliverSubject { return pushActive ? .push(subject) : nil }
+        return waiting.isEmpty ? nil : .pull(0)
+    }
+
+    /// The next message to send: a queued redelivery first, else the next new one (unless max_ack_pending
+    /// is reached). Redeliveries of messages gone from the stream are dropped.
+    private mutating func nextMessage(lookup: Lookup) -> (Message, Bool)? {
+        while let sequence = state.redeliveryQueue.first {
+            state.redeliveryQueue.removeFirst()
+            guard state.pending[sequence] != nil else { continue }
+            if let message = lookup(sequence), message.sequence == sequence { return (message, true) }
+            state.pending[sequence] = nil  // removed from the stream meanwhile
+            updateAckFloor()
+        }
+        if config.ackPolicy != .none && config.maxAckPending > 0 && state.pending.count >= config.maxAckPending { return nil }
+        guard let message = lookup(state.delivered.streamSeq + 1) else { return nil }
+        return (message, false)
+    }
+
+    private mutating func enqueueRedelivery(_ sequence: UInt64) {
+        guard !state.redeliveryQueue.contains(sequence) else { return }
+        let index = state.redeliveryQueue.firstIndex { $0 > sequence } ?? state.redeliveryQueue.endIndex
+        state.redeliveryQueue.insert(sequence, at: index)
+    }
+
+    /// The ack floor: everything below the oldest pending message (or all delivered when none is pending).
+    private mutating func updateAckFloor() {
+        guard let oldest = state.pending.min(by: { $0.key < $1.key }) else {
+            state.ackFloor = state.delivered
+            return
+        }
+        state.ackFloor = ConsumerState.SequencePair(consumerSeq: oldest.value.consumerSeq > 0 ? oldest.value.consumerSeq - 1 : 0,
+                                                    streamSeq: oldest.key > 0 ? oldest.key - 1 : 0)
+    }
+
+    // MARK: Start position
+
+    /// The first stream sequence to deliver for a deliver policy. The closures answer from the stream:
+    /// the first sequence at or after a time, and the last sequence of the filter.
+    public static func startSequence(for config: ConsumerConfig, firstSequence: UInt64, lastSequence: UInt64,
+                                     lastMatching: () -> UInt64?, firstAtOrAfterTime: (Int64) -> UInt64?) -> UInt64 {
+        switch config.deliverPolicy {
+        case .all, .lastPerSubject: return firstSequence
+        case .new: return lastSequence + 1
+        case .last: return lastMatching() ?? lastSequence + 1
+        case .byStartSequence: return max(config.optStartSeq ?? 1, firstSequence)
+        case .byStartTime: return config.optStartTime.flatMap(firstAtOrAfterTime) ?? lastSequence + 1
+        }
+    }
+
+    /// The reply subject of a delivery, on which the client acknowledges it.
+    public static func ackSubject(stream: String, consumer: String, deliveries: Int, streamSequence: UInt64,
+                                  consumerSequence: UInt64, timestamp: Int64, pending: UInt64) -> String {
+        "$JS.ACK.\(stream).\(consumer).\(deliveries).\(streamSequence).\(consumerSequence).\(timestamp).\(pending)"
+    }
+}
+
+/// An acknowledgement body (`+ACK`, `-NAK [{"delay":ns}]`, `+WPI`, `+TERM`).
+public enum AckKind: Equatable, Sendable {
+    case ack
+    case nak(delay: Int64?)
+    case inProgress
+    case term
+
+    /// Parses an ack body; an empty body is `+ACK`; `+NXT` acks (the owner then serves the next request).
+    /// Nil for anything else.
+    public static func parse(_ body: String) -> AckKind? {
+        let text = body.trimmingCharacters(in: .whitespacesAndNewlines)
+        if text.isEmpty || text == "+ACK" || text == "+NXT" || text.hasPrefix("+NXT ") { return .ack }
+        if text == "+WPI" { return .inProgress }
+        if text == "+TERM" || text.hasPrefix("+TERM ") { return .term }
+        if text == "-NAK" { return .nak(delay: nil) }
+        if text.hasPrefix("-NAK ") {
+            struct Delay: Decodable { var delay: Int64? }
+            let json = text.dropFirst(5).trimmingCharacters(in: .whitespaces)
+            return .nak(delay: (try? JSONDecoder().decode(Delay.self, from: Data(json.utf8)))?.delay)
+        }
+        return nil
+    }
+}
+
+/// A pull request (`CONSUMER.MSG.NEXT` body): `{"batch","expires"(ns),"max_bytes","no_wait"}`.
+public struct PullRequest: Equatable, Sendable {
+    public var id: UInt64
+    public var replyTo: String
+    public var batch: Int
+    public var expires: Int64?
+    public var maxBytes: Int?
+    public var noWait: Bool
+    public var receivedAt: Int64 = 0
+    public var delivered = 0
+    public var deliveredBytes = 0
+
+    public init(id: UInt64, replyTo: String, batch: Int = 1, expires: Int64? = nil, maxBytes: Int? = nil, noWait: Bool = false) {
+        self.id = id
+        self.replyTo = replyTo
+        self.batch = max(1, batch)
+        self.expires = expires
+        self.maxBytes = maxBytes
+        self.noWait = noWait
+    }
+}
+
+/// One delivery for the owner to send.
+public struct Delivery: Equatable, Sendable {
+    public var to: String
+    public var streamSequence: UInt64
+    public var consumerSequence: UInt64
+    /// How many times this message has now been delivered (1 = first time).
+    public var deliveries: Int
+    public var subject: String
+    public var timestamp: Int64
+    public var isRedelivery: Bool { deliveries > 1 }
+}
+
+/// What the owner of a consumer must do.
+public enum ConsumerAction: Equatable, Sendable {
+    /// Send the stream message to `to`, with an ack reply subject built from the delivery.
+    case deliver(Delivery)
+    /// Send a status message (`HMSG` with `NATS/1.0 <code> <description>` and no payload).
+    case status(to: String, code: Int, description: String)
+    /// Publish `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.<stream>.<consumer>`; the message will not be
+    /// delivered again.
+    case maxDeliveriesReached(streamSequence: UInt64, deliveries: Int)
+    /// ``ConsumerEngine/state`` changed: persist it.
+    case persist
+}

@@ -1,0 +1,268 @@
+import Foundation
+import Testing
+@testable import Consumers
+
+/// A stream as the engine sees it: messages by sequence (some may be deleted), with a subject filter.
+struct FakeStream {
+    var messages: [UInt64: ConsumerEngine.Message] = [:]
+    var filter: String?
+
+    init(count: Int, subject: (UInt64) -> String = { _ in "orders.new" }) {
+        for s in 1...UInt64(count) { messages[s] = .init(sequence: s, subject: subject(s), size: 100, timestamp: Int64(s)) }
+    }
+
+    var lookup: ConsumerEngine.Lookup {
+        let messages = self.messages, filter = self.filter
+        return { start in
+            guard let last = messages.keys.max(), start <= last else { return nil }
+            for s in start...last {
+                if let m = messages[s], filter.map({ f in f == ">" || m.subject == f || (f.hasSuffix(".>") && m.subject.hasPrefix(String(f.dropLast()))) }) ?? true {
+                    return m
+                }
+            }
+            return nil
+        }
+    }
+}
+
+func deliveries(_ actions: [ConsumerAction]) -> [Delivery] {
+    actions.compactMap { if case .deliver(let d) = $0 { return d } else { return nil } }
+}
+
+func statuses(_ actions: [ConsumerAction]) -> [(String, Int, String)] {
+    actions.compactMap { if case .status(let to, let code, let text) = $0 { return (to, code, text) } else { return nil } }
+}
+
+func explicitConfig(_ change: (inout ConsumerConfig) -> Void = { _ in }) -> ConsumerConfig {
+    var config = ConsumerConfig()
+    config.durableName = "d"
+    config.ackPolicy = .explicit
+    change(&config)
+    return config
+}
+
+let second: Int64 = 1_000_000_000
+
+@Suite struct ConsumerEngineTests {
+    @Test func pullDeliversInOrderAndAcksMoveTheFloor() {
+        let stream = FakeStream(count: 5)
+        var engine = ConsumerEngine(stream: "S", name: "d", config: explicitConfig(), startSequence: 1)
+        let sent = deliveries(engine.pull(PullRequest(id: 1, replyTo: "inbox.1", batch: 3), now: 0, lookup: stream.lookup))
+        #expect(sent.map(\.streamSequence) == [1, 2, 3])
+        #expect(sent.map(\.consumerSequence) == [1, 2, 3])
+        #expect(sent.allSatisfy { $0.to == "inbox.1" && $0.deliveries == 1 && !$0.isRedelivery })
+        #expect(engine.numAckPending == 3 && engine.numWaiting == 0)
+        #expect(engine.state.delivered == .init(consumerSeq: 3, streamSeq: 3))
+        // Out of order: acking 2 keeps the floor at 0; acking 1 moves it to 2.
+        _ = engine.acknowledge(streamSequence: 2, .ack, now: 1, lookup: stream.lookup)
+        #expect(engine.state.ackFloor == .init(consumerSeq: 0, streamSeq: 0))
+        _ = engine.acknowledge(streamSequence: 1, .ack, now: 1, lookup: stream.lookup)
+        #expect(engine.state.ackFloor == .init(consumerSeq: 2, streamSeq: 2))
+        _ = engine.acknowledge(streamSequence: 3, .ack, now: 1, lookup: stream.lookup)
+        #expect(engine.state.ackFloor == .init(consumerSeq: 3, streamSeq: 3) && engine.numAckPending == 0)
+        // An ack for something not pending changes nothing.
+        #expect(engine.acknowledge(streamSequence: 3, .ack, now: 1, lookup: stream.lookup).isEmpty)
+    }
+
+    @Test func ackAllAcknowledgesEverythingBelow() {
+        let stream = FakeStream(count: 5)
+        var engine = ConsumerEngine(stream: "S", name: "d", config: explicitConfig { $0.ackPolicy = .all }, startSequence: 1)
+        _ = engine.pull(PullRequest(id: 1, replyTo: "r", batch: 5), now: 0, lookup: stream.lookup)
+        _ = engine.acknowledge(streamSequence: 4, .ack, now: 1, lookup: stream.lookup)
+        #expect(engine.state.pending.keys.sorted() == [5])
+        #expect(engine.state.ackFloor.streamSeq == 4)
+    }
+
+    @Test func ackNoneTracksNothing() {
+        let stream = FakeStream(count: 3)
+        var engine = ConsumerEngine(stream: "S", name: "d", config: explicitConfig { $0.ackPolicy = .none }, startSequence: 1)
+        #expect(deliveries(engine.pull(PullRequest(id: 1, replyTo: "r", batch: 10, expires: second), now: 0, lookup: stream.lookup)).count == 3)
+        #expect(engine.numAckPending == 0 && engine.state.ackFloor == engine.state.delivered)
+        #expect(engine.acknowledge(streamSequence: 1, .ack, now: 0, lookup: stream.lookup).isEmpty)
+    }
+
+    @Test func ackWaitRedeliversWithCountsAndFlag() {
+        let stream = FakeStream(count: 1)
+        var engine = ConsumerEngine(stream: "S", name: "d", config: explicitConfig { $0.ackWait = 5 * second }, startSequence: 1)
+        _ = engine.pull(PullRequest(id: 1, replyTo: "r1"), now: 0, lookup: stream.lookup)
+        #expect(engine.nextDeadline == 5 * second)
+        _ = engine.pull(PullRequest(id: 2, replyTo: "r2", expires: 60 * second), now: second, lookup: stream.lookup)
+        #expect(deliveries(engine.tick(now: 5 * second - 1, lookup: stream.lookup)).isEmpty)
+        let again = deliveries(engine.tick(now: 5 * second, lookup: stream.lookup))
+        #expect(again.count == 1)
+        #expect(again[0].to == "r2" && again[0].streamSequence == 1 && again[0].consumerSequence == 2 && again[0].deliveries == 2 && again[0].isRedelivery)
+        #expect(engine.numRedelivered == 1)
+        #expect(engine.state.delivered == .init(consumerSeq: 2, streamSeq: 1))
+    }
+
+    @Test func backoffSetsEachDeliverysDeadline() {
+        let stream = FakeStream(count: 1)
+        var engine = ConsumerEngine(stream: "S", name: "d", config: explicitConfig { $0.backoff = [1 * second, 3 * second] }, startSequence: 1)
+        var now: Int64 = 0
+        _ = engine.pull(PullRequest(id: 1, replyTo: "r", batch: 1), now: now, lookup: stream.lookup)
+        var deadlines: [Int64] = []
+        for i in 2...4 {
+            deadlines.append(engine.nextDeadline! - now)
+            now = engine.nextDeadline!
+            _ = engine.pull(PullRequest(id: UInt64(i), replyTo: "r", batch: 1, expires: 100 * second), now: now, lookup: stream.lookup)
+            #expect(deliveries(engine.tick(now: now, lookup: stream.lookup)).first?.deliveries == i)
+        }
+        #expect(deadlines == [1 * second, 3 * second, 3 * second])  // the last entry repeats
+    }
+
+    @Test func maxDeliverStopsWithAnAdvisory() {
+        let stream = FakeStream(count: 2)
+        var engine = ConsumerEngine(stream: "S", name: "d", config: explicitConfig { $0.ackWait = second; $0.maxDeliver = 2 }, startSequence: 1)
+        _ = engine.pull(PullRequest(id: 1, replyTo: "r", batch: 1), now: 0, lookup: stream.lookup)
+        _ = engine.pull(PullRequest(id: 2, replyTo: "r", batch: 1, expires: 100 * second), now: 0, lookup: stream.lookup)
+        // Sequence 1 and 2 are out; 1 is redelivered once, then given up.
+        _ = engine.pull(PullRequest(id: 3, replyTo: "r", batch: 2, expires: 100 * second), now: 0, lookup: stream.lookup)
+        let second1 = engine.tick(now: second, lookup: stream.lookup)
+        #expect(deliveries(second1).map(\.deliveries) == [2, 2])
+        let final = engine.tick(now: 2 * second, lookup: stream.lookup)
+        #expect(final.contains(.maxDeliveriesReached(streamSequence: 1, deliveries: 2)))
+        #expect(final.contains(.maxDeliveriesReached(streamSequence: 2, deliveries: 2)))
+        #expect(engine.numAckPending == 0 && engine.state.ackFloor.streamSeq == 2)
+        #expect(engine.nextDeadline == nil)
+    }
+
+    @Test func nakRedeliversNowOrAfterItsDelay() {
+        let stream = FakeStream(count: 2)
+        var engine = ConsumerEngine(stream: "S", name: "d", config: explicitConfig(), startSequence: 1)
+        _ = engine.pull(PullRequest(id: 1, replyTo: "r", batch: 2), now: 0, lookup: stream.lookup)
+        _ = engine.pull(PullRequest(id: 2, replyTo: "w", batch: 5, expires: 100 * second), now: 0, lookup: stream.lookup)
+        let now = deliveries(engine.acknowledge(streamSequence: 2, .nak(delay: nil), now: second, lookup: stream.lookup))
+        #expect(now.map(\.streamSequence) == [2] && now[0].deliveries == 2)
+        #expect(deliveries(engine.acknowledge(streamSequence: 1, .nak(delay: 10 * second), now: second, lookup: stream.lookup)).isEmpty)
+        #expect(engine.nextDeadline == 11 * second)
+        #expect(deliveries(engine.tick(now: 11 * second, lookup: stream.lookup)).map(\.streamSequence) == [1])
+    }
+
+    @Test func inProgressResetsTheTimerAndTermStopsRedelivery() {
+        let stream = FakeStream(count: 2)
+        var engine = ConsumerEngine(stream: "S", name: "d", config: explicitConfig { $0.ackWait = 10 * second }, startSequence: 1)
+        _ = engine.pull(PullRequest(id: 1, replyTo: "r", batch: 2), now: 0, lookup: stream.lookup)
+        _ = engine.acknowledge(streamSequence: 1, .inProgress, now: 8 * second, lookup: stream.lookup)
+        #expect(engine.state.pending[1]?.deadline == 18 * second)
+        _ = engine.acknowledge(streamSequence: 2, .term, now: 8 * second, lookup: stream.lookup)
+        #expect(engine.state.pending[2] == nil)
+        _ = engine.pull(PullRequest(id: 2, replyTo: "w", batch: 5, expires: 100 * second), now: 9 * second, lookup: stream.lookup)
+        #expect(deliveries(engine.tick(now: 12 * second, lookup: stream.lookup)).isEmpty)
+        #expect(deliveries(engine.tick(now: 18 * second, lookup: stream.lookup)).map(\.streamSequence) == [1])
+    }
+
+    @Test func maxAckPendingHoldsNewDeliveries() {
+        let stream = FakeStream(count: 5)
+        var engine = ConsumerEngine(stream: "S", name: "d", config: explicitConfig { $0.maxAckPending = 2 }, startSequence: 1)
+        #expect(deliveries(engine.pull(PullRequest(id: 1, replyTo: "r", batch: 5, expires: 100 * second), now: 0, lookup: stream.lookup)).map(\.streamSequence) == [1, 2])
+        #expect(engine.numWaiting == 1)
+        #expect(deliveries(engine.acknowledge(streamSequence: 1, .ack, now: 1, lookup: stream.lookup)).map(\.streamSequence) == [3])
+    }
+
+    @Test func pullStatuses() {
+        let stream = FakeStream(count: 2)
+        var engine = ConsumerEngine(stream: "S", name: "d", config: explicitConfig { $0.maxWaiting = 1 }, startSequence: 1)
+        // no_wait: all there is, then 408 when partly served; 404 when nothing.
+        let partial = engine.pull(PullRequest(id: 1, replyTo: "a", batch: 5, noWait: true), now: 0, lookup: stream.lookup)
+        #expect(deliveries(partial).count == 2)
+        #expect(statuses(partial).map { "\($0.1) \($0.2)" } == ["408 Request Timeout"])
+        let none = engine.pull(PullRequest(id: 2, replyTo: "b", noWait: true), now: 0, lookup: stream.lookup)
+        #expect(statuses(none).map { "\($0.0) \($0.1) \($0.2)" } == ["b 404 No Messages"])
+        // Waiting requests: one allowed; the second is refused; the first expires with 408.
+        #expect(engine.pull(PullRequest(id: 3, replyTo: "c", expires: 5 * second), now: 0, lookup: stream.lookup).isEmpty)
+        #expect(statuses(engine.pull(PullRequest(id: 4, replyTo: "d"), now: 0, lookup: stream.lookup)).map(\.1) == [409])
+        #expect(engine.nextDeadline == 5 * second)
+        #expect(statuses(engine.tick(now: 5 * second, lookup: stream.lookup)).map { "\($0.0) \($0.1)" } == ["c 408"])
+        #expect(engine.numWaiting == 0)
+    }
+
+    @Test func maxBytesEndsARequestWithA409WhenAMessageCannotFit() {
+        let stream = FakeStream(count: 3)
+        var engine = ConsumerEngine(stream: "S", name: "d", config: explicitConfig(), startSequence: 1)
+        let small = engine.pull(PullRequest(id: 1, replyTo: "a", batch: 10, maxBytes: 250), now: 0, lookup: stream.lookup)
+        #expect(deliveries(small).count == 2)  // 100 + 100, the third would pass 250
+        #expect(statuses(small).map(\.1) == [409])
+        #expect(engine.numAckPending == 2)
+        let tiny = engine.pull(PullRequest(id: 2, replyTo: "b", batch: 1, maxBytes: 50), now: 0, lookup: stream.lookup)
+        #expect(statuses(tiny).map { "\($0.1) \($0.2)" } == ["409 Message Size Exceeds MaxBytes"])
+    }
+
+    @Test func pushDeliversOnlyWhileThereIsInterest() {
+        let stream = FakeStream(count: 3)
+        var engine = ConsumerEngine(stream: "S", name: "p", config: explicitConfig { $0.deliverSubject = "push.inbox" }, startSequence: 1)
+        #expect(deliveries(engine.tick(now: 0, lookup: stream.lookup)).isEmpty)
+        engine.pushActive = true
+        let sent = deliveries(engine.tick(now: 0, lookup: stream.lookup))
+        #expect(sent.map(\.streamSequence) == [1, 2, 3] && sent.allSatisfy { $0.to == "push.inbox" })
+    }
+
+    @Test func filteredAndDeletedMessages() {
+        var stream = FakeStream(count: 6) { $0 % 2 == 0 ? "orders.eu" : "orders.us" }
+        stream.filter = "orders.eu"
+        var engine = ConsumerEngine(stream: "S", name: "d", config: explicitConfig { $0.filterSubject = "orders.eu"; $0.ackWait = second }, startSequence: 1)
+        let sent = deliveries(engine.pull(PullRequest(id: 1, replyTo: "r", batch: 10, expires: 100 * second), now: 0, lookup: stream.lookup))
+        #expect(sent.map(\.streamSequence) == [2, 4, 6])
+        // Message 4 is deleted from the stream before its redelivery: it is dropped, not redelivered.
+        stream.messages[4] = nil
+        _ = engine.pull(PullRequest(id: 2, replyTo: "r", batch: 10, expires: 100 * second), now: 0, lookup: stream.lookup)
+        #expect(deliveries(engine.tick(now: second, lookup: stream.lookup)).map(\.streamSequence) == [2, 6])
+        #expect(engine.state.pending.keys.sorted() == [2, 6])
+    }
+
+    @Test func restartResumesExactly() throws {
+        let stream = FakeStream(count: 5)
+        var engine = ConsumerEngine(stream: "S", name: "d", config: explicitConfig { $0.ackWait = 10 * second }, startSequence: 1)
+        _ = engine.pull(PullRequest(id: 1, replyTo: "r", batch: 3), now: 0, lookup: stream.lookup)
+        _ = engine.acknowledge(streamSequence: 1, .ack, now: 1, lookup: stream.lookup)
+        _ = engine.acknowledge(streamSequence: 3, .ack, now: 1, lookup: stream.lookup)
+        let saved = try JSONEncoder().encode(engine.state)
+        // A new process: the state comes back from storage.
+        var resumed = ConsumerEngine(stream: "S", name: "d", config: engine.config, startSequence: 1,
+                                     state: try JSONDecoder().decode(ConsumerState.self, from: saved))
+        #expect(resumed.state == engine.state)
+        // New messages continue after 3; 2 (unacked) comes back after its ack wait; 1 and 3 never do.
+        let next = deliveries(resumed.pull(PullRequest(id: 2, replyTo: "r", batch: 10, expires: 100 * second), now: 2, lookup: stream.lookup))
+        #expect(next.map(\.streamSequence) == [4, 5])
+        _ = resumed.pull(PullRequest(id: 3, replyTo: "r", batch: 10, expires: 100 * second), now: 2, lookup: stream.lookup)
+        let redelivered = deliveries(resumed.tick(now: 10 * second, lookup: stream.lookup))
+        #expect(redelivered.map(\.streamSequence) == [2] && redelivered[0].deliveries == 2)
+    }
+
+    @Test func startSequenceForEachDeliverPolicy() {
+        func start(_ policy: ConsumerConfig.DeliverPolicy, _ change: (inout ConsumerConfig) -> Void = { _ in }) -> UInt64 {
+            var config = ConsumerConfig()
+            config.deliverPolicy = policy
+            change(&config)
+            return ConsumerEngine.startSequence(for: config, firstSequence: 10, lastSequence: 50,
+                                                lastMatching: { 42 }, firstAtOrAfterTime: { $0 >= 100 ? 30 : nil })
+        }
+        #expect(start(.all) == 10)
+        #expect(start(.new) == 51)
+        #expect(start(.last) == 42)
+        #expect(start(.lastPerSubject) == 10)
+        #expect(start(.byStartSequence) { $0.optStartSeq = 20 } == 20)
+        #expect(start(.byStartSequence) { $0.optStartSeq = 3 } == 10)
+        #expect(start(.byStartTime) { $0.optStartTime = 100 } == 30)
+        #expect(start(.byStartTime) { $0.optStartTime = 1 } == 51)
+    }
+
+    @Test func ackBodiesAndSubjects() {
+        #expect(AckKind.parse("") == .ack)
+        #expect(AckKind.parse("+ACK") == .ack)
+        #expect(AckKind.parse("+NXT") == .ack)
+        #expect(AckKind.parse("+WPI") == .inProgress)
+        #expect(AckKind.parse("+TERM") == .term)
+        #expect(AckKind.parse("-NAK") == .nak(delay: nil))
+        #expect(AckKind.parse(#"-NAK {"delay":5000000000}"#) == .nak(delay: 5_000_000_000))
+        #expect(AckKind.parse("bogus") == nil)
+        #expect(ConsumerEngine.ackSubject(stream: "S", consumer: "d", deliveries: 2, streamSequence: 7, consumerSequence: 9,
+                                          timestamp: 123, pending: 4) == "$JS.ACK.S.d.2.7.9.123.4")
+    }
+
+    @Test func configDecodesTheAPIsJSONWithReferenceDefaults() throws {
+        let config = try JSONDecoder().decode(ConsumerConfig.self, from: Data(#"{"durable_name":"d","ack_policy":"explicit"}"#.utf8))
+        #expect(config.durableName == "d" && config.ackPolicy == .explicit && config.deliverPolicy == .all)
+        #expect(config.ackWait == 30_000_000_000 && config.maxDeliver == -1 && config.maxAckPending == 1000 && config.maxWaiting == 512)
+        #expect(config.replayPolicy == .instant)
+    }
+}
