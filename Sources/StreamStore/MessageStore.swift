@@ -22,6 +22,9 @@ public protocol MessageStore: AnyObject, Sendable {
     func subjectCounts(filter: String?) throws -> [String: UInt64]
     func count(filter: String?, atOrAfter sequence: UInt64) throws -> UInt64
     func sequence(forMessageID id: String) throws -> UInt64?
+    func saveConsumer(_ record: ConsumerRecord) throws
+    @discardableResult func deleteConsumer(named name: String) throws -> Bool
+    func consumers() throws -> [ConsumerRecord]
     func close()
 }
 

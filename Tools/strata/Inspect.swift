@@ -34,7 +34,7 @@ struct Inspect: AsyncParsableCommand {
         var failed = false
         for stream in try target.streams() {
             do {
-                if messages { try listMessages(stream) } else if subjects { try listSubjects(stream) } else { try summary(stream) }
+                if messages { try listMessages(stream) } else if subjects { try listSubjects(stream) } else if consumers { try listConsumers(stream) } else { try summary(stream) }
             } catch {
                 FileHandle.standardError.write(Data("strata inspect \(stream): \(error)\n".utf8))
                 failed = true
@@ -69,7 +69,10 @@ struct Inspect: AsyncParsableCommand {
             let entries = inspection.index.entries.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
             print("  index: \(inspection.index.bytesUsed) bytes used; entries: \(entries)")
         }
-        print("  consumers: \(inspection.consumers.isEmpty ? "none" : inspection.consumers.joined(separator: ", "))")
+        if inspection.consumers.isEmpty { print("  consumers: none") }
+        for consumer in inspection.consumers {
+            print("  consumer \(consumer.name): delivered up to \(consumer.deliveredStreamSequence), acknowledged up to \(consumer.ackFloorStreamSequence), \(consumer.pending) pending")
+        }
     }
 
     private func parseTime(_ text: String?) throws -> Int64? {
@@ -121,6 +124,15 @@ struct Inspect: AsyncParsableCommand {
         return MessageLine(sequence: message.sequence, time: formatTime(message.timestamp), subject: message.subject,
                            headers: message.headers.isEmpty ? nil : String(decoding: message.headers, as: UTF8.self),
                            payloadBytes: message.payload.count, payload: text)
+    }
+
+    private func listConsumers(_ directory: String) throws {
+        let inspection = try StreamInspector.inspect(directory: directory)
+        if json { try printJSON(inspection.consumers); return }
+        if inspection.consumers.isEmpty { print("no consumers") }
+        for consumer in inspection.consumers {
+            print("\(consumer.name)\tdelivered \(consumer.deliveredStreamSequence)\tack floor \(consumer.ackFloorStreamSequence)\tpending \(consumer.pending)")
+        }
     }
 
     private func listSubjects(_ directory: String) throws {

@@ -1,3 +1,4 @@
+import Foundation
 import LMDB
 import Subjects
 
@@ -16,6 +17,19 @@ struct IndexReader {
 
     func compacting() throws -> UInt64? {
         try txn.get(index.meta, key: IndexStore.compactingKey).map { $0.loadLE(UInt64.self, at: 0) }
+    }
+
+    /// Every consumer record, in name order.
+    func consumers() throws -> [ConsumerRecord] {
+        var records: [ConsumerRecord] = []
+        try txn.withCursor(index.consumers) { cursor in
+            var entry = try cursor.first()
+            while let current = entry {
+                records.append(try JSONDecoder().decode(ConsumerRecord.self, from: Data(current.value)))
+                entry = try cursor.next()
+            }
+        }
+        return records
     }
 
     func location(_ sequence: UInt64) throws -> MessageLocation? {

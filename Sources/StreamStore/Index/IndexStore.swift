@@ -18,12 +18,14 @@ final class IndexStore: @unchecked Sendable {
     let subjectNames: Database
     let bySubject: Database
     let messageIDs: Database
+    /// Consumer records by name (ConsumerRecord as JSON). Not derived from the log: kept across rebuilds.
+    let consumers: Database
 
     /// Opens (or creates) the index in `path`. Throws `unsupportedFormat` for another format version.
     init(path: String, readOnly: Bool = false) throws {
         do {
-            environment = try Environment(path: path, maxDatabases: 8, durability: .deferred, readOnly: readOnly)
-            let names = ["meta", "seq", "time", "subjects", "subjectNames", "bySubject", "messageIDs"]
+            environment = try Environment(path: path, maxDatabases: 10, durability: .deferred, readOnly: readOnly)
+            let names = ["meta", "seq", "time", "subjects", "subjectNames", "bySubject", "messageIDs", "consumers"]
             let handles: [Database]
             if readOnly {
                 handles = try environment.openExistingDatabases(names)
@@ -34,8 +36,8 @@ final class IndexStore: @unchecked Sendable {
                     return opened
                 }
             }
-            (meta, sequences, times, subjects, subjectNames, bySubject, messageIDs) =
-                (handles[0], handles[1], handles[2], handles[3], handles[4], handles[5], handles[6])
+            (meta, sequences, times, subjects, subjectNames, bySubject, messageIDs, consumers) =
+                (handles[0], handles[1], handles[2], handles[3], handles[4], handles[5], handles[6], handles[7])
             let version: UInt32? = try environment.read { txn in
                 try txn.get(meta, key: Array("format".utf8)).map { $0.loadLE(UInt32.self, at: 0) }
             }

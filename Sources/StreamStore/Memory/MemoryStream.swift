@@ -7,6 +7,7 @@ import Subjects
 public final class MemoryStream: MessageStore, @unchecked Sendable {
     private let lock = NSLock()
     private var contents: MemoryContents
+    private var consumerRecords: [String: ConsumerRecord] = [:]
     private let clock: @Sendable () -> Int64
 
     public init(config: StreamConfig, clock: @escaping @Sendable () -> Int64 = FileStream.systemClock) throws {
@@ -115,6 +116,22 @@ public final class MemoryStream: MessageStore, @unchecked Sendable {
                   found.timestamp >= now - contents.config.duplicateWindow else { return nil }
             return found.sequence
         }
+    }
+
+    public func saveConsumer(_ record: ConsumerRecord) throws {
+        lock.lock(); defer { lock.unlock() }
+        consumerRecords[record.name] = record
+    }
+
+    @discardableResult
+    public func deleteConsumer(named name: String) throws -> Bool {
+        lock.lock(); defer { lock.unlock() }
+        return consumerRecords.removeValue(forKey: name) != nil
+    }
+
+    public func consumers() throws -> [ConsumerRecord] {
+        lock.lock(); defer { lock.unlock() }
+        return consumerRecords.values.sorted { $0.name < $1.name }
     }
 
     /// Memory streams apply every write at once; there is nothing to wait for.

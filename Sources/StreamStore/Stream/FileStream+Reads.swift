@@ -137,4 +137,11 @@ extension FileStream {
         }
         throw StoreError.indexMismatch("sequence \(sequence) is not at its indexed location (segment \(location.segment), offset \(location.frameOffset))")
     }
+
+    // MARK: Consumers
+
+    /// Every stored consumer record, by name.
+    public func consumers() throws -> [ConsumerRecord] {
+        try index.read { reader in try reader.consumers() }
+    }
 }

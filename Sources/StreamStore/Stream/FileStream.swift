@@ -237,6 +237,22 @@ public final class FileStream: @unchecked Sendable {
         try await submit { .updateConfig(newConfig, completion: $0) }
     }
 
+    /// Stores (or replaces) a consumer record. Durable like the index (Specs/WritePath.md): it survives a
+    /// process crash; after an operating-system crash the last records may be older, which costs
+    /// redeliveries, never lost messages.
+    public func saveConsumer(_ record: ConsumerRecord) throws {
+        if writer == nil { throw StoreError.readOnly }
+        let json = try JSONEncoder().encode(record)
+        try index.write { writer in try writer.txn.put(index.consumers, key: record.name, value: Array(json)) }
+    }
+
+    /// Removes a consumer record; returns false when there was none.
+    @discardableResult
+    public func deleteConsumer(named name: String) throws -> Bool {
+        if writer == nil { throw StoreError.readOnly }
+        return try index.write { writer in try writer.txn.delete(index.consumers, key: name) }
+    }
+
     /// Syncs the log and the index now, whatever the sync policy.
     public func sync() async throws {
         try await submit { .sync(completion: $0) }

@@ -38,8 +38,16 @@ public struct StreamInspection: Codable, Equatable, Sendable {
     public var compressionRatio: Double
     public var segments: [Segment]
     public var index: Index
-    /// Consumers with their positions (consumers arrive with the JetStream issue; none are stored yet).
-    public var consumers: [String]
+    /// A stored consumer's position.
+    public struct Consumer: Codable, Equatable, Sendable {
+        public var name: String
+        public var deliveredStreamSequence: UInt64
+        public var ackFloorStreamSequence: UInt64
+        public var pending: Int
+    }
+
+    /// Stored consumers with their positions, by name.
+    public var consumers: [Consumer]
 }
 
 /// Reads a stream's state, segments and index without a broker, without writing, and without taking the
@@ -52,12 +60,17 @@ public enum StreamInspector {
 
         var index = StreamInspection.Index(readable: false, bytesUsed: 0, entries: [:], error: nil)
         var state: StreamState?
+        var consumers: [StreamInspection.Consumer] = []
         do {
             let store = try IndexStore(path: paths.index, readOnly: true)
             try store.read { reader in
                 state = try reader.persistentState()?.stream
+                consumers = try reader.consumers().map {
+                    StreamInspection.Consumer(name: $0.name, deliveredStreamSequence: $0.deliveredStreamSequence,
+                                              ackFloorStreamSequence: $0.ackFloorStreamSequence, pending: $0.pendingSequences.count)
+                }
                 let databases = [("seq", store.sequences), ("time", store.times), ("subjects", store.subjects),
-                                 ("subjectNames", store.subjectNames), ("bySubject", store.bySubject), ("messageIDs", store.messageIDs)]
+                                 ("subjectNames", store.subjectNames), ("bySubject", store.bySubject), ("messageIDs", store.messageIDs), ("consumers", store.consumers)]
                 for (name, db) in databases { index.entries[name] = try reader.txn.count(db) }
             }
             index.bytesUsed = (try? store.environment.usedBytes()) ?? 0
@@ -109,6 +122,6 @@ public enum StreamInspector {
         }
         return StreamInspection(name: config.name, config: config, state: state, locked: locked, logBytes: logBytes, rawBytes: rawBytes,
                                 compressionRatio: stored > 0 ? Double(rawBytes) / Double(stored) : 1,
-                                segments: segments, index: index, consumers: [])
+                                segments: segments, index: index, consumers: consumers)
     }
 }

@@ -15,6 +15,8 @@ public struct RepairAction: Codable, Equatable, Sendable, CustomStringConvertibl
         case resetEmptySegment
         /// Rebuild the index from the log, keeping sequences from going back.
         case rebuildIndex
+        /// Carry the consumers over to the rebuilt index, their positions brought within the stream.
+        case restoreConsumers
     }
 
     public var kind: Kind
@@ -60,7 +62,9 @@ public enum StreamRepairer {
         defer { releaseLock() }
 
         // The sequence floor: what the old index knew, if it can still be read.
-        let oldState = (try? IndexStore(path: paths.index, readOnly: true)).flatMap { try? $0.read { try $0.persistentState()?.stream } }
+        let oldIndex = try? IndexStore(path: paths.index, readOnly: true)
+        let oldState = oldIndex.flatMap { try? $0.read { try $0.persistentState()?.stream } }
+        let oldConsumers = oldIndex.flatMap { try? $0.read { try $0.consumers() } } ?? []
         var report = RepairReport()
         report.dryRun = dryRun
         let scanner = LogScanner(paths: paths, fileSystem: fileSystem)
@@ -118,6 +122,10 @@ public enum StreamRepairer {
         }
         report.actions.append(RepairAction(kind: .rebuildIndex, file: paths.index, offset: nil, length: nil, lostSequences: nil,
                                            detail: "sequences continue after \(max(oldState?.lastSequence ?? 0, lastGood))"))
+        if !oldConsumers.isEmpty {
+            report.actions.append(RepairAction(kind: .restoreConsumers, file: paths.index, offset: nil, length: nil, lostSequences: nil,
+                                               detail: oldConsumers.map(\.name).joined(separator: ", ")))
+        }
         if dryRun { return report }
 
         // Apply: quarantine first (nothing is deleted), then rewrite segments, then rebuild.
@@ -163,6 +171,19 @@ public enum StreamRepairer {
         releaseLock()  // the rebuild below takes the lock itself
 
         let stream = try FileStream(directory: directory, fileSystem: fileSystem, sequenceFloor: max(oldState?.lastSequence ?? 0, lastGood))
+        // Consumers: positions clamped to the stream; pending sequences no longer held are dropped (they
+        // cannot be redelivered). The consumer layer's own state blob is kept as it was.
+        for var record in oldConsumers {
+            let last = stream.state.lastSequence
+            record.deliveredStreamSequence = min(record.deliveredStreamSequence, last)
+            record.ackFloorStreamSequence = min(record.ackFloorStreamSequence, record.deliveredStreamSequence)
+            let (floor, delivered) = (record.ackFloorStreamSequence, record.deliveredStreamSequence)
+            record.pendingSequences = try record.pendingSequences.filter { sequence in
+                guard sequence > floor && sequence <= delivered else { return false }
+                return try stream.message(sequence: sequence) != nil
+            }
+            try stream.saveConsumer(record)
+        }
         report.messages = stream.state.messages
         report.lastSequence = stream.state.lastSequence
         stream.close()

@@ -15,6 +15,8 @@ public struct Finding: Codable, Equatable, Sendable, CustomStringConvertible {
         case indexUnreadable
         /// The index and the log disagree (a message, its location, a subject, the counters, the marker).
         case indexMismatch
+        /// A stored consumer's positions do not fit the stream.
+        case consumerState
     }
 
     public var kind: Kind
@@ -182,6 +184,13 @@ public enum StreamVerifier {
                 }
                 if subjects != replay.subjects.count { mismatch("the index holds \(subjects) subjects, the log \(replay.subjects.count)") }
                 if UInt64(subjects) != state.subjects { mismatch("state counts \(state.subjects) subjects, the index holds \(subjects)") }
+                // Consumers' positions fit the stream.
+                for record in try reader.consumers() {
+                    if let problem = record.problem(lastSequence: max(state.lastSequence, replay.lastSequence)) {
+                        report.findings.append(Finding(kind: .consumerState, file: paths.index, offset: nil, length: nil, sequences: nil,
+                                                       detail: "consumer '\(record.name)': \(problem)"))
+                    }
+                }
                 // The marker names a segment and lies within it.
                 if let marker = try reader.marker() {
                     if !segments.contains(marker.segment) {
