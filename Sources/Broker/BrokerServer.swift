@@ -14,6 +14,8 @@ public final class BrokerServer: @unchecked Sendable {
     public let serverID: String
     let logger: Logger
     let router = Router()
+    /// The JetStream API and stream capture, when JetStream is on.
+    let jetStream: JetStreamService?
     private let group: MultiThreadedEventLoopGroup
     private var serverChannel: Channel?
     private let lock = NSLock()
@@ -33,6 +35,11 @@ public final class BrokerServer: @unchecked Sendable {
         self.logger = logger
         self.serverID = "N" + UUID().uuidString.replacingOccurrences(of: "-", with: "").uppercased()
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.eventLoopThreads))
+        if configuration.jetStream, let directory = configuration.storeDirectory {
+            jetStream = try JetStreamService(storeDirectory: directory, maxPayload: configuration.maxPayload)
+        } else {
+            jetStream = nil
+        }
     }
 
     public var serverName: String { configuration.serverName ?? serverID }
@@ -67,6 +74,7 @@ public final class BrokerServer: @unchecked Sendable {
         let connections = lock.withLock { Array(clients.values) }
         for client in connections { client.closeFromAnyThread() }
         try? await group.shutdownGracefully()
+        jetStream?.streams.closeAll()
     }
 
     // MARK: Clients
@@ -91,6 +99,20 @@ public final class BrokerServer: @unchecked Sendable {
 
     /// Delivers a published message to every plain subscription and one member of each queue group.
     func route(_ publish: Publish, from publisher: ClientConnection) {
+        if let jetStream {
+            if publish.subject.hasPrefix("$JS.API.") {
+                let reply = publish.reply
+                Task {
+                    let json = await jetStream.handle(subject: publish.subject, payload: publish.payload)
+                    if let reply { self.routeInternal(subject: reply, payload: json) }
+                }
+            } else if let stream = jetStream.streams.stream(capturing: publish.subject) {
+                let reply = publish.reply
+                jetStream.store(publish, in: stream) { json in
+                    if let reply { self.routeInternal(subject: reply, payload: json) }
+                }
+            }
+        }
         let matches = router.matches(publish.subject)
         guard !matches.isEmpty else { return }
         let echo = publisher.echo
@@ -100,6 +122,24 @@ public final class BrokerServer: @unchecked Sendable {
         for group in matches.groups {
             let candidates = echo ? group : group.filter { $0.client !== publisher }
             if let chosen = candidates.randomElement(using: &publisher.random) { deliver(publish, to: chosen, from: publisher) }
+        }
+    }
+
+    /// Publishes a message from the server itself (API replies, pub acks); safe from any thread.
+    func routeInternal(subject: String, payload: String) {
+        let matches = router.matches(subject)
+        guard !matches.isEmpty else { return }
+        let publish = Publish(subject: subject, reply: nil, headers: nil, payload: ByteBuffer(string: payload))
+        var targets = matches.plain
+        for group in matches.groups { if let chosen = group.randomElement() { targets.append(chosen) } }
+        for subscription in targets {
+            let (deliver, last) = subscription.claimDelivery()
+            if deliver { subscription.client.deliverFromAnyThread(publish, sid: subscription.sid) }
+            if last {
+                router.remove(subscription)
+                let client = subscription.client
+                client.channel?.eventLoop.execute { client.remove(subscription) }
+            }
         }
     }
 

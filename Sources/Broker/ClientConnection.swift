@@ -48,7 +48,7 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
         let remote = context.channel.remoteAddress
         logger.debug("client connected from \(remote?.description ?? "?")")
         let info = ServerInfo(serverID: server.serverID, serverName: server.serverName, host: server.configuration.host,
-                              port: server.boundPort, maxPayload: server.configuration.maxPayload, jetstream: false,
+                              port: server.boundPort, maxPayload: server.configuration.maxPayload, jetstream: server.jetStream != nil,
                               authRequired: server.configuration.authRequired, clientID: id, clientIP: remote?.ipAddress ?? "")
         ServerEncoder.info(info.json(), into: &outbound)
         flushNow()
@@ -194,6 +194,17 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
             scheduleFlush()
         } else {
             publisher.encodeRemote(publish, sid: sid, for: self)
+        }
+    }
+
+    /// Delivers a message that does not come from a connection's read (the server's own replies).
+    func deliverFromAnyThread(_ publish: Publish, sid: String) {
+        guard let channel else { return }
+        channel.eventLoop.execute {
+            guard self.admit() else { return }
+            ServerEncoder.message(subject: publish.subject, sid: sid, reply: publish.reply, headers: publish.headers,
+                                  payload: publish.payload, into: &self.outbound)
+            self.scheduleFlush()
         }
     }
 

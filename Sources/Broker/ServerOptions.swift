@@ -26,7 +26,7 @@ public struct ServerOptions: Sendable {
             --event_loops <n>            I/O threads (default: half the cores; strata only)
 
     JetStream options:
-        -js, --jetstream                 Enable JetStream storage (the JetStream API is not served yet)
+        -js, --jetstream                 Enable JetStream (streams and publishing; consumers come next)
         -sd, --store_dir <dir>           Storage directory (default: ./data)
 
     Authorization options:

@@ -7,6 +7,9 @@ public protocol MessageStore: AnyObject, Sendable {
 
     /// Appends a message; returns once it is committed (durable per the sync policy, for files).
     func append(_ request: AppendRequest) async throws -> AppendResult
+    /// Appends without waiting; `completion` runs once the append is committed. Appends are applied in
+    /// call order.
+    func append(_ request: AppendRequest, completion: @escaping @Sendable (Result<AppendResult, StoreError>) -> Void)
     func purge(_ request: PurgeRequest) async throws -> UInt64
     func delete(sequence: UInt64) async throws -> Bool
     func update(config: StreamConfig) async throws

@@ -37,7 +37,7 @@ if configuration.jetStream {
     do {
         try FileManager.default.createDirectory(atPath: configuration.storeDirectory! + "/streams", withIntermediateDirectories: true)
     } catch { fail("cannot create store directory \(configuration.storeDirectory!): \(error)") }
-    logger.warning("JetStream storage at \(configuration.storeDirectory!); the JetStream API is not served yet (INFO says jetstream false)")
+    logger.info("JetStream enabled, store directory \(configuration.storeDirectory!) (streams API served; consumers not yet)")
 }
 
 // SIGTERM / SIGINT: stop accepting, flush and close clients, exit.

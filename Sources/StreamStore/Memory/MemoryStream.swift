@@ -32,6 +32,16 @@ public final class MemoryStream: MessageStore, @unchecked Sendable {
         return try locked { (contents) throws in try contents.append(request, now: now) }
     }
 
+    public func append(_ request: AppendRequest, completion: @escaping @Sendable (Result<AppendResult, StoreError>) -> Void) {
+        do {
+            try FileStream.validate(request)
+            let now = clock()
+            completion(.success(try locked { (contents) throws in try contents.append(request, now: now) }))
+        } catch {
+            completion(.failure(StoreError.wrap(error)))
+        }
+    }
+
     public func purge(_ request: PurgeRequest) async throws -> UInt64 {
         if let filter = request.filter {
             do { try Subject.validateFilter(filter) } catch { throw StoreError.invalidSubject(filter, error) }

@@ -1,0 +1,211 @@
+import Foundation
+import NATSProtocol
+import NIOCore
+import StreamStore
+
+/// The JetStream API on `$JS.API.>` and the capture of messages published to stream subjects, over the
+/// storage engine. Replies use the reference's JSON shapes, `type` fields and error codes.
+///
+/// Served so far: `INFO`, `STREAM.CREATE|UPDATE|INFO|DELETE|PURGE|NAMES|LIST`, `STREAM.MSG.GET|DELETE`, and
+/// publishing with `Nats-Msg-Id` de-duplication and `Nats-Expected-Stream`. Consumers are not served yet.
+final class JetStreamService: @unchecked Sendable {
+    let streams: StreamManager
+    private let maxPayload: Int
+
+    init(storeDirectory: String, maxPayload: Int) throws {
+        streams = try StreamManager(storeDirectory: storeDirectory)
+        self.maxPayload = maxPayload
+    }
+
+    // MARK: Publish
+
+    /// Appends a message published to a stream's subject; `reply` (when given) receives the pub ack JSON.
+    /// Appends are handed to the store in call order, so one connection's messages keep their order.
+    func store(_ publish: Publish, in stream: StreamManager.Managed, reply: @escaping @Sendable (String) -> Void) {
+        let name = stream.config.name
+        @Sendable func fail(_ error: APIError) {
+            reply(#"{"error":{"code":\#(error.code),"err_code":\#(error.errCode),"description":"\#(error.description)"},"stream":"\#(name)","seq":0}"#)
+        }
+        if let expected = NATSHeaders.value("Nats-Expected-Stream", in: publish.headers), expected != name {
+            fail(APIError(code: 400, errCode: 10060, description: "expected stream does not match"))
+            return
+        }
+        if NATSHeaders.value("Nats-Expected-Last-Sequence", in: publish.headers) != nil
+            || NATSHeaders.value("Nats-Expected-Last-Subject-Sequence", in: publish.headers) != nil
+            || NATSHeaders.value("Nats-Expected-Last-Msg-Id", in: publish.headers) != nil
+            || NATSHeaders.value("Nats-Rollup", in: publish.headers) != nil {
+            fail(.unsupported)
+            return
+        }
+        let size = (publish.headers?.readableBytes ?? 0) + publish.payload.readableBytes
+        if stream.config.maxMsgSize >= 0 && size > Int(stream.config.maxMsgSize) {
+            fail(.messageSizeExceeded)
+            return
+        }
+        let request = AppendRequest(subject: publish.subject, headers: publish.headers.map { Array($0.readableBytesView) } ?? [],
+                                    payload: Array(publish.payload.readableBytesView),
+                                    messageID: NATSHeaders.value("Nats-Msg-Id", in: publish.headers))
+        stream.store.append(request) { result in
+            switch result {
+            case .success(let ack):
+                reply(ack.duplicate ? #"{"stream":"\#(name)", "seq":\#(ack.sequence),"duplicate": true}"# : #"{"stream":"\#(name)", "seq":\#(ack.sequence)}"#)
+            case .failure(let error):
+                if case .messageTooLarge = error { fail(.messageSizeExceeded); return }
+                if case .limitReached = error { fail(APIError(code: 503, errCode: 10077, description: "maximum messages exceeded")); return }
+                fail(.storeFailed)
+            }
+        }
+    }
+
+    // MARK: API
+
+    /// Answers one API request (`subject` starts with `$JS.API.`); the JSON reply.
+    func handle(subject: String, payload: ByteBuffer) async -> String {
+        let tokens = subject.split(separator: ".", omittingEmptySubsequences: false).dropFirst(2).map(String.init)
+        let body = Data(payload.readableBytesView)
+        guard let operation = tokens.first else { return error("api", .badRequest) }
+        switch (operation, tokens.count >= 2 ? tokens[1] : "") {
+        case ("INFO", _):
+            return accountInfo()
+        case ("STREAM", "CREATE"), ("STREAM", "UPDATE"):
+            let type = tokens[1] == "CREATE" ? "stream_create_response" : "stream_update_response"
+            guard tokens.count == 3 else { return error(type, .badRequest) }
+            guard var config = try? JSONDecoder().decode(APIStreamConfig.self, from: body) else { return error(type, .invalidJSON) }
+            if config.name.isEmpty { config.name = tokens[2] }
+            guard config.name == tokens[2] else { return error(type, .streamMismatch) }
+            do {
+                let stream = tokens[1] == "CREATE" ? try streams.create(config) : try await streams.update(config)
+                return encode(type, streamInfo(stream))
+            } catch let apiError as APIError {
+                return error(type, apiError)
+            } catch {
+                return self.error(type, .configInvalid("\(error)"))
+            }
+        case ("STREAM", "INFO"):
+            guard tokens.count == 3, let stream = streams.stream(named: tokens[2]) else {
+                return error("stream_info_response", .streamNotFound, extra: ["total": 0, "offset": 0, "limit": 0])
+            }
+            var info = streamInfo(stream)
+            info["total"] = 0; info["offset"] = 0; info["limit"] = 0
+            return encode("stream_info_response", info)
+        case ("STREAM", "DELETE"):
+            guard tokens.count == 3 else { return error("stream_delete_response", .badRequest) }
+            do { try streams.delete(tokens[2]) } catch { return self.error("stream_delete_response", error as? APIError ?? .storeFailed) }
+            return encode("stream_delete_response", ["success": true])
+        case ("STREAM", "PURGE"):
+            guard tokens.count == 3, let stream = streams.stream(named: tokens[2]) else { return error("stream_purge_response", .streamNotFound) }
+            if stream.config.denyPurge { return error("stream_purge_response", .purgeDenied) }
+            struct Request: Decodable { var filter: String?; var seq: UInt64?; var keep: UInt64? }
+            let request = body.isEmpty ? Request() : (try? JSONDecoder().decode(Request.self, from: body))
+            guard let request else { return error("stream_purge_response", .invalidJSON) }
+            do {
+                let purged = try await stream.store.purge(PurgeRequest(filter: request.filter, belowSequence: request.seq, keep: request.keep))
+                return encode("stream_purge_response", ["success": true, "purged": purged])
+            } catch {
+                return self.error("stream_purge_response", .configInvalid("\(error)"))
+            }
+        case ("STREAM", "NAMES"):
+            let names = streams.all.map(\.config.name)
+            return encode("stream_names_response", ["total": names.count, "offset": 0, "limit": 1024, "streams": names])
+        case ("STREAM", "LIST"):
+            let infos = streams.all.map { streamInfo($0) }
+            return encode("stream_list_response", ["total": infos.count, "offset": 0, "limit": 256, "streams": infos])
+        case ("STREAM", "MSG"):
+            guard tokens.count == 4, let stream = streams.stream(named: tokens[3]) else {
+                return error(tokens.count > 2 && tokens[2] == "DELETE" ? "stream_msg_delete_response" : "stream_msg_get_response", .streamNotFound)
+            }
+            return await message(tokens[2], stream: stream, body: body)
+        default:
+            return error("api", .unsupported)
+        }
+    }
+
+    private func message(_ operation: String, stream: StreamManager.Managed, body: Data) async -> String {
+        if operation == "DELETE" {
+            struct Request: Decodable { var seq: UInt64 }
+            guard let request = try? JSONDecoder().decode(Request.self, from: body) else { return error("stream_msg_delete_response", .invalidJSON) }
+            if stream.config.denyDelete { return error("stream_msg_delete_response", .deleteDenied) }
+            guard (try? await stream.store.delete(sequence: request.seq)) == true else {
+                return error("stream_msg_delete_response", APIError(code: 400, errCode: 10057, description: "no message found"))
+            }
+            return encode("stream_msg_delete_response", ["success": true])
+        }
+        struct Request: Decodable {
+            var seq: UInt64?
+            var lastBySubject: String?
+            var nextBySubject: String?
+            enum CodingKeys: String, CodingKey { case seq, lastBySubject = "last_by_subj", nextBySubject = "next_by_subj" }
+        }
+        guard let request = try? JSONDecoder().decode(Request.self, from: body) else { return error("stream_msg_get_response", .invalidJSON) }
+        let found: StoredMessage?
+        if let subject = request.lastBySubject {
+            found = try? stream.store.last(subject: subject)
+        } else if let subject = request.nextBySubject {
+            found = try? stream.store.next(atOrAfter: request.seq ?? 0, filter: subject)
+        } else if let seq = request.seq {
+            found = try? stream.store.message(sequence: seq)
+        } else {
+            return error("stream_msg_get_response", .badRequest)
+        }
+        guard let message = found else { return error("stream_msg_get_response", .noMessageFound) }
+        var fields: [String: Any] = ["subject": message.subject, "seq": message.sequence, "time": Self.time(message.timestamp)]
+        if !message.payload.isEmpty { fields["data"] = Data(message.payload).base64EncodedString() }
+        if !message.headers.isEmpty { fields["hdrs"] = Data(message.headers).base64EncodedString() }
+        return encode("stream_msg_get_response", ["message": fields])
+    }
+
+    private func accountInfo() -> String {
+        let all = streams.all
+        var memory: UInt64 = 0, storage: UInt64 = 0
+        for stream in all {
+            if stream.config.storage == .memory { memory += stream.store.state.bytes } else { storage += stream.store.state.bytes }
+        }
+        return encode("account_info_response", [
+            "memory": memory, "storage": storage, "streams": all.count, "consumers": 0,
+            "limits": ["max_memory": -1, "max_storage": -1, "max_streams": -1, "max_consumers": -1, "max_ack_pending": -1,
+                       "memory_max_stream_bytes": -1, "storage_max_stream_bytes": -1, "max_bytes_required": false],
+            "api": ["total": 0, "errors": 0],
+        ])
+    }
+
+    private func streamInfo(_ stream: StreamManager.Managed) -> [String: Any] {
+        let state = stream.store.state
+        let config = (try? JSONSerialization.jsonObject(with: JSONEncoder().encode(stream.config))) ?? [:]
+        let empty = state.messages == 0
+        return [
+            "config": config,
+            "created": Self.time(stream.created),
+            "state": [
+                "messages": state.messages, "bytes": state.bytes,
+                "first_seq": empty && state.lastSequence == 0 ? 0 : state.firstSequence,
+                "first_ts": Self.time(empty ? 0 : state.firstTimestamp),
+                "last_seq": state.lastSequence, "last_ts": Self.time(state.lastTimestamp),
+                "num_subjects": state.subjects, "num_deleted": state.deleted, "consumer_count": 0,
+            ] as [String: Any],
+        ]
+    }
+
+    private func encode(_ type: String, _ fields: [String: Any]) -> String {
+        var object = fields
+        object["type"] = "io.nats.jetstream.api.v1." + type
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    private func error(_ type: String, _ error: APIError, extra: [String: Any] = [:]) -> String {
+        var fields = extra
+        fields["error"] = ["code": error.code, "err_code": error.errCode, "description": error.description]
+        return encode(type, fields)
+    }
+
+    /// RFC 3339 with nanoseconds, as the reference writes times; 0 is Go's zero time.
+    static func time(_ nanoseconds: Int64) -> String {
+        guard nanoseconds > 0 else { return "0001-01-01T00:00:00Z" }
+        var seconds = time_t(nanoseconds / 1_000_000_000)
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        let fraction = nanoseconds % 1_000_000_000
+        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%09lldZ", parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday,
+                      parts.tm_hour, parts.tm_min, parts.tm_sec, fraction)
+    }
+}

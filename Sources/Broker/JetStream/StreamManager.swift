@@ -1,0 +1,164 @@
+import Foundation
+import NATSProtocol
+import StreamStore
+import Subjects
+
+/// The JetStream streams of a server: their API configs, their stores (file streams under
+/// `<store_dir>/streams/<name>`, memory streams in memory), and which stream captures which subject.
+/// Thread-safe.
+final class StreamManager: @unchecked Sendable {
+    final class Managed: @unchecked Sendable {
+        let config: APIStreamConfig
+        let store: any MessageStore
+        let created: Int64
+        init(config: APIStreamConfig, store: any MessageStore, created: Int64) {
+            self.config = config
+            self.store = store
+            self.created = created
+        }
+    }
+
+    /// The API config and creation time, kept beside the stream's own files.
+    private struct Saved: Codable {
+        var config: APIStreamConfig
+        var created: Int64
+    }
+
+    private let root: String
+    private let lock = NSLock()
+    private var streams: [String: Managed] = [:]
+    private var bySubject = SubjectTree<String>()
+
+    init(storeDirectory: String) throws {
+        root = storeDirectory + "/streams"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        for name in try FileManager.default.contentsOfDirectory(atPath: root).sorted() {
+            let path = root + "/" + name
+            guard let data = FileManager.default.contents(atPath: path + "/jetstream.json"),
+                  let saved = try? JSONDecoder().decode(Saved.self, from: data) else { continue }
+            let store = try FileStream(directory: path)
+            register(Managed(config: saved.config, store: store, created: saved.created))
+        }
+    }
+
+    private func register(_ stream: Managed) {
+        streams[stream.config.name] = stream
+        for subject in stream.config.subjects { bySubject.insert(subject, stream.config.name) }
+    }
+
+    private func unregister(_ name: String) {
+        guard let stream = streams.removeValue(forKey: name) else { return }
+        for subject in stream.config.subjects { bySubject.remove(subject, name) }
+    }
+
+    func stream(named name: String) -> Managed? { lock.withLock { streams[name] } }
+
+    /// The stream that captures messages published to `subject`.
+    func stream(capturing subject: String) -> Managed? {
+        lock.withLock { bySubject.matches(subject).first.flatMap { streams[$0] } }
+    }
+
+    var all: [Managed] { lock.withLock { streams.values.sorted { $0.config.name < $1.config.name } } }
+
+    /// Creates a stream, or returns the existing one when the config is the same.
+    func create(_ requested: APIStreamConfig) throws -> Managed {
+        var config = requested
+        if config.subjects.isEmpty { config.subjects = [config.name] }
+        try validate(config)
+        return try lock.withLock {
+            if let existing = streams[config.name] {
+                guard existing.config == config else { throw APIError.streamNameInUse }
+                return existing
+            }
+            try checkOverlap(config)
+            let storeConfig = try Self.storeConfig(config)
+            let store: any MessageStore
+            do {
+                if config.storage == .memory {
+                    store = try MemoryStream(config: storeConfig)
+                } else {
+                    let path = root + "/" + config.name
+                    store = try FileStream.create(at: path, config: storeConfig)
+                }
+            } catch {
+                throw APIError.configInvalid("\(error)")
+            }
+            let managed = Managed(config: config, store: store, created: FileStream.systemClock())
+            if config.storage == .file { try save(managed) }
+            register(managed)
+            return managed
+        }
+    }
+
+    /// Applies a new config to an existing stream (storage type and name may not change).
+    func update(_ requested: APIStreamConfig) async throws -> Managed {
+        var config = requested
+        if config.subjects.isEmpty { config.subjects = [config.name] }
+        try validate(config)
+        guard let existing = stream(named: config.name) else { throw APIError.streamNotFound }
+        if existing.config.storage != config.storage { throw APIError.storageTypeChange }
+        let storeConfig = try Self.storeConfig(config)
+        try lock.withLock {
+            unregister(config.name)
+            defer { register(existing) }
+            try checkOverlap(config)
+        }
+        do { try await existing.store.update(config: storeConfig) } catch { throw APIError.configInvalid("\(error)") }
+        let updated = Managed(config: config, store: existing.store, created: existing.created)
+        try lock.withLock {
+            unregister(config.name)
+            register(updated)
+            if config.storage == .file { try save(updated) }
+        }
+        return updated
+    }
+
+    func delete(_ name: String) throws {
+        let removed: Managed? = lock.withLock {
+            let stream = streams[name]
+            unregister(name)
+            return stream
+        }
+        guard let removed else { throw APIError.streamNotFound }
+        removed.store.close()
+        if removed.config.storage == .file { try? FileManager.default.removeItem(atPath: root + "/" + name) }
+    }
+
+    func closeAll() { for stream in all { stream.store.close() } }
+
+    private func save(_ stream: Managed) throws {
+        let data = try JSONEncoder().encode(Saved(config: stream.config, created: stream.created))
+        try data.write(to: URL(fileURLWithPath: root + "/" + stream.config.name + "/jetstream.json"), options: .atomic)
+    }
+
+    private func validate(_ config: APIStreamConfig) throws {
+        let forbidden: Set<Character> = [".", "*", ">", "/", "\\", " ", "\t"]
+        if config.name.isEmpty || config.name.contains(where: { forbidden.contains($0) }) {
+            throw APIError(code: 400, errCode: 10057, description: "invalid stream name")
+        }
+        if config.numReplicas > 1 { throw APIError.replicasNotSupported }
+        if config.retention != .limits { throw APIError.unsupported }
+        for subject in config.subjects where !Subject.isValidFilter(subject) {
+            throw APIError(code: 400, errCode: 10052, description: "invalid subject '\(subject)'")
+        }
+    }
+
+    private func checkOverlap(_ config: APIStreamConfig) throws {
+        for other in streams.values where other.config.name != config.name {
+            for a in config.subjects { for b in other.config.subjects where Subject.overlaps(a, b) { throw APIError.subjectsOverlap } }
+        }
+    }
+
+    /// The storage engine's config for an API config.
+    static func storeConfig(_ config: APIStreamConfig) throws -> StreamConfig {
+        var store = StreamConfig(name: config.name)
+        store.maxMessages = config.maxMsgs > 0 ? UInt64(config.maxMsgs) : 0
+        store.maxBytes = config.maxBytes > 0 ? UInt64(config.maxBytes) : 0
+        store.maxAge = config.maxAge
+        store.maxMessagesPerSubject = config.maxMsgsPerSubject > 0 ? UInt64(config.maxMsgsPerSubject) : 0
+        store.maxMessageSize = 0  // max_msg_size counts headers + payload; the service checks it before appending
+        store.discard = config.discard == .new ? .new : .old
+        store.duplicateWindow = config.duplicateWindow
+        return store
+    }
+}
