@@ -54,7 +54,7 @@ let package = Package(
 
         // The server: connections, routing, keepalive, auth (SwiftNIO).
         .target(name: "Broker", dependencies: [
-            "NATSProtocol", "Subjects", "StreamStore",
+            "NATSProtocol", "Subjects", "StreamStore", "Consumers",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),

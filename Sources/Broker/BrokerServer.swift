@@ -47,6 +47,12 @@ public final class BrokerServer: @unchecked Sendable {
     /// Binds and starts accepting clients; returns the port (useful with port 0).
     @discardableResult
     public func start() async throws -> Int {
+        if let jetStream {
+            jetStream.send = { [weak self] to, subject, reply, headers, payload in
+                self?.routeInternal(to: to, shownSubject: subject, reply: reply, headers: headers, payload: payload)
+            }
+            jetStream.restoreConsumers()
+        }
         let maxPending = configuration.maxPending
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.backlog, value: 256)
@@ -103,8 +109,12 @@ public final class BrokerServer: @unchecked Sendable {
             if publish.subject.hasPrefix("$JS.API.") {
                 let reply = publish.reply
                 Task {
-                    let json = await jetStream.handle(subject: publish.subject, payload: publish.payload)
-                    if let reply { self.routeInternal(subject: reply, payload: json) }
+                    let json = await jetStream.handle(subject: publish.subject, payload: publish.payload, reply: reply)
+                    if let reply, let json { self.routeInternal(subject: reply, payload: json) }
+                }
+            } else if publish.subject.hasPrefix("$JS.ACK.") {
+                if jetStream.acknowledge(subject: publish.subject, body: publish.payload), let reply = publish.reply {
+                    routeInternal(subject: reply, payload: "")
                 }
             } else if let stream = jetStream.streams.stream(capturing: publish.subject) {
                 let reply = publish.reply
@@ -127,9 +137,15 @@ public final class BrokerServer: @unchecked Sendable {
 
     /// Publishes a message from the server itself (API replies, pub acks); safe from any thread.
     func routeInternal(subject: String, payload: String) {
-        let matches = router.matches(subject)
+        routeInternal(to: subject, shownSubject: subject, reply: nil, headers: nil, payload: ByteBuffer(string: payload))
+    }
+
+    /// Sends a message routed by `to` whose MSG line shows `shownSubject` (JetStream deliveries go to the
+    /// request's inbox under the stream message's own subject).
+    func routeInternal(to: String, shownSubject: String, reply: String?, headers: ByteBuffer?, payload: ByteBuffer) {
+        let matches = router.matches(to)
         guard !matches.isEmpty else { return }
-        let publish = Publish(subject: subject, reply: nil, headers: nil, payload: ByteBuffer(string: payload))
+        let publish = Publish(subject: shownSubject, reply: reply, headers: headers, payload: payload)
         var targets = matches.plain
         for group in matches.groups { if let chosen = group.randomElement() { targets.append(chosen) } }
         for subscription in targets {

@@ -70,6 +70,11 @@ public struct ConsumerConfig: Codable, Equatable, Sendable {
         deliverGroup = try c.decodeIfPresent(String.self, forKey: .deliverGroup)
         flowControl = try c.decodeIfPresent(Bool.self, forKey: .flowControl) ?? false
         idleHeartbeat = try c.decodeIfPresent(Int64.self, forKey: .idleHeartbeat) ?? 0
+        // Zero means "the default", as the reference treats it.
+        if ackWait <= 0 { ackWait = 30_000_000_000 }
+        if maxDeliver == 0 { maxDeliver = -1 }
+        if maxAckPending == 0 { maxAckPending = 1000 }
+        if maxWaiting == 0 { maxWaiting = 512 }
     }
 
     /// How long to wait for an ack of a message's `deliveries`-th delivery: the backoff entry for that

@@ -6,11 +6,18 @@ import StreamStore
 /// The JetStream API on `$JS.API.>` and the capture of messages published to stream subjects, over the
 /// storage engine. Replies use the reference's JSON shapes, `type` fields and error codes.
 ///
-/// Served so far: `INFO`, `STREAM.CREATE|UPDATE|INFO|DELETE|PURGE|NAMES|LIST`, `STREAM.MSG.GET|DELETE`, and
-/// publishing with `Nats-Msg-Id` de-duplication and `Nats-Expected-Stream`. Consumers are not served yet.
+/// Served so far: `INFO`, `STREAM.CREATE|UPDATE|INFO|DELETE|PURGE|NAMES|LIST`, `STREAM.MSG.GET|DELETE`,
+/// publishing with `Nats-Msg-Id` de-duplication and `Nats-Expected-Stream`, and pull consumers
+/// (JetStreamService+Consumers.swift). Push consumers are not served yet.
 final class JetStreamService: @unchecked Sendable {
     let streams: StreamManager
     private let maxPayload: Int
+    private let requestLock = NSLock()
+    private var lastRequestID: UInt64 = 0
+    /// Sends a message from the server: (to, subject shown, reply, headers, payload). Set by the server.
+    var send: @Sendable (String, String, String?, ByteBuffer?, ByteBuffer) -> Void = { _, _, _, _, _ in }
+
+    func nextRequestID() -> UInt64 { requestLock.withLock { lastRequestID += 1; return lastRequestID } }
 
     init(storeDirectory: String, maxPayload: Int) throws {
         streams = try StreamManager(storeDirectory: storeDirectory)
@@ -48,6 +55,7 @@ final class JetStreamService: @unchecked Sendable {
         stream.store.append(request) { result in
             switch result {
             case .success(let ack):
+                if !ack.duplicate { self.notifyConsumers(of: stream) }
                 reply(ack.duplicate ? #"{"stream":"\#(name)", "seq":\#(ack.sequence),"duplicate": true}"# : #"{"stream":"\#(name)", "seq":\#(ack.sequence)}"#)
             case .failure(let error):
                 if case .messageTooLarge = error { fail(.messageSizeExceeded); return }
@@ -60,13 +68,15 @@ final class JetStreamService: @unchecked Sendable {
     // MARK: API
 
     /// Answers one API request (`subject` starts with `$JS.API.`); the JSON reply.
-    func handle(subject: String, payload: ByteBuffer) async -> String {
+    func handle(subject: String, payload: ByteBuffer, reply: String?) async -> String? {
         let tokens = subject.split(separator: ".", omittingEmptySubsequences: false).dropFirst(2).map(String.init)
         let body = Data(payload.readableBytesView)
         guard let operation = tokens.first else { return error("api", .badRequest) }
         switch (operation, tokens.count >= 2 ? tokens[1] : "") {
         case ("INFO", _):
             return accountInfo()
+        case ("CONSUMER", _):
+            return await consumerRequest(tokens, body: body, reply: reply)
         case ("STREAM", "CREATE"), ("STREAM", "UPDATE"):
             let type = tokens[1] == "CREATE" ? "stream_create_response" : "stream_update_response"
             guard tokens.count == 3 else { return error(type, .badRequest) }
@@ -161,7 +171,7 @@ final class JetStreamService: @unchecked Sendable {
             if stream.config.storage == .memory { memory += stream.store.state.bytes } else { storage += stream.store.state.bytes }
         }
         return encode("account_info_response", [
-            "memory": memory, "storage": storage, "streams": all.count, "consumers": 0,
+            "memory": memory, "storage": storage, "streams": all.count, "consumers": all.reduce(0) { $0 + $1.consumers.all.count },
             "limits": ["max_memory": -1, "max_storage": -1, "max_streams": -1, "max_consumers": -1, "max_ack_pending": -1,
                        "memory_max_stream_bytes": -1, "storage_max_stream_bytes": -1, "max_bytes_required": false],
             "api": ["total": 0, "errors": 0],
@@ -180,19 +190,19 @@ final class JetStreamService: @unchecked Sendable {
                 "first_seq": empty && state.lastSequence == 0 ? 0 : state.firstSequence,
                 "first_ts": Self.time(empty ? 0 : state.firstTimestamp),
                 "last_seq": state.lastSequence, "last_ts": Self.time(state.lastTimestamp),
-                "num_subjects": state.subjects, "num_deleted": state.deleted, "consumer_count": 0,
+                "num_subjects": state.subjects, "num_deleted": state.deleted, "consumer_count": stream.consumers.all.count,
             ] as [String: Any],
         ]
     }
 
-    private func encode(_ type: String, _ fields: [String: Any]) -> String {
+    func encode(_ type: String, _ fields: [String: Any]) -> String {
         var object = fields
         object["type"] = "io.nats.jetstream.api.v1." + type
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
         return String(decoding: data, as: UTF8.self)
     }
 
-    private func error(_ type: String, _ error: APIError, extra: [String: Any] = [:]) -> String {
+    func error(_ type: String, _ error: APIError, extra: [String: Any] = [:]) -> String {
         var fields = extra
         fields["error"] = ["code": error.code, "err_code": error.errCode, "description": error.description]
         return encode(type, fields)

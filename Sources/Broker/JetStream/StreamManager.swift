@@ -11,11 +11,24 @@ final class StreamManager: @unchecked Sendable {
         let config: APIStreamConfig
         let store: any MessageStore
         let created: Int64
-        init(config: APIStreamConfig, store: any MessageStore, created: Int64) {
+        let consumers: ConsumerRegistry
+        init(config: APIStreamConfig, store: any MessageStore, created: Int64, consumers: ConsumerRegistry = ConsumerRegistry()) {
             self.config = config
             self.store = store
             self.created = created
+            self.consumers = consumers
         }
+    }
+
+    /// A stream's consumers by name.
+    final class ConsumerRegistry: @unchecked Sendable {
+        private let lock = NSLock()
+        private var hosts: [String: ConsumerHost] = [:]
+        subscript(name: String) -> ConsumerHost? {
+            get { lock.withLock { hosts[name] } }
+            set { lock.withLock { hosts[name] = newValue } }
+        }
+        var all: [ConsumerHost] { lock.withLock { hosts.values.sorted { $0.name < $1.name } } }
     }
 
     /// The API config and creation time, kept beside the stream's own files.
@@ -104,7 +117,7 @@ final class StreamManager: @unchecked Sendable {
             try checkOverlap(config)
         }
         do { try await existing.store.update(config: storeConfig) } catch { throw APIError.configInvalid("\(error)") }
-        let updated = Managed(config: config, store: existing.store, created: existing.created)
+        let updated = Managed(config: config, store: existing.store, created: existing.created, consumers: existing.consumers)
         try lock.withLock {
             unregister(config.name)
             register(updated)
@@ -120,6 +133,7 @@ final class StreamManager: @unchecked Sendable {
             return stream
         }
         guard let removed else { throw APIError.streamNotFound }
+        for consumer in removed.consumers.all { consumer.delete() }
         removed.store.close()
         if removed.config.storage == .file { try? FileManager.default.removeItem(atPath: root + "/" + name) }
     }

@@ -98,6 +98,9 @@ public struct APIError: Error, Codable, Equatable, Sendable {
     public static let purgeDenied = APIError(code: 400, errCode: 10089, description: "stream purge not permitted")
     public static let unsupported = APIError(code: 501, errCode: 10003, description: "not implemented by strata yet")
 
+    public static let consumerNotFound = APIError(code: 404, errCode: 10014, description: "consumer not found")
+    public static let consumerExists = APIError(code: 400, errCode: 10013, description: "consumer name already in use")
+
     public static func wrongLastSequence(_ last: UInt64) -> APIError {
         APIError(code: 400, errCode: 10071, description: "wrong last sequence: \(last)")
     }

@@ -1,0 +1,140 @@
+import Consumers
+import Foundation
+import NATSProtocol
+import NIOCore
+import StreamStore
+
+/// Runs one consumer: its pure ``ConsumerEngine`` under a lock, the timer that ticks it at its next
+/// deadline, and the effects of its actions (deliveries and status messages through the server,
+/// persistence through the stream's consumer records).
+final class ConsumerHost: @unchecked Sendable {
+    let name: String
+    let created: Int64
+    private let lock = NSLock()
+    private var engine: ConsumerEngine
+    private let store: any MessageStore
+    private let send: @Sendable (_ to: String, _ subject: String, _ reply: String?, _ headers: ByteBuffer?, _ payload: ByteBuffer) -> Void
+    private var scheduled: Int64?
+    private var deleted = false
+
+    init(engine: ConsumerEngine, created: Int64, store: any MessageStore,
+         send: @escaping @Sendable (String, String, String?, ByteBuffer?, ByteBuffer) -> Void) {
+        self.name = engine.name
+        self.engine = engine
+        self.created = created
+        self.store = store
+        self.send = send
+    }
+
+    var config: ConsumerConfig { lock.withLock { engine.config } }
+
+    /// A snapshot for consumer info: (engine, messages still to deliver).
+    func snapshot() -> (ConsumerEngine, UInt64) {
+        let engine = lock.withLock { self.engine }
+        return (engine, pendingCount(after: engine.state.delivered.streamSeq, filter: engine.config.filterSubject))
+    }
+
+    func pull(_ request: PullRequest) { run { engine, now, lookup in engine.pull(request, now: now, lookup: lookup) } }
+
+    func acknowledge(_ sequence: UInt64, _ kind: AckKind) {
+        run { engine, now, lookup in engine.acknowledge(streamSequence: sequence, kind, now: now, lookup: lookup) }
+    }
+
+    /// New messages may be deliverable, or a deadline passed.
+    func tick() { run { engine, now, lookup in engine.tick(now: now, lookup: lookup) } }
+
+    /// Persists the current state (on creation).
+    func persist() { save(lock.withLock { engine }) }
+
+    func delete() {
+        lock.withLock { deleted = true }
+        _ = try? store.deleteConsumer(named: name)
+    }
+
+    // MARK: Running the engine
+
+    private func run(_ input: (inout ConsumerEngine, Int64, ConsumerEngine.Lookup) -> [ConsumerAction]) {
+        let store = self.store
+        lock.lock()
+        if deleted { lock.unlock(); return }
+        let filter = engine.config.filterSubject
+        let lookup: ConsumerEngine.Lookup = { sequence in
+            guard let message = try? store.next(atOrAfter: sequence, filter: filter) else { return nil }
+            return .init(sequence: message.sequence, subject: message.subject, size: message.payload.count + message.headers.count,
+                         timestamp: message.timestamp)
+        }
+        let actions = input(&engine, FileStream.systemClock(), lookup)
+        let snapshot = engine
+        lock.unlock()
+        perform(actions, engine: snapshot)
+        schedule(snapshot.nextDeadline)
+    }
+
+    private func perform(_ actions: [ConsumerAction], engine: ConsumerEngine) {
+        var persist = false
+        for action in actions {
+            switch action {
+            case .deliver(let delivery):
+                guard let message = try? store.message(sequence: delivery.streamSequence) else { continue }
+                let pending = pendingCount(after: delivery.streamSequence, filter: engine.config.filterSubject)
+                let reply = ConsumerEngine.ackSubject(stream: engine.stream, consumer: engine.name, deliveries: delivery.deliveries,
+                                                      streamSequence: delivery.streamSequence, consumerSequence: delivery.consumerSequence,
+                                                      timestamp: message.timestamp, pending: pending)
+                send(delivery.to, message.subject, reply, message.headers.isEmpty ? nil : ByteBuffer(bytes: message.headers),
+                     ByteBuffer(bytes: message.payload))
+            case .status(let to, let code, let description):
+                send(to, to, nil, ByteBuffer(string: "NATS/1.0 \(code) \(description)\r\n\r\n"), ByteBuffer())
+            case .maxDeliveriesReached(let sequence, let deliveries):
+                let advisory = #"{"type":"io.nats.jetstream.advisory.v1.max_deliver","stream":"\#(engine.stream)","consumer":"\#(engine.name)","stream_seq":\#(sequence),"deliveries":\#(deliveries)}"#
+                let subject = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.\(engine.stream).\(engine.name)"
+                send(subject, subject, nil, nil, ByteBuffer(string: advisory))
+            case .persist:
+                persist = true
+            }
+        }
+        if persist { save(engine) }
+    }
+
+    private func save(_ engine: ConsumerEngine) {
+        guard let config = try? JSONEncoder().encode(engine.config),
+              let state = try? JSONEncoder().encode(PersistedState(created: created, state: engine.state)) else { return }
+        let record = ConsumerRecord(name: engine.name, deliveredStreamSequence: engine.state.delivered.streamSeq,
+                                    ackFloorStreamSequence: engine.state.ackFloor.streamSeq,
+                                    pendingSequences: engine.state.pending.keys.sorted(), config: Array(config), state: Array(state))
+        try? store.saveConsumer(record)
+    }
+
+    /// What a consumer record's `state` blob holds.
+    struct PersistedState: Codable {
+        var created: Int64
+        var state: ConsumerState
+    }
+
+    /// Messages matching the filter after `sequence` (exact for a filter; for all subjects, from the
+    /// stream's counters).
+    private func pendingCount(after sequence: UInt64, filter: String?) -> UInt64 {
+        if filter == nil || filter == ">" {
+            let state = store.state
+            guard state.lastSequence > sequence else { return 0 }
+            return min(state.messages, state.lastSequence - max(sequence, state.firstSequence - 1))
+        }
+        return (try? store.count(filter: filter, atOrAfter: sequence + 1)) ?? 0
+    }
+
+    /// Arranges a tick at `deadline` (ns), unless one is already due sooner.
+    private func schedule(_ deadline: Int64?) {
+        guard let deadline else { return }
+        let due: Bool = lock.withLock {
+            if let scheduled, scheduled <= deadline { return false }
+            scheduled = deadline
+            return true
+        }
+        guard due else { return }
+        let delay = max(0, deadline - FileStream.systemClock())
+        DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(min(delay, Int64(Int32.max) * 1_000_000)))) { [weak self] in
+            guard let self else { return }
+            self.lock.withLock { if self.scheduled == deadline { self.scheduled = nil } }
+            self.tick()
+        }
+    }
+}

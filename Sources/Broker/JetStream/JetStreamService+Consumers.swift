@@ -1,0 +1,122 @@
+import Consumers
+import Foundation
+import NATSProtocol
+import NIOCore
+import StreamStore
+
+/// Pull consumers: `CONSUMER.CREATE|DURABLE.CREATE|INFO|DELETE|NAMES|LIST`, `CONSUMER.MSG.NEXT`, and acks on
+/// `$JS.ACK.<stream>.<consumer>.…`.
+extension JetStreamService {
+    /// Restores the consumers stored with each stream (on start, once delivery is possible).
+    func restoreConsumers() {
+        for stream in streams.all {
+            for record in (try? stream.store.consumers()) ?? [] {
+                guard let config = try? JSONDecoder().decode(ConsumerConfig.self, from: Data(record.config)),
+                      let saved = try? JSONDecoder().decode(ConsumerHost.PersistedState.self, from: Data(record.state)) else { continue }
+                let engine = ConsumerEngine(stream: stream.config.name, name: record.name, config: config, startSequence: 1, state: saved.state)
+                let host = ConsumerHost(engine: engine, created: saved.created, store: stream.store, send: send)
+                stream.consumers[record.name] = host
+                host.tick()
+            }
+        }
+    }
+
+    func consumerRequest(_ tokens: [String], body: Data, reply: String?) async -> String? {
+        // tokens: CONSUMER, <op>, ...
+        let op = tokens.count > 1 ? tokens[1] : ""
+        switch op {
+        case "CREATE", "DURABLE":
+            let durable = op == "DURABLE"
+            let args = Array(tokens.dropFirst(durable ? 3 : 2))
+            guard let streamName = args.first, let stream = streams.stream(named: streamName) else {
+                return error("consumer_create_response", .streamNotFound)
+            }
+            struct Request: Decodable { var config: ConsumerConfig? }
+            guard let request = try? JSONDecoder().decode(Request.self, from: body), var config = request.config else {
+                return error("consumer_create_response", .invalidJSON)
+            }
+            if args.count >= 2 { config.durableName = config.durableName ?? (durable ? args[1] : nil); config.name = config.name ?? args[1] }
+            if args.count >= 3 { config.filterSubject = config.filterSubject ?? args[2...].joined(separator: ".") }
+            if config.deliverSubject != nil { return error("consumer_create_response", .unsupported) }
+            if config.filterSubject == ">" { config.filterSubject = nil }
+            let name = config.durableName ?? config.name ?? String(UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(22))
+            if config.name == nil { config.name = name }
+            if let existing = stream.consumers[name] {
+                guard existing.config == config else { return error("consumer_create_response", .consumerExists) }
+                return encode("consumer_create_response", consumerInfo(existing, stream: stream))
+            }
+            let store = stream.store
+            let state = store.state
+            let start = ConsumerEngine.startSequence(
+                for: config, firstSequence: state.firstSequence, lastSequence: state.lastSequence,
+                lastMatching: { (try? store.last(subject: config.filterSubject ?? ">"))?.sequence },
+                firstAtOrAfterTime: { try? store.firstSequence(atOrAfterTime: $0) })
+            let engine = ConsumerEngine(stream: stream.config.name, name: name, config: config, startSequence: start)
+            let host = ConsumerHost(engine: engine, created: FileStream.systemClock(), store: store, send: send)
+            stream.consumers[name] = host
+            host.persist()
+            return encode("consumer_create_response", consumerInfo(host, stream: stream))
+        case "INFO", "DELETE":
+            let type = op == "INFO" ? "consumer_info_response" : "consumer_delete_response"
+            guard tokens.count == 4, let stream = streams.stream(named: tokens[2]) else { return error(type, .streamNotFound) }
+            guard let host = stream.consumers[tokens[3]] else { return error(type, .consumerNotFound) }
+            if op == "INFO" { return encode(type, consumerInfo(host, stream: stream)) }
+            stream.consumers[tokens[3]] = nil
+            host.delete()
+            return encode(type, ["success": true])
+        case "NAMES", "LIST":
+            guard tokens.count == 3, let stream = streams.stream(named: tokens[2]) else {
+                return error(op == "NAMES" ? "consumer_names_response" : "consumer_list_response", .streamNotFound)
+            }
+            let hosts = stream.consumers.all
+            if op == "NAMES" {
+                return encode("consumer_names_response", ["total": hosts.count, "offset": 0, "limit": 1024, "consumers": hosts.map(\.name)])
+            }
+            return encode("consumer_list_response", ["total": hosts.count, "offset": 0, "limit": 256,
+                                                     "consumers": hosts.map { consumerInfo($0, stream: stream) }])
+        case "MSG":
+            // CONSUMER.MSG.NEXT.<stream>.<consumer>: deliveries go to the reply subject; no JSON answer.
+            guard tokens.count == 5, tokens[2] == "NEXT", let reply, let stream = streams.stream(named: tokens[3]),
+                  let host = stream.consumers[tokens[4]] else { return nil }
+            struct Next: Decodable {
+                var batch: Int?; var expires: Int64?; var maxBytes: Int?; var noWait: Bool?
+                enum CodingKeys: String, CodingKey { case batch, expires, maxBytes = "max_bytes", noWait = "no_wait" }
+            }
+            let text = String(decoding: body, as: UTF8.self).trimmingCharacters(in: .whitespaces)
+            let next: Next = text.isEmpty ? Next() : Int(text).map { Next(batch: $0) } ?? ((try? JSONDecoder().decode(Next.self, from: body)) ?? Next())
+            host.pull(PullRequest(id: nextRequestID(), replyTo: reply, batch: next.batch ?? 1,
+                                  expires: (next.expires ?? 0) > 0 ? next.expires : nil, maxBytes: next.maxBytes, noWait: next.noWait ?? false))
+            return nil
+        default:
+            return error("api", .unsupported)
+        }
+    }
+
+    /// An ack on `$JS.ACK.<stream>.<consumer>.<deliveries>.<stream_seq>.<consumer_seq>.<ts>.<pending>`.
+    /// Returns true when an ack reply (AckSync) is due.
+    func acknowledge(subject: String, body: ByteBuffer) -> Bool {
+        let tokens = subject.split(separator: ".", omittingEmptySubsequences: false)
+        guard tokens.count >= 9, let sequence = UInt64(tokens[5]),
+              let stream = streams.stream(named: String(tokens[2])), let host = stream.consumers[String(tokens[3])],
+              let kind = AckKind.parse(String(buffer: body)) else { return false }
+        host.acknowledge(sequence, kind)
+        return true
+    }
+
+    /// Lets a stream's consumers deliver what was just appended.
+    func notifyConsumers(of stream: StreamManager.Managed) {
+        for host in stream.consumers.all { host.tick() }
+    }
+
+    func consumerInfo(_ host: ConsumerHost, stream: StreamManager.Managed) -> [String: Any] {
+        let (engine, pending) = host.snapshot()
+        let config = (try? JSONSerialization.jsonObject(with: JSONEncoder().encode(engine.config))) ?? [:]
+        return [
+            "stream_name": stream.config.name, "name": host.name, "created": Self.time(host.created), "config": config,
+            "delivered": ["consumer_seq": engine.state.delivered.consumerSeq, "stream_seq": engine.state.delivered.streamSeq],
+            "ack_floor": ["consumer_seq": engine.state.ackFloor.consumerSeq, "stream_seq": engine.state.ackFloor.streamSeq],
+            "num_ack_pending": engine.numAckPending, "num_redelivered": engine.numRedelivered,
+            "num_waiting": engine.numWaiting, "num_pending": pending,
+        ]
+    }
+}
