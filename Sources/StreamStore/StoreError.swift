@@ -12,6 +12,10 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
     case messageTooLarge(size: UInt64, limit: UInt64)
     /// Discard-new stream is full: which limit.
     case limitReached(String)
+    /// An append's expected last sequence did not hold; `actual` is what it was.
+    case wrongLastSequence(actual: UInt64)
+    /// An append's expected last sequence of its subject did not hold; `actual` is what it was.
+    case wrongLastSubjectSequence(actual: UInt64)
     /// No stream at this path (no `stream.json`).
     case notAStream(path: String)
     /// Another process holds the stream's lock.
@@ -43,6 +47,8 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
         case .invalidConfig(let why): "invalid stream configuration: \(why)"
         case .messageTooLarge(let size, let limit): "message size \(size) exceeds maximum \(limit)"
         case .limitReached(let which): "maximum \(which) exceeded"
+        case .wrongLastSequence(let actual): "wrong last sequence: \(actual)"
+        case .wrongLastSubjectSequence(let actual): "wrong last sequence: \(actual)"
         case .notAStream(let path): "\(path) is not a stream directory (no stream.json)"
         case .locked(let path): "\(path) is locked by another process"
         case .streamExists(let name): "stream \(name) already exists"

@@ -215,4 +215,48 @@ import Testing
         #expect(config == expected)
         #expect(throws: DecodingError.self) { _ = try JSONDecoder().decode(StreamConfig.self, from: Data(#"{"maxMessages":5}"#.utf8)) }
     }
+
+    @Test(arguments: StoreKind.allCases)
+    func expectationsAreCheckedWithTheAppend(kind: StoreKind) async throws {
+        var f = try StoreFixture(kind)
+        var first = request("kv.a", "1")
+        first.expectations.lastSubjectSequence = 0  // create-if-absent
+        #expect(try await f.store.append(first).sequence == 1)
+        await #expect { _ = try await f.store.append(first) } throws: { error in
+            guard case StoreError.wrongLastSubjectSequence(actual: 1) = error else { return false }
+            return true
+        }
+        var update = request("kv.a", "2")
+        update.expectations.lastSubjectSequence = 1
+        #expect(try await f.store.append(update).sequence == 2)
+        var other = request("kv.b", "x")
+        other.expectations.lastSequence = 1
+        await #expect { _ = try await f.store.append(other) } throws: { error in
+            guard case StoreError.wrongLastSequence(actual: 2) = error else { return false }
+            return true
+        }
+        other.expectations.lastSequence = 2
+        #expect(try await f.store.append(other).sequence == 3)
+        #expect(f.store.state.messages == 3 && f.store.state.lastSequence == 3)
+        try f.reopen()
+        #expect(f.store.state.messages == 3)
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func rollupsRemoveEarlierMessages(kind: StoreKind) async throws {
+        var f = try StoreFixture(kind)
+        for i in 1...3 { _ = try await f.store.append(request("r.a", "\(i)")) }
+        _ = try await f.store.append(request("r.b", "b"))
+        var rollup = request("r.a", "rolled")
+        rollup.rollup = .subject
+        #expect(try await f.store.append(rollup).sequence == 5)
+        #expect(try f.store.subjectCounts(filter: nil) == ["r.a": 1, "r.b": 1])
+        var all = request("r.c", "everything")
+        all.rollup = .all
+        _ = try await f.store.append(all)
+        #expect(try f.store.messages(from: 1, filter: nil, limit: 10).map(\.sequence) == [6])
+        // The removals are in the log: a reopen (and a rebuild) gives the same contents.
+        try f.reopen()
+        #expect(try f.store.messages(from: 1, filter: nil, limit: 10).map(\.sequence) == [6])
+    }
 }

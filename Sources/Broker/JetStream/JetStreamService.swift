@@ -37,21 +37,41 @@ final class JetStreamService: @unchecked Sendable {
             fail(APIError(code: 400, errCode: 10060, description: "expected stream does not match"))
             return
         }
-        if NATSHeaders.value("Nats-Expected-Last-Sequence", in: publish.headers) != nil
-            || NATSHeaders.value("Nats-Expected-Last-Subject-Sequence", in: publish.headers) != nil
-            || NATSHeaders.value("Nats-Expected-Last-Msg-Id", in: publish.headers) != nil
-            || NATSHeaders.value("Nats-Rollup", in: publish.headers) != nil {
+        if NATSHeaders.value("Nats-Expected-Last-Msg-Id", in: publish.headers) != nil {
             fail(.unsupported)
             return
+        }
+        var expectations = AppendExpectations()
+        if let text = NATSHeaders.value("Nats-Expected-Last-Sequence", in: publish.headers) {
+            guard let value = UInt64(text) else { fail(.badRequest); return }
+            expectations.lastSequence = value
+        }
+        if let text = NATSHeaders.value("Nats-Expected-Last-Subject-Sequence", in: publish.headers) {
+            guard let value = UInt64(text) else { fail(.badRequest); return }
+            expectations.lastSubjectSequence = value
+        }
+        var rollup: Rollup?
+        if let text = NATSHeaders.value("Nats-Rollup", in: publish.headers) {
+            guard stream.config.allowRollupHdrs else {
+                fail(APIError(code: 400, errCode: 10115, description: "rollup not permitted"))
+                return
+            }
+            switch text {
+            case "sub": rollup = .subject
+            case "all": rollup = .all
+            default: fail(APIError(code: 400, errCode: 10116, description: "rollup value invalid: \(text)")); return
+            }
         }
         let size = (publish.headers?.readableBytes ?? 0) + publish.payload.readableBytes
         if stream.config.maxMsgSize >= 0 && size > Int(stream.config.maxMsgSize) {
             fail(.messageSizeExceeded)
             return
         }
-        let request = AppendRequest(subject: publish.subject, headers: publish.headers.map { Array($0.readableBytesView) } ?? [],
+        var request = AppendRequest(subject: publish.subject, headers: publish.headers.map { Array($0.readableBytesView) } ?? [],
                                     payload: Array(publish.payload.readableBytesView),
                                     messageID: NATSHeaders.value("Nats-Msg-Id", in: publish.headers))
+        request.expectations = expectations
+        request.rollup = rollup
         stream.store.append(request) { result in
             switch result {
             case .success(let ack):
@@ -59,6 +79,8 @@ final class JetStreamService: @unchecked Sendable {
                 reply(ack.duplicate ? #"{"stream":"\#(name)", "seq":\#(ack.sequence),"duplicate": true}"# : #"{"stream":"\#(name)", "seq":\#(ack.sequence)}"#)
             case .failure(let error):
                 if case .messageTooLarge = error { fail(.messageSizeExceeded); return }
+                if case .wrongLastSequence(let actual) = error { fail(.wrongLastSequence(actual)); return }
+                if case .wrongLastSubjectSequence(let actual) = error { fail(.wrongLastSequence(actual)); return }
                 if case .limitReached = error { fail(APIError(code: 503, errCode: 10077, description: "maximum messages exceeded")); return }
                 fail(.storeFailed)
             }
@@ -77,6 +99,9 @@ final class JetStreamService: @unchecked Sendable {
             return accountInfo()
         case ("CONSUMER", _):
             return await consumerRequest(tokens, body: body, reply: reply)
+        case ("DIRECT", "GET"):
+            directGet(tokens, body: body, reply: reply)
+            return nil
         case ("STREAM", "CREATE"), ("STREAM", "UPDATE"):
             let type = tokens[1] == "CREATE" ? "stream_create_response" : "stream_update_response"
             guard tokens.count == 3 else { return error(type, .badRequest) }
@@ -128,6 +153,39 @@ final class JetStreamService: @unchecked Sendable {
         default:
             return error("api", .unsupported)
         }
+    }
+
+    /// `DIRECT.GET.<stream>` (`{"seq"}`, `{"last_by_subj"}`, `{"next_by_subj","seq"}`) and
+    /// `DIRECT.GET.<stream>.<subject>` (last by subject): the reply is the message itself, with
+    /// `Nats-Stream`, `Nats-Sequence`, `Nats-Time-Stamp` and `Nats-Subject` headers, or `404 Message Not Found`.
+    private func directGet(_ tokens: [String], body: Data, reply: String?) {
+        guard let reply, tokens.count >= 3, let stream = streams.stream(named: tokens[2]), stream.config.allowDirect else { return }
+        struct Request: Decodable {
+            var seq: UInt64?
+            var lastBySubject: String?
+            var nextBySubject: String?
+            enum CodingKeys: String, CodingKey { case seq, lastBySubject = "last_by_subj", nextBySubject = "next_by_subj" }
+        }
+        var found: StoredMessage?
+        if tokens.count > 3 {
+            found = try? stream.store.last(subject: tokens[3...].joined(separator: "."))
+        } else if let request = try? JSONDecoder().decode(Request.self, from: body) {
+            if let subject = request.lastBySubject {
+                found = try? stream.store.last(subject: subject)
+            } else if let subject = request.nextBySubject {
+                found = try? stream.store.next(atOrAfter: request.seq ?? 0, filter: subject)
+            } else if let seq = request.seq {
+                found = try? stream.store.message(sequence: seq)
+            }
+        }
+        guard let message = found else {
+            send(reply, reply, nil, ByteBuffer(string: "NATS/1.0 404 Message Not Found\r\n\r\n"), ByteBuffer())
+            return
+        }
+        var headers = message.headers.isEmpty ? "NATS/1.0\r\n" : String(decoding: message.headers.dropLast(2), as: UTF8.self)
+        headers += "Nats-Stream: \(stream.config.name)\r\nNats-Subject: \(message.subject)\r\nNats-Sequence: \(message.sequence)\r\n"
+        headers += "Nats-Time-Stamp: \(Self.time(message.timestamp))\r\n\r\n"
+        send(reply, reply, nil, ByteBuffer(string: headers), ByteBuffer(bytes: message.payload))
     }
 
     private func message(_ operation: String, stream: StreamManager.Managed, body: Data) async -> String {

@@ -177,6 +177,13 @@ struct MemoryContents: RetentionTarget {
            original.timestamp >= now - config.duplicateWindow {
             return AppendResult(sequence: original.sequence, timestamp: original.timestamp, duplicate: true)
         }
+        if let expected = request.expectations.lastSequence, expected != state.lastSequence {
+            throw StoreError.wrongLastSequence(actual: state.lastSequence)
+        }
+        if let expected = request.expectations.lastSubjectSequence {
+            let actual = subjects[request.subject]?.sequences.last ?? 0
+            if actual != expected { throw StoreError.wrongLastSubjectSequence(actual: actual) }
+        }
         let sequence = state.lastSequence + 1
         let timestamp = max(now, state.lastTimestamp)
         messages[sequence] = StoredMessage(sequence: sequence, timestamp: timestamp, subject: request.subject,
@@ -192,6 +199,14 @@ struct MemoryContents: RetentionTarget {
         state.bytes += size
         state.lastSequence = sequence
         state.lastTimestamp = timestamp
+        switch request.rollup {
+        case .subject?:
+            for old in subjects[request.subject]?.sequences ?? [] where old < sequence { removeRange(old...old) }
+        case .all?:
+            if state.firstSequence < sequence { removeRange(state.firstSequence...(sequence - 1)) }
+        case nil:
+            break
+        }
         try? Retention.enforce(afterAppendingTo: request.subject, config: config, target: &self)
         if config.duplicateWindow > 0 && messageIDs.count > 4096 {
             messageIDs = messageIDs.filter { $0.value.timestamp >= now - config.duplicateWindow }

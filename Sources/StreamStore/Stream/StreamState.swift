@@ -39,6 +39,10 @@ public struct AppendRequest: Sendable {
     public var headers: [UInt8]
     public var payload: [UInt8]
     public var messageID: String?
+    /// Conditions checked atomically with the append (JetStream's `Nats-Expected-*` headers).
+    public var expectations = AppendExpectations()
+    /// Remove earlier messages once this one is stored (JetStream's `Nats-Rollup`).
+    public var rollup: Rollup?
 
     public init(subject: String, headers: [UInt8] = [], payload: [UInt8], messageID: String? = nil) {
         self.subject = subject
@@ -46,6 +50,27 @@ public struct AppendRequest: Sendable {
         self.payload = payload
         self.messageID = messageID
     }
+}
+
+/// Conditions an append must meet, checked in the same transaction as the append.
+public struct AppendExpectations: Sendable, Equatable {
+    /// The stream's last sequence must be this.
+    public var lastSequence: UInt64?
+    /// The last sequence of the message's subject must be this (0 = the subject holds no message).
+    public var lastSubjectSequence: UInt64?
+
+    public init(lastSequence: UInt64? = nil, lastSubjectSequence: UInt64? = nil) {
+        self.lastSequence = lastSequence
+        self.lastSubjectSequence = lastSubjectSequence
+    }
+}
+
+/// What a rollup removes once the message is stored.
+public enum Rollup: Sendable, Equatable {
+    /// Every earlier message on the same subject.
+    case subject
+    /// Every earlier message of the stream.
+    case all
 }
 
 /// What to purge (Specs/Retention.md, "Purge").

@@ -24,6 +24,17 @@ extension StreamWriter {
                         results[i] = .success(AppendResult(sequence: original.sequence, timestamp: original.timestamp, duplicate: true))
                         continue
                     }
+                    if let expected = request.expectations.lastSequence, expected != writer.state.stream.lastSequence {
+                        results[i] = .failure(.wrongLastSequence(actual: writer.state.stream.lastSequence))
+                        continue
+                    }
+                    if let expected = request.expectations.lastSubjectSequence {
+                        let actual = try writer.subjectEntry(request.subject)?.lastSequence ?? 0
+                        if actual != expected {
+                            results[i] = .failure(.wrongLastSubjectSequence(actual: actual))
+                            continue
+                        }
+                    }
                     let sequence = writer.state.stream.lastSequence + 1
                     let timestamp = max(now, writer.state.stream.lastTimestamp)
                     let (frameOffset, recordIndex) = frames.position
@@ -39,6 +50,16 @@ extension StreamWriter {
                     try frames.append { area in
                         Record.appendMessage(sequence: sequence, timestamp: timestamp, subject: request.subject, messageID: request.messageID,
                                              headers: request.headers, payload: request.payload, to: &area)
+                    }
+                    switch request.rollup {
+                    case .subject?:
+                        while let info = try writer.subjectInfo(request.subject), info.oldest < sequence {
+                            try writer.remove(range: info.oldest...info.oldest)
+                        }
+                    case .all?:
+                        if writer.state.stream.firstSequence < sequence { try writer.remove(range: writer.state.stream.firstSequence...(sequence - 1)) }
+                    case nil:
+                        break
                     }
                     try Retention.enforce(afterAppendingTo: request.subject, config: config, target: &writer)
                     results[i] = .success(AppendResult(sequence: sequence, timestamp: timestamp, duplicate: false))
