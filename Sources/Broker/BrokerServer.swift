@@ -51,6 +51,7 @@ public final class BrokerServer: @unchecked Sendable {
             jetStream.send = { [weak self] to, subject, reply, headers, payload in
                 self?.routeInternal(to: to, shownSubject: subject, reply: reply, headers: headers, payload: payload)
             }
+            jetStream.hasInterest = { [weak self] subject in !(self?.router.matches(subject).isEmpty ?? true) }
             jetStream.restoreConsumers()
         }
         let maxPending = configuration.maxPending

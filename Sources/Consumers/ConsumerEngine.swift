@@ -36,7 +36,10 @@ public struct ConsumerEngine: Sendable {
 
     /// Creates a consumer that starts delivering at `startSequence` (from ``startSequence(for:lastSequence:…)``),
     /// or resumes from a persisted `state`.
-    public init(stream: String, name: String, config: ConsumerConfig, startSequence: UInt64, state: ConsumerState? = nil) {
+    /// `initialSequences` (for `last_per_subject`) are delivered first, in order; new messages then start at
+    /// `startSequence`.
+    public init(stream: String, name: String, config: ConsumerConfig, startSequence: UInt64, initialSequences: [UInt64] = [],
+                state: ConsumerState? = nil) {
         self.stream = stream
         self.name = name
         self.config = config
@@ -46,6 +49,7 @@ public struct ConsumerEngine: Sendable {
             var fresh = ConsumerState()
             fresh.delivered.streamSeq = startSequence > 0 ? startSequence - 1 : 0
             fresh.ackFloor.streamSeq = fresh.delivered.streamSeq
+            fresh.initialSequences = initialSequences.isEmpty ? nil : initialSequences
             self.state = fresh
         }
     }
@@ -165,20 +169,24 @@ public struct ConsumerEngine: Sendable {
         var actions: [ConsumerAction] = []
         var persist = false
         while let target = currentTarget() {
-            guard let (message, isRedelivery) = nextMessage(lookup: lookup) else { break }
+            guard let (message, kind) = nextMessage(lookup: lookup) else { break }
             // A pull request's max_bytes: a message that can never fit ends the request with 409.
             if case .pull(let index) = target, let limit = waiting[index].maxBytes, limit > 0 {
                 let left = limit - waiting[index].deliveredBytes
                 if message.size > left {
                     let request = waiting.remove(at: index)
                     actions.append(.status(to: request.replyTo, code: 409, description: "Message Size Exceeds MaxBytes"))
-                    if isRedelivery { state.redeliveryQueue.insert(message.sequence, at: 0) }
+                    switch kind {
+                    case .redelivery: state.redeliveryQueue.insert(message.sequence, at: 0)
+                    case .initial: state.initialSequences = [message.sequence] + (state.initialSequences ?? [])
+                    case .new: break
+                    }
                     continue
                 }
             }
             let deliveries = (state.pending[message.sequence]?.deliveries ?? 0) + 1
             state.delivered.consumerSeq += 1
-            if !isRedelivery { state.delivered.streamSeq = message.sequence }
+            if kind == .new { state.delivered.streamSeq = message.sequence }
             if config.ackPolicy == .none {
                 state.ackFloor = state.delivered
             } else {
@@ -200,7 +208,8 @@ public struct ConsumerEngine: Sendable {
                 }
             }
             actions.append(.deliver(Delivery(to: to, streamSequence: message.sequence, consumerSequence: state.delivered.consumerSeq,
-                                             deliveries: deliveries, subject: message.subject, timestamp: message.timestamp)))
+                                             deliveries: deliveries, subject: message.subject, timestamp: message.timestamp,
+                                             remainingInitial: state.initialSequences?.count ?? 0)))
         }
         if persist { actions.append(.persist) }
         return actions
@@ -213,19 +222,26 @@ public struct ConsumerEngine: Sendable {
         return waiting.isEmpty ? nil : .pull(0)
     }
 
-    /// The next message to send: a queued redelivery first, else the next new one (unless max_ack_pending
-    /// is reached). Redeliveries of messages gone from the stream are dropped.
-    private mutating func nextMessage(lookup: Lookup) -> (Message, Bool)? {
+    private enum Source { case redelivery, initial, new }
+
+    /// The next message to send: a queued redelivery first, then (unless max_ack_pending is reached) an
+    /// initial `last_per_subject` message, then the next new one. Messages gone from the stream are skipped.
+    private mutating func nextMessage(lookup: Lookup) -> (Message, Source)? {
         while let sequence = state.redeliveryQueue.first {
             state.redeliveryQueue.removeFirst()
             guard state.pending[sequence] != nil else { continue }
-            if let message = lookup(sequence), message.sequence == sequence { return (message, true) }
+            if let message = lookup(sequence), message.sequence == sequence { return (message, .redelivery) }
             state.pending[sequence] = nil  // removed from the stream meanwhile
             updateAckFloor()
         }
         if config.ackPolicy != .none && config.maxAckPending > 0 && state.pending.count >= config.maxAckPending { return nil }
+        while var initial = state.initialSequences, let sequence = initial.first {
+            initial.removeFirst()
+            state.initialSequences = initial.isEmpty ? nil : initial
+            if let message = lookup(sequence), message.sequence == sequence { return (message, .initial) }
+        }
         guard let message = lookup(state.delivered.streamSeq + 1) else { return nil }
-        return (message, false)
+        return (message, .new)
     }
 
     private mutating func enqueueRedelivery(_ sequence: UInt64) {
@@ -321,6 +337,8 @@ public struct Delivery: Equatable, Sendable {
     public var deliveries: Int
     public var subject: String
     public var timestamp: Int64
+    /// `last_per_subject` messages still to deliver after this one (they count as pending for clients).
+    public var remainingInitial: Int = 0
     public var isRedelivery: Bool { deliveries > 1 }
 }
 

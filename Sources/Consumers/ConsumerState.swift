@@ -32,6 +32,9 @@ public struct ConsumerState: Codable, Equatable, Sendable {
     public var pending: [UInt64: Pending] = [:]
     /// Stream sequences queued for redelivery (deadline passed, or NAKed), in order.
     public var redeliveryQueue: [UInt64] = []
+    /// For `last_per_subject`: the last message of each subject at creation, still to deliver, in order,
+    /// before new messages (nil when none).
+    public var initialSequences: [UInt64]?
 
     public init() {}
 }

@@ -265,4 +265,21 @@ let second: Int64 = 1_000_000_000
         #expect(config.ackWait == 30_000_000_000 && config.maxDeliver == -1 && config.maxAckPending == 1000 && config.maxWaiting == 512)
         #expect(config.replayPolicy == .instant)
     }
+
+    @Test func lastPerSubjectDeliversEachSubjectsLastThenNewMessages() {
+        var stream = FakeStream(count: 5) { $0 % 2 == 0 ? "k.b" : "k.a" }  // a1 b2 a3 b4 a5
+        var engine = ConsumerEngine(stream: "S", name: "w", config: explicitConfig { $0.ackPolicy = .none }, startSequence: 6,
+                                    initialSequences: [4, 5])
+        let first = deliveries(engine.pull(PullRequest(id: 1, replyTo: "r", batch: 10, expires: 10 * second), now: 0, lookup: stream.lookup))
+        #expect(first.map(\.streamSequence) == [4, 5])
+        #expect(first.map(\.remainingInitial) == [1, 0])
+        #expect(engine.state.delivered.streamSeq == 5)
+        stream.messages[6] = .init(sequence: 6, subject: "k.a", size: 10, timestamp: 6)
+        #expect(deliveries(engine.tick(now: 1, lookup: stream.lookup)).map(\.streamSequence) == [6])
+        // An initial message deleted before its turn is skipped.
+        var other = ConsumerEngine(stream: "S", name: "x", config: explicitConfig { $0.ackPolicy = .none }, startSequence: 7,
+                                   initialSequences: [2, 6])
+        stream.messages[2] = nil
+        #expect(deliveries(other.pull(PullRequest(id: 2, replyTo: "r", batch: 10, noWait: true), now: 0, lookup: stream.lookup)).map(\.streamSequence) == [6])
+    }
 }

@@ -85,3 +85,61 @@ async def test_expected_headers_rollup_and_direct_get():
     finally:
         server.stop()
         shutil.rmtree(store, ignore_errors=True)
+
+
+async def test_key_value_keys_history_and_watch():
+    server, store = start("strata")
+    try:
+        nc = await nats.connect(server.url, allow_reconnect=False)
+        js = nc.jetstream()
+        kv = await js.create_key_value(bucket="W", history=5)
+        await kv.put("a", b"1")
+        await kv.put("b", b"2")
+        await kv.put("a", b"3")
+        assert sorted(await kv.keys()) == ["a", "b"]
+        assert [e.value for e in await kv.history("a")] == [b"1", b"3"]
+        watcher = await kv.watchall()
+        initial = []
+        async for entry in watcher:
+            if entry is None:
+                break
+            initial.append((entry.key, entry.value))
+        assert initial == [("b", b"2"), ("a", b"3")]
+        await kv.put("c", b"4")
+        update = await watcher.updates(timeout=5)
+        assert (update.key, update.value) == ("c", b"4")
+        await watcher.stop()
+        await nc.close()
+    finally:
+        server.stop()
+        shutil.rmtree(store, ignore_errors=True)
+
+
+async def test_push_subscription_with_queue_group_and_acks():
+    server, store = start("strata")
+    try:
+        nc = await nats.connect(server.url, allow_reconnect=False)
+        js = nc.jetstream()
+        await js.add_stream(name="PUSH", subjects=["push.>"])
+        for i in range(10):
+            await js.publish("push.x", f"{i}".encode())
+        got = []
+        done = asyncio.Event()
+
+        async def handler(msg):
+            got.append(int(msg.data))
+            await msg.ack()
+            if len(got) == 12:
+                done.set()
+        await js.subscribe("push.>", queue="pd", durable="pd", cb=handler, manual_ack=True)
+        await js.subscribe("push.>", queue="pd", durable="pd", cb=handler, manual_ack=True)
+        await js.publish("push.x", b"10")
+        await js.publish("push.x", b"11")
+        await asyncio.wait_for(done.wait(), 10)
+        assert sorted(got) == list(range(12))
+        info = await js.consumer_info("PUSH", "pd")
+        assert info.delivered.stream_seq == 12
+        await nc.close()
+    finally:
+        server.stop()
+        shutil.rmtree(store, ignore_errors=True)

@@ -16,14 +16,49 @@ final class ConsumerHost: @unchecked Sendable {
     private let send: @Sendable (_ to: String, _ subject: String, _ reply: String?, _ headers: ByteBuffer?, _ payload: ByteBuffer) -> Void
     private var scheduled: Int64?
     private var deleted = false
+    /// Push consumers: whether anyone listens on a subject (the server's router), a timer that re-checks
+    /// interest and sends idle heartbeats, and when the consumer last sent something.
+    private let hasInterest: @Sendable (String) -> Bool
+    private var pushTimer: DispatchSourceTimer?
+    private var lastSent: Int64 = 0
 
     init(engine: ConsumerEngine, created: Int64, store: any MessageStore,
-         send: @escaping @Sendable (String, String, String?, ByteBuffer?, ByteBuffer) -> Void) {
+         send: @escaping @Sendable (String, String, String?, ByteBuffer?, ByteBuffer) -> Void,
+         hasInterest: @escaping @Sendable (String) -> Bool = { _ in true }) {
         self.name = engine.name
         self.engine = engine
         self.created = created
         self.store = store
         self.send = send
+        self.hasInterest = hasInterest
+        if engine.config.deliverSubject != nil { startPushTimer(heartbeat: engine.config.idleHeartbeat) }
+    }
+
+    deinit { pushTimer?.cancel() }
+
+    /// Every `idle_heartbeat` (at most every second): re-check interest and deliver; when nothing was sent
+    /// for a whole heartbeat interval, send `100 Idle Heartbeat` with the last sequences.
+    private func startPushTimer(heartbeat: Int64) {
+        let interval = heartbeat > 0 ? min(heartbeat, 1_000_000_000) : 1_000_000_000
+        let timer = DispatchSource.makeTimerSource(queue: .global())
+        timer.schedule(deadline: .now() + .nanoseconds(Int(interval)), repeating: .nanoseconds(Int(interval)))
+        timer.setEventHandler { [weak self] in
+            guard let self else { return }
+            self.tick()
+            guard heartbeat > 0 else { return }
+            let now = FileStream.systemClock()
+            let (due, engine): (Bool, ConsumerEngine) = self.lock.withLock {
+                let due = !self.deleted && self.engine.pushActive && now - self.lastSent >= heartbeat
+                if due { self.lastSent = now }
+                return (due, self.engine)
+            }
+            if due, let subject = engine.config.deliverSubject {
+                let headers = "NATS/1.0 100 Idle Heartbeat\r\nNats-Last-Consumer: \(engine.state.delivered.consumerSeq)\r\nNats-Last-Stream: \(engine.state.delivered.streamSeq)\r\n\r\n"
+                self.send(subject, subject, nil, ByteBuffer(string: headers), ByteBuffer())
+            }
+        }
+        pushTimer = timer
+        timer.resume()
     }
 
     var config: ConsumerConfig { lock.withLock { engine.config } }
@@ -31,7 +66,8 @@ final class ConsumerHost: @unchecked Sendable {
     /// A snapshot for consumer info: (engine, messages still to deliver).
     func snapshot() -> (ConsumerEngine, UInt64) {
         let engine = lock.withLock { self.engine }
-        return (engine, pendingCount(after: engine.state.delivered.streamSeq, filter: engine.config.filterSubject))
+        let initial = UInt64(engine.state.initialSequences?.count ?? 0)
+        return (engine, initial + pendingCount(after: engine.state.delivered.streamSeq, filter: engine.config.filterSubject))
     }
 
     func pull(_ request: PullRequest) { run { engine, now, lookup in engine.pull(request, now: now, lookup: lookup) } }
@@ -48,6 +84,7 @@ final class ConsumerHost: @unchecked Sendable {
 
     func delete() {
         lock.withLock { deleted = true }
+        pushTimer?.cancel()
         _ = try? store.deleteConsumer(named: name)
     }
 
@@ -58,6 +95,7 @@ final class ConsumerHost: @unchecked Sendable {
         lock.lock()
         if deleted { lock.unlock(); return }
         let filter = engine.config.filterSubject
+        if let subject = engine.config.deliverSubject { engine.pushActive = hasInterest(subject) }
         let lookup: ConsumerEngine.Lookup = { sequence in
             guard let message = try? store.next(atOrAfter: sequence, filter: filter) else { return nil }
             return .init(sequence: message.sequence, subject: message.subject, size: message.payload.count + message.headers.count,
@@ -76,12 +114,21 @@ final class ConsumerHost: @unchecked Sendable {
             switch action {
             case .deliver(let delivery):
                 guard let message = try? store.message(sequence: delivery.streamSequence) else { continue }
-                let pending = pendingCount(after: delivery.streamSequence, filter: engine.config.filterSubject)
+                let pending = UInt64(delivery.remainingInitial)
+                    + pendingCount(after: max(delivery.streamSequence, delivery.remainingInitial > 0 ? engine.state.delivered.streamSeq : 0),
+                                   filter: engine.config.filterSubject)
                 let reply = ConsumerEngine.ackSubject(stream: engine.stream, consumer: engine.name, deliveries: delivery.deliveries,
                                                       streamSequence: delivery.streamSequence, consumerSequence: delivery.consumerSequence,
                                                       timestamp: message.timestamp, pending: pending)
-                send(delivery.to, message.subject, reply, message.headers.isEmpty ? nil : ByteBuffer(bytes: message.headers),
-                     ByteBuffer(bytes: message.payload))
+                if engine.config.headersOnly {
+                    var headers = message.headers.isEmpty ? "NATS/1.0\r\n" : String(decoding: message.headers.dropLast(2), as: UTF8.self)
+                    headers += "Nats-Msg-Size: \(message.payload.count)\r\n\r\n"
+                    send(delivery.to, message.subject, reply, ByteBuffer(string: headers), ByteBuffer())
+                } else {
+                    send(delivery.to, message.subject, reply, message.headers.isEmpty ? nil : ByteBuffer(bytes: message.headers),
+                         ByteBuffer(bytes: message.payload))
+                }
+                lock.withLock { lastSent = FileStream.systemClock() }
             case .status(let to, let code, let description):
                 send(to, to, nil, ByteBuffer(string: "NATS/1.0 \(code) \(description)\r\n\r\n"), ByteBuffer())
             case .maxDeliveriesReached(let sequence, let deliveries):

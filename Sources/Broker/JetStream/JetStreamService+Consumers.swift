@@ -14,7 +14,7 @@ extension JetStreamService {
                 guard let config = try? JSONDecoder().decode(ConsumerConfig.self, from: Data(record.config)),
                       let saved = try? JSONDecoder().decode(ConsumerHost.PersistedState.self, from: Data(record.state)) else { continue }
                 let engine = ConsumerEngine(stream: stream.config.name, name: record.name, config: config, startSequence: 1, state: saved.state)
-                let host = ConsumerHost(engine: engine, created: saved.created, store: stream.store, send: send)
+                let host = ConsumerHost(engine: engine, created: saved.created, store: stream.store, send: send, hasInterest: hasInterest)
                 stream.consumers[record.name] = host
                 host.tick()
             }
@@ -37,7 +37,6 @@ extension JetStreamService {
             }
             if args.count >= 2 { config.durableName = config.durableName ?? (durable ? args[1] : nil); config.name = config.name ?? args[1] }
             if args.count >= 3 { config.filterSubject = config.filterSubject ?? args[2...].joined(separator: ".") }
-            if config.deliverSubject != nil { return error("consumer_create_response", .unsupported) }
             if config.filterSubject == ">" { config.filterSubject = nil }
             let name = config.durableName ?? config.name ?? String(UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(22))
             if config.name == nil { config.name = name }
@@ -51,10 +50,18 @@ extension JetStreamService {
                 for: config, firstSequence: state.firstSequence, lastSequence: state.lastSequence,
                 lastMatching: { (try? store.last(subject: config.filterSubject ?? ">"))?.sequence },
                 firstAtOrAfterTime: { try? store.firstSequence(atOrAfterTime: $0) })
-            let engine = ConsumerEngine(stream: stream.config.name, name: name, config: config, startSequence: start)
-            let host = ConsumerHost(engine: engine, created: FileStream.systemClock(), store: store, send: send)
+            var initial: [UInt64] = []
+            var first = start
+            if config.deliverPolicy == .lastPerSubject {
+                let subjects = (try? store.subjectCounts(filter: config.filterSubject)) ?? [:]
+                initial = subjects.keys.compactMap { (try? store.last(subject: $0))?.sequence }.sorted()
+                first = state.lastSequence + 1
+            }
+            let engine = ConsumerEngine(stream: stream.config.name, name: name, config: config, startSequence: first, initialSequences: initial)
+            let host = ConsumerHost(engine: engine, created: FileStream.systemClock(), store: store, send: send, hasInterest: hasInterest)
             stream.consumers[name] = host
             host.persist()
+            host.tick()
             return encode("consumer_create_response", consumerInfo(host, stream: stream))
         case "INFO", "DELETE":
             let type = op == "INFO" ? "consumer_info_response" : "consumer_delete_response"

@@ -2,6 +2,7 @@ import Foundation
 import NATSProtocol
 import NIOCore
 import StreamStore
+import Subjects
 
 /// The JetStream API on `$JS.API.>` and the capture of messages published to stream subjects, over the
 /// storage engine. Replies use the reference's JSON shapes, `type` fields and error codes.
@@ -16,6 +17,8 @@ final class JetStreamService: @unchecked Sendable {
     private var lastRequestID: UInt64 = 0
     /// Sends a message from the server: (to, subject shown, reply, headers, payload). Set by the server.
     var send: @Sendable (String, String, String?, ByteBuffer?, ByteBuffer) -> Void = { _, _, _, _, _ in }
+    /// Whether any subscription matches a subject (push consumers deliver only while someone listens).
+    var hasInterest: @Sendable (String) -> Bool = { _ in false }
 
     func nextRequestID() -> UInt64 { requestLock.withLock { lastRequestID += 1; return lastRequestID } }
 
@@ -140,7 +143,11 @@ final class JetStreamService: @unchecked Sendable {
                 return self.error("stream_purge_response", .configInvalid("\(error)"))
             }
         case ("STREAM", "NAMES"):
-            let names = streams.all.map(\.config.name)
+            struct Filter: Decodable { var subject: String? }
+            let subject = (try? JSONDecoder().decode(Filter.self, from: body))?.subject
+            let names = streams.all.filter { stream in
+                subject.map { s in stream.config.subjects.contains { Subject.overlaps($0, s) } } ?? true
+            }.map(\.config.name)
             return encode("stream_names_response", ["total": names.count, "offset": 0, "limit": 1024, "streams": names])
         case ("STREAM", "LIST"):
             let infos = streams.all.map { streamInfo($0) }
