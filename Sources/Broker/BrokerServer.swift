@@ -114,8 +114,11 @@ public final class BrokerServer: @unchecked Sendable {
                     if let reply, let json { self.routeInternal(subject: reply, payload: json) }
                 }
             } else if publish.subject.hasPrefix("$JS.ACK.") {
-                if jetStream.acknowledge(subject: publish.subject, body: publish.payload), let reply = publish.reply {
-                    routeInternal(subject: reply, payload: "")
+                let reply = publish.reply
+                Task {
+                    if await jetStream.acknowledge(subject: publish.subject, body: publish.payload), let reply {
+                        self.routeInternal(subject: reply, payload: "")
+                    }
                 }
             } else if let stream = jetStream.streams.stream(capturing: publish.subject) {
                 let reply = publish.reply

@@ -60,6 +60,14 @@ public struct ConsumerEngine: Sendable {
     public var numRedelivered: Int { state.pending.values.filter { $0.deliveries > 1 }.count }
     public var numWaiting: Int { waiting.count }
 
+    /// Whether this consumer is done with `sequence` (on `subject`): not interested (filter does not
+    /// match), or acknowledged. For interest retention.
+    public func isDone(with sequence: UInt64, subject: String, matches: (String, String) -> Bool) -> Bool {
+        if let filter = config.filterSubject, !matches(subject, filter) { return true }
+        if sequence <= state.ackFloor.streamSeq { return true }
+        return sequence <= state.delivered.streamSeq && state.pending[sequence] == nil && state.initialSequences?.contains(sequence) != true
+    }
+
     // MARK: Inputs
 
     /// A pull request arrives (`CONSUMER.MSG.NEXT`): queued, then served from what is available.
@@ -88,14 +96,18 @@ public struct ConsumerEngine: Sendable {
         switch kind {
         case .ack:
             if config.ackPolicy == .all {
-                for sequence in state.pending.keys where sequence <= streamSequence { state.pending[sequence] = nil }
+                let done = state.pending.keys.filter { $0 <= streamSequence }.sorted()
+                for sequence in done { state.pending[sequence] = nil }
+                actions.append(.acknowledged(streamSequences: done))
             } else {
                 guard state.pending.removeValue(forKey: streamSequence) != nil else { return [] }
+                actions.append(.acknowledged(streamSequences: [streamSequence]))
             }
             state.redeliveryQueue.removeAll { state.pending[$0] == nil }
         case .term:
             guard state.pending.removeValue(forKey: streamSequence) != nil else { return [] }
             state.redeliveryQueue.removeAll { $0 == streamSequence }
+            actions.append(.acknowledged(streamSequences: [streamSequence]))
         case .inProgress:
             guard var pending = state.pending[streamSequence] else { return [] }
             pending.deadline = now + config.ackDeadline(afterDelivery: pending.deliveries)
@@ -351,6 +363,9 @@ public enum ConsumerAction: Equatable, Sendable {
     /// Publish `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.<stream>.<consumer>`; the message will not be
     /// delivered again.
     case maxDeliveriesReached(streamSequence: UInt64, deliveries: Int)
+    /// These messages are done with for this consumer (acknowledged or terminated): the owner applies the
+    /// stream's retention (work queue, interest).
+    case acknowledged(streamSequences: [UInt64])
     /// ``ConsumerEngine/state`` changed: persist it.
     case persist
 }

@@ -19,6 +19,8 @@ final class ConsumerHost: @unchecked Sendable {
     /// Push consumers: whether anyone listens on a subject (the server's router), a timer that re-checks
     /// interest and sends idle heartbeats, and when the consumer last sent something.
     private let hasInterest: @Sendable (String) -> Bool
+    /// Applies the stream's retention to messages this consumer is done with (set by the service).
+    var onAcknowledged: @Sendable ([UInt64]) async -> Void = { _ in }
     private var pushTimer: DispatchSourceTimer?
     private var lastSent: Int64 = 0
 
@@ -63,6 +65,9 @@ final class ConsumerHost: @unchecked Sendable {
 
     var config: ConsumerConfig { lock.withLock { engine.config } }
 
+    /// The engine as it is now (for retention decisions).
+    var engineSnapshot: ConsumerEngine { lock.withLock { engine } }
+
     /// A snapshot for consumer info: (engine, messages still to deliver).
     func snapshot() -> (ConsumerEngine, UInt64) {
         let engine = lock.withLock { self.engine }
@@ -72,8 +77,10 @@ final class ConsumerHost: @unchecked Sendable {
 
     func pull(_ request: PullRequest) { run { engine, now, lookup in engine.pull(request, now: now, lookup: lookup) } }
 
-    func acknowledge(_ sequence: UInt64, _ kind: AckKind) {
-        run { engine, now, lookup in engine.acknowledge(streamSequence: sequence, kind, now: now, lookup: lookup) }
+    /// Applies an ack; returns once the stream's retention has dealt with what it released.
+    func acknowledge(_ sequence: UInt64, _ kind: AckKind) async {
+        let released = run { engine, now, lookup in engine.acknowledge(streamSequence: sequence, kind, now: now, lookup: lookup) }
+        if !released.isEmpty { await onAcknowledged(released) }
     }
 
     /// New messages may be deliverable, or a deadline passed.
@@ -90,10 +97,12 @@ final class ConsumerHost: @unchecked Sendable {
 
     // MARK: Running the engine
 
-    private func run(_ input: (inout ConsumerEngine, Int64, ConsumerEngine.Lookup) -> [ConsumerAction]) {
+    /// Runs an input; returns the sequences the consumer released (acknowledged or terminated).
+    @discardableResult
+    private func run(_ input: (inout ConsumerEngine, Int64, ConsumerEngine.Lookup) -> [ConsumerAction]) -> [UInt64] {
         let store = self.store
         lock.lock()
-        if deleted { lock.unlock(); return }
+        if deleted { lock.unlock(); return [] }
         let filter = engine.config.filterSubject
         if let subject = engine.config.deliverSubject { engine.pushActive = hasInterest(subject) }
         let lookup: ConsumerEngine.Lookup = { sequence in
@@ -106,6 +115,9 @@ final class ConsumerHost: @unchecked Sendable {
         lock.unlock()
         perform(actions, engine: snapshot)
         schedule(snapshot.nextDeadline)
+        return actions.flatMap { action -> [UInt64] in
+            if case .acknowledged(let sequences) = action { return sequences } else { return [] }
+        }
     }
 
     private func perform(_ actions: [ConsumerAction], engine: ConsumerEngine) {
@@ -135,6 +147,8 @@ final class ConsumerHost: @unchecked Sendable {
                 let advisory = #"{"type":"io.nats.jetstream.advisory.v1.max_deliver","stream":"\#(engine.stream)","consumer":"\#(engine.name)","stream_seq":\#(sequence),"deliveries":\#(deliveries)}"#
                 let subject = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.\(engine.stream).\(engine.name)"
                 send(subject, subject, nil, nil, ByteBuffer(string: advisory))
+            case .acknowledged:
+                break  // returned by run(); acknowledge() applies retention before it returns
             case .persist:
                 persist = true
             }

@@ -3,6 +3,7 @@ import Foundation
 import NATSProtocol
 import NIOCore
 import StreamStore
+import Subjects
 
 /// Pull consumers: `CONSUMER.CREATE|DURABLE.CREATE|INFO|DELETE|NAMES|LIST`, `CONSUMER.MSG.NEXT`, and acks on
 /// `$JS.ACK.<stream>.<consumer>.…`.
@@ -15,6 +16,7 @@ extension JetStreamService {
                       let saved = try? JSONDecoder().decode(ConsumerHost.PersistedState.self, from: Data(record.state)) else { continue }
                 let engine = ConsumerEngine(stream: stream.config.name, name: record.name, config: config, startSequence: 1, state: saved.state)
                 let host = ConsumerHost(engine: engine, created: saved.created, store: stream.store, send: send, hasInterest: hasInterest)
+                attachRetention(host, stream: stream)
                 stream.consumers[record.name] = host
                 host.tick()
             }
@@ -38,7 +40,24 @@ extension JetStreamService {
             if args.count >= 2 { config.durableName = config.durableName ?? (durable ? args[1] : nil); config.name = config.name ?? args[1] }
             if args.count >= 3 { config.filterSubject = config.filterSubject ?? args[2...].joined(separator: ".") }
             if config.filterSubject == ">" { config.filterSubject = nil }
+            if config.deliverSubject == nil && config.ackPolicy == .none {
+                return error("consumer_create_response", APIError(code: 400, errCode: 10084, description: "consumer in pull mode requires ack policy"))
+            }
             let name = config.durableName ?? config.name ?? String(UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(22))
+            if stream.config.retention == .workqueue && stream.consumers[name] == nil {
+                if config.deliverPolicy != .all {
+                    return error("consumer_create_response", APIError(code: 400, errCode: 10101, description: "consumer must be deliver all on workqueue stream"))
+                }
+                for other in stream.consumers.all {
+                    let a = config.filterSubject ?? ">", b = other.config.filterSubject ?? ">"
+                    if a == ">" && b == ">" {
+                        return error("consumer_create_response", APIError(code: 400, errCode: 10099, description: "multiple non-filtered consumers not allowed on workqueue stream"))
+                    }
+                    if Subject.overlaps(a, b) {
+                        return error("consumer_create_response", APIError(code: 400, errCode: 10100, description: "filtered consumer not unique on workqueue stream"))
+                    }
+                }
+            }
             if config.name == nil { config.name = name }
             if let existing = stream.consumers[name] {
                 guard existing.config == config else { return error("consumer_create_response", .consumerExists) }
@@ -59,6 +78,7 @@ extension JetStreamService {
             }
             let engine = ConsumerEngine(stream: stream.config.name, name: name, config: config, startSequence: first, initialSequences: initial)
             let host = ConsumerHost(engine: engine, created: FileStream.systemClock(), store: store, send: send, hasInterest: hasInterest)
+            attachRetention(host, stream: stream)
             stream.consumers[name] = host
             host.persist()
             host.tick()
@@ -100,14 +120,43 @@ extension JetStreamService {
     }
 
     /// An ack on `$JS.ACK.<stream>.<consumer>.<deliveries>.<stream_seq>.<consumer_seq>.<ts>.<pending>`.
-    /// Returns true when an ack reply (AckSync) is due.
-    func acknowledge(subject: String, body: ByteBuffer) -> Bool {
+    /// Returns (once retention has been applied) true when an ack reply (AckSync) is due.
+    func acknowledge(subject: String, body: ByteBuffer) async -> Bool {
         let tokens = subject.split(separator: ".", omittingEmptySubsequences: false)
         guard tokens.count >= 9, let sequence = UInt64(tokens[5]),
               let stream = streams.stream(named: String(tokens[2])), let host = stream.consumers[String(tokens[3])],
               let kind = AckKind.parse(String(buffer: body)) else { return false }
-        host.acknowledge(sequence, kind)
+        await host.acknowledge(sequence, kind)
         return true
+    }
+
+    /// Work queue: a message goes when acknowledged. Interest: when every consumer whose filter matches it
+    /// is done with it.
+    func attachRetention(_ host: ConsumerHost, stream: StreamManager.Managed) {
+        guard stream.config.retention != .limits else { return }
+        let retention = stream.config.retention
+        host.onAcknowledged = { [weak stream] sequences in
+            guard let stream else { return }
+            for sequence in sequences {
+                if retention == .interest {
+                    guard let message = try? stream.store.message(sequence: sequence) else { continue }
+                    let done = stream.consumers.all.allSatisfy {
+                        $0.engineSnapshot.isDone(with: sequence, subject: message.subject, matches: Subject.matches)
+                    }
+                    if !done { continue }
+                }
+                _ = try? await stream.store.delete(sequence: sequence)
+            }
+        }
+    }
+
+    /// False only for an interest stream where no consumer's filter matches `subject` (the message is then
+    /// not kept).
+    func hasInterest(in stream: StreamManager.Managed, subject: String) -> Bool {
+        guard stream.config.retention == .interest else { return true }
+        return stream.consumers.all.contains { host in
+            host.config.filterSubject.map { Subject.matches(subject, filter: $0) } ?? true
+        }
     }
 
     /// Lets a stream's consumers deliver what was just appended.

@@ -78,6 +78,15 @@ final class JetStreamService: @unchecked Sendable {
         stream.store.append(request) { result in
             switch result {
             case .success(let ack):
+                let json = ack.duplicate ? #"{"stream":"\#(name)", "seq":\#(ack.sequence),"duplicate": true}"# : #"{"stream":"\#(name)", "seq":\#(ack.sequence)}"#
+                if !ack.duplicate && !self.hasInterest(in: stream, subject: publish.subject) {
+                    // Interest retention with nobody interested: the message is not kept (as the reference).
+                    Task {
+                        _ = try? await stream.store.delete(sequence: ack.sequence)
+                        reply(json)
+                    }
+                    return
+                }
                 if !ack.duplicate { self.notifyConsumers(of: stream) }
                 reply(ack.duplicate ? #"{"stream":"\#(name)", "seq":\#(ack.sequence),"duplicate": true}"# : #"{"stream":"\#(name)", "seq":\#(ack.sequence)}"#)
             case .failure(let error):

@@ -151,7 +151,6 @@ final class StreamManager: @unchecked Sendable {
             throw APIError(code: 400, errCode: 10057, description: "invalid stream name")
         }
         if config.numReplicas > 1 { throw APIError.replicasNotSupported }
-        if config.retention != .limits { throw APIError.unsupported }
         for subject in config.subjects where !Subject.isValidFilter(subject) {
             throw APIError(code: 400, errCode: 10052, description: "invalid subject '\(subject)'")
         }
