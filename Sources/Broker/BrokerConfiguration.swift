@@ -18,6 +18,9 @@ public struct BrokerConfiguration: Sendable, Equatable {
     public var password: String?
     /// JetStream storage (the API itself arrives with the JetStream issue).
     public var jetStream = false
+    /// How JetStream file streams sync (Specs/WritePath.md): always (default: sync before the pub ack),
+    /// none, or interval in milliseconds.
+    public var jetStreamSync = "always"
     public var storeDirectory: String?
     /// I/O threads: half the cores (one on 2 cores, where it measured best: no cross-thread hops, a core left
     /// for storage writers and co-located clients).

@@ -3,6 +3,7 @@ import Logging
 import NATSProtocol
 import NIOCore
 import NIOPosix
+import StreamStore
 
 /// A NATS server: accepts clients over TCP and routes their messages.
 ///
@@ -36,7 +37,13 @@ public final class BrokerServer: @unchecked Sendable {
         self.serverID = "N" + UUID().uuidString.replacingOccurrences(of: "-", with: "").uppercased()
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.eventLoopThreads))
         if configuration.jetStream, let directory = configuration.storeDirectory {
-            jetStream = try JetStreamService(storeDirectory: directory, maxPayload: configuration.maxPayload)
+            let sync: StreamConfig.SyncPolicy
+            switch configuration.jetStreamSync {
+            case "none": sync = .none
+            case let text where text.hasPrefix("interval:"): sync = .interval(milliseconds: Int(text.dropFirst(9).dropLast(2)) ?? 100)
+            default: sync = .always
+            }
+            jetStream = try JetStreamService(storeDirectory: directory, maxPayload: configuration.maxPayload, sync: sync)
         } else {
             jetStream = nil
         }
@@ -116,7 +123,7 @@ public final class BrokerServer: @unchecked Sendable {
             } else if publish.subject.hasPrefix("$JS.ACK.") {
                 let reply = publish.reply
                 Task {
-                    if await jetStream.acknowledge(subject: publish.subject, body: publish.payload), let reply {
+                    if await jetStream.acknowledge(subject: publish.subject, body: publish.payload, wantsReply: reply != nil), let reply {
                         self.routeInternal(subject: reply, payload: "")
                     }
                 }

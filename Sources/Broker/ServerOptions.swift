@@ -28,6 +28,7 @@ public struct ServerOptions: Sendable {
     JetStream options:
         -js, --jetstream                 Enable JetStream (streams and publishing; consumers come next)
         -sd, --store_dir <dir>           Storage directory (default: ./data)
+            --js_sync <policy>           always (sync before every pub ack, default), none, interval:<n>ms
 
     Authorization options:
             --user <user>                User required for connections
@@ -89,6 +90,12 @@ public struct ServerOptions: Sendable {
                 options.configuration.eventLoopThreads = loops
             case "-js", "--jetstream", "-jetstream": options.configuration.jetStream = true
             case "-sd", "--store_dir", "-store_dir": options.configuration.storeDirectory = try value(flag)
+            case "--js_sync", "-js_sync":
+                let policy = try value(flag)
+                guard policy == "always" || policy == "none" || (policy.hasPrefix("interval:") && policy.hasSuffix("ms")) else {
+                    throw ConfigurationError("--js_sync takes always, none or interval:<n>ms")
+                }
+                options.configuration.jetStreamSync = policy
             case "--user", "-user": options.configuration.user = try value(flag)
             case "--pass", "-pass": options.configuration.password = try value(flag)
             case "--auth", "-auth": options.configuration.authToken = try value(flag)

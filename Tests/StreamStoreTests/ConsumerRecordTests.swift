@@ -7,7 +7,7 @@ import Testing
 @Suite struct ConsumerRecordTests {
     static func record(_ name: String, delivered: UInt64, floor: UInt64, pending: [UInt64]) -> ConsumerRecord {
         ConsumerRecord(name: name, deliveredStreamSequence: delivered, ackFloorStreamSequence: floor, pendingSequences: pending,
-                       config: Array(#"{"durable_name":"\#(name)"}"#.utf8), state: Array("{}".utf8))
+                       config: Data(#"{"durable_name":"\#(name)"}"#.utf8), state: Data("{}".utf8))
     }
 
     @Test func recordsSurviveReopenAndRebuild() async throws {

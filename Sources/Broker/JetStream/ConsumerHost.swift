@@ -19,14 +19,21 @@ final class ConsumerHost: @unchecked Sendable {
     /// Push consumers: whether anyone listens on a subject (the server's router), a timer that re-checks
     /// interest and sends idle heartbeats, and when the consumer last sent something.
     private let hasInterest: @Sendable (String) -> Bool
+    /// The filter matches every subject of the stream: pending counts come from the stream's counters.
+    private let filterCoversStream: Bool
     /// Applies the stream's retention to messages this consumer is done with (set by the service).
     var onAcknowledged: @Sendable ([UInt64]) async -> Void = { _ in }
     private var pushTimer: DispatchSourceTimer?
     private var lastSent: Int64 = 0
+    /// Persistence is coalesced: state changes mark the host dirty and a flush follows within 10 ms; an
+    /// AckSync flushes before its reply (the reply means the ack is stored).
+    private var dirty = false
+    private var flushScheduled = false
 
     init(engine: ConsumerEngine, created: Int64, store: any MessageStore,
          send: @escaping @Sendable (String, String, String?, ByteBuffer?, ByteBuffer) -> Void,
-         hasInterest: @escaping @Sendable (String) -> Bool = { _ in true }) {
+         hasInterest: @escaping @Sendable (String) -> Bool = { _ in true }, filterCoversStream: Bool = false) {
+        self.filterCoversStream = filterCoversStream
         self.name = engine.name
         self.engine = engine
         self.created = created
@@ -78,16 +85,43 @@ final class ConsumerHost: @unchecked Sendable {
     func pull(_ request: PullRequest) { run { engine, now, lookup in engine.pull(request, now: now, lookup: lookup) } }
 
     /// Applies an ack; returns once the stream's retention has dealt with what it released.
-    func acknowledge(_ sequence: UInt64, _ kind: AckKind) async {
+    /// Applies an ack; with `durable` (an AckSync) the state is stored before it returns.
+    func acknowledge(_ sequence: UInt64, _ kind: AckKind, durable: Bool) async {
         let released = run { engine, now, lookup in engine.acknowledge(streamSequence: sequence, kind, now: now, lookup: lookup) }
+        if durable { flush() }
         if !released.isEmpty { await onAcknowledged(released) }
     }
 
     /// New messages may be deliverable, or a deadline passed.
     func tick() { run { engine, now, lookup in engine.tick(now: now, lookup: lookup) } }
 
-    /// Persists the current state (on creation).
+    /// Persists the current state now (on creation).
     func persist() { save(lock.withLock { engine }) }
+
+    /// Writes the state if it changed since the last write.
+    func flush() {
+        let snapshot: ConsumerEngine? = lock.withLock {
+            guard dirty, !deleted else { return nil }
+            dirty = false
+            return engine
+        }
+        if let snapshot { save(snapshot) }
+    }
+
+    private func markDirty() {
+        let schedule: Bool = lock.withLock {
+            dirty = true
+            if flushScheduled { return false }
+            flushScheduled = true
+            return true
+        }
+        guard schedule else { return }
+        DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(10)) { [weak self] in
+            guard let self else { return }
+            self.lock.withLock { self.flushScheduled = false }
+            self.flush()
+        }
+    }
 
     func delete() {
         lock.withLock { deleted = true }
@@ -153,7 +187,7 @@ final class ConsumerHost: @unchecked Sendable {
                 persist = true
             }
         }
-        if persist { save(engine) }
+        if persist { markDirty() }
     }
 
     private func save(_ engine: ConsumerEngine) {
@@ -161,7 +195,7 @@ final class ConsumerHost: @unchecked Sendable {
               let state = try? JSONEncoder().encode(PersistedState(created: created, state: engine.state)) else { return }
         let record = ConsumerRecord(name: engine.name, deliveredStreamSequence: engine.state.delivered.streamSeq,
                                     ackFloorStreamSequence: engine.state.ackFloor.streamSeq,
-                                    pendingSequences: engine.state.pending.keys.sorted(), config: Array(config), state: Array(state))
+                                    pendingSequences: engine.state.pending.keys.sorted(), config: config, state: state)
         try? store.saveConsumer(record)
     }
 
@@ -174,7 +208,7 @@ final class ConsumerHost: @unchecked Sendable {
     /// Messages matching the filter after `sequence` (exact for a filter; for all subjects, from the
     /// stream's counters).
     private func pendingCount(after sequence: UInt64, filter: String?) -> UInt64 {
-        if filter == nil || filter == ">" {
+        if filter == nil || filter == ">" || filterCoversStream {
             let state = store.state
             guard state.lastSequence > sequence else { return 0 }
             return min(state.messages, state.lastSequence - max(sequence, state.firstSequence - 1))

@@ -12,10 +12,11 @@ extension JetStreamService {
     func restoreConsumers() {
         for stream in streams.all {
             for record in (try? stream.store.consumers()) ?? [] {
-                guard let config = try? JSONDecoder().decode(ConsumerConfig.self, from: Data(record.config)),
-                      let saved = try? JSONDecoder().decode(ConsumerHost.PersistedState.self, from: Data(record.state)) else { continue }
+                guard let config = try? JSONDecoder().decode(ConsumerConfig.self, from: record.config),
+                      let saved = try? JSONDecoder().decode(ConsumerHost.PersistedState.self, from: record.state) else { continue }
                 let engine = ConsumerEngine(stream: stream.config.name, name: record.name, config: config, startSequence: 1, state: saved.state)
-                let host = ConsumerHost(engine: engine, created: saved.created, store: stream.store, send: send, hasInterest: hasInterest)
+                let host = ConsumerHost(engine: engine, created: saved.created, store: stream.store, send: send, hasInterest: hasInterest,
+                                        filterCoversStream: Self.covers(config.filterSubject, stream))
                 attachRetention(host, stream: stream)
                 stream.consumers[record.name] = host
                 host.tick()
@@ -77,7 +78,8 @@ extension JetStreamService {
                 first = state.lastSequence + 1
             }
             let engine = ConsumerEngine(stream: stream.config.name, name: name, config: config, startSequence: first, initialSequences: initial)
-            let host = ConsumerHost(engine: engine, created: FileStream.systemClock(), store: store, send: send, hasInterest: hasInterest)
+            let host = ConsumerHost(engine: engine, created: FileStream.systemClock(), store: store, send: send, hasInterest: hasInterest,
+                                    filterCoversStream: Self.covers(config.filterSubject, stream))
             attachRetention(host, stream: stream)
             stream.consumers[name] = host
             host.persist()
@@ -121,12 +123,12 @@ extension JetStreamService {
 
     /// An ack on `$JS.ACK.<stream>.<consumer>.<deliveries>.<stream_seq>.<consumer_seq>.<ts>.<pending>`.
     /// Returns (once retention has been applied) true when an ack reply (AckSync) is due.
-    func acknowledge(subject: String, body: ByteBuffer) async -> Bool {
+    func acknowledge(subject: String, body: ByteBuffer, wantsReply: Bool) async -> Bool {
         let tokens = subject.split(separator: ".", omittingEmptySubsequences: false)
         guard tokens.count >= 9, let sequence = UInt64(tokens[5]),
               let stream = streams.stream(named: String(tokens[2])), let host = stream.consumers[String(tokens[3])],
               let kind = AckKind.parse(String(buffer: body)) else { return false }
-        await host.acknowledge(sequence, kind)
+        await host.acknowledge(sequence, kind, durable: wantsReply)
         return true
     }
 
@@ -157,6 +159,12 @@ extension JetStreamService {
         return stream.consumers.all.contains { host in
             host.config.filterSubject.map { Subject.matches(subject, filter: $0) } ?? true
         }
+    }
+
+    /// Whether `filter` matches every subject the stream can hold.
+    static func covers(_ filter: String?, _ stream: StreamManager.Managed) -> Bool {
+        guard let filter else { return true }
+        return stream.config.subjects.allSatisfy { $0 == filter || Subject.isSubset($0, of: filter) }
     }
 
     /// Lets a stream's consumers deliver what was just appended.

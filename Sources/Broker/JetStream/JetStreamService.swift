@@ -22,8 +22,8 @@ final class JetStreamService: @unchecked Sendable {
 
     func nextRequestID() -> UInt64 { requestLock.withLock { lastRequestID += 1; return lastRequestID } }
 
-    init(storeDirectory: String, maxPayload: Int) throws {
-        streams = try StreamManager(storeDirectory: storeDirectory)
+    init(storeDirectory: String, maxPayload: Int, sync: StreamConfig.SyncPolicy = .always) throws {
+        streams = try StreamManager(storeDirectory: storeDirectory, sync: sync)
         self.maxPayload = maxPayload
     }
 

@@ -42,7 +42,11 @@ final class StreamManager: @unchecked Sendable {
     private var streams: [String: Managed] = [:]
     private var bySubject = SubjectTree<String>()
 
-    init(storeDirectory: String) throws {
+    /// The sync policy of new file streams.
+    let sync: StreamConfig.SyncPolicy
+
+    init(storeDirectory: String, sync: StreamConfig.SyncPolicy = .always) throws {
+        self.sync = sync
         root = storeDirectory + "/streams"
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         for name in try FileManager.default.contentsOfDirectory(atPath: root).sorted() {
@@ -84,7 +88,8 @@ final class StreamManager: @unchecked Sendable {
                 return existing
             }
             try checkOverlap(config)
-            let storeConfig = try Self.storeConfig(config)
+            var storeConfig = try Self.storeConfig(config)
+            storeConfig.sync = sync
             let store: any MessageStore
             do {
                 if config.storage == .memory {
@@ -110,7 +115,8 @@ final class StreamManager: @unchecked Sendable {
         try validate(config)
         guard let existing = stream(named: config.name) else { throw APIError.streamNotFound }
         if existing.config.storage != config.storage { throw APIError.storageTypeChange }
-        let storeConfig = try Self.storeConfig(config)
+        var storeConfig = try Self.storeConfig(config)
+        storeConfig.sync = (existing.store as? FileStream)?.currentConfig.sync ?? sync
         try lock.withLock {
             unregister(config.name)
             defer { register(existing) }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A consumer as the store keeps it, in the stream's LMDB environment (`consumers` database, keyed by
 /// name): the positions the storage layer can check (verify, repair), plus the consumer layer's own
 /// encoding of its config and full state, which the store does not interpret.
@@ -9,13 +11,13 @@ public struct ConsumerRecord: Codable, Equatable, Sendable {
     public var ackFloorStreamSequence: UInt64
     /// Delivered, unacknowledged stream sequences.
     public var pendingSequences: [UInt64]
-    /// The consumer layer's config, as it encodes it (JSON).
-    public var config: [UInt8]
-    /// The consumer layer's full state, as it encodes it (JSON).
-    public var state: [UInt8]
+    /// The consumer layer's config, as it encodes it (JSON; base64 in the record).
+    public var config: Data
+    /// The consumer layer's full state, as it encodes it (JSON; base64 in the record).
+    public var state: Data
 
     public init(name: String, deliveredStreamSequence: UInt64, ackFloorStreamSequence: UInt64, pendingSequences: [UInt64],
-                config: [UInt8], state: [UInt8]) {
+                config: Data, state: Data) {
         self.name = name
         self.deliveredStreamSequence = deliveredStreamSequence
         self.ackFloorStreamSequence = ackFloorStreamSequence

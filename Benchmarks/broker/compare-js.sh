@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# JetStream side by side: nats-server 2.9.10 (never fsyncs JetStream writes) and strata-server with its
+# default sync-before-ack, then strata with --js_sync none; same load generator (nats-jsbench, C client).
+# Usage: Benchmarks/broker/compare-js.sh [count] [size]      (from the repository root)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+COUNT=${1:-20000}
+SIZE=${2:-256}
+for p in libnats-dev nats-server; do dpkg -s $p >/dev/null 2>&1 || { apt-get update -qq; apt-get install -y -qq $p; }; done
+swift build -c release --product strata-server >/dev/null
+mkdir -p .build/bench
+cc -O2 -o .build/bench/nats-jsbench Benchmarks/broker/nats-jsbench.c -lnats -lpthread
+run() {  # label command...
+  local label=$1; shift
+  local dir; dir=$(mktemp -d)
+  local port=$((26000 + RANDOM % 2000))
+  "$@" -a 127.0.0.1 -p $port -js -sd "$dir" >/dev/null 2>&1 &
+  local pid=$!
+  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.05; done
+  local out; out=$(.build/bench/nats-jsbench nats://127.0.0.1:$port $SIZE $COUNT)
+  kill $pid; wait $pid 2>/dev/null || true
+  echo "$label: $out disk_kib=$(du -sk "$dir" | cut -f1)"
+  rm -rf "$dir"
+}
+run "nats-server 2.9.10 (no fsync)" nats-server
+run "strata (sync always)" .build/release/strata-server
+run "strata (sync none)" .build/release/strata-server --js_sync none

@@ -1,0 +1,113 @@
+// nats-jsbench: JetStream load for any NATS server, on the official C client (libnats-dev).
+// One run: create stream B (file storage) on bench.>, publish N messages of SIZE bytes synchronously
+// (one at a time), N asynchronously (window 256), then consume all 2N with a pull consumer (batches of 256,
+// explicit acks) and again with a push consumer (auto acks). Prints one line of rates.
+//   nats-jsbench <url> <size> <count>
+#include <nats/nats.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <pthread.h>
+#include <time.h>
+
+static int64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t done = PTHREAD_COND_INITIALIZER;
+static long pushed = 0, expected = 0;
+
+static void on_push(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure) {
+    natsMsg_Ack(msg, NULL);
+    natsMsg_Destroy(msg);
+    pthread_mutex_lock(&lock);
+    if (++pushed >= expected) pthread_cond_signal(&done);
+    pthread_mutex_unlock(&lock);
+}
+
+static void check(natsStatus s, const char *what) {
+    if (s != NATS_OK) { fprintf(stderr, "%s: %s %s\n", what, natsStatus_GetText(s), nats_GetLastError(NULL)); exit(1); }
+}
+
+int main(int argc, char **argv) {
+    if (argc < 4) { fprintf(stderr, "usage: nats-jsbench <url> <size> <count>\n"); return 2; }
+    int size = atoi(argv[2]);
+    long count = atol(argv[3]);
+    char *payload = malloc(size);
+    for (int i = 0; i < size; i++) payload[i] = "{\"order\":12345,\"item\":\"widget\",\"qty\":3}"[i % 38];
+    natsConnection *nc = NULL;
+    natsOptions *opts = NULL;
+    natsOptions_Create(&opts);
+    natsOptions_SetURL(opts, argv[1]);
+    natsOptions_SetMaxPendingMsgs(opts, 10000000);
+    check(natsConnection_Connect(&nc, opts), "connect");
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.PublishAsync.MaxPending = 256;
+    jsCtx *js = NULL;
+    check(natsConnection_JetStream(&js, nc, &jo), "jetstream");
+    jsErrCode jerr = 0;
+    jsStreamConfig cfg;
+    jsStreamConfig_Init(&cfg);
+    cfg.Name = "B";
+    const char *subjects[] = {"bench.>"};
+    cfg.Subjects = subjects;
+    cfg.SubjectsLen = 1;
+    jsStreamInfo *si = NULL;
+    check(js_AddStream(&si, js, &cfg, NULL, &jerr), "add stream");
+    jsStreamInfo_Destroy(si);
+
+    int64_t t0 = now_ns();
+    for (long i = 0; i < count; i++) {
+        jsPubAck *pa = NULL;
+        check(js_Publish(&pa, js, "bench.sync", payload, size, NULL, &jerr), "publish");
+        jsPubAck_Destroy(pa);
+    }
+    double sync_rate = count / ((now_ns() - t0) / 1e9);
+
+    t0 = now_ns();
+    for (long i = 0; i < count; i++) check(js_PublishAsync(js, "bench.async", payload, size, NULL), "publish async");
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MaxWait = 60000;
+    check(js_PublishAsyncComplete(js, &po), "publish async complete");
+    double async_rate = count / ((now_ns() - t0) / 1e9);
+
+    natsSubscription *pull = NULL;
+    check(js_PullSubscribe(&pull, js, "bench.>", "puller", NULL, NULL, &jerr), "pull subscribe");
+    long got = 0;
+    t0 = now_ns();
+    while (got < 2 * count) {
+        natsMsgList list = {0};
+        natsStatus s = natsSubscription_Fetch(&list, pull, 256, 5000, &jerr);
+        if (s != NATS_OK) { fprintf(stderr, "fetch: %s after %ld\n", natsStatus_GetText(s), got); break; }
+        for (int i = 0; i < list.Count; i++) natsMsg_Ack(list.Msgs[i], NULL);
+        got += list.Count;
+        natsMsgList_Destroy(&list);
+    }
+    double pull_rate = got / ((now_ns() - t0) / 1e9);
+
+    expected = 2 * count;
+    natsSubscription *push = NULL;
+    jsSubOptions so;
+    jsSubOptions_Init(&so);
+    so.Config.DeliverPolicy = js_DeliverAll;
+    t0 = now_ns();
+    check(js_Subscribe(&push, js, "bench.>", on_push, NULL, NULL, &so, &jerr), "push subscribe");
+    natsSubscription_SetPendingLimits(push, -1, -1);
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 120;
+    pthread_mutex_lock(&lock);
+    while (pushed < expected) { if (pthread_cond_timedwait(&done, &lock, &deadline) != 0) break; }
+    long pushed_now = pushed;
+    pthread_mutex_unlock(&lock);
+    double push_rate = pushed_now / ((now_ns() - t0) / 1e9);
+
+    printf("size=%d count=%ld publish_sync=%.0f publish_async=%.0f pull_consume=%.0f pulled=%ld push_consume=%.0f pushed=%ld\n",
+           size, count, sync_rate, async_rate, pull_rate, got, push_rate, pushed_now);
+    return 0;
+}
