@@ -26,7 +26,7 @@ public struct ServerOptions: Sendable {
             --event_loops <n>            I/O threads (default: half the cores; strata only)
 
     JetStream options:
-        -js, --jetstream                 Enable JetStream (streams and publishing; consumers come next)
+        -js, --jetstream                 Enable JetStream (see Specs/Protocol.md for what is served)
         -sd, --store_dir <dir>           Storage directory (default: ./data)
             --js_sync <policy>           always (sync before every pub ack, default), none, interval:<n>ms
 

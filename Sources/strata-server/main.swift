@@ -37,7 +37,7 @@ if configuration.jetStream {
     do {
         try FileManager.default.createDirectory(atPath: configuration.storeDirectory! + "/streams", withIntermediateDirectories: true)
     } catch { fail("cannot create store directory \(configuration.storeDirectory!): \(error)") }
-    logger.info("JetStream enabled, store directory \(configuration.storeDirectory!) (streams API served; consumers not yet)")
+    logger.info("JetStream enabled, store directory \(configuration.storeDirectory!), stream sync \(configuration.jetStreamSync)")
 }
 
 // SIGTERM / SIGINT: stop accepting, flush and close clients, exit.

@@ -176,23 +176,11 @@ final class JetStreamService: @unchecked Sendable {
     /// `Nats-Stream`, `Nats-Sequence`, `Nats-Time-Stamp` and `Nats-Subject` headers, or `404 Message Not Found`.
     private func directGet(_ tokens: [String], body: Data, reply: String?) {
         guard let reply, tokens.count >= 3, let stream = streams.stream(named: tokens[2]), stream.config.allowDirect else { return }
-        struct Request: Decodable {
-            var seq: UInt64?
-            var lastBySubject: String?
-            var nextBySubject: String?
-            enum CodingKeys: String, CodingKey { case seq, lastBySubject = "last_by_subj", nextBySubject = "next_by_subj" }
-        }
         var found: StoredMessage?
         if tokens.count > 3 {
             found = try? stream.store.last(subject: tokens[3...].joined(separator: "."))
-        } else if let request = try? JSONDecoder().decode(Request.self, from: body) {
-            if let subject = request.lastBySubject {
-                found = try? stream.store.last(subject: subject)
-            } else if let subject = request.nextBySubject {
-                found = try? stream.store.next(atOrAfter: request.seq ?? 0, filter: subject)
-            } else if let seq = request.seq {
-                found = try? stream.store.message(sequence: seq)
-            }
+        } else if let query = try? JSONDecoder().decode(MessageQuery.self, from: body) {
+            found = query.find(in: stream.store)
         }
         guard let message = found else {
             send(reply, reply, nil, ByteBuffer(string: "NATS/1.0 404 Message Not Found\r\n\r\n"), ByteBuffer())
@@ -214,23 +202,9 @@ final class JetStreamService: @unchecked Sendable {
             }
             return encode("stream_msg_delete_response", ["success": true])
         }
-        struct Request: Decodable {
-            var seq: UInt64?
-            var lastBySubject: String?
-            var nextBySubject: String?
-            enum CodingKeys: String, CodingKey { case seq, lastBySubject = "last_by_subj", nextBySubject = "next_by_subj" }
-        }
-        guard let request = try? JSONDecoder().decode(Request.self, from: body) else { return error("stream_msg_get_response", .invalidJSON) }
-        let found: StoredMessage?
-        if let subject = request.lastBySubject {
-            found = try? stream.store.last(subject: subject)
-        } else if let subject = request.nextBySubject {
-            found = try? stream.store.next(atOrAfter: request.seq ?? 0, filter: subject)
-        } else if let seq = request.seq {
-            found = try? stream.store.message(sequence: seq)
-        } else {
-            return error("stream_msg_get_response", .badRequest)
-        }
+        guard let query = try? JSONDecoder().decode(MessageQuery.self, from: body) else { return error("stream_msg_get_response", .invalidJSON) }
+        guard query.isValid else { return error("stream_msg_get_response", .badRequest) }
+        let found = query.find(in: stream.store)
         guard let message = found else { return error("stream_msg_get_response", .noMessageFound) }
         var fields: [String: Any] = ["subject": message.subject, "seq": message.sequence, "time": Self.time(message.timestamp)]
         if !message.payload.isEmpty { fields["data"] = Data(message.payload).base64EncodedString() }
@@ -291,5 +265,23 @@ final class JetStreamService: @unchecked Sendable {
         let fraction = nanoseconds % 1_000_000_000
         return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%09lldZ", parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday,
                       parts.tm_hour, parts.tm_min, parts.tm_sec, fraction)
+    }
+}
+
+/// A message query of `STREAM.MSG.GET` and `DIRECT.GET`: `{"seq"}`, `{"last_by_subj"}` or `{"next_by_subj","seq"}`.
+struct MessageQuery: Decodable {
+    var seq: UInt64?
+    var lastBySubject: String?
+    var nextBySubject: String?
+
+    enum CodingKeys: String, CodingKey { case seq, lastBySubject = "last_by_subj", nextBySubject = "next_by_subj" }
+
+    var isValid: Bool { seq != nil || lastBySubject != nil || nextBySubject != nil }
+
+    func find(in store: any MessageStore) -> StoredMessage? {
+        if let subject = lastBySubject { return try? store.last(subject: subject) }
+        if let subject = nextBySubject { return try? store.next(atOrAfter: seq ?? 0, filter: subject) }
+        if let seq { return try? store.message(sequence: seq) }
+        return nil
     }
 }
