@@ -36,9 +36,12 @@ async def test_queue_group_delivers_each_message_once(strata):
     publisher = await connect(strata)
     members = [await connect(strata) for _ in range(3)]
     received = []
+    all_received = asyncio.Event()
     for i, member in enumerate(members):
         async def handler(msg, i=i):
             received.append((i, msg.data))
+            if len(received) == 300:
+                all_received.set()
         await member.subscribe("work", queue="workers", cb=handler)
         await member.flush()
     plain = await publisher.subscribe("work")
@@ -47,11 +50,7 @@ async def test_queue_group_delivers_each_message_once(strata):
     await publisher.flush()
     everyone = await collect(plain, 300)
     assert len(everyone) == 300
-    for member in members:
-        await member.flush()
-    deadline = asyncio.get_running_loop().time() + 5
-    while len(received) < 300 and asyncio.get_running_loop().time() < deadline:
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(all_received.wait(), 10)
     assert sorted(int(data) for _, data in received) == list(range(300))
     assert len({i for i, _ in received}) == 3, "every member should get some"
     for nc in members + [publisher]:
