@@ -21,6 +21,10 @@ public struct BrokerConfiguration: Sendable, Equatable {
     /// How JetStream file streams sync (Specs/WritePath.md): always (default: sync before the pub ack),
     /// none, or interval in milliseconds.
     public var jetStreamSync = "always"
+    /// Server-wide JetStream limits in bytes (config file `jetstream { max_memory_store, max_file_store }`);
+    /// -1 = unlimited.
+    public var maxMemoryStore: Int64 = -1
+    public var maxFileStore: Int64 = -1
     public var storeDirectory: String?
     /// I/O threads: half the cores (one on 2 cores, where it measured best: no cross-thread hops, a core left
     /// for storage writers and co-located clients).
@@ -36,11 +40,12 @@ public struct BrokerConfiguration: Sendable, Equatable {
 extension BrokerConfiguration {
     /// Reads a JSON config file (format in the README):
     /// `{"host","port","server_name","max_payload","max_control_line","max_pending","ping_interval",
-    ///   "ping_max","authorization":{"token"|"user","password"},"jetstream":{"store_dir"}}`.
+    ///   "ping_max","authorization":{"token"|"user","password"},
+    ///   "jetstream":{"store_dir","max_memory_store","max_file_store"}}`.
     public static func load(path: String) throws -> BrokerConfiguration {
         struct File: Decodable {
             struct Authorization: Decodable { var token: String?; var user: String?; var password: String? }
-            struct JetStream: Decodable { var store_dir: String? }
+            struct JetStream: Decodable { var store_dir: String?; var max_memory_store: Int64?; var max_file_store: Int64? }
             var host: String?; var port: Int?; var server_name: String?; var max_payload: Int?
             var max_control_line: Int?; var max_pending: Int?; var ping_interval: Double?; var ping_max: Int?
             var authorization: Authorization?; var jetstream: JetStream?
@@ -67,6 +72,8 @@ extension BrokerConfiguration {
         if let js = file.jetstream {
             c.jetStream = true
             c.storeDirectory = js.store_dir
+            c.maxMemoryStore = js.max_memory_store ?? -1
+            c.maxFileStore = js.max_file_store ?? -1
         }
         return c
     }

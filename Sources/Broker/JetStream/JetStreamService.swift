@@ -22,8 +22,9 @@ final class JetStreamService: @unchecked Sendable {
 
     func nextRequestID() -> UInt64 { requestLock.withLock { lastRequestID += 1; return lastRequestID } }
 
-    init(storeDirectory: String, maxPayload: Int, sync: StreamConfig.SyncPolicy = .always) throws {
-        streams = try StreamManager(storeDirectory: storeDirectory, sync: sync)
+    init(storeDirectory: String, maxPayload: Int, sync: StreamConfig.SyncPolicy = .always,
+         maxMemoryStore: Int64 = -1, maxFileStore: Int64 = -1) throws {
+        streams = try StreamManager(storeDirectory: storeDirectory, sync: sync, maxMemoryStore: maxMemoryStore, maxFileStore: maxFileStore)
         self.maxPayload = maxPayload
     }
 
@@ -66,6 +67,10 @@ final class JetStreamService: @unchecked Sendable {
             }
         }
         let size = (publish.headers?.readableBytes ?? 0) + publish.payload.readableBytes
+        if !streams.hasRoom(for: size + publish.subject.utf8.count + 16, in: stream) {
+            fail(APIError(code: 503, errCode: 10023, description: "insufficient resources"))
+            return
+        }
         if stream.config.maxMsgSize >= 0 && size > Int(stream.config.maxMsgSize) {
             fail(.messageSizeExceeded)
             return
@@ -223,6 +228,8 @@ final class JetStreamService: @unchecked Sendable {
             "limits": ["max_memory": -1, "max_storage": -1, "max_streams": -1, "max_consumers": -1, "max_ack_pending": -1,
                        "memory_max_stream_bytes": -1, "storage_max_stream_bytes": -1, "max_bytes_required": false],
             "api": ["total": 0, "errors": 0],
+            // Not in the reference's reply (it reports account limits above): the server-wide limits.
+            "x_server_limits": ["max_memory_store": streams.maxMemoryStore, "max_file_store": streams.maxFileStore],
         ])
     }
 

@@ -44,9 +44,14 @@ final class StreamManager: @unchecked Sendable {
 
     /// The sync policy of new file streams.
     let sync: StreamConfig.SyncPolicy
+    /// Server-wide limits in bytes (-1 = unlimited).
+    let maxMemoryStore: Int64
+    let maxFileStore: Int64
 
-    init(storeDirectory: String, sync: StreamConfig.SyncPolicy = .always) throws {
+    init(storeDirectory: String, sync: StreamConfig.SyncPolicy = .always, maxMemoryStore: Int64 = -1, maxFileStore: Int64 = -1) throws {
         self.sync = sync
+        self.maxMemoryStore = maxMemoryStore
+        self.maxFileStore = maxFileStore
         root = storeDirectory + "/streams"
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         for name in try FileManager.default.contentsOfDirectory(atPath: root).sorted() {
@@ -88,6 +93,7 @@ final class StreamManager: @unchecked Sendable {
                 return existing
             }
             try checkOverlap(config)
+            try checkReservation(config, excluding: nil)
             var storeConfig = try Self.storeConfig(config)
             storeConfig.sync = sync
             let store: any MessageStore
@@ -121,6 +127,7 @@ final class StreamManager: @unchecked Sendable {
             unregister(config.name)
             defer { register(existing) }
             try checkOverlap(config)
+            try checkReservation(config, excluding: config.name)
         }
         do { try await existing.store.update(config: storeConfig) } catch { throw APIError.configInvalid("\(error)") }
         let updated = Managed(config: config, store: existing.store, created: existing.created, consumers: existing.consumers)
@@ -160,6 +167,28 @@ final class StreamManager: @unchecked Sendable {
         for subject in config.subjects where !Subject.isValidFilter(subject) {
             throw APIError(code: 400, errCode: 10052, description: "invalid subject '\(subject)'")
         }
+    }
+
+    /// A stream's `max_bytes` is reserved from the server's limit for its storage type (as the reference):
+    /// a stream that cannot fit is refused with 10047 (file) or 10028 (memory).
+    private func checkReservation(_ config: APIStreamConfig, excluding name: String?) throws {
+        let limit = config.storage == .memory ? maxMemoryStore : maxFileStore
+        guard limit >= 0, config.maxBytes > 0 else { return }
+        let reserved = streams.values.filter { $0.config.storage == config.storage && $0.config.name != name }
+            .reduce(Int64(0)) { $0 + max($1.config.maxBytes, 0) }
+        if reserved + config.maxBytes > limit {
+            throw config.storage == .memory
+                ? APIError(code: 500, errCode: 10028, description: "insufficient memory resources available")
+                : APIError(code: 500, errCode: 10047, description: "insufficient storage resources available")
+        }
+    }
+
+    /// Whether `bytes` more fit within the server's limit for the stream's storage type.
+    func hasRoom(for bytes: Int, in stream: Managed) -> Bool {
+        let limit = stream.config.storage == .memory ? maxMemoryStore : maxFileStore
+        guard limit >= 0 else { return true }
+        let used = all.filter { $0.config.storage == stream.config.storage }.reduce(UInt64(0)) { $0 + $1.store.state.bytes }
+        return Int64(used) + Int64(bytes) <= limit
     }
 
     private func checkOverlap(_ config: APIStreamConfig) throws {
