@@ -16,6 +16,8 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
     case wrongLastSequence(actual: UInt64)
     /// An append's expected last sequence of its subject did not hold; `actual` is what it was.
     case wrongLastSubjectSequence(actual: UInt64)
+    /// An append's expected last message id did not hold; `actual` is the last message's id ("" = none).
+    case wrongLastMessageID(actual: String)
     /// No stream at this path (no `stream.json`).
     case notAStream(path: String)
     /// Another process holds the stream's lock.
@@ -49,6 +51,7 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
         case .limitReached(let which): "maximum \(which) exceeded"
         case .wrongLastSequence(let actual): "wrong last sequence: \(actual)"
         case .wrongLastSubjectSequence(let actual): "wrong last sequence: \(actual)"
+        case .wrongLastMessageID(let actual): "wrong last msg ID: \(actual)"
         case .notAStream(let path): "\(path) is not a stream directory (no stream.json)"
         case .locked(let path): "\(path) is locked by another process"
         case .streamExists(let name): "stream \(name) already exists"

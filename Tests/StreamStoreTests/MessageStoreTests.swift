@@ -259,4 +259,27 @@ import Testing
         try f.reopen()
         #expect(try f.store.messages(from: 1, filter: nil, limit: 10).map(\.sequence) == [6])
     }
+
+    @Test(arguments: StoreKind.allCases)
+    func expectedLastMessageID(kind: StoreKind) async throws {
+        var f = try StoreFixture(kind)
+        var first = request("x", "1", id: "m1")
+        first.expectations.lastMessageID = "m0"
+        await #expect { _ = try await f.store.append(first) } throws: { error in
+            guard case StoreError.wrongLastMessageID(actual: "") = error else { return false }
+            return true
+        }
+        first.expectations.lastMessageID = ""
+        #expect(try await f.store.append(first).sequence == 1)
+        try f.reopen()  // the last id comes back from the log
+        var second = request("x", "2")
+        second.expectations.lastMessageID = "m1"
+        #expect(try await f.store.append(second).sequence == 2)
+        var third = request("x", "3")
+        third.expectations.lastMessageID = "m1"
+        await #expect { _ = try await f.store.append(third) } throws: { error in
+            guard case StoreError.wrongLastMessageID(actual: "") = error else { return false }
+            return true
+        }
+    }
 }

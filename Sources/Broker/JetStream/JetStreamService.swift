@@ -41,11 +41,8 @@ final class JetStreamService: @unchecked Sendable {
             fail(APIError(code: 400, errCode: 10060, description: "expected stream does not match"))
             return
         }
-        if NATSHeaders.value("Nats-Expected-Last-Msg-Id", in: publish.headers) != nil {
-            fail(.unsupported)
-            return
-        }
         var expectations = AppendExpectations()
+        expectations.lastMessageID = NATSHeaders.value("Nats-Expected-Last-Msg-Id", in: publish.headers)
         if let text = NATSHeaders.value("Nats-Expected-Last-Sequence", in: publish.headers) {
             guard let value = UInt64(text) else { fail(.badRequest); return }
             expectations.lastSequence = value
@@ -98,6 +95,10 @@ final class JetStreamService: @unchecked Sendable {
                 if case .messageTooLarge = error { fail(.messageSizeExceeded); return }
                 if case .wrongLastSequence(let actual) = error { fail(.wrongLastSequence(actual)); return }
                 if case .wrongLastSubjectSequence(let actual) = error { fail(.wrongLastSequence(actual)); return }
+                if case .wrongLastMessageID(let actual) = error {
+                    fail(APIError(code: 400, errCode: 10070, description: "wrong last msg ID: \(actual)"))
+                    return
+                }
                 if case .limitReached = error { fail(APIError(code: 503, errCode: 10077, description: "maximum messages exceeded")); return }
                 fail(.storeFailed)
             }
@@ -156,16 +157,20 @@ final class JetStreamService: @unchecked Sendable {
             } catch {
                 return self.error("stream_purge_response", .configInvalid("\(error)"))
             }
-        case ("STREAM", "NAMES"):
-            struct Filter: Decodable { var subject: String? }
-            let subject = (try? JSONDecoder().decode(Filter.self, from: body))?.subject
-            let names = streams.all.filter { stream in
-                subject.map { s in stream.config.subjects.contains { Subject.overlaps($0, s) } } ?? true
-            }.map(\.config.name)
-            return encode("stream_names_response", ["total": names.count, "offset": 0, "limit": 1024, "streams": names])
-        case ("STREAM", "LIST"):
-            let infos = streams.all.map { streamInfo($0) }
-            return encode("stream_list_response", ["total": infos.count, "offset": 0, "limit": 256, "streams": infos])
+        case ("STREAM", "NAMES"), ("STREAM", "LIST"):
+            // Paged (`offset`) and filtered (`subject`: streams whose subjects overlap it), in name order.
+            struct Page: Decodable { var subject: String?; var offset: Int? }
+            let page = (try? JSONDecoder().decode(Page.self, from: body)) ?? Page()
+            let matching = streams.all.filter { stream in
+                page.subject.map { s in stream.config.subjects.contains { Subject.overlaps($0, s) } } ?? true
+            }
+            let limit = tokens[1] == "NAMES" ? 1024 : 256
+            let offset = min(max(page.offset ?? 0, 0), matching.count)
+            let shown = matching[offset..<min(offset + limit, matching.count)]
+            if tokens[1] == "NAMES" {
+                return encode("stream_names_response", ["total": matching.count, "offset": offset, "limit": limit, "streams": shown.map(\.config.name)])
+            }
+            return encode("stream_list_response", ["total": matching.count, "offset": offset, "limit": limit, "streams": shown.map { streamInfo($0) }])
         case ("STREAM", "MSG"):
             guard tokens.count == 4, let stream = streams.stream(named: tokens[3]) else {
                 return error(tokens.count > 2 && tokens[2] == "DELETE" ? "stream_msg_delete_response" : "stream_msg_get_response", .streamNotFound)

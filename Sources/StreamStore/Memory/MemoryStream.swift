@@ -165,6 +165,8 @@ struct MemoryContents: RetentionTarget {
     var messages: [UInt64: StoredMessage] = [:]
     var subjects: [String: HeldSubject] = [:]
     var messageIDs: [String: (sequence: UInt64, timestamp: Int64)] = [:]
+    /// The message id of the last appended message ("" = none).
+    var lastMessageID = ""
 
     init(config: StreamConfig) { self.config = config }
 
@@ -184,8 +186,12 @@ struct MemoryContents: RetentionTarget {
             let actual = subjects[request.subject]?.sequences.last ?? 0
             if actual != expected { throw StoreError.wrongLastSubjectSequence(actual: actual) }
         }
+        if let expected = request.expectations.lastMessageID, expected != lastMessageID {
+            throw StoreError.wrongLastMessageID(actual: lastMessageID)
+        }
         let sequence = state.lastSequence + 1
         let timestamp = max(now, state.lastTimestamp)
+        lastMessageID = request.messageID ?? ""
         messages[sequence] = StoredMessage(sequence: sequence, timestamp: timestamp, subject: request.subject,
                                            headers: request.headers, payload: request.payload, messageID: request.messageID)
         if subjects[request.subject] == nil { state.subjects += 1 }

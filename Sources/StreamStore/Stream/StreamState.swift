@@ -58,10 +58,13 @@ public struct AppendExpectations: Sendable, Equatable {
     public var lastSequence: UInt64?
     /// The last sequence of the message's subject must be this (0 = the subject holds no message).
     public var lastSubjectSequence: UInt64?
+    /// The message id of the stream's last message must be this ("" = none, or it had no id).
+    public var lastMessageID: String?
 
-    public init(lastSequence: UInt64? = nil, lastSubjectSequence: UInt64? = nil) {
+    public init(lastSequence: UInt64? = nil, lastSubjectSequence: UInt64? = nil, lastMessageID: String? = nil) {
         self.lastSequence = lastSequence
         self.lastSubjectSequence = lastSubjectSequence
+        self.lastMessageID = lastMessageID
     }
 }
 

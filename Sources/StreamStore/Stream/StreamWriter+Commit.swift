@@ -10,7 +10,9 @@ extension StreamWriter {
             try ensureWritable()
             let now = clock()
             let config = self.config
+            var lastID = lastMessageID
             let newState: StreamState? = try withFrameWrite { (writer: inout IndexWriter, frames: inout FrameBuilder, segment: UInt64) in
+                lastID = lastMessageID  // the body may run again (index map growth): start from the committed id
                 for (i, pending) in batch.enumerated() {
                     let request = pending.request
                     do {
@@ -34,6 +36,10 @@ extension StreamWriter {
                             results[i] = .failure(.wrongLastSubjectSequence(actual: actual))
                             continue
                         }
+                    }
+                    if let expected = request.expectations.lastMessageID, expected != lastID {
+                        results[i] = .failure(.wrongLastMessageID(actual: lastID))
+                        continue
                     }
                     let sequence = writer.state.stream.lastSequence + 1
                     let timestamp = max(now, writer.state.stream.lastTimestamp)
@@ -63,9 +69,13 @@ extension StreamWriter {
                     }
                     try Retention.enforce(afterAppendingTo: request.subject, config: config, target: &writer)
                     results[i] = .success(AppendResult(sequence: sequence, timestamp: timestamp, duplicate: false))
+                    lastID = request.messageID ?? ""
                 }
             }
-            if let newState { publish(state: newState) }
+            if let newState {
+                publish(state: newState)
+                lastMessageID = lastID
+            }
         } catch {
             // The index transaction was aborted and the file cut back: nothing of the batch was stored.
             for i in results.indices {

@@ -35,6 +35,8 @@ final class StreamWriter: @unchecked Sendable {
     var lastSync = Date()
     var unsynced = false
     var failure: StoreError?
+    /// The message id of the last appended message ("" = none); rebuilt from the log on open.
+    var lastMessageID = ""
 
     init(paths: StreamPaths, fileSystem: any FileSystem, index: IndexStore, readers: SegmentReaders,
          clock: @escaping @Sendable () -> Int64, shared: SharedStreamState, config: StreamConfig,
@@ -51,6 +53,11 @@ final class StreamWriter: @unchecked Sendable {
         self.activeFirst = segments.last!
         self.activeSize = activeSize
         self.compressor = config.compression ? Compressor(level: config.compressionLevel) : nil
+        if let last = try? index.read({ try $0.location(shared.state.lastSequence) }),
+           let frame = try? readers.frame(segment: last.segment, offset: last.frameOffset),
+           let message = frame.message(at: Int(last.recordIndex)), message.sequence == shared.state.lastSequence {
+            lastMessageID = message.messageID ?? ""
+        }
     }
 
     var state: StreamState { shared.state }
