@@ -43,7 +43,7 @@ public final class BrokerServer: @unchecked Sendable {
             case let text where text.hasPrefix("interval:"): sync = .interval(milliseconds: Int(text.dropFirst(9).dropLast(2)) ?? 100)
             default: sync = .always
             }
-            jetStream = try JetStreamService(storeDirectory: directory, maxPayload: configuration.maxPayload, sync: sync,
+            jetStream = try JetStreamService(storeDirectory: directory, sync: sync,
                                              maxMemoryStore: configuration.maxMemoryStore, maxFileStore: configuration.maxFileStore)
         } else {
             jetStream = nil

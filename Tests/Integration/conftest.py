@@ -45,6 +45,8 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        if getattr(self, "store", None):
+            shutil.rmtree(self.store, ignore_errors=True)
 
 
 def start_strata(*extra):
@@ -58,6 +60,26 @@ def start_reference(*extra):
         return None
     port = free_port()
     return Server([binary, "-a", "127.0.0.1", "-p", str(port), *extra], port)
+
+
+def start_jetstream(kind="strata", *extra):
+    """A server with JetStream on a fresh store directory (removed on stop): strata, or the reference
+    nats-server (None when it is not installed)."""
+    store = tempfile.mkdtemp(prefix="strata-js-")
+    start = start_strata if kind == "strata" else start_reference
+    server = start("-js", "-sd", store, *extra)
+    if server is None:
+        shutil.rmtree(store, ignore_errors=True)
+        return None
+    server.store = store
+    return server
+
+
+@pytest.fixture
+def js_server():
+    server = start_jetstream()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

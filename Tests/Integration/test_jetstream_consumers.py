@@ -9,15 +9,6 @@ from nats.js.errors import NotFoundError
 from conftest import start_strata, Server, free_port, STRATA
 
 
-@pytest.fixture
-def js_server():
-    store = tempfile.mkdtemp(prefix="strata-js-")
-    server = start_strata("-js", "-sd", store)
-    yield server
-    server.stop()
-    shutil.rmtree(store, ignore_errors=True)
-
-
 async def setup(server, count=5, subjects=None):
     nc = await nats.connect(server.url, allow_reconnect=False)
     js = nc.jetstream()

@@ -1,9 +1,9 @@
 """Nats-Expected-Last-Msg-Id and paged/filtered stream names and lists: the same requests against strata and,
 when installed, nats-server; the replies that matter must be the same."""
-import json, shutil, tempfile
+import json
 import pytest
 import nats
-from conftest import start_strata, start_reference
+from conftest import start_jetstream
 
 
 async def outcomes(url):
@@ -37,12 +37,10 @@ EXPECTED = [(10070, "wrong last msg ID: "), 1, (10070, "wrong last msg ID: m1"),
 
 @pytest.mark.parametrize("kind", ["strata", "reference"])
 async def test_expected_last_msg_id_and_paging(kind):
-    store = tempfile.mkdtemp(prefix="strata-mid-")
-    server = start_strata("-js", "-sd", store) if kind == "strata" else start_reference("-js", "-sd", store)
+    server = start_jetstream(kind)
     if server is None:
         pytest.skip("nats-server is not installed")
     try:
         assert await outcomes(server.url) == EXPECTED
     finally:
         server.stop()
-        shutil.rmtree(store, ignore_errors=True)

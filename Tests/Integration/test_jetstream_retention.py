@@ -1,10 +1,9 @@
 """Interest and work-queue retention against strata-server; the same scenario runs against nats-server
 (when installed) and both must give the same outcomes."""
-import shutil, tempfile
 import pytest
 import nats
 from nats.js.api import RetentionPolicy, ConsumerConfig
-from conftest import start_strata, start_reference
+from conftest import start_jetstream
 
 
 async def retention_outcomes(url):
@@ -48,12 +47,10 @@ EXPECTED = [("interest, no consumers", 0), ("a acked both", 2), ("b acked i.a", 
 
 @pytest.mark.parametrize("kind", ["strata", "reference"])
 async def test_retention_matches_reference(kind):
-    store = tempfile.mkdtemp(prefix="strata-ret-")
-    server = start_strata("-js", "-sd", store) if kind == "strata" else start_reference("-js", "-sd", store)
+    server = start_jetstream(kind)
     if server is None:
         pytest.skip("nats-server is not installed")
     try:
         assert await retention_outcomes(server.url) == EXPECTED
     finally:
         server.stop()
-        shutil.rmtree(store, ignore_errors=True)

@@ -8,16 +8,6 @@ from nats.js.errors import BadRequestError, NotFoundError, APIError
 from conftest import start_strata, Server, free_port, STRATA
 
 
-@pytest.fixture
-def js_server():
-    store = tempfile.mkdtemp(prefix="strata-js-")
-    server = start_strata("-js", "-sd", store)
-    server.store = store
-    yield server
-    server.stop()
-    shutil.rmtree(store, ignore_errors=True)
-
-
 async def connect(server):
     nc = await nats.connect(server.url, allow_reconnect=False)
     return nc, nc.jetstream()

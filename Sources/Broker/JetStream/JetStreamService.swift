@@ -12,7 +12,6 @@ import Subjects
 /// (JetStreamService+Consumers.swift). Push consumers are not served yet.
 final class JetStreamService: @unchecked Sendable {
     let streams: StreamManager
-    private let maxPayload: Int
     private let requestLock = NSLock()
     private var lastRequestID: UInt64 = 0
     /// Sends a message from the server: (to, subject shown, reply, headers, payload). Set by the server.
@@ -22,10 +21,8 @@ final class JetStreamService: @unchecked Sendable {
 
     func nextRequestID() -> UInt64 { requestLock.withLock { lastRequestID += 1; return lastRequestID } }
 
-    init(storeDirectory: String, maxPayload: Int, sync: StreamConfig.SyncPolicy = .always,
-         maxMemoryStore: Int64 = -1, maxFileStore: Int64 = -1) throws {
+    init(storeDirectory: String, sync: StreamConfig.SyncPolicy = .always, maxMemoryStore: Int64 = -1, maxFileStore: Int64 = -1) throws {
         streams = try StreamManager(storeDirectory: storeDirectory, sync: sync, maxMemoryStore: maxMemoryStore, maxFileStore: maxFileStore)
-        self.maxPayload = maxPayload
     }
 
     // MARK: Publish
@@ -37,22 +34,25 @@ final class JetStreamService: @unchecked Sendable {
         @Sendable func fail(_ error: APIError) {
             reply(#"{"error":{"code":\#(error.code),"err_code":\#(error.errCode),"description":"\#(error.description)"},"stream":"\#(name)","seq":0}"#)
         }
-        if let expected = NATSHeaders.value("Nats-Expected-Stream", in: publish.headers), expected != name {
+        // The header block is parsed once (and not at all for the common publish without headers).
+        let headers = publish.headers.map(NATSHeaders.parse) ?? []
+        func header(_ key: String) -> String? { headers.first { $0.name == key }?.value }
+        if let expected = header("Nats-Expected-Stream"), expected != name {
             fail(APIError(code: 400, errCode: 10060, description: "expected stream does not match"))
             return
         }
         var expectations = AppendExpectations()
-        expectations.lastMessageID = NATSHeaders.value("Nats-Expected-Last-Msg-Id", in: publish.headers)
-        if let text = NATSHeaders.value("Nats-Expected-Last-Sequence", in: publish.headers) {
+        expectations.lastMessageID = header("Nats-Expected-Last-Msg-Id")
+        if let text = header("Nats-Expected-Last-Sequence") {
             guard let value = UInt64(text) else { fail(.badRequest); return }
             expectations.lastSequence = value
         }
-        if let text = NATSHeaders.value("Nats-Expected-Last-Subject-Sequence", in: publish.headers) {
+        if let text = header("Nats-Expected-Last-Subject-Sequence") {
             guard let value = UInt64(text) else { fail(.badRequest); return }
             expectations.lastSubjectSequence = value
         }
         var rollup: Rollup?
-        if let text = NATSHeaders.value("Nats-Rollup", in: publish.headers) {
+        if let text = header("Nats-Rollup") {
             guard stream.config.allowRollupHdrs else {
                 fail(APIError(code: 400, errCode: 10115, description: "rollup not permitted"))
                 return
@@ -74,7 +74,7 @@ final class JetStreamService: @unchecked Sendable {
         }
         var request = AppendRequest(subject: publish.subject, headers: publish.headers.map { Array($0.readableBytesView) } ?? [],
                                     payload: Array(publish.payload.readableBytesView),
-                                    messageID: NATSHeaders.value("Nats-Msg-Id", in: publish.headers))
+                                    messageID: header("Nats-Msg-Id"))
         request.expectations = expectations
         request.rollup = rollup
         stream.store.append(request) { result in
@@ -90,7 +90,7 @@ final class JetStreamService: @unchecked Sendable {
                     return
                 }
                 if !ack.duplicate { self.notifyConsumers(of: stream) }
-                reply(ack.duplicate ? #"{"stream":"\#(name)", "seq":\#(ack.sequence),"duplicate": true}"# : #"{"stream":"\#(name)", "seq":\#(ack.sequence)}"#)
+                reply(json)
             case .failure(let error):
                 if case .messageTooLarge = error { fail(.messageSizeExceeded); return }
                 if case .wrongLastSequence(let actual) = error { fail(.wrongLastSequence(actual)); return }
