@@ -56,9 +56,7 @@ public final class BrokerServer: @unchecked Sendable {
     @discardableResult
     public func start() async throws -> Int {
         if let jetStream {
-            jetStream.send = { [weak self] to, subject, reply, headers, payload in
-                self?.routeInternal(to: to, shownSubject: subject, reply: reply, headers: headers, payload: payload)
-            }
+            jetStream.send = { [weak self] messages in self?.routeInternal(messages) }
             jetStream.hasInterest = { [weak self] subject in !(self?.router.matches(subject).isEmpty ?? true) }
             jetStream.restoreConsumers()
         }
@@ -122,12 +120,10 @@ public final class BrokerServer: @unchecked Sendable {
                     if let reply, let json { self.routeInternal(subject: reply, payload: json) }
                 }
             } else if publish.subject.hasPrefix("$JS.ACK.") {
-                let reply = publish.reply
-                Task {
-                    if await jetStream.acknowledge(subject: publish.subject, body: publish.payload, wantsReply: reply != nil), let reply {
-                        self.routeInternal(subject: reply, payload: "")
-                    }
-                }
+                // Applied here, on the publisher's loop: acks are the hot path of consumption.
+                var confirm: (@Sendable () -> Void)?
+                if let reply = publish.reply { confirm = { self.routeInternal(subject: reply, payload: "") } }
+                jetStream.acknowledge(subject: publish.subject, body: publish.payload, confirm: confirm)
             } else if let stream = jetStream.streams.stream(capturing: publish.subject) {
                 let reply = publish.reply
                 jetStream.store(publish, in: stream) { json in
@@ -149,26 +145,35 @@ public final class BrokerServer: @unchecked Sendable {
 
     /// Publishes a message from the server itself (API replies, pub acks); safe from any thread.
     func routeInternal(subject: String, payload: String) {
-        routeInternal(to: subject, shownSubject: subject, reply: nil, headers: nil, payload: ByteBuffer(string: payload))
+        routeInternal([OutboundMessage(to: subject, payload: ByteBuffer(string: payload))])
     }
 
-    /// Sends a message routed by `to` whose MSG line shows `shownSubject` (JetStream deliveries go to the
-    /// request's inbox under the stream message's own subject).
-    func routeInternal(to: String, shownSubject: String, reply: String?, headers: ByteBuffer?, payload: ByteBuffer) {
-        let matches = router.matches(to)
-        guard !matches.isEmpty else { return }
-        let publish = Publish(subject: shownSubject, reply: reply, headers: headers, payload: payload)
-        var targets = matches.plain
-        for group in matches.groups { if let chosen = group.randomElement() { targets.append(chosen) } }
-        for subscription in targets {
-            let (deliver, last) = subscription.claimDelivery()
-            if deliver { subscription.client.deliverFromAnyThread(publish, sid: subscription.sid) }
-            if last {
-                router.remove(subscription)
-                let client = subscription.client
-                client.channel?.eventLoop.execute { client.remove(subscription) }
+    /// Sends messages from the server, each routed by its `to` and shown with its own subject (JetStream
+    /// deliveries go to an inbox under the stream message's subject). Safe from any thread. The messages
+    /// for one connection are encoded together and handed to it in one piece, in order.
+    func routeInternal(_ messages: [OutboundMessage]) {
+        var batches: [ObjectIdentifier: (client: ClientConnection, buffer: ByteBuffer)] = [:]
+        for message in messages {
+            let matches = router.matches(message.to)
+            guard !matches.isEmpty else { continue }
+            var targets = matches.plain
+            for group in matches.groups { if let chosen = group.randomElement() { targets.append(chosen) } }
+            for subscription in targets {
+                let (deliver, last) = subscription.claimDelivery()
+                if deliver {
+                    let key = ObjectIdentifier(subscription.client)
+                    if batches[key] == nil { batches[key] = (subscription.client, ByteBufferAllocator().buffer(capacity: 512)) }
+                    ServerEncoder.message(subject: message.subject, sid: subscription.sid, reply: message.reply, headers: message.headers,
+                                          payload: message.payload, into: &batches[key]!.buffer)
+                }
+                if last {
+                    router.remove(subscription)
+                    let client = subscription.client
+                    client.channel?.eventLoop.execute { client.remove(subscription) }
+                }
             }
         }
+        for (_, batch) in batches { batch.client.deliverEncoded(batch.buffer) }
     }
 
     private func deliver(_ publish: Publish, to subscription: Subscription, from publisher: ClientConnection) {

@@ -26,6 +26,10 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
     /// Messages for clients on other event loops, encoded during one read and handed over once per target.
     private var remoteDeliveries: [ObjectIdentifier: (client: ClientConnection, buffer: ByteBuffer)] = [:]
     private(set) var channel: Channel?
+    /// Messages from other threads waiting for one hop onto this connection's loop (under `handOver`).
+    private let handOver = NSLock()
+    private var handOverBuffer: ByteBuffer?
+    private var handOverScheduled = false
     /// Picks queue-group members for messages this connection publishes (used on its loop only).
     var random: FastRandom
     private var logger: Logger
@@ -197,14 +201,34 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
         }
     }
 
-    /// Delivers a message that does not come from a connection's read (the server's own replies).
-    func deliverFromAnyThread(_ publish: Publish, sid: String) {
+    /// Takes messages already encoded for this connection, from any thread: appended at once on its own
+    /// loop; from elsewhere, gathered under a lock and moved over in one hop for everything that arrives
+    /// before the loop gets to it (pub acks completing one by one on the store's writer thread).
+    func deliverEncoded(_ buffer: ByteBuffer) {
         guard let channel else { return }
+        if channel.eventLoop.inEventLoop {
+            // What other threads handed over earlier goes first (a consumer's deliveries stay in order).
+            if let earlier = handOver.withLock({ () -> ByteBuffer? in defer { handOverBuffer = nil }; return handOverBuffer }) {
+                append(encoded: earlier)
+            }
+            append(encoded: buffer)
+            return
+        }
+        var buffer = buffer
+        let schedule: Bool = handOver.withLock {
+            if handOverBuffer == nil { handOverBuffer = buffer } else { handOverBuffer!.writeBuffer(&buffer) }
+            if handOverScheduled { return false }
+            handOverScheduled = true
+            return true
+        }
+        guard schedule else { return }
         channel.eventLoop.execute {
-            guard self.admit() else { return }
-            ServerEncoder.message(subject: publish.subject, sid: sid, reply: publish.reply, headers: publish.headers,
-                                  payload: publish.payload, into: &self.outbound)
-            self.scheduleFlush()
+            let taken: ByteBuffer? = self.handOver.withLock {
+                self.handOverScheduled = false
+                defer { self.handOverBuffer = nil }
+                return self.handOverBuffer
+            }
+            if let taken { self.append(encoded: taken) }
         }
     }
 

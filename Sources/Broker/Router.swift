@@ -1,8 +1,8 @@
 import Foundation
 import Subjects
 
-/// Subjects to subscriptions, shared by every connection: a subject tree plus a cache of recent match
-/// results, cleared on any change. Queue subscriptions are grouped so that a message goes to one member
+/// Subjects to subscriptions, shared by every connection: a subject tree plus a cache of recent
+/// non-empty match results, cleared on any change. Queue subscriptions are grouped so that a message goes to one member
 /// of each group (chosen at random, as the reference does) and to every plain subscription. Thread-safe.
 final class Router: @unchecked Sendable {
     /// The subscriptions one subject reaches.
@@ -39,6 +39,8 @@ final class Router: @unchecked Sendable {
             if let queue = subscription.queue { groups[queue, default: []].append(subscription) } else { result.plain.append(subscription) }
         }
         result.groups = Array(groups.values)
+        // Misses are not cached: they are found quickly, and most are one-off subjects (acks).
+        if result.isEmpty { return result }
         if cache.count >= cacheLimit { cache.removeAll(keepingCapacity: true) }
         cache[subject] = result
         return result

@@ -33,6 +33,13 @@ public struct ConsumerEngine: Sendable {
     public private(set) var waiting: [PullRequest] = []
     /// For push consumers: whether someone listens on the deliver subject (the owner tracks interest).
     public var pushActive = false
+    /// A lower bound of the earliest ack deadline among pending messages not queued for redelivery (nil:
+    /// none). Kept so that a tick or ``nextDeadline`` does not scan every pending message: a scan happens
+    /// only once the bound is reached, and sets it exactly.
+    private var deadlineBound: Int64?
+    /// A lower bound of the smallest pending stream sequence, from which the ack floor is found by walking
+    /// up instead of scanning every pending message.
+    private var oldestPendingBound: UInt64 = 0
 
     /// Creates a consumer that starts delivering at `startSequence` (from ``startSequence(for:lastSequence:…)``),
     /// or resumes from a persisted `state`.
@@ -52,6 +59,8 @@ public struct ConsumerEngine: Sendable {
             fresh.initialSequences = initialSequences.isEmpty ? nil : initialSequences
             self.state = fresh
         }
+        deadlineBound = self.state.pending.values.map(\.deadline).min()
+        oldestPendingBound = self.state.pending.keys.min() ?? 0
     }
 
     // MARK: Counters (consumer info)
@@ -112,12 +121,14 @@ public struct ConsumerEngine: Sendable {
             guard var pending = state.pending[streamSequence] else { return [] }
             pending.deadline = now + config.ackDeadline(afterDelivery: pending.deliveries)
             state.pending[streamSequence] = pending
+            noteDeadline(pending.deadline)
             return [.persist]
         case .nak(let delay):
             guard var pending = state.pending[streamSequence] else { return [] }
             if let delay, delay > 0 {
                 pending.deadline = now + delay
                 state.pending[streamSequence] = pending
+                noteDeadline(pending.deadline)
             } else {
                 pending.deadline = now
                 state.pending[streamSequence] = pending
@@ -140,14 +151,22 @@ public struct ConsumerEngine: Sendable {
             return true
         }
         var changed = false
-        for (sequence, pending) in state.pending.sorted(by: { $0.key < $1.key }) where pending.deadline <= now {
-            if state.redeliveryQueue.contains(sequence) { continue }
-            if config.maxDeliver > 0 && pending.deliveries >= config.maxDeliver {
-                state.pending[sequence] = nil
-                actions.append(.maxDeliveriesReached(streamSequence: sequence, deliveries: pending.deliveries))
-                changed = true
-            } else {
-                enqueueRedelivery(sequence)
+        if let bound = deadlineBound, bound <= now {
+            // The bound is reached: scan, act on what is overdue, and set the bound exactly.
+            let queued = Set(state.redeliveryQueue)
+            var overdue: [(UInt64, ConsumerState.Pending)] = []
+            var earliest: Int64?
+            for (sequence, pending) in state.pending where !queued.contains(sequence) {
+                if pending.deadline <= now { overdue.append((sequence, pending)) } else { earliest = min(earliest ?? .max, pending.deadline) }
+            }
+            deadlineBound = earliest
+            for (sequence, pending) in overdue.sorted(by: { $0.0 < $1.0 }) {
+                if config.maxDeliver > 0 && pending.deliveries >= config.maxDeliver {
+                    state.pending[sequence] = nil
+                    actions.append(.maxDeliveriesReached(streamSequence: sequence, deliveries: pending.deliveries))
+                } else {
+                    enqueueRedelivery(sequence)
+                }
                 changed = true
             }
         }
@@ -161,10 +180,7 @@ public struct ConsumerEngine: Sendable {
 
     /// When the owner must call ``tick(now:lookup:)`` next (an ack deadline or a request's expiry), if ever.
     public var nextDeadline: Int64? {
-        var next: Int64?
-        for (sequence, pending) in state.pending where !state.redeliveryQueue.contains(sequence) {
-            next = min(next ?? .max, pending.deadline)
-        }
+        var next = deadlineBound
         for request in waiting {
             if let expires = request.expires { next = min(next ?? .max, request.receivedAt + expires) }
         }
@@ -202,9 +218,11 @@ public struct ConsumerEngine: Sendable {
             if config.ackPolicy == .none {
                 state.ackFloor = state.delivered
             } else {
+                let deadline = now + config.ackDeadline(afterDelivery: deliveries)
                 state.pending[message.sequence] = ConsumerState.Pending(
-                    consumerSeq: state.delivered.consumerSeq, deliveredAt: now, deliveries: deliveries,
-                    deadline: now + config.ackDeadline(afterDelivery: deliveries))
+                    consumerSeq: state.delivered.consumerSeq, deliveredAt: now, deliveries: deliveries, deadline: deadline)
+                noteDeadline(deadline)
+                if message.sequence < oldestPendingBound || state.pending.count == 1 { oldestPendingBound = message.sequence }
             }
             persist = true
             let to: String
@@ -264,12 +282,31 @@ public struct ConsumerEngine: Sendable {
 
     /// The ack floor: everything below the oldest pending message (or all delivered when none is pending).
     private mutating func updateAckFloor() {
-        guard let oldest = state.pending.min(by: { $0.key < $1.key }) else {
+        guard !state.pending.isEmpty else {
             state.ackFloor = state.delivered
             return
         }
-        state.ackFloor = ConsumerState.SequencePair(consumerSeq: oldest.value.consumerSeq > 0 ? oldest.value.consumerSeq - 1 : 0,
-                                                    streamSeq: oldest.key > 0 ? oldest.key - 1 : 0)
+        // Walk up from the bound to the oldest pending message; when that is far (a sparse filter), one
+        // scan of the pending messages is cheaper.
+        var sequence = oldestPendingBound
+        var steps = 0
+        while state.pending[sequence] == nil {
+            steps += 1
+            if steps > 64 + state.pending.count {
+                sequence = state.pending.keys.min()!
+                break
+            }
+            sequence += 1
+        }
+        oldestPendingBound = sequence
+        let oldest = state.pending[sequence]!
+        state.ackFloor = ConsumerState.SequencePair(consumerSeq: oldest.consumerSeq > 0 ? oldest.consumerSeq - 1 : 0,
+                                                    streamSeq: sequence > 0 ? sequence - 1 : 0)
+    }
+
+    /// Lowers the deadline bound to `deadline` if it is earlier.
+    private mutating func noteDeadline(_ deadline: Int64) {
+        deadlineBound = min(deadlineBound ?? .max, deadline)
     }
 
     // MARK: Start position
@@ -300,6 +337,12 @@ public enum AckKind: Equatable, Sendable {
     case nak(delay: Int64?)
     case inProgress
     case term
+
+    /// Parses an ack body from its bytes (the common `+ACK` without making a string).
+    public static func parse<Bytes: Collection>(_ bytes: Bytes) -> AckKind? where Bytes.Element == UInt8 {
+        if bytes.isEmpty || bytes.elementsEqual("+ACK".utf8) { return .ack }
+        return parse(String(decoding: bytes, as: UTF8.self))
+    }
 
     /// Parses an ack body; an empty body is `+ACK`; `+NXT` acks (the owner then serves the next request).
     /// Nil for anything else.

@@ -71,20 +71,23 @@ public struct SubjectTree<Value: Hashable>: Sendable where Value: Sendable {
     /// Every value whose filter matches the literal `subject`.
     public func matches(_ subject: String) -> [Value] {
         var result: [Value] = []
-        let tokens = subject.split(separator: ".", omittingEmptySubsequences: false)
-        collect(root, tokens[...], into: &result)
+        collect(root, subject.utf8, from: subject.utf8.startIndex, into: &result)
         return result
     }
 
-    private func collect(_ node: Node, _ tokens: ArraySlice<Substring>, into result: inout [Value]) {
-        guard let token = tokens.first else {
+    /// Walks the tree along the subject's tokens, found one at a time on its UTF-8 bytes (`.` is never
+    /// part of a multi-byte character); no token array is built.
+    private func collect(_ node: Node, _ utf8: String.UTF8View, from start: String.Index?, into result: inout [Value]) {
+        guard let start else {
             result.append(contentsOf: node.exact)
             return
         }
-        result.append(contentsOf: node.full)
-        let rest = tokens.dropFirst()
-        if let child = node.literal[token] { collect(child, rest, into: &result) }
-        if let star = node.star { collect(star, rest, into: &result) }
+        if !node.full.isEmpty { result.append(contentsOf: node.full) }
+        var end = start
+        while end != utf8.endIndex && utf8[end] != UInt8(ascii: ".") { end = utf8.index(after: end) }
+        let rest: String.Index? = end == utf8.endIndex ? nil : utf8.index(after: end)
+        if !node.literal.isEmpty, let child = node.literal[Substring(utf8[start..<end])] { collect(child, utf8, from: rest, into: &result) }
+        if let star = node.star { collect(star, utf8, from: rest, into: &result) }
     }
 
     /// Copy-on-write for the value semantics of the tree.

@@ -215,10 +215,11 @@ let second: Int64 = 1_000_000_000
         _ = engine.pull(PullRequest(id: 1, replyTo: "r", batch: 3), now: 0, lookup: stream.lookup)
         _ = engine.acknowledge(streamSequence: 1, .ack, now: 1, lookup: stream.lookup)
         _ = engine.acknowledge(streamSequence: 3, .ack, now: 1, lookup: stream.lookup)
-        let saved = try JSONEncoder().encode(engine.state)
+        let saved = StoredConsumerState(created: 42, state: engine.state).encoded()
         // A new process: the state comes back from storage.
-        var resumed = ConsumerEngine(stream: "S", name: "d", config: engine.config, startSequence: 1,
-                                     state: try JSONDecoder().decode(ConsumerState.self, from: saved))
+        let restored = try #require(StoredConsumerState(decoding: saved))
+        #expect(restored.created == 42)
+        var resumed = ConsumerEngine(stream: "S", name: "d", config: engine.config, startSequence: 1, state: restored.state)
         #expect(resumed.state == engine.state)
         // New messages continue after 3; 2 (unacked) comes back after its ack wait; 1 and 3 never do.
         let next = deliveries(resumed.pull(PullRequest(id: 2, replyTo: "r", batch: 10, expires: 100 * second), now: 2, lookup: stream.lookup))
@@ -226,6 +227,50 @@ let second: Int64 = 1_000_000_000
         _ = resumed.pull(PullRequest(id: 3, replyTo: "r", batch: 10, expires: 100 * second), now: 2, lookup: stream.lookup)
         let redelivered = deliveries(resumed.tick(now: 10 * second, lookup: stream.lookup))
         #expect(redelivered.map(\.streamSequence) == [2] && redelivered[0].deliveries == 2)
+    }
+
+    @Test func storedStateRoundTripsEveryFieldAndRefusesDamage() throws {
+        var state = ConsumerState()
+        state.delivered = .init(consumerSeq: 900, streamSeq: 1 << 50)
+        state.ackFloor = .init(consumerSeq: 3, streamSeq: 4)
+        state.pending = [5: .init(consumerSeq: 4, deliveredAt: -7, deliveries: 3, deadline: .max),
+                         1 << 50: .init(consumerSeq: 900, deliveredAt: 1_700_000_000 * second, deliveries: 1, deadline: 0)]
+        state.redeliveryQueue = [5]
+        state.initialSequences = [2, 3]
+        let stored = StoredConsumerState(created: -1, state: state)
+        let bytes = stored.encoded()
+        #expect(StoredConsumerState(decoding: bytes) == stored)
+        for length in 0..<bytes.count { #expect(StoredConsumerState(decoding: Array(bytes.prefix(length))) == nil) }
+        #expect(StoredConsumerState(decoding: bytes + [0]) == nil)
+        // The JSON written by earlier versions still reads.
+        struct Legacy: Encodable { var created: Int64; var state: ConsumerState }
+        #expect(StoredConsumerState(decoding: Array(try JSONEncoder().encode(Legacy(created: -1, state: state)))) == stored)
+    }
+
+    @Test func ackFloorAndDeadlinesStayExactAcrossGapsAndOutOfOrderAcks() {
+        // Every 50th message matches the filter: the floor must jump the gaps.
+        var stream = FakeStream(count: 1000) { $0 % 50 == 0 ? "orders.new" : "orders.old" }
+        stream.filter = "orders.new"
+        var config = explicitConfig { $0.ackWait = 10 * second; $0.filterSubject = "orders.new" }
+        config.maxAckPending = 100
+        var engine = ConsumerEngine(stream: "S", name: "d", config: config, startSequence: 1)
+        let sent = deliveries(engine.pull(PullRequest(id: 1, replyTo: "r", batch: 20), now: 0, lookup: stream.lookup))
+        #expect(sent.map(\.streamSequence) == (1...20).map { UInt64($0 * 50) })
+        #expect(engine.nextDeadline == 10 * second)
+        // Acks in reverse: the floor stays below the oldest pending until it is acked, then jumps to just
+        // below the next pending.
+        for s in stride(from: 1000, through: 150, by: -50) { _ = engine.acknowledge(streamSequence: UInt64(s), .ack, now: 1, lookup: stream.lookup) }
+        #expect(engine.state.ackFloor == .init(consumerSeq: 0, streamSeq: 49))
+        _ = engine.acknowledge(streamSequence: 50, .ack, now: 1, lookup: stream.lookup)
+        #expect(engine.state.ackFloor == .init(consumerSeq: 1, streamSeq: 99))
+        // A NAK with a delay earlier than the ack wait brings the next deadline forward.
+        _ = engine.acknowledge(streamSequence: 100, .nak(delay: 2 * second), now: 1, lookup: stream.lookup)
+        #expect(engine.nextDeadline == 1 + 2 * second)
+        #expect(deliveries(engine.tick(now: 2 * second, lookup: stream.lookup)).isEmpty)
+        _ = engine.pull(PullRequest(id: 2, replyTo: "r", batch: 1, expires: 60 * second), now: 2 * second, lookup: stream.lookup)
+        #expect(deliveries(engine.tick(now: 1 + 2 * second, lookup: stream.lookup)).map(\.streamSequence) == [100])
+        _ = engine.acknowledge(streamSequence: 100, .ack, now: 3 * second, lookup: stream.lookup)
+        #expect(engine.state.ackFloor == engine.state.delivered && engine.numAckPending == 0)
     }
 
     @Test func startSequenceForEachDeliverPolicy() {

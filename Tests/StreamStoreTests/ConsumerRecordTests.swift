@@ -35,6 +35,21 @@ import Testing
         #expect(throws: StoreError.self) { try reader.saveConsumer(Self.record("x", delivered: 1, floor: 0, pending: [1])) }
     }
 
+    @Test func binaryEncodingRoundTripsAndRejectsDamage() throws {
+        let record = ConsumerRecord(name: "dürable", deliveredStreamSequence: 1 << 40, ackFloorStreamSequence: 7,
+                                    pendingSequences: [8, 9, 1 << 40], config: Data([1, 2, 3]), state: Data(repeating: 0xAB, count: 300))
+        let bytes = record.encoded()
+        #expect(bytes.first == 0x01)
+        #expect(try ConsumerRecord(decoding: bytes) == record)
+        // The JSON form of earlier versions still reads.
+        #expect(try ConsumerRecord(decoding: Array(JSONEncoder().encode(record))) == record)
+        // Every truncation, and a trailing byte, is refused rather than misread.
+        for length in 0..<bytes.count {
+            #expect(throws: StoreError.self) { try ConsumerRecord(decoding: Array(bytes.prefix(length))) }
+        }
+        #expect(throws: StoreError.self) { try ConsumerRecord(decoding: bytes + [0]) }
+    }
+
     @Test func verifyFlagsBadPositionsAndRepairClampsThem() async throws {
         let directory = TemporaryDirectory()
         defer { withExtendedLifetime(directory) {} }

@@ -11,9 +11,10 @@ final class ConsumerHost: @unchecked Sendable {
     let name: String
     let created: Int64
     private let lock = NSLock()
+    private let sendLock = NSLock()
     private var engine: ConsumerEngine
     private let store: any MessageStore
-    private let send: @Sendable (_ to: String, _ subject: String, _ reply: String?, _ headers: ByteBuffer?, _ payload: ByteBuffer) -> Void
+    private let send: @Sendable ([OutboundMessage]) -> Void
     private var scheduled: Int64?
     private var deleted = false
     /// Push consumers: whether anyone listens on a subject (the server's router), a timer that re-checks
@@ -29,9 +30,19 @@ final class ConsumerHost: @unchecked Sendable {
     /// AckSync flushes before its reply (the reply means the ack is stored).
     private var dirty = false
     private var flushScheduled = false
+    /// The config as stored, encoded once (it changes only through an update).
+    private var encodedConfig: Data?
+    /// Messages read by the engine's lookups during one run, for its deliveries (each is read once).
+    private var fetched: [UInt64: StoredMessage] = [:]
+    /// Read-ahead: the matching messages from `readAheadStart` up to the last one held here, as one store
+    /// read found them. Valid while the stream has removed nothing since (`lastSequence - messages`
+    /// unchanged), so that a sequential consumer reads the store once per batch, not once per message.
+    private var readAhead: [StoredMessage] = []
+    private var readAheadStart: UInt64 = 0
+    private var readAheadRemovals: UInt64 = 0
 
     init(engine: ConsumerEngine, created: Int64, store: any MessageStore,
-         send: @escaping @Sendable (String, String, String?, ByteBuffer?, ByteBuffer) -> Void,
+         send: @escaping @Sendable ([OutboundMessage]) -> Void,
          hasInterest: @escaping @Sendable (String) -> Bool = { _ in true }, filterCoversStream: Bool = false) {
         self.filterCoversStream = filterCoversStream
         self.name = engine.name
@@ -62,8 +73,8 @@ final class ConsumerHost: @unchecked Sendable {
                 return (due, self.engine)
             }
             if due, let subject = engine.config.deliverSubject {
-                let headers = "NATS/1.0 100 Idle Heartbeat\r\nNats-Last-Consumer: \(engine.state.delivered.consumerSeq)\r\nNats-Last-Stream: \(engine.state.delivered.streamSeq)\r\n\r\n"
-                self.send(subject, subject, nil, ByteBuffer(string: headers), ByteBuffer())
+                self.send([.status(to: subject, code: 100, description: "Idle Heartbeat",
+                                   extraHeaders: "Nats-Last-Consumer: \(engine.state.delivered.consumerSeq)\r\nNats-Last-Stream: \(engine.state.delivered.streamSeq)\r\n")])
             }
         }
         pushTimer = timer
@@ -84,12 +95,12 @@ final class ConsumerHost: @unchecked Sendable {
 
     func pull(_ request: PullRequest) { run { engine, now, lookup in engine.pull(request, now: now, lookup: lookup) } }
 
-    /// Applies an ack; returns once the stream's retention has dealt with what it released.
-    /// Applies an ack; with `durable` (an AckSync) the state is stored before it returns.
-    func acknowledge(_ sequence: UInt64, _ kind: AckKind, durable: Bool) async {
+    /// Applies an ack at once (on the caller's thread); with `durable` (an AckSync) the state is stored
+    /// before it returns. Returns the sequences the consumer released, for the stream's retention.
+    func acknowledge(_ sequence: UInt64, _ kind: AckKind, durable: Bool) -> [UInt64] {
         let released = run { engine, now, lookup in engine.acknowledge(streamSequence: sequence, kind, now: now, lookup: lookup) }
         if durable { flush() }
-        if !released.isEmpty { await onAcknowledged(released) }
+        return released
     }
 
     /// New messages may be deliverable, or a deadline passed.
@@ -140,26 +151,73 @@ final class ConsumerHost: @unchecked Sendable {
         let filter = engine.config.filterSubject
         if let subject = engine.config.deliverSubject { engine.pushActive = hasInterest(subject) }
         let lookup: ConsumerEngine.Lookup = { sequence in
-            guard let message = try? store.next(atOrAfter: sequence, filter: filter) else { return nil }
+            guard let message = self.read(atOrAfter: sequence, filter: filter) else { return nil }
+            self.fetched[message.sequence] = message
             return .init(sequence: message.sequence, subject: message.subject, size: message.payload.count + message.headers.count,
                          timestamp: message.timestamp)
         }
         let actions = input(&engine, FileStream.systemClock(), lookup)
         let snapshot = engine
-        lock.unlock()
-        perform(actions, engine: snapshot)
+        let messages = fetched
+        fetched.removeAll(keepingCapacity: true)
+        // Effects are carried out in the order of the engine's steps: the send lock is taken before the
+        // engine's lock is let go.
+        let (outbound, persist) = effects(of: actions, engine: snapshot, messages: messages)
+        if !outbound.isEmpty {
+            sendLock.lock()
+            lock.unlock()
+            send(outbound)
+            sendLock.unlock()
+            if outbound.contains(where: { $0.reply != nil }) { lock.withLock { lastSent = FileStream.systemClock() } }
+        } else {
+            lock.unlock()
+        }
+        if persist { markDirty() }
         schedule(snapshot.nextDeadline)
         return actions.flatMap { action -> [UInt64] in
             if case .acknowledged(let sequences) = action { return sequences } else { return [] }
         }
     }
 
-    private func perform(_ actions: [ConsumerAction], engine: ConsumerEngine) {
+    /// The first message at or after `sequence` matching `filter`, from the read-ahead when it covers
+    /// `sequence`, else from the store (reading ahead for what follows). Called with the lock held.
+    private func read(atOrAfter sequence: UInt64, filter: String?) -> StoredMessage? {
+        let state = store.state
+        let removals = state.lastSequence &- state.messages
+        if removals == readAheadRemovals, sequence >= readAheadStart, let last = readAhead.last, sequence <= last.sequence {
+            var low = 0, high = readAhead.count - 1
+            while low < high {
+                let middle = (low + high) / 2
+                if readAhead[middle].sequence < sequence { low = middle + 1 } else { high = middle }
+            }
+            return readAhead[low]
+        }
+        if sequence < readAheadStart && removals == readAheadRemovals {
+            return try? store.next(atOrAfter: sequence, filter: filter)  // a redelivery: keep the read-ahead
+        }
+        // About 256 KiB of messages at the stream's average size, 1 to 64 of them.
+        let average = state.messages > 0 ? max(Int(state.bytes / state.messages), 1) : 1024
+        let limit = min(64, max(1, (256 << 10) / average))
+        guard let messages = try? store.messages(from: sequence, filter: filter, limit: limit), !messages.isEmpty else {
+            readAhead.removeAll()
+            return nil
+        }
+        readAhead = messages
+        readAheadStart = sequence
+        readAheadRemovals = removals
+        return messages[0]
+    }
+
+    /// The messages to send for an engine step's actions, and whether its state must be persisted.
+    /// Called with the lock held; touches no state of its own.
+    private func effects(of actions: [ConsumerAction], engine: ConsumerEngine, messages: [UInt64: StoredMessage]) -> ([OutboundMessage], Bool) {
         var persist = false
+        var outbound: [OutboundMessage] = []
+        outbound.reserveCapacity(actions.count)
         for action in actions {
             switch action {
             case .deliver(let delivery):
-                guard let message = try? store.message(sequence: delivery.streamSequence) else { continue }
+                guard let message = messages[delivery.streamSequence] ?? (try? store.message(sequence: delivery.streamSequence)) else { continue }
                 let pending = UInt64(delivery.remainingInitial)
                     + pendingCount(after: max(delivery.streamSequence, delivery.remainingInitial > 0 ? engine.state.delivered.streamSeq : 0),
                                    filter: engine.config.filterSubject)
@@ -169,40 +227,38 @@ final class ConsumerHost: @unchecked Sendable {
                 if engine.config.headersOnly {
                     var headers = message.headers.isEmpty ? "NATS/1.0\r\n" : String(decoding: message.headers.dropLast(2), as: UTF8.self)
                     headers += "Nats-Msg-Size: \(message.payload.count)\r\n\r\n"
-                    send(delivery.to, message.subject, reply, ByteBuffer(string: headers), ByteBuffer())
+                    outbound.append(OutboundMessage(to: delivery.to, subject: message.subject, reply: reply, headers: ByteBuffer(string: headers)))
                 } else {
-                    send(delivery.to, message.subject, reply, message.headers.isEmpty ? nil : ByteBuffer(bytes: message.headers),
-                         ByteBuffer(bytes: message.payload))
+                    outbound.append(OutboundMessage(to: delivery.to, subject: message.subject, reply: reply,
+                                                    headers: message.headers.isEmpty ? nil : ByteBuffer(bytes: message.headers),
+                                                    payload: ByteBuffer(bytes: message.payload)))
                 }
-                lock.withLock { lastSent = FileStream.systemClock() }
             case .status(let to, let code, let description):
-                send(to, to, nil, ByteBuffer(string: "NATS/1.0 \(code) \(description)\r\n\r\n"), ByteBuffer())
+                outbound.append(.status(to: to, code: code, description: description))
             case .maxDeliveriesReached(let sequence, let deliveries):
                 let advisory = #"{"type":"io.nats.jetstream.advisory.v1.max_deliver","stream":"\#(engine.stream)","consumer":"\#(engine.name)","stream_seq":\#(sequence),"deliveries":\#(deliveries)}"#
-                let subject = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.\(engine.stream).\(engine.name)"
-                send(subject, subject, nil, nil, ByteBuffer(string: advisory))
+                outbound.append(OutboundMessage(to: "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.\(engine.stream).\(engine.name)",
+                                                payload: ByteBuffer(string: advisory)))
             case .acknowledged:
                 break  // returned by run(); acknowledge() applies retention before it returns
             case .persist:
                 persist = true
             }
         }
-        if persist { markDirty() }
+        return (outbound, persist)
     }
 
     private func save(_ engine: ConsumerEngine) {
-        guard let config = try? JSONEncoder().encode(engine.config),
-              let state = try? JSONEncoder().encode(PersistedState(created: created, state: engine.state)) else { return }
+        let config: Data? = lock.withLock {
+            if encodedConfig == nil { encodedConfig = try? JSONEncoder().encode(engine.config) }
+            return encodedConfig
+        }
+        guard let config else { return }
+        let state = StoredConsumerState(created: created, state: engine.state).encoded()
         let record = ConsumerRecord(name: engine.name, deliveredStreamSequence: engine.state.delivered.streamSeq,
                                     ackFloorStreamSequence: engine.state.ackFloor.streamSeq,
-                                    pendingSequences: engine.state.pending.keys.sorted(), config: config, state: state)
+                                    pendingSequences: engine.state.pending.keys.sorted(), config: config, state: Data(state))
         try? store.saveConsumer(record)
-    }
-
-    /// What a consumer record's `state` blob holds.
-    struct PersistedState: Codable {
-        var created: Int64
-        var state: ConsumerState
     }
 
     /// Messages matching the filter after `sequence` (exact for a filter; for all subjects, from the

@@ -13,7 +13,7 @@ extension JetStreamService {
         for stream in streams.all {
             for record in (try? stream.store.consumers()) ?? [] {
                 guard let config = try? JSONDecoder().decode(ConsumerConfig.self, from: record.config),
-                      let saved = try? JSONDecoder().decode(ConsumerHost.PersistedState.self, from: record.state) else { continue }
+                      let saved = StoredConsumerState(decoding: Array(record.state)) else { continue }
                 let engine = ConsumerEngine(stream: stream.config.name, name: record.name, config: config, startSequence: 1, state: saved.state)
                 let host = ConsumerHost(engine: engine, created: saved.created, store: stream.store, send: send, hasInterest: hasInterest,
                                         filterCoversStream: Self.covers(config.filterSubject, stream))
@@ -121,15 +121,23 @@ extension JetStreamService {
         }
     }
 
-    /// An ack on `$JS.ACK.<stream>.<consumer>.<deliveries>.<stream_seq>.<consumer_seq>.<ts>.<pending>`.
-    /// Returns (once retention has been applied) true when an ack reply (AckSync) is due.
-    func acknowledge(subject: String, body: ByteBuffer, wantsReply: Bool) async -> Bool {
-        let tokens = subject.split(separator: ".", omittingEmptySubsequences: false)
-        guard tokens.count >= 9, let sequence = UInt64(tokens[5]),
-              let stream = streams.stream(named: String(tokens[2])), let host = stream.consumers[String(tokens[3])],
-              let kind = AckKind.parse(String(buffer: body)) else { return false }
-        await host.acknowledge(sequence, kind, durable: wantsReply)
-        return true
+    /// An ack on `$JS.ACK.<stream>.<consumer>.<deliveries>.<stream_seq>.<consumer_seq>.<ts>.<pending>`, applied
+    /// on the caller's thread. `confirm` runs when an ack reply (AckSync) is due: at once, or once the
+    /// stream's retention has removed what the ack released.
+    func acknowledge(subject: String, body: ByteBuffer, confirm: (@Sendable () -> Void)?) {
+        let tokens = subject.utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
+        guard tokens.count >= 9, let sequence = UInt64(Substring(tokens[5])),
+              let stream = streams.stream(named: String(Substring(tokens[2]))), let host = stream.consumers[String(Substring(tokens[3]))],
+              let kind = AckKind.parse(body.readableBytesView) else { return }
+        let released = host.acknowledge(sequence, kind, durable: confirm != nil)
+        if released.isEmpty || stream.config.retention == .limits {
+            confirm?()
+            return
+        }
+        Task {
+            await host.onAcknowledged(released)
+            confirm?()
+        }
     }
 
     /// Work queue: a message goes when acknowledged. Interest: when every consumer whose filter matches it

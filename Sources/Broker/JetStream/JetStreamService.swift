@@ -7,15 +7,15 @@ import Subjects
 /// The JetStream API on `$JS.API.>` and the capture of messages published to stream subjects, over the
 /// storage engine. Replies use the reference's JSON shapes, `type` fields and error codes.
 ///
-/// Served so far: `INFO`, `STREAM.CREATE|UPDATE|INFO|DELETE|PURGE|NAMES|LIST`, `STREAM.MSG.GET|DELETE`,
-/// publishing with `Nats-Msg-Id` de-duplication and `Nats-Expected-Stream`, and pull consumers
-/// (JetStreamService+Consumers.swift). Push consumers are not served yet.
+/// Streams and publishing here; consumers and acknowledgements in JetStreamService+Consumers.swift.
+/// Specs/Protocol.md lists what is served.
 final class JetStreamService: @unchecked Sendable {
     let streams: StreamManager
     private let requestLock = NSLock()
     private var lastRequestID: UInt64 = 0
-    /// Sends a message from the server: (to, subject shown, reply, headers, payload). Set by the server.
-    var send: @Sendable (String, String, String?, ByteBuffer?, ByteBuffer) -> Void = { _, _, _, _, _ in }
+    /// Sends messages from the server, in order (a consumer's deliveries of one step go as one batch).
+    /// Set by the server.
+    var send: @Sendable ([OutboundMessage]) -> Void = { _ in }
     /// Whether any subscription matches a subject (push consumers deliver only while someone listens).
     var hasInterest: @Sendable (String) -> Bool = { _ in false }
 
@@ -193,13 +193,13 @@ final class JetStreamService: @unchecked Sendable {
             found = query.find(in: stream.store)
         }
         guard let message = found else {
-            send(reply, reply, nil, ByteBuffer(string: "NATS/1.0 404 Message Not Found\r\n\r\n"), ByteBuffer())
+            send([.status(to: reply, code: 404, description: "Message Not Found")])
             return
         }
         var headers = message.headers.isEmpty ? "NATS/1.0\r\n" : String(decoding: message.headers.dropLast(2), as: UTF8.self)
         headers += "Nats-Stream: \(stream.config.name)\r\nNats-Subject: \(message.subject)\r\nNats-Sequence: \(message.sequence)\r\n"
         headers += "Nats-Time-Stamp: \(Self.time(message.timestamp))\r\n\r\n"
-        send(reply, reply, nil, ByteBuffer(string: headers), ByteBuffer(bytes: message.payload))
+        send([OutboundMessage(to: reply, headers: ByteBuffer(string: headers), payload: ByteBuffer(bytes: message.payload))])
     }
 
     private func message(_ operation: String, stream: StreamManager.Managed, body: Data) async -> String {

@@ -25,7 +25,7 @@ struct IndexReader {
         try txn.withCursor(index.consumers) { cursor in
             var entry = try cursor.first()
             while let current = entry {
-                records.append(try JSONDecoder().decode(ConsumerRecord.self, from: Data(current.value)))
+                records.append(try ConsumerRecord(decoding: Array(current.value)))
                 entry = try cursor.next()
             }
         }

@@ -242,8 +242,8 @@ public final class FileStream: @unchecked Sendable {
     /// redeliveries, never lost messages.
     public func saveConsumer(_ record: ConsumerRecord) throws {
         if writer == nil { throw StoreError.readOnly }
-        let json = try JSONEncoder().encode(record)
-        try index.write { writer in try writer.txn.put(index.consumers, key: record.name, value: Array(json)) }
+        let encoded = record.encoded()
+        try index.write { writer in try writer.txn.put(index.consumers, key: record.name, value: encoded) }
     }
 
     /// Removes a consumer record; returns false when there was none.

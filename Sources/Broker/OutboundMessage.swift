@@ -1,0 +1,24 @@
+import NIOCore
+
+/// A message the server itself sends (a JetStream delivery, status, advisory or reply): routed by `to`,
+/// shown to subscribers with `subject` on its MSG/HMSG line.
+struct OutboundMessage: Sendable {
+    var to: String
+    var subject: String
+    var reply: String?
+    var headers: ByteBuffer?
+    var payload: ByteBuffer
+
+    init(to: String, subject: String? = nil, reply: String? = nil, headers: ByteBuffer? = nil, payload: ByteBuffer = ByteBuffer()) {
+        self.to = to
+        self.subject = subject ?? to
+        self.reply = reply
+        self.headers = headers
+        self.payload = payload
+    }
+
+    /// A status message (`NATS/1.0 <code> <description>`, no payload), as JetStream sends to inboxes.
+    static func status(to: String, code: Int, description: String, extraHeaders: String = "", reply: String? = nil) -> OutboundMessage {
+        OutboundMessage(to: to, reply: reply, headers: ByteBuffer(string: "NATS/1.0 \(code) \(description)\r\n\(extraHeaders)\r\n"))
+    }
+}
