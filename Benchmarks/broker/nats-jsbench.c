@@ -78,6 +78,10 @@ int main(int argc, char **argv) {
     check(js_PublishAsyncComplete(js, &po), "publish async complete");
     double async_rate = count / ((now_ns() - t0) / 1e9);
 
+    if (getenv("JSBENCH_PUBLISH_ONLY")) {  // for profiling the publish path alone
+        printf("size=%d count=%ld publish_sync=%.0f publish_async=%.0f\n", size, count, sync_rate, async_rate);
+        return 0;
+    }
     natsSubscription *pull = NULL;
     check(js_PullSubscribe(&pull, js, "bench.>", "puller", NULL, NULL, &jerr), "pull subscribe");
     long got = 0;

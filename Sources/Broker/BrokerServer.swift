@@ -125,10 +125,7 @@ public final class BrokerServer: @unchecked Sendable {
                 if let reply = publish.reply { confirm = { self.routeInternal(subject: reply, payload: "") } }
                 jetStream.acknowledge(subject: publish.subject, body: publish.payload, confirm: confirm)
             } else if let stream = jetStream.streams.stream(capturing: publish.subject) {
-                let reply = publish.reply
-                jetStream.store(publish, in: stream) { json in
-                    if let reply { self.routeInternal(subject: reply, payload: json) }
-                }
+                publisher.capture(publish, for: stream)  // stored with the rest of this read's publishes
             }
         }
         let matches = router.matches(publish.subject)
@@ -154,7 +151,7 @@ public final class BrokerServer: @unchecked Sendable {
     func routeInternal(_ messages: [OutboundMessage]) {
         var batches: [ObjectIdentifier: (client: ClientConnection, buffer: ByteBuffer)] = [:]
         for message in messages {
-            let matches = router.matches(message.to)
+            let matches = router.matches(message.to, cache: !message.oneOff)
             guard !matches.isEmpty else { continue }
             var targets = matches.plain
             for group in matches.groups { if let chosen = group.randomElement() { targets.append(chosen) } }

@@ -26,6 +26,8 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
     /// Messages for clients on other event loops, encoded during one read and handed over once per target.
     private var remoteDeliveries: [ObjectIdentifier: (client: ClientConnection, buffer: ByteBuffer)] = [:]
     private(set) var channel: Channel?
+    /// This read's messages for streams, stored at its end.
+    private var captured: [(publish: Publish, stream: StreamManager.Managed)] = []
     /// Messages from other threads waiting for one hop onto this connection's loop (under `handOver`).
     private let handOver = NSLock()
     private var handOverBuffer: ByteBuffer?
@@ -87,6 +89,16 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
         }
         if let buffer = inbound, buffer.readableBytes == 0 { inbound = nil } else { inbound?.discardReadBytes() }
         handOverRemoteDeliveries()
+        if !captured.isEmpty {
+            server.jetStream?.store(captured, on: context.eventLoop)
+            captured.removeAll(keepingCapacity: true)
+        }
+    }
+
+    /// Keeps a message published to a stream's subject until the end of this read, when the read's stream
+    /// messages are handed to the store together (on this connection's loop only).
+    func capture(_ publish: Publish, for stream: StreamManager.Managed) {
+        captured.append((publish, stream))
     }
 
     /// Sends each other-loop target the messages encoded for it during this read, in one hop.

@@ -8,9 +8,13 @@ struct OutboundMessage: Sendable {
     var reply: String?
     var headers: ByteBuffer?
     var payload: ByteBuffer
+    /// Sent once to a subject unlikely to be seen again (a reply inbox): its routing is not cached.
+    var oneOff: Bool
 
-    init(to: String, subject: String? = nil, reply: String? = nil, headers: ByteBuffer? = nil, payload: ByteBuffer = ByteBuffer()) {
+    init(to: String, subject: String? = nil, reply: String? = nil, headers: ByteBuffer? = nil, payload: ByteBuffer = ByteBuffer(),
+         oneOff: Bool = false) {
         self.to = to
+        self.oneOff = oneOff
         self.subject = subject ?? to
         self.reply = reply
         self.headers = headers

@@ -30,7 +30,9 @@ final class Router: @unchecked Sendable {
 
     var count: Int { lock.lock(); defer { lock.unlock() }; return tree.count }
 
-    func matches(_ subject: String) -> Matches {
+    /// The subscriptions `subject` reaches; with `cache` false (a one-off reply subject) the result is not
+    /// kept.
+    func matches(_ subject: String, cache useCache: Bool = true) -> Matches {
         lock.lock(); defer { lock.unlock() }
         if let cached = cache[subject] { return cached }
         var result = Matches()
@@ -40,7 +42,7 @@ final class Router: @unchecked Sendable {
         }
         result.groups = Array(groups.values)
         // Misses are not cached: they are found quickly, and most are one-off subjects (acks).
-        if result.isEmpty { return result }
+        if result.isEmpty || !useCache { return result }
         if cache.count >= cacheLimit { cache.removeAll(keepingCapacity: true) }
         cache[subject] = result
         return result

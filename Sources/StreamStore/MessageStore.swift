@@ -1,3 +1,5 @@
+import Foundation
+
 /// A stream's storage, on disk (``FileStream``) or in memory (``MemoryStream``): the same behaviour
 /// behind one interface, for JetStream's file and memory storage.
 public protocol MessageStore: AnyObject, Sendable {
@@ -10,6 +12,9 @@ public protocol MessageStore: AnyObject, Sendable {
     /// Appends without waiting; `completion` runs once the append is committed. Appends are applied in
     /// call order.
     func append(_ request: AppendRequest, completion: @escaping @Sendable (Result<AppendResult, StoreError>) -> Void)
+    /// Appends several messages, in order, without waiting: `completion` runs once with every outcome, in
+    /// order, when all are committed (or refused).
+    func append(contentsOf requests: [AppendRequest], completion: @escaping @Sendable ([Result<AppendResult, StoreError>]) -> Void)
     func purge(_ request: PurgeRequest) async throws -> UInt64
     func delete(sequence: UInt64) async throws -> Bool
     func update(config: StreamConfig) async throws
@@ -37,3 +42,26 @@ extension MessageStore {
 }
 
 extension FileStream: MessageStore {}
+
+/// Gathers the outcomes of a batch of appends completing one by one; calls `completion` once with all.
+final class BatchCollector: @unchecked Sendable {
+    private let lock = NSLock()
+    private var results: [Result<AppendResult, StoreError>?]
+    private var remaining: Int
+    private let completion: @Sendable ([Result<AppendResult, StoreError>]) -> Void
+
+    init(count: Int, completion: @escaping @Sendable ([Result<AppendResult, StoreError>]) -> Void) {
+        results = Array(repeating: nil, count: count)
+        remaining = count
+        self.completion = completion
+    }
+
+    func complete(_ index: Int, _ result: Result<AppendResult, StoreError>) {
+        lock.lock()
+        results[index] = result
+        remaining -= 1
+        let done = remaining == 0
+        lock.unlock()
+        if done { completion(results.map { $0! }) }
+    }
+}

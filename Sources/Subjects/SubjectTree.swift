@@ -2,15 +2,18 @@
 /// this literal subject" in time proportional to the subject's tokens, not to the number of filters.
 /// Not thread-safe: the owner serialises access.
 public struct SubjectTree<Value: Hashable>: Sendable where Value: Sendable {
-    private final class Node: @unchecked Sendable {
-        var literal: [Substring: Node] = [:]
-        var star: Node?
-        var full: Set<Value> = []      // values whose filter ends with `>` here
-        var exact: Set<Value> = []     // values whose filter ends exactly here
+    // Internal but inlinable, so that matching is specialised for the caller's value type (an
+    // unspecialised generic walk costs more in metadata lookups than in the walk itself).
+    @usableFromInline final class Node: @unchecked Sendable {
+        @usableFromInline var literal: [Substring: Node] = [:]
+        @usableFromInline var star: Node?
+        @usableFromInline var full: Set<Value> = []      // values whose filter ends with `>` here
+        @usableFromInline var exact: Set<Value> = []     // values whose filter ends exactly here
         var isEmpty: Bool { literal.isEmpty && star == nil && full.isEmpty && exact.isEmpty }
+        @usableFromInline init() {}
     }
 
-    private var root = Node()
+    @usableFromInline var root = Node()
     public private(set) var count = 0
 
     public init() {}
@@ -69,6 +72,7 @@ public struct SubjectTree<Value: Hashable>: Sendable where Value: Sendable {
     }
 
     /// Every value whose filter matches the literal `subject`.
+    @inlinable
     public func matches(_ subject: String) -> [Value] {
         var result: [Value] = []
         collect(root, subject.utf8, from: subject.utf8.startIndex, into: &result)
@@ -77,7 +81,8 @@ public struct SubjectTree<Value: Hashable>: Sendable where Value: Sendable {
 
     /// Walks the tree along the subject's tokens, found one at a time on its UTF-8 bytes (`.` is never
     /// part of a multi-byte character); no token array is built.
-    private func collect(_ node: Node, _ utf8: String.UTF8View, from start: String.Index?, into result: inout [Value]) {
+    @inlinable
+    func collect(_ node: Node, _ utf8: String.UTF8View, from start: String.Index?, into result: inout [Value]) {
         guard let start else {
             result.append(contentsOf: node.exact)
             return

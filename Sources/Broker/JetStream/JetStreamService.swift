@@ -27,82 +27,137 @@ final class JetStreamService: @unchecked Sendable {
 
     // MARK: Publish
 
-    /// Appends a message published to a stream's subject; `reply` (when given) receives the pub ack JSON.
-    /// Appends are handed to the store in call order, so one connection's messages keep their order.
-    func store(_ publish: Publish, in stream: StreamManager.Managed, reply: @escaping @Sendable (String) -> Void) {
-        let name = stream.config.name
-        @Sendable func fail(_ error: APIError) {
-            reply(#"{"error":{"code":\#(error.code),"err_code":\#(error.errCode),"description":"\#(error.description)"},"stream":"\#(name)","seq":0}"#)
+    /// Appends messages published to streams' subjects (those of one connection read, in order); each
+    /// publish with a reply subject gets its pub ack there. Each stream's messages go to its store in one
+    /// hand-off, and their acks are routed together once the store has committed them.
+    func store(_ captured: [(publish: Publish, stream: StreamManager.Managed)], on loop: any EventLoop) {
+        var byStream: [(stream: StreamManager.Managed, publishes: [Publish])] = []
+        for item in captured {
+            if let i = byStream.firstIndex(where: { $0.stream === item.stream }) {
+                byStream[i].publishes.append(item.publish)
+            } else {
+                byStream.append((item.stream, [item.publish]))
+            }
         }
-        // The header block is parsed once (and not at all for the common publish without headers).
+        for (stream, publishes) in byStream { store(publishes, in: stream, on: loop) }
+    }
+
+    /// The store's completion only hops to `loop` (the publisher's): the writer thread goes on to the next
+    /// batch while the loop builds and routes the acks.
+    private func store(_ publishes: [Publish], in stream: StreamManager.Managed, on loop: any EventLoop) {
+        let name = stream.config.name
+        var refused: [OutboundMessage] = []
+        var requests: [AppendRequest] = []
+        var replies: [String?] = []
+        var subjects: [String] = []
+        var room = streams.room(in: stream)
+        for publish in publishes {
+            switch request(for: publish, in: stream, room: &room) {
+            case .success(let request):
+                requests.append(request)
+                replies.append(publish.reply)
+                subjects.append(publish.subject)
+            case .failure(let error):
+                if let reply = publish.reply { refused.append(Self.pubAck(to: reply, stream: name, error: error)) }
+            }
+        }
+        if !refused.isEmpty { send(refused) }
+        guard !requests.isEmpty else { return }
+        stream.store.append(contentsOf: requests) { [replies, subjects] results in
+            loop.execute { self.acknowledge(results, replies: replies, subjects: subjects, in: stream) }
+        }
+    }
+
+    /// Pub acks for a batch's outcomes, and what the stored messages mean for the stream's consumers.
+    private func acknowledge(_ results: [Result<AppendResult, StoreError>], replies: [String?], subjects: [String],
+                             in stream: StreamManager.Managed) {
+        let name = stream.config.name
+        var acks: [OutboundMessage] = []
+        acks.reserveCapacity(results.count)
+        var unwanted: [UInt64] = []
+        var appended = false
+        for (i, result) in results.enumerated() {
+            switch result {
+            case .success(let ack):
+                if !ack.duplicate {
+                    appended = true
+                    // Interest retention with nobody interested: the message is not kept (as the reference).
+                    if !self.hasInterest(in: stream, subject: subjects[i]) { unwanted.append(ack.sequence) }
+                }
+                if let reply = replies[i] {
+                    let json = ack.duplicate ? #"{"stream":"\#(name)", "seq":\#(ack.sequence),"duplicate": true}"# : #"{"stream":"\#(name)", "seq":\#(ack.sequence)}"#
+                    acks.append(OutboundMessage(to: reply, payload: ByteBuffer(string: json), oneOff: true))
+                }
+            case .failure(let error):
+                if let reply = replies[i] { acks.append(Self.pubAck(to: reply, stream: name, error: Self.apiError(for: error))) }
+            }
+        }
+        if appended { self.notifyConsumers(of: stream) }
+        if unwanted.isEmpty {
+            if !acks.isEmpty { self.send(acks) }
+            return
+        }
+        Task {
+            for sequence in unwanted { _ = try? await stream.store.delete(sequence: sequence) }
+            if !acks.isEmpty { self.send(acks) }
+        }
+    }
+
+    /// The store request for a publish (its headers parsed once, and not at all without headers), or the
+    /// error its pub ack carries. `room` is what the server's limit leaves for the stream's storage type.
+    private func request(for publish: Publish, in stream: StreamManager.Managed, room: inout Int64?) -> Result<AppendRequest, APIError> {
         let headers = publish.headers.map(NATSHeaders.parse) ?? []
         func header(_ key: String) -> String? { headers.first { $0.name == key }?.value }
-        if let expected = header("Nats-Expected-Stream"), expected != name {
-            fail(APIError(code: 400, errCode: 10060, description: "expected stream does not match"))
-            return
+        if let expected = header("Nats-Expected-Stream"), expected != stream.config.name {
+            return .failure(APIError(code: 400, errCode: 10060, description: "expected stream does not match"))
         }
         var expectations = AppendExpectations()
         expectations.lastMessageID = header("Nats-Expected-Last-Msg-Id")
         if let text = header("Nats-Expected-Last-Sequence") {
-            guard let value = UInt64(text) else { fail(.badRequest); return }
+            guard let value = UInt64(text) else { return .failure(.badRequest) }
             expectations.lastSequence = value
         }
         if let text = header("Nats-Expected-Last-Subject-Sequence") {
-            guard let value = UInt64(text) else { fail(.badRequest); return }
+            guard let value = UInt64(text) else { return .failure(.badRequest) }
             expectations.lastSubjectSequence = value
         }
         var rollup: Rollup?
         if let text = header("Nats-Rollup") {
-            guard stream.config.allowRollupHdrs else {
-                fail(APIError(code: 400, errCode: 10115, description: "rollup not permitted"))
-                return
-            }
+            guard stream.config.allowRollupHdrs else { return .failure(APIError(code: 400, errCode: 10115, description: "rollup not permitted")) }
             switch text {
             case "sub": rollup = .subject
             case "all": rollup = .all
-            default: fail(APIError(code: 400, errCode: 10116, description: "rollup value invalid: \(text)")); return
+            default: return .failure(APIError(code: 400, errCode: 10116, description: "rollup value invalid: \(text)"))
             }
         }
         let size = (publish.headers?.readableBytes ?? 0) + publish.payload.readableBytes
-        if !streams.hasRoom(for: size + publish.subject.utf8.count + 16, in: stream) {
-            fail(APIError(code: 503, errCode: 10023, description: "insufficient resources"))
-            return
+        if let left = room {
+            let needed = Int64(size + publish.subject.utf8.count + 16)
+            if needed > left { return .failure(APIError(code: 503, errCode: 10023, description: "insufficient resources")) }
+            room = left - needed
         }
-        if stream.config.maxMsgSize >= 0 && size > Int(stream.config.maxMsgSize) {
-            fail(.messageSizeExceeded)
-            return
-        }
+        if stream.config.maxMsgSize >= 0 && size > Int(stream.config.maxMsgSize) { return .failure(.messageSizeExceeded) }
         var request = AppendRequest(subject: publish.subject, headers: publish.headers.map { Array($0.readableBytesView) } ?? [],
-                                    payload: Array(publish.payload.readableBytesView),
-                                    messageID: header("Nats-Msg-Id"))
+                                    payload: Array(publish.payload.readableBytesView), messageID: header("Nats-Msg-Id"))
         request.expectations = expectations
         request.rollup = rollup
-        stream.store.append(request) { result in
-            switch result {
-            case .success(let ack):
-                let json = ack.duplicate ? #"{"stream":"\#(name)", "seq":\#(ack.sequence),"duplicate": true}"# : #"{"stream":"\#(name)", "seq":\#(ack.sequence)}"#
-                if !ack.duplicate && !self.hasInterest(in: stream, subject: publish.subject) {
-                    // Interest retention with nobody interested: the message is not kept (as the reference).
-                    Task {
-                        _ = try? await stream.store.delete(sequence: ack.sequence)
-                        reply(json)
-                    }
-                    return
-                }
-                if !ack.duplicate { self.notifyConsumers(of: stream) }
-                reply(json)
-            case .failure(let error):
-                if case .messageTooLarge = error { fail(.messageSizeExceeded); return }
-                if case .wrongLastSequence(let actual) = error { fail(.wrongLastSequence(actual)); return }
-                if case .wrongLastSubjectSequence(let actual) = error { fail(.wrongLastSequence(actual)); return }
-                if case .wrongLastMessageID(let actual) = error {
-                    fail(APIError(code: 400, errCode: 10070, description: "wrong last msg ID: \(actual)"))
-                    return
-                }
-                if case .limitReached = error { fail(APIError(code: 503, errCode: 10077, description: "maximum messages exceeded")); return }
-                fail(.storeFailed)
-            }
+        return .success(request)
+    }
+
+    /// The API error a pub ack carries for a store error.
+    static func apiError(for error: StoreError) -> APIError {
+        switch error {
+        case .messageTooLarge: return .messageSizeExceeded
+        case .wrongLastSequence(let actual), .wrongLastSubjectSequence(let actual): return .wrongLastSequence(actual)
+        case .wrongLastMessageID(let actual): return APIError(code: 400, errCode: 10070, description: "wrong last msg ID: \(actual)")
+        case .limitReached: return APIError(code: 503, errCode: 10077, description: "maximum messages exceeded")
+        default: return .storeFailed
         }
+    }
+
+    static func pubAck(to reply: String, stream: String, error: APIError) -> OutboundMessage {
+        let json = #"{"error":{"code":\#(error.code),"err_code":\#(error.errCode),"description":"\#(error.description)"},"stream":"\#(stream)","seq":0}"#
+        return OutboundMessage(to: reply, payload: ByteBuffer(string: json), oneOff: true)
     }
 
     // MARK: API

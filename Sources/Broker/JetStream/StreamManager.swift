@@ -183,12 +183,12 @@ final class StreamManager: @unchecked Sendable {
         }
     }
 
-    /// Whether `bytes` more fit within the server's limit for the stream's storage type.
-    func hasRoom(for bytes: Int, in stream: Managed) -> Bool {
+    /// Bytes left under the server's limit for the stream's storage type (nil: no limit).
+    func room(in stream: Managed) -> Int64? {
         let limit = stream.config.storage == .memory ? maxMemoryStore : maxFileStore
-        guard limit >= 0 else { return true }
+        guard limit >= 0 else { return nil }
         let used = all.filter { $0.config.storage == stream.config.storage }.reduce(UInt64(0)) { $0 + $1.store.state.bytes }
-        return Int64(used) + Int64(bytes) <= limit
+        return limit - Int64(used)
     }
 
     private func checkOverlap(_ config: APIStreamConfig) throws {

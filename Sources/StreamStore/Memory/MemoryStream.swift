@@ -42,6 +42,21 @@ public final class MemoryStream: MessageStore, @unchecked Sendable {
         }
     }
 
+    public func append(contentsOf requests: [AppendRequest], completion: @escaping @Sendable ([Result<AppendResult, StoreError>]) -> Void) {
+        var results: [Result<AppendResult, StoreError>] = []
+        results.reserveCapacity(requests.count)
+        let now = clock()
+        for request in requests {
+            do {
+                try FileStream.validate(request)
+                results.append(.success(try locked { (contents) throws in try contents.append(request, now: now) }))
+            } catch {
+                results.append(.failure(StoreError.wrap(error)))
+            }
+        }
+        completion(results)
+    }
+
     public func purge(_ request: PurgeRequest) async throws -> UInt64 {
         if let filter = request.filter {
             do { try Subject.validateFilter(filter) } catch { throw StoreError.invalidSubject(filter, error) }

@@ -173,40 +173,32 @@ public final class FileStream: @unchecked Sendable {
     /// Appends several messages with one hand-off to the writer (they may still be split across frames);
     /// returns each one's outcome, in order. Cheaper per message than separate calls.
     public func append(contentsOf requests: [AppendRequest]) async -> [Result<AppendResult, StoreError>] {
-        final class Collector: @unchecked Sendable {
-            let lock = NSLock()
-            var results: [Result<AppendResult, StoreError>?]
-            var remaining: Int
-            var continuation: CheckedContinuation<[Result<AppendResult, StoreError>], Never>?
-            init(count: Int) { results = Array(repeating: nil, count: count); remaining = count }
-            func complete(_ index: Int, _ result: Result<AppendResult, StoreError>) {
-                lock.lock()
-                results[index] = result
-                remaining -= 1
-                let done = remaining == 0 ? continuation : nil
-                lock.unlock()
-                done?.resume(returning: results.map { $0! })
-            }
-        }
         guard !requests.isEmpty else { return [] }
-        let collector = Collector(count: requests.count)
         return await withCheckedContinuation { continuation in
-            collector.continuation = continuation
-            var operations: [StreamWriter.Operation] = []
-            operations.reserveCapacity(requests.count)
-            for (i, request) in requests.enumerated() {
-                do {
-                    try FileStream.validate(request)
-                } catch {
-                    collector.complete(i, .failure(StoreError.wrap(error)))
-                    continue
-                }
-                let size = StoredMessage.accountedSize(subject: request.subject.utf8.count, headers: request.headers.count, payload: request.payload.count)
-                operations.append(.append(request, size: size, completion: { collector.complete(i, $0) }))
+            append(contentsOf: requests) { continuation.resume(returning: $0) }
+        }
+    }
+
+    /// Appends several messages with one hand-off to the writer, without waiting: `completion` runs once
+    /// (on the writer thread, or at once if nothing could be queued) with each one's outcome, in order.
+    public func append(contentsOf requests: [AppendRequest],
+                       completion: @escaping @Sendable ([Result<AppendResult, StoreError>]) -> Void) {
+        guard !requests.isEmpty else { completion([]); return }
+        let collector = BatchCollector(count: requests.count, completion: completion)
+        var operations: [StreamWriter.Operation] = []
+        operations.reserveCapacity(requests.count)
+        for (i, request) in requests.enumerated() {
+            do {
+                try FileStream.validate(request)
+            } catch {
+                collector.complete(i, .failure(StoreError.wrap(error)))
+                continue
             }
-            if !queue.enqueue(contentsOf: operations) {
-                for operation in operations { if case .append(_, _, let completion) = operation { completion(.failure(refusal)) } }
-            }
+            let size = StoredMessage.accountedSize(subject: request.subject.utf8.count, headers: request.headers.count, payload: request.payload.count)
+            operations.append(.append(request, size: size, completion: { collector.complete(i, $0) }))
+        }
+        if !queue.enqueue(contentsOf: operations) {
+            for operation in operations { if case .append(_, _, let completion) = operation { completion(.failure(refusal)) } }
         }
     }
 
