@@ -148,7 +148,8 @@ final class ConsumerHost: @unchecked Sendable {
         let store = self.store
         lock.lock()
         if deleted { lock.unlock(); return [] }
-        let filter = engine.config.filterSubject
+        // A filter that covers every subject of the stream reads like no filter (the store's fast path).
+        let filter = filterCoversStream ? nil : engine.config.filterSubject
         if let subject = engine.config.deliverSubject { engine.pushActive = hasInterest(subject) }
         let lookup: ConsumerEngine.Lookup = { sequence in
             guard let message = self.read(atOrAfter: sequence, filter: filter) else { return nil }

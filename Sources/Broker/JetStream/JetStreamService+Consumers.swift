@@ -125,10 +125,15 @@ extension JetStreamService {
     /// on the caller's thread. `confirm` runs when an ack reply (AckSync) is due: at once, or once the
     /// stream's retention has removed what the ack released.
     func acknowledge(subject: String, body: ByteBuffer, confirm: (@Sendable () -> Void)?) {
-        let tokens = subject.utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
-        guard tokens.count >= 9, let sequence = UInt64(Substring(tokens[5])),
-              let stream = streams.stream(named: String(Substring(tokens[2]))), let host = stream.consumers[String(Substring(tokens[3]))],
-              let kind = AckKind.parse(body.readableBytesView) else { return }
+        guard let (streamName, consumerName, sequence) = Self.parseAckSubject(subject),
+              let stream = streams.stream(named: streamName), let host = stream.consumers[consumerName] else { return }
+        let kind: AckKind
+        if body.readableBytes == 0 || body.readableBytesView.elementsEqual("+ACK".utf8) {
+            kind = .ack
+        } else {
+            guard let parsed = AckKind.parse(String(buffer: body)) else { return }
+            kind = parsed
+        }
         let released = host.acknowledge(sequence, kind, durable: confirm != nil)
         if released.isEmpty || stream.config.retention == .limits {
             confirm?()
@@ -138,6 +143,25 @@ extension JetStreamService {
             await host.onAcknowledged(released)
             confirm?()
         }
+    }
+
+    /// (stream, consumer, stream sequence) of `$JS.ACK.<stream>.<consumer>.<n>.<stream_seq>.<consumer_seq>.<ts>.<pending>`.
+    static func parseAckSubject(_ subject: String) -> (String, String, UInt64)? {
+        var tokens: [Substring] = []
+        tokens.reserveCapacity(9)
+        var start = subject.utf8.startIndex
+        var index = start
+        let utf8 = subject.utf8
+        while index != utf8.endIndex {
+            if utf8[index] == UInt8(ascii: ".") {
+                tokens.append(Substring(utf8[start..<index]))
+                start = utf8.index(after: index)
+            }
+            index = utf8.index(after: index)
+        }
+        tokens.append(Substring(utf8[start..<utf8.endIndex]))
+        guard tokens.count >= 9, let sequence = UInt64(tokens[5]) else { return nil }
+        return (String(tokens[2]), String(tokens[3]), sequence)
     }
 
     /// Work queue: a message goes when acknowledged. Interest: when every consumer whose filter matches it
