@@ -75,7 +75,7 @@ let package = Package(
         .testTarget(name: "NATSProtocolTests", dependencies: ["NATSProtocol"]),
         .testTarget(name: "ConsumersTests", dependencies: ["Consumers"]),
         .testTarget(name: "BrokerTests", dependencies: ["Broker", "strata-server"]),
-        .testTarget(name: "StreamStoreTests", dependencies: ["StreamStore", "strata"],
+        .testTarget(name: "StreamStoreTests", dependencies: ["StreamStore", "LMDB", "strata"],
                     resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v6]

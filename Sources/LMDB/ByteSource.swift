@@ -32,6 +32,17 @@ public struct InlineBytes: ByteSource {
     @inline(__always)
     public mutating func appendLittleEndian<T: FixedWidthInteger>(_ value: T) { append(value.littleEndian) }
 
+    /// Appends `value` as an unsigned LEB128 varint (1 to 10 bytes).
+    @inline(__always)
+    public mutating func appendVarint(_ value: UInt64) {
+        var v = value
+        while v >= 0x80 {
+            append(UInt8(truncatingIfNeeded: v) | 0x80)
+            v >>= 7
+        }
+        append(UInt8(v))
+    }
+
     @inline(__always)
     private mutating func append<T: FixedWidthInteger>(_ raw: T) {
         precondition(count + MemoryLayout<T>.size <= InlineBytes.capacity, "InlineBytes overflow")

@@ -20,9 +20,9 @@ public struct Cursor {
 
     func close() { mdb_cursor_close(handle) }
 
-    private func op(_ operation: MDB_cursor_op, key: UnsafeRawBufferPointer? = nil) throws -> Entry? {
+    private func op(_ operation: MDB_cursor_op, key: UnsafeRawBufferPointer? = nil, value: UnsafeRawBufferPointer? = nil) throws -> Entry? {
         var k = MDB_val(mv_size: key?.count ?? 0, mv_data: UnsafeMutableRawPointer(mutating: key?.baseAddress))
-        var v = MDB_val()
+        var v = MDB_val(mv_size: value?.count ?? 0, mv_data: UnsafeMutableRawPointer(mutating: value?.baseAddress))
         let rc = mdb_cursor_get(handle, &k, &v, operation)
         if rc == MDB_NOTFOUND { return nil }
         try check(rc, "mdb_cursor_get")
@@ -47,6 +47,21 @@ public struct Cursor {
             return try previous()
         }
         return try last()
+    }
+
+    // Databases with sorted duplicates.
+
+    /// The first value of `key` that is greater than or equal to `value` (`MDB_GET_BOTH_RANGE`).
+    public func seek(key: some ByteSource, valueAtOrAfter value: some ByteSource) throws -> Entry? {
+        try key.withBytes { k in try value.withBytes { v in try op(MDB_GET_BOTH_RANGE, key: k, value: v) } }
+    }
+    /// The next value of the current key (`MDB_NEXT_DUP`), or nil after its last.
+    public func nextDuplicate() throws -> Entry? { try op(MDB_NEXT_DUP) }
+    /// How many values the current key holds.
+    public func duplicateCount() throws -> Int {
+        var count = 0
+        try check(mdb_cursor_count(handle, &count), "mdb_cursor_count")
+        return count
     }
 
     /// Deletes the entry under the cursor (write transactions only).

@@ -57,12 +57,13 @@ public final class Environment: @unchecked Sendable {
 
     /// Opens existing named databases in a read-only transaction that is committed, so the handles stay
     /// valid (LMDB closes handles opened in a transaction that is aborted). For read-only environments.
-    public func openExistingDatabases(_ names: [String]) throws -> [Database] {
+    /// `sortedFixedDuplicates` names the databases created with that flag.
+    public func openExistingDatabases(_ names: [String], sortedFixedDuplicates: Set<String> = []) throws -> [Database] {
         resizeLock.lockShared()
         defer { resizeLock.unlock() }
         let txn = try Transaction(environment: self, readOnly: true)
         do {
-            let handles = try names.map { try txn.openDatabase($0, create: false) }
+            let handles = try names.map { try txn.openDatabase($0, create: false, sortedFixedDuplicates: sortedFixedDuplicates.contains($0)) }
             try txn.commit()
             return handles
         } catch {

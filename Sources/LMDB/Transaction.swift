@@ -18,12 +18,31 @@ public struct Transaction {
     func commit() throws { try check(mdb_txn_commit(handle), "mdb_txn_commit") }
     func abort() { mdb_txn_abort(handle) }
 
-    /// Opens (or creates) a named database within this write transaction.
-    public func openDatabase(_ name: String, create: Bool) throws -> Database {
+    /// Opens (or creates) a named database within this write transaction. With `sortedFixedDuplicates`
+    /// (`MDB_DUPSORT | MDB_DUPFIXED`) a key holds a sorted set of equal-sized values, packed without a
+    /// per-value header; the flag must be the same every time the database is opened.
+    public func openDatabase(_ name: String, create: Bool, sortedFixedDuplicates: Bool = false) throws -> Database {
         var dbi: MDB_dbi = 0
-        try check(mdb_dbi_open(handle, name, create ? UInt32(MDB_CREATE) : 0, &dbi),
-                  "mdb_dbi_open(\(name))")
+        var flags = create ? UInt32(MDB_CREATE) : 0
+        if sortedFixedDuplicates { flags |= UInt32(MDB_DUPSORT) | UInt32(MDB_DUPFIXED) }
+        try check(mdb_dbi_open(handle, name, flags, &dbi), "mdb_dbi_open(\(name))")
         return Database(dbi: dbi)
+    }
+
+    /// Deletes a database and its handle (`mdb_drop(…, 1)`), so it can be created again with other flags.
+    public func drop(_ db: Database) throws {
+        try check(mdb_drop(handle, db.dbi, 1), "mdb_drop")
+    }
+
+    /// Removes one value of a key in a database with duplicates; returns false when it was not there.
+    @discardableResult
+    public func delete(_ db: Database, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) throws -> Bool {
+        var k = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress))
+        var v = MDB_val(mv_size: value.count, mv_data: UnsafeMutableRawPointer(mutating: value.baseAddress))
+        let rc = mdb_del(handle, db.dbi, &k, &v)
+        if rc == MDB_NOTFOUND { return false }
+        try check(rc, "mdb_del")
+        return true
     }
 
     /// The value stored under `key`, or nil.
@@ -94,5 +113,10 @@ extension Transaction {
     @discardableResult
     public func delete(_ db: Database, key: some ByteSource) throws -> Bool {
         try key.withBytes { k in try delete(db, key: k) }
+    }
+
+    @discardableResult
+    public func delete(_ db: Database, key: some ByteSource, value: some ByteSource) throws -> Bool {
+        try key.withBytes { k in try value.withBytes { v in try delete(db, key: k, value: v) } }
     }
 }

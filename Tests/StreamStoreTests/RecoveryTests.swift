@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import StreamStore
+import LMDB
 
 /// Recovery on open after torn writes, bit flips and lost or damaged indexes (Specs/Recovery.md).
 /// Each case checks exactly which records survive.
@@ -157,6 +158,40 @@ import Testing
         try RecoveryTests.expectIntact(caughtUp, sequences: 1...20, except: [4])
         caughtUp.close()
 
+    }
+
+    /// An index of format 1 (one `bySubject` key per message) is emptied on open, consumer records kept,
+    /// and rebuilt from the log into format 2 (sorted duplicates).
+    @Test func formatOneIndexIsRebuiltKeepingConsumers() async throws {
+        let directory = TemporaryDirectory()
+        defer { withExtendedLifetime(directory) {} }
+        let root = try await RecoveryTests.makeStream(count: 10, compression: true, in: directory)
+        let stream = try FileStream(directory: root)
+        try stream.saveConsumer(ConsumerRecord(name: "c", deliveredStreamSequence: 5, ackFloorStreamSequence: 3, pendingSequences: [5],
+                                               config: Data("{}".utf8), state: Data([1, 2])))
+        stream.close()
+        // Turn the index into format 1: the old bySubject layout and version.
+        try {
+            let environment = try Environment(path: root + "/index", maxDatabases: 10, durability: .deferred)
+            try environment.write { (txn) throws in
+                try txn.drop(try txn.openDatabase("bySubject", create: true, sortedFixedDuplicates: true))
+                try txn.put(try txn.openDatabase("bySubject", create: true), key: [UInt8](repeating: 0, count: 16), value: [UInt8]())
+                try txn.put(try txn.openDatabase("meta", create: false), key: Array("format".utf8), value: [UInt8]([1, 0, 0, 0]))
+            }
+        }()  // the environment closes here
+
+        let upgraded = try FileStream(directory: root)
+        #expect(upgraded.recovery.messagesIndexed == 10)  // every message indexed again from the log
+        try RecoveryTests.expectIntact(upgraded, sequences: 1...10, except: [])
+        #expect(try upgraded.consumers().map(\.name) == ["c"])
+        // Subject queries run on the new layout.
+        let subjects = try upgraded.subjectCounts(filter: nil)
+        #expect(subjects.values.reduce(0, +) == 10)
+        for (subject, count) in subjects {
+            #expect(try upgraded.count(filter: subject, atOrAfter: 1) == count)
+            #expect(try upgraded.next(atOrAfter: 1, filter: subject)?.subject == subject)
+        }
+        upgraded.close()
     }
 
     @Test func damagedSegmentHeaderCostsItsSegment() async throws {

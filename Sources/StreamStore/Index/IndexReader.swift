@@ -67,12 +67,22 @@ struct IndexReader {
         return try txn.get(index.messageIDs, key: key).map { ($0.loadLE(UInt64.self, at: 0), $0.loadLE(Int64.self, at: 8)) }
     }
 
+    /// How many sequences of a subject are held at or after `sequence`.
+    func count(ofSubject id: UInt64, atOrAfter sequence: UInt64) throws -> UInt64 {
+        try txn.withCursor(index.bySubject) { cursor in
+            guard try cursor.seek(key: Key.u64(id), valueAtOrAfter: Key.u64(sequence)) != nil else { return 0 }
+            // From the start, LMDB knows the count; otherwise walk the rest (8 bytes a value, packed).
+            if sequence <= 1 { return UInt64(try cursor.duplicateCount()) }
+            var total: UInt64 = 1
+            while try cursor.nextDuplicate() != nil { total += 1 }
+            return total
+        }
+    }
+
     /// The oldest held sequence of a subject, at or after `sequence`.
     func sequence(ofSubject id: UInt64, atOrAfter sequence: UInt64) throws -> UInt64? {
         try txn.withCursor(index.bySubject) { cursor in
-            guard let entry = try cursor.seek(atOrAfter: Key.pair(id, sequence)),
-                  entry.key.loadBE(UInt64.self, at: 0) == id else { return nil }
-            return entry.key.loadBE(UInt64.self, at: 8)
+            try cursor.seek(key: Key.u64(id), valueAtOrAfter: Key.u64(sequence))?.value.loadBE(UInt64.self, at: 0)
         }
     }
 

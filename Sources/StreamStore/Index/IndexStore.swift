@@ -6,7 +6,10 @@ import LMDB
 /// the stream's policy; the index is synced at checkpoints (segment seal, compaction, close) and is
 /// validated against the log on open (Specs/Recovery.md).
 final class IndexStore: @unchecked Sendable {
-    static let formatVersion: UInt32 = 1
+    /// 2: `bySubject` holds, per subject id, its sequences as sorted fixed-size duplicates, and locations
+    /// are varint-encoded (1: one (id, sequence) key per message, 40-byte locations). A version-1 index is
+    /// emptied on open (consumer records kept) and rebuilt from the log by recovery.
+    static let formatVersion: UInt32 = 2
     /// LMDB's key limit is 511 bytes; subjects and message ids longer than this are rejected.
     static let maxKeyBytes = 480
 
@@ -21,6 +24,18 @@ final class IndexStore: @unchecked Sendable {
     /// Consumer records by name (ConsumerRecord as JSON). Not derived from the log: kept across rebuilds.
     let consumers: Database
 
+    /// Empties a version-1 index but for its consumer records: the old `bySubject` is deleted (to be made
+    /// again with duplicates), every other derived database cleared, and the marker and state removed, so
+    /// that recovery rebuilds the index from the log.
+    private static func upgradeFromVersion1(_ txn: Transaction, meta: Database) throws {
+        try txn.drop(try txn.openDatabase("bySubject", create: true))
+        for name in ["seq", "time", "subjects", "subjectNames", "messageIDs"] { try txn.clear(try txn.openDatabase(name, create: true)) }
+        for key in [IndexStore.stateKey, IndexStore.markerKey, IndexStore.compactingKey] { try txn.delete(meta, key: key) }
+        var bytes: [UInt8] = []
+        bytes.appendLE(IndexStore.formatVersion)
+        try txn.put(meta, key: Array("format".utf8), value: bytes)
+    }
+
     /// Opens (or creates) the index in `path`. Throws `unsupportedFormat` for another format version.
     init(path: String, readOnly: Bool = false) throws {
         do {
@@ -28,11 +43,16 @@ final class IndexStore: @unchecked Sendable {
             let names = ["meta", "seq", "time", "subjects", "subjectNames", "bySubject", "messageIDs", "consumers"]
             let handles: [Database]
             if readOnly {
-                handles = try environment.openExistingDatabases(names)
+                handles = try environment.openExistingDatabases(names, sortedFixedDuplicates: ["bySubject"])
             } else {
                 handles = try environment.write { (txn) throws in
-                    var opened: [Database] = []
-                    for name in names { opened.append(try txn.openDatabase(name, create: true)) }
+                    let meta = try txn.openDatabase("meta", create: true)
+                    let version = try txn.get(meta, key: Array("format".utf8)).map { $0.loadLE(UInt32.self, at: 0) }
+                    if version == 1 { try IndexStore.upgradeFromVersion1(txn, meta: meta) }
+                    var opened: [Database] = [meta]
+                    for name in names.dropFirst() {
+                        opened.append(try txn.openDatabase(name, create: true, sortedFixedDuplicates: name == "bySubject"))
+                    }
                     return opened
                 }
             }

@@ -11,6 +11,8 @@ struct IndexWriter {
     /// Sequences removed through this writer, for the log's removal record.
     var removed = RangeCollector()
     private var lastTimedFrame: (UInt64, UInt64)?
+    /// The greatest `time` key in the database, once looked up in this transaction.
+    private var lastTimeKey: [UInt8]?
     /// Subject entries read or changed in this transaction, written back once by ``flushSubjects()``
     /// (a batch touching a subject many times costs one get and one put). nil value = deleted.
     private var subjectCache: [String: SubjectEntry?] = [:]
@@ -98,7 +100,7 @@ struct IndexWriter {
         let location = MessageLocation(segment: segment, frameOffset: frameOffset, recordIndex: recordIndex,
                                        accountedSize: UInt32(clamping: accountedSize), timestamp: timestamp, subjectID: entry.id)
         try txn.put(index.sequences, key: Key.u64(sequence), value: location.encoded(), append: true)
-        try txn.put(index.bySubject, key: Key.pair(entry.id, sequence), value: [])
+        try txn.put(index.bySubject, key: Key.u64(entry.id), value: Key.u64(sequence))
         if !messageID.isEmpty {
             var value: [UInt8] = []
             value.appendLE(sequence)
@@ -110,7 +112,14 @@ struct IndexWriter {
             var key: [UInt8] = []
             key.appendBE(UInt64(bitPattern: timestamp))
             key.appendBE(sequence)
-            try txn.put(index.times, key: key, value: [])
+            // Appended (full pages) when it sorts after every key so far, as it does while the clock only
+            // moves forward; inserted otherwise.
+            if lastTimeKey == nil {
+                lastTimeKey = try txn.withCursor(index.times) { cursor in try cursor.last().map { Array($0.key) } } ?? []
+            }
+            let append = lastTimeKey!.lexicographicallyPrecedes(key)
+            try txn.put(index.times, key: key, value: [], append: append)
+            if append { lastTimeKey = key }
         }
 
         if state.stream.messages == 0 {
@@ -161,7 +170,7 @@ struct IndexWriter {
     /// Drops a removed message's subject, message-id and counter contributions.
     private mutating func forget(sequence: UInt64, location: MessageLocation) throws {
         removed.add(sequence)
-        try txn.delete(index.bySubject, key: Key.pair(location.subjectID, sequence))
+        try txn.delete(index.bySubject, key: Key.u64(location.subjectID), value: Key.u64(sequence))
         if let nameBytes = try txn.get(index.subjectNames, key: Key.u64(location.subjectID)) {
             let name = String(decoding: nameBytes, as: UTF8.self)
             if var entry = try subjectEntry(name) {

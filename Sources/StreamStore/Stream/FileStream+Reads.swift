@@ -103,12 +103,7 @@ extension FileStream {
             }
             var ids: [UInt64] = []
             try reader.forEachSubject(matching: filter) { _, entry in ids.append(entry.id); return true }
-            for id in ids {
-                try reader.txn.withCursor(index.bySubject) { cursor in
-                    var entry = try cursor.seek(atOrAfter: Key.pair(id, sequence))
-                    while let current = entry, current.key.loadBE(UInt64.self, at: 0) == id { total += 1; entry = try cursor.next() }
-                }
-            }
+            for id in ids { total += try reader.count(ofSubject: id, atOrAfter: sequence) }
             return total
         }
     }
