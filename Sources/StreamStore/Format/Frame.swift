@@ -58,15 +58,19 @@ public struct FrameHeader: Equatable, Sendable {
 public enum Frame {
     /// Encodes a record area as a frame, compressing with `compressor` when given and when that makes it
     /// smaller.
-    public static func encode(recordArea: [UInt8], recordCount: Int, compressor: Compressor?) throws -> [UInt8] {
+    /// With `dictionary` (its id and itself), the body is compressed with it and the header names it.
+    public static func encode(recordArea: [UInt8], recordCount: Int, compressor: Compressor?,
+                              dictionary: (id: UInt32, dictionary: Dictionary)? = nil) throws -> [UInt8] {
         var body: [UInt8] = []
         var codec = FrameHeader.Codec.none
         if let compressor {
-            try recordArea.withUnsafeBytes { (raw) throws in try compressor.compress(raw, appendingTo: &body) }
+            try recordArea.withUnsafeBytes { (raw) throws in
+                try compressor.compress(raw, dictionary: dictionary?.dictionary, appendingTo: &body)
+            }
             if body.count < recordArea.count { codec = .zstd } else { body = [] }
         }
         let stored = codec == .zstd ? body : recordArea
-        let header = FrameHeader(codec: codec, dictionaryID: 0, recordCount: UInt32(recordCount),
+        let header = FrameHeader(codec: codec, dictionaryID: codec == .zstd ? dictionary?.id ?? 0 : 0, recordCount: UInt32(recordCount),
                                  rawLength: UInt32(recordArea.count), storedLength: UInt32(stored.count), crc: 0)
         var frame = header.prefix()
         frame.reserveCapacity(FrameHeader.size + stored.count)
@@ -76,9 +80,10 @@ public enum Frame {
         return frame
     }
 
-    /// Checks a frame's CRC and returns its record area (decompressed when needed).
+    /// Checks a frame's CRC and returns its record area (decompressed when needed, with the dictionary
+    /// its header names, from `dictionaries`).
     public static func verify(header: FrameHeader, headerBytes: UnsafeRawBufferPointer, body: UnsafeRawBufferPointer,
-                              decompressor: Decompressor) throws -> [UInt8] {
+                              decompressor: Decompressor, dictionaries: FrameDictionaries? = nil) throws -> [UInt8] {
         guard body.count == Int(header.storedLength) else {
             throw FormatError.truncated(needed: Int(header.storedLength), available: body.count)
         }
@@ -88,10 +93,17 @@ public enum Frame {
         case .none:
             return Array(body)
         case .zstd:
+            var dictionary: Dictionary?
+            if header.dictionaryID != 0 {
+                guard let dictionaries else { throw FormatError.decompressionFailed("frame needs dictionary \(header.dictionaryID)") }
+                do { dictionary = try dictionaries.dictionary(header.dictionaryID) } catch let error as FormatError { throw error } catch {
+                    throw FormatError.decompressionFailed("dictionary \(header.dictionaryID): \(error)")
+                }
+            }
             var area = [UInt8](repeating: 0, count: Int(header.rawLength))
             do {
                 try area.withUnsafeMutableBytes { (dst) throws in
-                    try decompressor.decompress(body, size: Int(header.rawLength), into: dst)
+                    try decompressor.decompress(body, size: Int(header.rawLength), into: dst, dictionary: dictionary)
                 }
             } catch {
                 throw FormatError.decompressionFailed("\(error)")

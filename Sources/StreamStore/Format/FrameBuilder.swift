@@ -7,6 +7,10 @@ struct FrameBuilder {
     let baseOffset: Int64
     let frameBytes: Int
     let compressor: Compressor?
+    /// The stream's dictionary, when it has one (compressed frames name it).
+    let dictionary: (id: UInt32, dictionary: Dictionary)?
+    /// When set, a copy of each frame's record area is kept here (samples to train a dictionary from).
+    var samples: [[UInt8]]?
     /// Encoded frames so far, back to back.
     private(set) var encoded: [UInt8] = []
     private var area: [UInt8] = []
@@ -14,10 +18,11 @@ struct FrameBuilder {
     /// Offset and CRC of the last frame encoded.
     private(set) var lastFrame: (offset: Int64, crc: UInt32)?
 
-    init(baseOffset: Int64, frameBytes: Int, compressor: Compressor?) {
+    init(baseOffset: Int64, frameBytes: Int, compressor: Compressor?, dictionary: (id: UInt32, dictionary: Dictionary)? = nil) {
         self.baseOffset = baseOffset
         self.frameBytes = frameBytes
         self.compressor = compressor
+        self.dictionary = dictionary
         area.reserveCapacity(frameBytes + 1024)
     }
 
@@ -36,7 +41,8 @@ struct FrameBuilder {
     /// Encodes the open frame, if it has records.
     mutating func closeFrame() throws {
         guard count > 0 else { return }
-        let frame = try Frame.encode(recordArea: area, recordCount: count, compressor: compressor)
+        let frame = try Frame.encode(recordArea: area, recordCount: count, compressor: compressor, dictionary: dictionary)
+        samples?.append(area)
         let offset = baseOffset + Int64(encoded.count)
         lastFrame = (offset, frame.withUnsafeBytes { $0.loadLE(UInt32.self, at: 28) })
         encoded.append(contentsOf: frame)

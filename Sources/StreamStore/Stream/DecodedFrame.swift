@@ -39,7 +39,8 @@ final class DecodedFrame: Sendable {
     }
 
     /// Reads and checks the frame at `offset` of `file`. Returns nil at the exact end of the file.
-    static func read(from file: any FileHandle, at offset: Int64, decompressor: Decompressor) throws -> DecodedFrame? {
+    static func read(from file: any FileHandle, at offset: Int64, decompressor: Decompressor,
+                     dictionaries: FrameDictionaries?) throws -> DecodedFrame? {
         let headerBytes: [UInt8]
         do { headerBytes = try file.read(count: FrameHeader.size, at: offset) } catch { throw StoreError.wrap(error) }
         if headerBytes.isEmpty { return nil }
@@ -48,7 +49,7 @@ final class DecodedFrame: Sendable {
             let body: [UInt8]
             do { body = try file.read(count: Int(header.storedLength), at: offset + Int64(FrameHeader.size)) } catch { throw StoreError.wrap(error) }
             let area = try headerBytes.withUnsafeBytes { (h) throws in
-                try body.withUnsafeBytes { (b) throws in try Frame.verify(header: header, headerBytes: h, body: b, decompressor: decompressor) }
+                try body.withUnsafeBytes { (b) throws in try Frame.verify(header: header, headerBytes: h, body: b, decompressor: decompressor, dictionaries: dictionaries) }
             }
             return try DecodedFrame(header: header, area: area)
         } catch let error as FormatError {

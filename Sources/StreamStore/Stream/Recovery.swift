@@ -176,6 +176,7 @@ struct Recovery {
     private func scan(from start: (segment: UInt64, offset: Int64), segments: inout [UInt64], index: IndexStore,
                       report: inout RecoveryReport) throws {
         let decompressor = Decompressor()
+        let dictionaries = FrameDictionaries(directory: paths.dictionaries, fileSystem: fileSystem)
         guard let first = segments.firstIndex(of: start.segment) else { return }
         var lastSeen = try index.read { try $0.persistentState()?.stream.lastSequence } ?? 0
         for position in first..<segments.count {
@@ -200,7 +201,7 @@ struct Recovery {
             }
             while offset < size {
                 do {
-                    guard let frame = try DecodedFrame.read(from: handle, at: offset, decompressor: decompressor) else { break }
+                    guard let frame = try DecodedFrame.read(from: handle, at: offset, decompressor: decompressor, dictionaries: dictionaries) else { break }
                     if offset + Int64(frame.header.frameLength) > size { throw StoreError.corrupt(file: handle.path, offset: offset, .truncated(needed: 0, available: 0)) }
                     pending.append((offset, frame))
                     report.framesIndexed += 1
@@ -210,7 +211,7 @@ struct Recovery {
                     offset += Int64(frame.header.frameLength)
                     if pending.count >= Recovery.framesPerTransaction { try flush() }
                 } catch let StoreError.corrupt(_, _, why) {
-                    if let (next, nextFrame) = try resynchronize(handle, after: offset, size: size, decompressor: decompressor) {
+                    if let (next, nextFrame) = try resynchronize(handle, after: offset, size: size, decompressor: decompressor, dictionaries: dictionaries) {
                         let nextSequence = nextFrame.entries.lazy.compactMap { entry -> UInt64? in
                             if case .message(let view) = entry { return view.sequence } else { return nil }
                         }.first
@@ -239,7 +240,7 @@ struct Recovery {
 
     /// The next offset after `offset` where a valid frame starts, with that frame.
     private func resynchronize(_ handle: any FileHandle, after offset: Int64, size: Int64,
-                               decompressor: Decompressor) throws -> (Int64, DecodedFrame)? {
+                               decompressor: Decompressor, dictionaries: FrameDictionaries) throws -> (Int64, DecodedFrame)? {
         guard size > offset + 1 else { return nil }
         let rest = try handle.read(count: Int(size - offset - 1), at: offset + 1)
         let magic: [UInt8] = [0x53, 0x46, 0x52, 0x4D]
@@ -247,7 +248,7 @@ struct Recovery {
         while i + FrameHeader.size <= rest.count {
             if rest[i] == magic[0] && rest[i + 1] == magic[1] && rest[i + 2] == magic[2] && rest[i + 3] == magic[3] {
                 let candidate = offset + 1 + Int64(i)
-                if let frame = try? DecodedFrame.read(from: handle, at: candidate, decompressor: decompressor),
+                if let frame = try? DecodedFrame.read(from: handle, at: candidate, decompressor: decompressor, dictionaries: dictionaries),
                    candidate + Int64(frame.header.frameLength) <= size {
                     return (candidate, frame)
                 }

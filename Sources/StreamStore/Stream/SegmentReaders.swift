@@ -15,10 +15,14 @@ final class SegmentReaders: @unchecked Sendable {
 
     struct FrameKey: Hashable { var segment: UInt64; var offset: UInt64 }
 
+    /// The stream's zstd dictionaries (shared with the writer, which adds them).
+    let dictionaries: FrameDictionaries
+
     init(fileSystem: any FileSystem, paths: StreamPaths, frameCapacity: Int = 64) {
         self.fileSystem = fileSystem
         self.paths = paths
         self.frameCapacity = frameCapacity
+        self.dictionaries = FrameDictionaries(directory: paths.dictionaries, fileSystem: fileSystem)
     }
 
     func handle(_ segment: UInt64) throws -> any FileHandle {
@@ -42,7 +46,7 @@ final class SegmentReaders: @unchecked Sendable {
         lock.unlock()
         defer { lock.lock(); decompressors.append(decompressor); lock.unlock() }
         let file = try handle(segment)
-        guard let frame = try DecodedFrame.read(from: file, at: Int64(offset), decompressor: decompressor) else {
+        guard let frame = try DecodedFrame.read(from: file, at: Int64(offset), decompressor: decompressor, dictionaries: dictionaries) else {
             throw StoreError.indexMismatch("no frame at offset \(offset) of segment \(segment) (end of file)")
         }
         lock.lock()

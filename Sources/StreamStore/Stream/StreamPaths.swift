@@ -5,6 +5,7 @@ struct StreamPaths: Sendable {
     var lock: String { root + "/LOCK" }
     var segments: String { root + "/segments" }
     var index: String { root + "/index" }
+    var dictionaries: String { root + "/dict" }
 
     func segment(_ firstSequence: UInt64) -> String {
         segments + "/" + SegmentHeader.fileName(firstSequence: firstSequence)

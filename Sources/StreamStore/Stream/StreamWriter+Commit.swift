@@ -108,8 +108,10 @@ extension StreamWriter {
         let segment = activeFirst
         var wroteBytes = false
         do {
-            let written: (StreamState, Int)? = try index.write { writer in
-                var frames = FrameBuilder(baseOffset: offset, frameBytes: config.frameBytes, compressor: compressor)
+            let written: (StreamState, Int, [[UInt8]]?)? = try index.write { writer in
+                var frames = FrameBuilder(baseOffset: offset, frameBytes: config.frameBytes, compressor: compressor,
+                                          dictionary: compressor == nil ? nil : dictionary)
+                if compressor != nil && dictionary == nil && !dictionaryFailed { frames.samples = [] }
                 try build(&writer, &frames, segment)
                 if !writer.removed.isEmpty {
                     let ranges = writer.removed.ranges
@@ -122,15 +124,40 @@ extension StreamWriter {
                 if config.sync == .always { try active.sync() }
                 try writer.save(marker: IndexMarker(segment: segment, lastFrameOffset: UInt64(last.offset),
                                                     endOffset: UInt64(offset) + UInt64(frames.encoded.count), lastFrameCRC: last.crc))
-                return (writer.state.stream, frames.encoded.count)
+                return (writer.state.stream, frames.encoded.count, frames.samples)
             }
-            guard let (state, length) = written else { return nil }
+            guard let (state, length, samples) = written else { return nil }
             activeSize = offset + Int64(length)
             if config.sync != .always { unsynced = true }
+            if let samples { learnDictionary(from: samples) }
             return state
         } catch {
             if wroteBytes { cutBack(to: offset) }
             throw error
+        }
+    }
+
+    /// Gathers record areas until there are 32 KiB of them, then makes the stream's dictionary: trained by
+    /// zstd when the samples allow, else their last 16 KiB as a raw-content dictionary. It is stored before
+    /// any frame names it; frames written before keep none. A failure to store it only means no dictionary.
+    private func learnDictionary(from samples: [[UInt8]]) {
+        for sample in samples {
+            dictionarySamples.append(Array(sample.prefix(16 << 10)))
+            dictionarySampleBytes += min(sample.count, 16 << 10)
+        }
+        guard dictionarySampleBytes >= 32 << 10 else { return }
+        var bytes: [UInt8]
+        if dictionarySamples.count >= 16, let trained = try? Dictionary.train(samples: dictionarySamples, capacity: 16 << 10) {
+            bytes = trained.bytes
+        } else {
+            bytes = Array(dictionarySamples.joined().suffix(16 << 10))
+        }
+        dictionarySamples = []
+        dictionarySampleBytes = 0
+        do {
+            dictionary = try readers.dictionaries.add(bytes)
+        } catch {
+            dictionaryFailed = true
         }
     }
 

@@ -52,7 +52,7 @@ extension StreamWriter {
             }
             return sequences
         }
-        while offset < size, let frame = try DecodedFrame.read(from: handle, at: offset, decompressor: decompressor) {
+        while offset < size, let frame = try DecodedFrame.read(from: handle, at: offset, decompressor: decompressor, dictionaries: readers.dictionaries) {
             frames += 1
             for (i, entry) in frame.entries.enumerated() {
                 switch entry {

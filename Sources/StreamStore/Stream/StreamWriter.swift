@@ -37,6 +37,12 @@ final class StreamWriter: @unchecked Sendable {
     var failure: StoreError?
     /// The message id of the last appended message ("" = none); rebuilt from the log on open.
     var lastMessageID = ""
+    /// The stream's zstd dictionary once it has one (Specs/SegmentFormat.md, "Dictionaries"); until then,
+    /// record areas of the frames written, to make it from.
+    var dictionary: (id: UInt32, dictionary: Dictionary)?
+    var dictionarySamples: [[UInt8]] = []
+    var dictionarySampleBytes = 0
+    var dictionaryFailed = false
 
     init(paths: StreamPaths, fileSystem: any FileSystem, index: IndexStore, readers: SegmentReaders,
          clock: @escaping @Sendable () -> Int64, shared: SharedStreamState, config: StreamConfig,
@@ -53,6 +59,9 @@ final class StreamWriter: @unchecked Sendable {
         self.activeFirst = segments.last!
         self.activeSize = activeSize
         self.compressor = config.compression ? Compressor(level: config.compressionLevel) : nil
+        if let id = readers.dictionaries.ids().last, let loaded = try? readers.dictionaries.dictionary(id) {
+            dictionary = (id, loaded)
+        }
         if let last = try? index.read({ try $0.location(shared.state.lastSequence) }),
            let frame = try? readers.frame(segment: last.segment, offset: last.frameOffset),
            let message = frame.message(at: Int(last.recordIndex)), message.sequence == shared.state.lastSequence {

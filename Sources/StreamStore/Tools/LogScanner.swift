@@ -17,10 +17,12 @@ struct LogScanner {
     let paths: StreamPaths
     let fileSystem: any FileSystem
     private let decompressor = Decompressor()
+    private let dictionaries: FrameDictionaries
 
     init(paths: StreamPaths, fileSystem: any FileSystem) {
         self.paths = paths
         self.fileSystem = fileSystem
+        self.dictionaries = FrameDictionaries(directory: paths.dictionaries, fileSystem: fileSystem)
     }
 
     /// Segment names (first sequences), in order.
@@ -73,7 +75,8 @@ struct LogScanner {
         let end = offset + header.frameLength
         guard end <= raw.count else { throw FormatError.truncated(needed: header.frameLength, available: raw.count - offset) }
         let area = try Frame.verify(header: header, headerBytes: UnsafeRawBufferPointer(rebasing: raw[offset..<(offset + FrameHeader.size)]),
-                                    body: UnsafeRawBufferPointer(rebasing: raw[(offset + FrameHeader.size)..<end]), decompressor: decompressor)
+                                    body: UnsafeRawBufferPointer(rebasing: raw[(offset + FrameHeader.size)..<end]), decompressor: decompressor,
+                                    dictionaries: dictionaries)
         return try DecodedFrame(header: header, area: area)
     }
 
