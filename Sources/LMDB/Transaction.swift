@@ -56,11 +56,15 @@ public struct Transaction {
     }
 
     /// Stores `value` under `key`, replacing any value.
+    /// `append`: the key sorts after every key of `db` (`MDB_APPEND`, pages filled completely);
+    /// `appendDuplicate`: the value sorts after every value of the key (`MDB_APPENDDUP`).
     public func put(_ db: Database, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer,
-                    append: Bool = false) throws {
+                    append: Bool = false, appendDuplicate: Bool = false) throws {
         var k = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress))
         var v = MDB_val(mv_size: value.count, mv_data: UnsafeMutableRawPointer(mutating: value.baseAddress))
-        try check(mdb_put(handle, db.dbi, &k, &v, append ? UInt32(MDB_APPEND) : 0), "mdb_put")
+        var flags: UInt32 = append ? UInt32(MDB_APPEND) : 0
+        if appendDuplicate { flags |= UInt32(MDB_APPENDDUP) }
+        try check(mdb_put(handle, db.dbi, &k, &v, flags), "mdb_put")
     }
 
     /// Removes `key`; returns false when it was not there.
@@ -106,8 +110,9 @@ extension Transaction {
         try key.withBytes { k in try get(db, key: k) }
     }
 
-    public func put(_ db: Database, key: some ByteSource, value: some ByteSource, append: Bool = false) throws {
-        try key.withBytes { k in try value.withBytes { v in try put(db, key: k, value: v, append: append) } }
+    public func put(_ db: Database, key: some ByteSource, value: some ByteSource, append: Bool = false,
+                    appendDuplicate: Bool = false) throws {
+        try key.withBytes { k in try value.withBytes { v in try put(db, key: k, value: v, append: append, appendDuplicate: appendDuplicate) } }
     }
 
     @discardableResult

@@ -194,6 +194,45 @@ import LMDB
         upgraded.close()
     }
 
+    /// The time index is sparse (an entry per 10 ms or 4096 sequences); lookups by time still find the
+    /// exact first message, across appends of one message and of large batches, after the head moves,
+    /// and after a rebuild.
+    @Test func sparseTimeIndexFindsExactlyTheFirstMessageAtOrAfterATime() async throws {
+        let directory = TemporaryDirectory()
+        defer { withExtendedLifetime(directory) {} }
+        let clock = ManualClock()
+        let start = clock.now
+        let stream = try FileStream.create(at: directory.stream(), config: StreamConfig(name: "s"), clock: clock.function)
+        var times: [Int64] = []  // times[i] = timestamp of sequence i + 1
+        for i in 0..<300 {  // one by one, 1 ms apart: an entry every 10 messages
+            times.append(clock.now)
+            _ = try await stream.append(request("a", "\(i)"))
+            clock.advance(1_000_000)
+        }
+        for _ in 0..<10 {  // batches of 1000 at one instant: entries by sequence count only
+            let batch = (0..<1000).map { request("b", "\($0)") }
+            times.append(contentsOf: repeatElement(clock.now, count: 1000))
+            _ = await stream.append(contentsOf: batch)
+            clock.advance(3_000)
+        }
+        func expectExact(_ stream: FileStream, heldFrom first: Int) throws {
+            let probes = [start - 1, start, start + 1, start + 55_000_000, start + 299_000_000, start + 299_000_001,
+                          times[1000], times[4000] + 1, times.last!, times.last! + 1]
+            for time in probes {
+                let expected = times.indices.first { $0 + 1 >= first && times[$0] >= time }.map { UInt64($0 + 1) }
+                #expect(try stream.firstSequence(atOrAfterTime: time) == expected, "time \(time - start)")
+            }
+        }
+        try expectExact(stream, heldFrom: 1)
+        _ = try await stream.purge(PurgeRequest(belowSequence: 2_500))
+        try expectExact(stream, heldFrom: 2_500)
+        stream.close()
+        try FileManager.default.removeItem(atPath: directory.stream() + "/index")
+        let rebuilt = try FileStream(directory: directory.stream(), clock: clock.function)
+        try expectExact(rebuilt, heldFrom: 2_500)
+        rebuilt.close()
+    }
+
     @Test func damagedSegmentHeaderCostsItsSegment() async throws {
         let directory = TemporaryDirectory()
         defer { withExtendedLifetime(directory) {} }

@@ -10,9 +10,8 @@ struct IndexWriter {
     var state: PersistentState
     /// Sequences removed through this writer, for the log's removal record.
     var removed = RangeCollector()
-    private var lastTimedFrame: (UInt64, UInt64)?
-    /// The greatest `time` key in the database, once looked up in this transaction.
-    private var lastTimeKey: [UInt8]?
+    /// The newest `time` entry (timestamp, sequence), once looked up in this transaction ((.min, 0): none).
+    private var lastTimeEntry: (Int64, UInt64)?
     /// Subject entries read or changed in this transaction, written back once by ``flushSubjects()``
     /// (a batch touching a subject many times costs one get and one put). nil value = deleted.
     private var subjectCache: [String: SubjectEntry?] = [:]
@@ -75,6 +74,7 @@ struct IndexWriter {
         try txn.delete(index.meta, key: IndexStore.markerKey)
         try txn.delete(index.meta, key: IndexStore.compactingKey)
         state = PersistentState()
+        lastTimeEntry = nil
         subjectCache.removeAll()
         dirtySubjects.removeAll()
     }
@@ -85,8 +85,10 @@ struct IndexWriter {
                          segment: UInt64, frameOffset: UInt64, recordIndex: UInt32) throws {
         let name = String(decoding: subject, as: UTF8.self)
         var entry: SubjectEntry
+        var previousLast: UInt64 = 0
         if let existing = try subjectEntry(name) {
             entry = existing
+            previousLast = existing.lastSequence
             entry.count += 1
         } else {
             entry = SubjectEntry(id: state.nextSubjectID, count: 1, lastSequence: sequence)
@@ -100,26 +102,30 @@ struct IndexWriter {
         let location = MessageLocation(segment: segment, frameOffset: frameOffset, recordIndex: recordIndex,
                                        accountedSize: UInt32(clamping: accountedSize), timestamp: timestamp, subjectID: entry.id)
         try txn.put(index.sequences, key: Key.u64(sequence), value: location.encoded(), append: true)
-        try txn.put(index.bySubject, key: Key.u64(entry.id), value: Key.u64(sequence))
+        // Appended to the subject's packed sequences (full pages) when it is the newest, as it is for appends.
+        try txn.put(index.bySubject, key: Key.u64(entry.id), value: Key.u64(sequence), appendDuplicate: sequence > previousLast)
         if !messageID.isEmpty {
             var value: [UInt8] = []
             value.appendLE(sequence)
             value.appendLE(timestamp)
             try value.withUnsafeBytes { try txn.put(index.messageIDs, key: messageID, value: $0) }
         }
-        if lastTimedFrame.map({ $0 != (segment, frameOffset) }) ?? true {
-            lastTimedFrame = (segment, frameOffset)
+        // The time index is sparse: an entry when 10 ms or 4096 sequences have passed since the last one
+        // (a lookup walks `seq` from the entry before the time it seeks).
+        if lastTimeEntry == nil {
+            lastTimeEntry = try txn.withCursor(index.times) { cursor in
+                try cursor.last().map { (Int64(bitPattern: $0.key.loadBE(UInt64.self, at: 0)), $0.key.loadBE(UInt64.self, at: 8)) }
+            } ?? (Int64.min, 0)
+        }
+        let (lastTime, lastSequence) = lastTimeEntry!
+        if lastTime == .min || timestamp &- lastTime >= 10_000_000 || sequence &- lastSequence >= 4096 {
             var key: [UInt8] = []
             key.appendBE(UInt64(bitPattern: timestamp))
             key.appendBE(sequence)
-            // Appended (full pages) when it sorts after every key so far, as it does while the clock only
-            // moves forward; inserted otherwise.
-            if lastTimeKey == nil {
-                lastTimeKey = try txn.withCursor(index.times) { cursor in try cursor.last().map { Array($0.key) } } ?? []
-            }
-            let append = lastTimeKey!.lexicographicallyPrecedes(key)
+            // Appended (full pages) while keys only grow, as they do while the clock moves forward.
+            let append = lastTime != .min && (timestamp > lastTime || (timestamp == lastTime && sequence > lastSequence))
             try txn.put(index.times, key: key, value: [], append: append)
-            if append { lastTimeKey = key }
+            if append || lastTime == .min { lastTimeEntry = (timestamp, sequence) }
         }
 
         if state.stream.messages == 0 {
