@@ -1,9 +1,10 @@
 # Strata: the two commands a new machine needs are `make run` and `make test`.
 SWIFT ?= swift
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-# Build: the system libraries the package links. Test: the reference server for side-by-side checks.
+# Build: the system libraries the package links. Test: the reference server for side-by-side checks and
+# the C client (libnats-dev) for its interop test.
 APT_PACKAGES := liblmdb-dev libzstd-dev pkg-config
-TEST_APT_PACKAGES := nats-server python3-venv
+TEST_APT_PACKAGES := nats-server python3-venv libnats-dev gcc
 PY := .build-py/bin/python
 DATA ?= data
 PORT ?= 4222

@@ -124,6 +124,8 @@ public final class BrokerServer: @unchecked Sendable {
                 var confirm: (@Sendable () -> Void)?
                 if let reply = publish.reply { confirm = { self.routeInternal(subject: reply, payload: "") } }
                 jetStream.acknowledge(subject: publish.subject, body: publish.payload, confirm: confirm)
+            } else if publish.subject.hasPrefix("$JS.FC.") {
+                jetStream.flowControlAnswered(publish.subject)
             } else if let stream = jetStream.streams.stream(capturing: publish.subject) {
                 publisher.capture(publish, for: stream)  // stored with the rest of this read's publishes
             }

@@ -40,6 +40,10 @@ public struct ConsumerEngine: Sendable {
     /// A lower bound of the smallest pending stream sequence, from which the ack floor is found by walking
     /// up instead of scanning every pending message.
     private var oldestPendingBound: UInt64 = 0
+    /// Replay original: (stored timestamp, delivery time) of the last new message delivered, and when the
+    /// next one is due (nil: not waiting).
+    private var replayLast: (Int64, Int64)?
+    private var replayDue: Int64?
 
     /// Creates a consumer that starts delivering at `startSequence` (from ``startSequence(for:lastSequence:…)``),
     /// or resumes from a persisted `state`.
@@ -86,6 +90,7 @@ public struct ConsumerEngine: Sendable {
         }
         var request = request
         request.receivedAt = now
+        request.lastSentAt = now
         waiting.append(request)
         var actions = fill(now: now, lookup: lookup)
         // A no_wait request that could not be completed ends at once.
@@ -147,8 +152,14 @@ public struct ConsumerEngine: Sendable {
         var actions: [ConsumerAction] = []
         waiting.removeAll { request in
             guard let expires = request.expires, request.receivedAt + expires <= now else { return false }
-            actions.append(.status(to: request.replyTo, code: 408, description: "Request Timeout"))
+            actions.append(.requestExpired(to: request.replyTo, pendingMessages: request.batch - request.delivered,
+                                           pendingBytes: request.maxBytes.map { max($0 - request.deliveredBytes, 0) } ?? 0))
             return true
+        }
+        for index in waiting.indices {
+            guard let interval = waiting[index].idleHeartbeat, waiting[index].lastSentAt + interval <= now else { continue }
+            waiting[index].lastSentAt = now
+            actions.append(.idleHeartbeat(to: waiting[index].replyTo))
         }
         var changed = false
         if let bound = deadlineBound, bound <= now {
@@ -183,7 +194,9 @@ public struct ConsumerEngine: Sendable {
         var next = deadlineBound
         for request in waiting {
             if let expires = request.expires { next = min(next ?? .max, request.receivedAt + expires) }
+            if let interval = request.idleHeartbeat { next = min(next ?? .max, request.lastSentAt + interval) }
         }
+        if let due = replayDue { next = min(next ?? .max, due) }
         return next
     }
 
@@ -196,8 +209,18 @@ public struct ConsumerEngine: Sendable {
     private mutating func fill(now: Int64, lookup: Lookup) -> [ConsumerAction] {
         var actions: [ConsumerAction] = []
         var persist = false
+        replayDue = nil
         while let target = currentTarget() {
             guard let (message, kind) = nextMessage(lookup: lookup) else { break }
+            // Replay original: a new message waits until as long after the previous delivery as it was
+            // stored after the previous message.
+            if config.replayPolicy == .original, kind == .new, let (storedAt, sentAt) = replayLast {
+                let due = sentAt + max(0, message.timestamp - storedAt)
+                if due > now {
+                    replayDue = due
+                    break
+                }
+            }
             // A pull request's max_bytes: a message that can never fit ends the request with 409.
             if case .pull(let index) = target, let limit = waiting[index].maxBytes, limit > 0 {
                 let left = limit - waiting[index].deliveredBytes
@@ -214,7 +237,10 @@ public struct ConsumerEngine: Sendable {
             }
             let deliveries = (state.pending[message.sequence]?.deliveries ?? 0) + 1
             state.delivered.consumerSeq += 1
-            if kind == .new { state.delivered.streamSeq = message.sequence }
+            if kind == .new {
+                state.delivered.streamSeq = message.sequence
+                if config.replayPolicy == .original { replayLast = (message.timestamp, now) }
+            }
             if config.ackPolicy == .none {
                 state.ackFloor = state.delivered
             } else {
@@ -231,6 +257,7 @@ public struct ConsumerEngine: Sendable {
                 to = subject
             case .pull(let index):
                 to = waiting[index].replyTo
+                waiting[index].lastSentAt = now
                 waiting[index].delivered += 1
                 waiting[index].deliveredBytes += message.size
                 if waiting[index].delivered >= waiting[index].batch || (waiting[index].maxBytes.map { $0 > 0 && waiting[index].deliveredBytes >= $0 } ?? false) {
@@ -369,17 +396,23 @@ public struct PullRequest: Equatable, Sendable {
     public var expires: Int64?
     public var maxBytes: Int?
     public var noWait: Bool
+    /// Send `100 Idle Heartbeat` to `replyTo` after this long (ns) without sending it anything.
+    public var idleHeartbeat: Int64?
     public var receivedAt: Int64 = 0
+    /// When the request was last sent something (a message or a heartbeat).
+    public var lastSentAt: Int64 = 0
     public var delivered = 0
     public var deliveredBytes = 0
 
-    public init(id: UInt64, replyTo: String, batch: Int = 1, expires: Int64? = nil, maxBytes: Int? = nil, noWait: Bool = false) {
+    public init(id: UInt64, replyTo: String, batch: Int = 1, expires: Int64? = nil, maxBytes: Int? = nil, noWait: Bool = false,
+                idleHeartbeat: Int64? = nil) {
         self.id = id
         self.replyTo = replyTo
         self.batch = max(1, batch)
         self.expires = expires
         self.maxBytes = maxBytes
         self.noWait = noWait
+        self.idleHeartbeat = idleHeartbeat.flatMap { $0 > 0 ? $0 : nil }
     }
 }
 
@@ -403,6 +436,11 @@ public enum ConsumerAction: Equatable, Sendable {
     case deliver(Delivery)
     /// Send a status message (`HMSG` with `NATS/1.0 <code> <description>` and no payload).
     case status(to: String, code: Int, description: String)
+    /// A pull request expired before it was complete: `408 Request Timeout`, with what it still wanted
+    /// (`Nats-Pending-Messages`, `Nats-Pending-Bytes`).
+    case requestExpired(to: String, pendingMessages: Int, pendingBytes: Int)
+    /// `100 Idle Heartbeat` to a waiting pull request (with `Nats-Last-Consumer`, `Nats-Last-Stream`).
+    case idleHeartbeat(to: String)
     /// Publish `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.<stream>.<consumer>`; the message will not be
     /// delivered again.
     case maxDeliveriesReached(streamSequence: UInt64, deliveries: Int)

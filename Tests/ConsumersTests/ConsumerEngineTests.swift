@@ -172,8 +172,41 @@ let second: Int64 = 1_000_000_000
         #expect(engine.pull(PullRequest(id: 3, replyTo: "c", expires: 5 * second), now: 0, lookup: stream.lookup).isEmpty)
         #expect(statuses(engine.pull(PullRequest(id: 4, replyTo: "d"), now: 0, lookup: stream.lookup)).map(\.1) == [409])
         #expect(engine.nextDeadline == 5 * second)
-        #expect(statuses(engine.tick(now: 5 * second, lookup: stream.lookup)).map { "\($0.0) \($0.1)" } == ["c 408"])
+        #expect(engine.tick(now: 5 * second, lookup: stream.lookup) == [.requestExpired(to: "c", pendingMessages: 1, pendingBytes: 0)])
         #expect(engine.numWaiting == 0)
+    }
+
+    @Test func pullIdleHeartbeatsWhileARequestWaits() {
+        var stream = FakeStream(count: 1)
+        var engine = ConsumerEngine(stream: "S", name: "d", config: explicitConfig(), startSequence: 2)
+        _ = engine.pull(PullRequest(id: 1, replyTo: "r", batch: 2, expires: 10 * second, maxBytes: 1000, idleHeartbeat: 2 * second),
+                        now: 0, lookup: stream.lookup)
+        #expect(engine.nextDeadline == 2 * second)
+        #expect(engine.tick(now: 2 * second, lookup: stream.lookup) == [.idleHeartbeat(to: "r")])
+        #expect(engine.nextDeadline == 4 * second)
+        // A delivery counts as activity: the next heartbeat is due 2 s after it.
+        stream.messages[2] = .init(sequence: 2, subject: "orders.new", size: 100, timestamp: 2)
+        #expect(deliveries(engine.tick(now: 3 * second, lookup: stream.lookup)).map(\.streamSequence) == [2])
+        #expect(engine.tick(now: 4 * second, lookup: stream.lookup).isEmpty)
+        #expect(engine.tick(now: 5 * second, lookup: stream.lookup) == [.idleHeartbeat(to: "r")])
+        // Expiry says what the request still wanted.
+        #expect(engine.tick(now: 10 * second, lookup: stream.lookup) == [.requestExpired(to: "r", pendingMessages: 1, pendingBytes: 900)])
+        #expect(engine.nextDeadline == 3 * second + 30 * second)  // only the ack wait of message 2 is left
+    }
+
+    @Test func replayOriginalKeepsTheStoredSpacing() {
+        var stream = FakeStream(count: 3)
+        for (sequence, at) in [(1, 10 * second), (2, 13 * second), (3, 13 * second)] {
+            stream.messages[UInt64(sequence)]!.timestamp = Int64(at)
+        }
+        var engine = ConsumerEngine(stream: "S", name: "d", config: explicitConfig { $0.replayPolicy = .original; $0.deliverSubject = "p" },
+                                    startSequence: 1)
+        engine.pushActive = true
+        // The first goes at once; the second 3 s later (as stored); the third with it (same instant).
+        #expect(deliveries(engine.tick(now: 100 * second, lookup: stream.lookup)).map(\.streamSequence) == [1])
+        #expect(engine.nextDeadline == 103 * second)
+        #expect(deliveries(engine.tick(now: 102 * second, lookup: stream.lookup)).isEmpty)
+        #expect(deliveries(engine.tick(now: 103 * second, lookup: stream.lookup)).map(\.streamSequence) == [2, 3])
     }
 
     @Test func maxBytesEndsARequestWithA409WhenAMessageCannotFit() {

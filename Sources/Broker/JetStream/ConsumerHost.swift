@@ -17,15 +17,25 @@ final class ConsumerHost: @unchecked Sendable {
     private let send: @Sendable ([OutboundMessage]) -> Void
     private var scheduled: Int64?
     private var deleted = false
-    /// Push consumers: whether anyone listens on a subject (the server's router), a timer that re-checks
-    /// interest and sends idle heartbeats, and when the consumer last sent something.
+    /// Push consumers: whether anyone listens on a subject (the server's router).
     private let hasInterest: @Sendable (String) -> Bool
     /// The filter matches every subject of the stream: pending counts come from the stream's counters.
-    private let filterCoversStream: Bool
+    private var filterCoversStream: Bool
     /// Applies the stream's retention to messages this consumer is done with (set by the service).
     var onAcknowledged: @Sendable ([UInt64]) async -> Void = { _ in }
-    private var pushTimer: DispatchSourceTimer?
+    /// Called once when the consumer has been inactive for its `inactive_threshold` (the service removes it).
+    var onInactive: @Sendable (ConsumerHost) -> Void = { _ in }
+    /// Push interest, idle heartbeats, flow-control re-sends and the inactivity check run on this timer.
+    private var housekeeping: DispatchSourceTimer?
     private var lastSent: Int64 = 0
+    /// Since when the consumer has had no waiting pull request (pull) or no interest (push); nil: active.
+    private var inactiveSince: Int64?
+    /// Flow control (push): bytes delivered since the last request, and the reply subject of the request
+    /// not yet answered. Deliveries pause once another window has gone out with a request unanswered.
+    private var bytesSinceFlowControl = 0
+    private var flowControlPending: String?
+    private var flowControlCount: UInt64 = 0
+    static let flowControlWindow = 256 << 10
     /// Persistence is coalesced: state changes mark the host dirty and a flush follows within 10 ms; an
     /// AckSync flushes before its reply (the reply means the ack is stored).
     private var dirty = false
@@ -51,34 +61,74 @@ final class ConsumerHost: @unchecked Sendable {
         self.store = store
         self.send = send
         self.hasInterest = hasInterest
-        if engine.config.deliverSubject != nil { startPushTimer(heartbeat: engine.config.idleHeartbeat) }
     }
 
-    deinit { pushTimer?.cancel() }
+    deinit { housekeeping?.cancel() }
 
-    /// Every `idle_heartbeat` (at most every second): re-check interest and deliver; when nothing was sent
-    /// for a whole heartbeat interval, send `100 Idle Heartbeat` with the last sequences.
-    private func startPushTimer(heartbeat: Int64) {
-        let interval = heartbeat > 0 ? min(heartbeat, 1_000_000_000) : 1_000_000_000
+    /// Starts the housekeeping timer when the consumer needs one: every `idle_heartbeat` (at most every
+    /// second) for push consumers, and every quarter of `inactive_threshold` (at most every second) when set.
+    func startHousekeeping() {
+        let config = self.config
+        var interval: Int64 = .max
+        if config.deliverSubject != nil { interval = config.idleHeartbeat > 0 ? min(config.idleHeartbeat, 1_000_000_000) : 1_000_000_000 }
+        if config.inactiveThreshold > 0 { interval = min(interval, max(config.inactiveThreshold / 4, 10_000_000), 1_000_000_000) }
+        housekeeping?.cancel()
+        housekeeping = nil
+        guard interval < .max else { return }
         let timer = DispatchSource.makeTimerSource(queue: .global())
         timer.schedule(deadline: .now() + .nanoseconds(Int(interval)), repeating: .nanoseconds(Int(interval)))
-        timer.setEventHandler { [weak self] in
-            guard let self else { return }
-            self.tick()
-            guard heartbeat > 0 else { return }
-            let now = FileStream.systemClock()
-            let (due, engine): (Bool, ConsumerEngine) = self.lock.withLock {
-                let due = !self.deleted && self.engine.pushActive && now - self.lastSent >= heartbeat
-                if due { self.lastSent = now }
-                return (due, self.engine)
-            }
-            if due, let subject = engine.config.deliverSubject {
-                self.send([.status(to: subject, code: 100, description: "Idle Heartbeat",
-                                   extraHeaders: "Nats-Last-Consumer: \(engine.state.delivered.consumerSeq)\r\nNats-Last-Stream: \(engine.state.delivered.streamSeq)\r\n")])
-            }
-        }
-        pushTimer = timer
+        timer.setEventHandler { [weak self] in self?.housekeep() }
+        housekeeping = timer
         timer.resume()
+    }
+
+    private func housekeep() {
+        tick()
+        let now = FileStream.systemClock()
+        let (engine, heartbeatDue, flowControl, inactive): (ConsumerEngine, Bool, String?, Bool) = lock.withLock {
+            if deleted { return (self.engine, false, nil, false) }
+            let config = self.engine.config
+            let heartbeat = config.deliverSubject != nil && config.idleHeartbeat > 0 && self.engine.pushActive
+                && now - lastSent >= config.idleHeartbeat
+            if heartbeat { lastSent = now }
+            let active = config.deliverSubject != nil ? self.engine.pushActive || flowControlPending != nil : self.engine.numWaiting > 0
+            if active { inactiveSince = nil } else if inactiveSince == nil { inactiveSince = now }
+            let inactive = config.inactiveThreshold > 0 && inactiveSince.map { now - $0 >= config.inactiveThreshold } == true
+            return (self.engine, heartbeat, heartbeat ? flowControlPending : nil, inactive)
+        }
+        if inactive {
+            onInactive(self)
+            return
+        }
+        guard heartbeatDue, let subject = engine.config.deliverSubject else { return }
+        var messages: [OutboundMessage] = [.status(to: subject, code: 100, description: "Idle Heartbeat",
+                                                   extraHeaders: "Nats-Last-Consumer: \(engine.state.delivered.consumerSeq)\r\nNats-Last-Stream: \(engine.state.delivered.streamSeq)\r\n")]
+        // An unanswered flow-control request is asked again (a client may have missed it).
+        if let flowControl { messages.append(.status(to: subject, code: 100, description: "FlowControl Request", reply: flowControl)) }
+        send(messages)
+    }
+
+    /// A client answered a flow-control request: deliveries resume.
+    func flowControlAnswered(_ subject: String) {
+        let resumed: Bool = lock.withLock {
+            guard flowControlPending == subject else { return false }
+            flowControlPending = nil
+            return true
+        }
+        if resumed { tick() }
+    }
+
+    /// Changes the config (the service has checked what may change); the state is kept.
+    func update(config: ConsumerConfig, filterCoversStream: Bool) {
+        lock.withLock {
+            engine.update(config: config)
+            self.filterCoversStream = filterCoversStream
+            encodedConfig = nil
+            readAhead.removeAll()
+        }
+        persist()
+        startHousekeeping()
+        tick()
     }
 
     var config: ConsumerConfig { lock.withLock { engine.config } }
@@ -134,10 +184,16 @@ final class ConsumerHost: @unchecked Sendable {
         }
     }
 
-    func delete() {
-        lock.withLock { deleted = true }
-        pushTimer?.cancel()
+    /// Stops the consumer and removes its record; true the first time (false when already deleted).
+    @discardableResult
+    func delete() -> Bool {
+        let first: Bool = lock.withLock {
+            defer { deleted = true }
+            return !deleted
+        }
+        housekeeping?.cancel()
         _ = try? store.deleteConsumer(named: name)
+        return first
     }
 
     // MARK: Running the engine
@@ -150,7 +206,11 @@ final class ConsumerHost: @unchecked Sendable {
         if deleted { lock.unlock(); return [] }
         // A filter that covers every subject of the stream reads like no filter (the store's fast path).
         let filter = filterCoversStream ? nil : engine.config.filterSubject
-        if let subject = engine.config.deliverSubject { engine.pushActive = hasInterest(subject) }
+        if let subject = engine.config.deliverSubject {
+            // Flow control: paused while a request is unanswered and another window has gone out since.
+            let held = flowControlPending != nil && bytesSinceFlowControl >= Self.flowControlWindow
+            engine.pushActive = !held && hasInterest(subject)
+        }
         let lookup: ConsumerEngine.Lookup = { sequence in
             guard let message = self.read(atOrAfter: sequence, filter: filter) else { return nil }
             self.fetched[message.sequence] = message
@@ -210,7 +270,7 @@ final class ConsumerHost: @unchecked Sendable {
     }
 
     /// The messages to send for an engine step's actions, and whether its state must be persisted.
-    /// Called with the lock held; touches no state of its own.
+    /// Called with the lock held; of the host's own state it touches only flow control.
     private func effects(of actions: [ConsumerAction], engine: ConsumerEngine, messages: [UInt64: StoredMessage]) -> ([OutboundMessage], Bool) {
         var persist = false
         var outbound: [OutboundMessage] = []
@@ -236,6 +296,12 @@ final class ConsumerHost: @unchecked Sendable {
                 }
             case .status(let to, let code, let description):
                 outbound.append(.status(to: to, code: code, description: description))
+            case .requestExpired(let to, let messages, let bytes):
+                outbound.append(.status(to: to, code: 408, description: "Request Timeout",
+                                        extraHeaders: "Nats-Pending-Messages: \(messages)\r\nNats-Pending-Bytes: \(bytes)\r\n"))
+            case .idleHeartbeat(let to):
+                outbound.append(.status(to: to, code: 100, description: "Idle Heartbeat",
+                                        extraHeaders: "Nats-Last-Consumer: \(engine.state.delivered.consumerSeq)\r\nNats-Last-Stream: \(engine.state.delivered.streamSeq)\r\n"))
             case .maxDeliveriesReached(let sequence, let deliveries):
                 let advisory = #"{"type":"io.nats.jetstream.advisory.v1.max_deliver","stream":"\#(engine.stream)","consumer":"\#(engine.name)","stream_seq":\#(sequence),"deliveries":\#(deliveries)}"#
                 outbound.append(OutboundMessage(to: "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.\(engine.stream).\(engine.name)",
@@ -244,6 +310,16 @@ final class ConsumerHost: @unchecked Sendable {
                 break  // returned by run(); acknowledge() applies retention before it returns
             case .persist:
                 persist = true
+            }
+        }
+        if engine.config.flowControl, let subject = engine.config.deliverSubject {
+            for message in outbound where message.reply != nil { bytesSinceFlowControl += message.payload.readableBytes + (message.headers?.readableBytes ?? 0) }
+            if bytesSinceFlowControl >= Self.flowControlWindow && flowControlPending == nil {
+                flowControlCount += 1
+                let reply = "$JS.FC.\(engine.stream).\(engine.name).\(flowControlCount)"
+                flowControlPending = reply
+                bytesSinceFlowControl = 0
+                outbound.append(.status(to: subject, code: 100, description: "FlowControl Request", reply: reply))
             }
         }
         return (outbound, persist)

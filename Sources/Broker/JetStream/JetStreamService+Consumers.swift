@@ -17,7 +17,7 @@ extension JetStreamService {
                 let engine = ConsumerEngine(stream: stream.config.name, name: record.name, config: config, startSequence: 1, state: saved.state)
                 let host = ConsumerHost(engine: engine, created: saved.created, store: stream.store, send: send, hasInterest: hasInterest,
                                         filterCoversStream: Self.covers(config.filterSubject, stream))
-                attachRetention(host, stream: stream)
+                attach(host, to: stream)
                 stream.consumers[record.name] = host
                 host.tick()
             }
@@ -44,7 +44,9 @@ extension JetStreamService {
             if config.deliverSubject == nil && config.ackPolicy == .none {
                 return error("consumer_create_response", APIError(code: 400, errCode: 10084, description: "consumer in pull mode requires ack policy"))
             }
-            let name = config.durableName ?? config.name ?? String(UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(22))
+            let name = config.durableName ?? config.name ?? Self.ephemeralName()
+            // Ephemeral consumers go after 5 s without activity unless told otherwise (as the reference).
+            if config.durableName == nil && config.inactiveThreshold == 0 { config.inactiveThreshold = 5_000_000_000 }
             if stream.config.retention == .workqueue && stream.consumers[name] == nil {
                 if config.deliverPolicy != .all {
                     return error("consumer_create_response", APIError(code: 400, errCode: 10101, description: "consumer must be deliver all on workqueue stream"))
@@ -61,7 +63,12 @@ extension JetStreamService {
             }
             if config.name == nil { config.name = name }
             if let existing = stream.consumers[name] {
-                guard existing.config == config else { return error("consumer_create_response", .consumerExists) }
+                if existing.config != config {
+                    if let refusal = Self.refusedUpdate(from: existing.config, to: config) {
+                        return error("consumer_create_response", APIError(code: 500, errCode: 10012, description: refusal))
+                    }
+                    existing.update(config: config, filterCoversStream: Self.covers(config.filterSubject, stream))
+                }
                 return encode("consumer_create_response", consumerInfo(existing, stream: stream))
             }
             let store = stream.store
@@ -80,18 +87,18 @@ extension JetStreamService {
             let engine = ConsumerEngine(stream: stream.config.name, name: name, config: config, startSequence: first, initialSequences: initial)
             let host = ConsumerHost(engine: engine, created: FileStream.systemClock(), store: store, send: send, hasInterest: hasInterest,
                                     filterCoversStream: Self.covers(config.filterSubject, stream))
-            attachRetention(host, stream: stream)
+            attach(host, to: stream)
             stream.consumers[name] = host
             host.persist()
             host.tick()
+            advise("CREATED", action: "create", stream: stream.config.name, consumer: name)
             return encode("consumer_create_response", consumerInfo(host, stream: stream))
         case "INFO", "DELETE":
             let type = op == "INFO" ? "consumer_info_response" : "consumer_delete_response"
             guard tokens.count == 4, let stream = streams.stream(named: tokens[2]) else { return error(type, .streamNotFound) }
             guard let host = stream.consumers[tokens[3]] else { return error(type, .consumerNotFound) }
             if op == "INFO" { return encode(type, consumerInfo(host, stream: stream)) }
-            stream.consumers[tokens[3]] = nil
-            host.delete()
+            remove(host, from: stream)
             return encode(type, ["success": true])
         case "NAMES", "LIST":
             guard tokens.count == 3, let stream = streams.stream(named: tokens[2]) else {
@@ -108,13 +115,14 @@ extension JetStreamService {
             guard tokens.count == 5, tokens[2] == "NEXT", let reply, let stream = streams.stream(named: tokens[3]),
                   let host = stream.consumers[tokens[4]] else { return nil }
             struct Next: Decodable {
-                var batch: Int?; var expires: Int64?; var maxBytes: Int?; var noWait: Bool?
-                enum CodingKeys: String, CodingKey { case batch, expires, maxBytes = "max_bytes", noWait = "no_wait" }
+                var batch: Int?; var expires: Int64?; var maxBytes: Int?; var noWait: Bool?; var idleHeartbeat: Int64?
+                enum CodingKeys: String, CodingKey { case batch, expires, maxBytes = "max_bytes", noWait = "no_wait", idleHeartbeat = "idle_heartbeat" }
             }
             let text = String(decoding: body, as: UTF8.self).trimmingCharacters(in: .whitespaces)
             let next: Next = text.isEmpty ? Next() : Int(text).map { Next(batch: $0) } ?? ((try? JSONDecoder().decode(Next.self, from: body)) ?? Next())
             host.pull(PullRequest(id: nextRequestID(), replyTo: reply, batch: next.batch ?? 1,
-                                  expires: (next.expires ?? 0) > 0 ? next.expires : nil, maxBytes: next.maxBytes, noWait: next.noWait ?? false))
+                                  expires: (next.expires ?? 0) > 0 ? next.expires : nil, maxBytes: next.maxBytes, noWait: next.noWait ?? false,
+                                  idleHeartbeat: next.idleHeartbeat))
             return nil
         default:
             return error("api", .unsupported)
@@ -162,6 +170,59 @@ extension JetStreamService {
         tokens.append(Substring(utf8[start..<utf8.endIndex]))
         guard tokens.count >= 9, let sequence = UInt64(tokens[5]) else { return nil }
         return (String(tokens[2]), String(tokens[3]), sequence)
+    }
+
+    /// What a consumer update may not change, as the reference words it (nil: the update is allowed).
+    /// Allowed: description, ack_wait, max_deliver, backoff, max_ack_pending, filter_subject, headers_only,
+    /// inactive_threshold, idle_heartbeat, and the deliver subject of a push consumer.
+    static func refusedUpdate(from old: ConsumerConfig, to new: ConsumerConfig) -> String? {
+        if old.deliverPolicy != new.deliverPolicy { return "deliver policy can not be updated" }
+        if old.optStartSeq != new.optStartSeq { return "start sequence can not be updated" }
+        if old.optStartTime != new.optStartTime { return "start time can not be updated" }
+        if old.ackPolicy != new.ackPolicy { return "ack policy can not be updated" }
+        if old.replayPolicy != new.replayPolicy { return "replay policy can not be updated" }
+        if old.maxWaiting != new.maxWaiting { return "max waiting can not be updated" }
+        if (old.deliverSubject == nil) != (new.deliverSubject == nil) {
+            return old.deliverSubject == nil ? "can not update pull consumer to push based" : "can not update push consumer to pull based"
+        }
+        if old.deliverGroup != new.deliverGroup { return "deliver group can not be updated" }
+        if old.flowControl != new.flowControl { return "flow control can not be updated" }
+        return nil
+    }
+
+    /// A random 8-character name for an ephemeral consumer, as the reference makes them.
+    static func ephemeralName() -> String {
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+        return String((0..<8).map { _ in alphabet.randomElement()! })
+    }
+
+    /// Publishes `$JS.EVENT.ADVISORY.CONSUMER.<event>.<stream>.<consumer>` (a `consumer_action` advisory).
+    func advise(_ event: String, action: String, stream: String, consumer: String) {
+        let advisory = #"{"type":"io.nats.jetstream.advisory.v1.consumer_action","id":"\#(Self.ephemeralName())\#(Self.ephemeralName())","timestamp":"\#(Self.time(FileStream.systemClock()))","stream":"\#(stream)","consumer":"\#(consumer)","action":"\#(action)"}"#
+        send([OutboundMessage(to: "$JS.EVENT.ADVISORY.CONSUMER.\(event).\(stream).\(consumer)", payload: ByteBuffer(string: advisory))])
+    }
+
+    /// Removes a consumer (API delete, or inactive past its threshold), with the reference's advisory.
+    func remove(_ host: ConsumerHost, from stream: StreamManager.Managed) {
+        if stream.consumers[host.name] === host { stream.consumers[host.name] = nil }
+        if host.delete() { advise("DELETED", action: "delete", stream: stream.config.name, consumer: host.name) }
+    }
+
+    /// Wires a new or restored consumer to its stream: retention, removal when inactive, its timer.
+    func attach(_ host: ConsumerHost, to stream: StreamManager.Managed) {
+        host.onInactive = { [weak self, weak stream] host in
+            guard let self, let stream else { return }
+            self.remove(host, from: stream)
+        }
+        attachRetention(host, stream: stream)
+        host.startHousekeeping()
+    }
+
+    /// A client's answer to a flow-control request (`$JS.FC.<stream>.<consumer>.<n>`).
+    func flowControlAnswered(_ subject: String) {
+        let tokens = subject.split(separator: ".", omittingEmptySubsequences: false)
+        guard tokens.count >= 5, let stream = streams.stream(named: String(tokens[2])), let host = stream.consumers[String(tokens[3])] else { return }
+        host.flowControlAnswered(subject)
     }
 
     /// Work queue: a message goes when acknowledged. Interest: when every consumer whose filter matches it

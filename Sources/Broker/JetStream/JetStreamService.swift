@@ -106,6 +106,7 @@ final class JetStreamService: @unchecked Sendable {
     /// The store request for a publish (its headers parsed once, and not at all without headers), or the
     /// error its pub ack carries. `room` is what the server's limit leaves for the stream's storage type.
     private func request(for publish: Publish, in stream: StreamManager.Managed, room: inout Int64?) -> Result<AppendRequest, APIError> {
+        if stream.config.sealed { return .failure(.streamSealed) }
         let headers = publish.headers.map(NATSHeaders.parse) ?? []
         func header(_ key: String) -> String? { headers.first { $0.name == key }?.value }
         if let expected = header("Nats-Expected-Stream"), expected != stream.config.name {
@@ -182,8 +183,12 @@ final class JetStreamService: @unchecked Sendable {
             if config.name.isEmpty { config.name = tokens[2] }
             guard config.name == tokens[2] else { return error(type, .streamMismatch) }
             do {
-                let stream = tokens[1] == "CREATE" ? try streams.create(config) : try await streams.update(config)
-                return encode(type, streamInfo(stream))
+                if tokens[1] == "CREATE" {
+                    var info = streamInfo(try streams.create(config))
+                    info["did_create"] = true  // as the reference, also when the stream existed with this config
+                    return encode(type, info)
+                }
+                return encode(type, streamInfo(try await streams.update(config)))
             } catch let apiError as APIError {
                 return error(type, apiError)
             } catch {
@@ -202,6 +207,7 @@ final class JetStreamService: @unchecked Sendable {
             return encode("stream_delete_response", ["success": true])
         case ("STREAM", "PURGE"):
             guard tokens.count == 3, let stream = streams.stream(named: tokens[2]) else { return error("stream_purge_response", .streamNotFound) }
+            if stream.config.sealed { return error("stream_purge_response", .streamSealed, extra: ["purged": 0]) }
             if stream.config.denyPurge { return error("stream_purge_response", .purgeDenied) }
             struct Request: Decodable { var filter: String?; var seq: UInt64?; var keep: UInt64? }
             let request = body.isEmpty ? Request() : (try? JSONDecoder().decode(Request.self, from: body))
@@ -261,6 +267,7 @@ final class JetStreamService: @unchecked Sendable {
         if operation == "DELETE" {
             struct Request: Decodable { var seq: UInt64 }
             guard let request = try? JSONDecoder().decode(Request.self, from: body) else { return error("stream_msg_delete_response", .invalidJSON) }
+            if stream.config.sealed { return error("stream_msg_delete_response", .streamSealed) }
             if stream.config.denyDelete { return error("stream_msg_delete_response", .deleteDenied) }
             guard (try? await stream.store.delete(sequence: request.seq)) == true else {
                 return error("stream_msg_delete_response", APIError(code: 400, errCode: 10057, description: "no message found"))

@@ -87,6 +87,7 @@ final class StreamManager: @unchecked Sendable {
         var config = requested
         if config.subjects.isEmpty { config.subjects = [config.name] }
         try validate(config)
+        if config.sealed { throw APIError(code: 500, errCode: 10052, description: "stream configuration for create can not be sealed") }
         return try lock.withLock {
             if let existing = streams[config.name] {
                 guard existing.config == config else { throw APIError.streamNameInUse }
@@ -120,7 +121,7 @@ final class StreamManager: @unchecked Sendable {
         if config.subjects.isEmpty { config.subjects = [config.name] }
         try validate(config)
         guard let existing = stream(named: config.name) else { throw APIError.streamNotFound }
-        if existing.config.storage != config.storage { throw APIError.storageTypeChange }
+        try Self.checkUpdate(from: existing.config, to: &config)
         var storeConfig = try Self.storeConfig(config)
         storeConfig.sync = (existing.store as? FileStream)?.currentConfig.sync ?? sync
         try lock.withLock {
@@ -137,6 +138,23 @@ final class StreamManager: @unchecked Sendable {
             if config.storage == .file { try save(updated) }
         }
         return updated
+    }
+
+    /// What an update may not change, with the reference's messages (all 10052); sealing also sets
+    /// discard new and denies deletes and purges.
+    static func checkUpdate(from old: APIStreamConfig, to new: inout APIStreamConfig) throws {
+        func refuse(_ what: String) -> APIError { APIError(code: 500, errCode: 10052, description: "stream configuration update can not \(what)") }
+        if old.storage != new.storage { throw APIError.storageTypeChange }
+        if old.retention != new.retention { throw refuse("change retention policy") }
+        if old.maxConsumers != new.maxConsumers { throw refuse("change MaxConsumers") }
+        if old.sealed && !new.sealed { throw refuse("unseal a sealed stream") }
+        if old.denyDelete && !new.denyDelete { throw refuse("cancel deny message deletes") }
+        if old.denyPurge && !new.denyPurge { throw refuse("cancel deny purge") }
+        if new.sealed {
+            new.discard = .new
+            new.denyDelete = true
+            new.denyPurge = true
+        }
     }
 
     func delete(_ name: String) throws {

@@ -96,6 +96,7 @@ public struct APIError: Error, Codable, Equatable, Sendable {
     public static let storeFailed = APIError(code: 503, errCode: 10077, description: "stream store failed")
     public static let deleteDenied = APIError(code: 400, errCode: 10088, description: "message delete not permitted")
     public static let purgeDenied = APIError(code: 400, errCode: 10089, description: "stream purge not permitted")
+    public static let streamSealed = APIError(code: 400, errCode: 10109, description: "invalid operation on sealed stream")
     public static let unsupported = APIError(code: 501, errCode: 10003, description: "not implemented by strata yet")
 
     public static let consumerNotFound = APIError(code: 404, errCode: 10014, description: "consumer not found")
