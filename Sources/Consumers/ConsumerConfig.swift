@@ -35,6 +35,8 @@ public struct ConsumerConfig: Codable, Equatable, Sendable {
     public var deliverGroup: String?
     public var flowControl = false
     public var idleHeartbeat: Int64 = 0
+    /// Push consumers: at most this many bits a second of messages (0 = no limit).
+    public var rateLimit: UInt64 = 0
 
     public init() {}
 
@@ -45,7 +47,7 @@ public struct ConsumerConfig: Codable, Equatable, Sendable {
         case filterSubject = "filter_subject", replayPolicy = "replay_policy", maxAckPending = "max_ack_pending"
         case maxWaiting = "max_waiting", headersOnly = "headers_only", inactiveThreshold = "inactive_threshold"
         case deliverSubject = "deliver_subject", deliverGroup = "deliver_group", flowControl = "flow_control"
-        case idleHeartbeat = "idle_heartbeat"
+        case idleHeartbeat = "idle_heartbeat", rateLimit = "rate_limit_bps"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -70,6 +72,7 @@ public struct ConsumerConfig: Codable, Equatable, Sendable {
         deliverGroup = try c.decodeIfPresent(String.self, forKey: .deliverGroup)
         flowControl = try c.decodeIfPresent(Bool.self, forKey: .flowControl) ?? false
         idleHeartbeat = try c.decodeIfPresent(Int64.self, forKey: .idleHeartbeat) ?? 0
+        rateLimit = try c.decodeIfPresent(UInt64.self, forKey: .rateLimit) ?? 0
         // Zero means "the default", as the reference treats it.
         if ackWait <= 0 { ackWait = 30_000_000_000 }
         if maxDeliver == 0 { maxDeliver = -1 }

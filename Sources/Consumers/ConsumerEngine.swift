@@ -40,10 +40,12 @@ public struct ConsumerEngine: Sendable {
     /// A lower bound of the smallest pending stream sequence, from which the ack floor is found by walking
     /// up instead of scanning every pending message.
     private var oldestPendingBound: UInt64 = 0
-    /// Replay original: (stored timestamp, delivery time) of the last new message delivered, and when the
-    /// next one is due (nil: not waiting).
+    /// Replay original: (stored timestamp, delivery time) of the last new message delivered.
     private var replayLast: (Int64, Int64)?
-    private var replayDue: Int64?
+    /// When delivery held back by replay original or the rate limit may go on (nil: not held).
+    private var heldUntil: Int64?
+    /// Rate limit (push): when the next delivery may go.
+    private var rateReadyAt: Int64 = .min
 
     /// Creates a consumer that starts delivering at `startSequence` (from ``startSequence(for:lastSequence:…)``),
     /// or resumes from a persisted `state`.
@@ -196,7 +198,7 @@ public struct ConsumerEngine: Sendable {
             if let expires = request.expires { next = min(next ?? .max, request.receivedAt + expires) }
             if let interval = request.idleHeartbeat { next = min(next ?? .max, request.lastSentAt + interval) }
         }
-        if let due = replayDue { next = min(next ?? .max, due) }
+        if let due = heldUntil { next = min(next ?? .max, due) }
         return next
     }
 
@@ -209,7 +211,7 @@ public struct ConsumerEngine: Sendable {
     private mutating func fill(now: Int64, lookup: Lookup) -> [ConsumerAction] {
         var actions: [ConsumerAction] = []
         var persist = false
-        replayDue = nil
+        heldUntil = nil
         while let target = currentTarget() {
             guard let (message, kind) = nextMessage(lookup: lookup) else { break }
             // Replay original: a new message waits until as long after the previous delivery as it was
@@ -217,9 +219,19 @@ public struct ConsumerEngine: Sendable {
             if config.replayPolicy == .original, kind == .new, let (storedAt, sentAt) = replayLast {
                 let due = sentAt + max(0, message.timestamp - storedAt)
                 if due > now {
-                    replayDue = due
+                    heldUntil = due
+                    putBack(message.sequence, kind)
                     break
                 }
+            }
+            // Rate limit: each delivery pushes the next one back by its size at the allowed rate.
+            if config.rateLimit > 0, case .push = target {
+                if rateReadyAt > now {
+                    heldUntil = rateReadyAt
+                    putBack(message.sequence, kind)
+                    break
+                }
+                rateReadyAt = now + Int64(min(Double(message.size) * 8 / Double(config.rateLimit) * 1e9, 3.6e12))
             }
             // A pull request's max_bytes: a message that can never fit ends the request with 409.
             if case .pull(let index) = target, let limit = waiting[index].maxBytes, limit > 0 {
@@ -227,11 +239,7 @@ public struct ConsumerEngine: Sendable {
                 if message.size > left {
                     let request = waiting.remove(at: index)
                     actions.append(.status(to: request.replyTo, code: 409, description: "Message Size Exceeds MaxBytes"))
-                    switch kind {
-                    case .redelivery: state.redeliveryQueue.insert(message.sequence, at: 0)
-                    case .initial: state.initialSequences = [message.sequence] + (state.initialSequences ?? [])
-                    case .new: break
-                    }
+                    putBack(message.sequence, kind)
                     continue
                 }
             }
@@ -299,6 +307,15 @@ public struct ConsumerEngine: Sendable {
         }
         guard let message = lookup(state.delivered.streamSeq + 1) else { return nil }
         return (message, .new)
+    }
+
+    /// Returns a message taken by ``nextMessage(lookup:)`` but not sent, so that it comes next again.
+    private mutating func putBack(_ sequence: UInt64, _ kind: Source) {
+        switch kind {
+        case .redelivery: state.redeliveryQueue.insert(sequence, at: 0)
+        case .initial: state.initialSequences = [sequence] + (state.initialSequences ?? [])
+        case .new: break
+        }
     }
 
     private mutating func enqueueRedelivery(_ sequence: UInt64) {

@@ -194,6 +194,21 @@ let second: Int64 = 1_000_000_000
         #expect(engine.nextDeadline == 3 * second + 30 * second)  // only the ack wait of message 2 is left
     }
 
+    @Test func rateLimitSpacesPushDeliveries() {
+        let stream = FakeStream(count: 3)  // 100 bytes each: 800 bits
+        var engine = ConsumerEngine(stream: "S", name: "d", config: explicitConfig { $0.rateLimit = 800; $0.deliverSubject = "p" },
+                                    startSequence: 1)
+        engine.pushActive = true
+        #expect(deliveries(engine.tick(now: 0, lookup: stream.lookup)).map(\.streamSequence) == [1])
+        #expect(engine.nextDeadline == second)
+        #expect(deliveries(engine.tick(now: second / 2, lookup: stream.lookup)).isEmpty)
+        #expect(deliveries(engine.tick(now: second, lookup: stream.lookup)).map(\.streamSequence) == [2])
+        // A NAKed message waits its turn too, and comes before new ones.
+        _ = engine.acknowledge(streamSequence: 1, .nak(delay: nil), now: second + 1, lookup: stream.lookup)
+        #expect(deliveries(engine.tick(now: 2 * second, lookup: stream.lookup)).map(\.streamSequence) == [1])
+        #expect(deliveries(engine.tick(now: 3 * second, lookup: stream.lookup)).map(\.streamSequence) == [3])
+    }
+
     @Test func replayOriginalKeepsTheStoredSpacing() {
         var stream = FakeStream(count: 3)
         for (sequence, at) in [(1, 10 * second), (2, 13 * second), (3, 13 * second)] {

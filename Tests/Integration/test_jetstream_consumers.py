@@ -34,6 +34,7 @@ async def test_fetch_ack_and_consumer_info(js_server):
     info = await js.consumer_info("W", "d")
     assert info.delivered.stream_seq == 5 and info.ack_floor.stream_seq == 4
     assert info.num_ack_pending == 1 and info.num_pending == 0
+    assert info.delivered.last_active is not None and info.ack_floor.last_active is not None
     assert (await js.stream_info("W")).state.consumer_count == 1
     with pytest.raises(NatsTimeout):
         await sub.fetch(1, timeout=0.5)

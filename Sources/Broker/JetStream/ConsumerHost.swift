@@ -28,6 +28,10 @@ final class ConsumerHost: @unchecked Sendable {
     /// Push interest, idle heartbeats, flow-control re-sends and the inactivity check run on this timer.
     private var housekeeping: DispatchSourceTimer?
     private var lastSent: Int64 = 0
+    /// When the consumer last delivered a message and last had one acknowledged (consumer info's
+    /// `last_active`; 0 = not since the server started).
+    private(set) var lastDelivered: Int64 = 0
+    private(set) var lastAcknowledged: Int64 = 0
     /// Since when the consumer has had no waiting pull request (pull) or no interest (push); nil: active.
     private var inactiveSince: Int64?
     /// Flow control (push): bytes delivered since the last request, and the reply subject of the request
@@ -136,11 +140,12 @@ final class ConsumerHost: @unchecked Sendable {
     /// The engine as it is now (for retention decisions).
     var engineSnapshot: ConsumerEngine { lock.withLock { engine } }
 
-    /// A snapshot for consumer info: (engine, messages still to deliver).
-    func snapshot() -> (ConsumerEngine, UInt64) {
-        let engine = lock.withLock { self.engine }
+    /// A snapshot for consumer info: the engine, messages still to deliver, and when it last delivered and
+    /// last had a message acknowledged.
+    func snapshot() -> (engine: ConsumerEngine, pending: UInt64, lastDelivered: Int64, lastAcknowledged: Int64) {
+        let (engine, delivered, acknowledged) = lock.withLock { (self.engine, lastDelivered, lastAcknowledged) }
         let initial = UInt64(engine.state.initialSequences?.count ?? 0)
-        return (engine, initial + pendingCount(after: engine.state.delivered.streamSeq, filter: engine.config.filterSubject))
+        return (engine, initial + pendingCount(after: engine.state.delivered.streamSeq, filter: engine.config.filterSubject), delivered, acknowledged)
     }
 
     func pull(_ request: PullRequest) { run { engine, now, lookup in engine.pull(request, now: now, lookup: lookup) } }
@@ -149,6 +154,7 @@ final class ConsumerHost: @unchecked Sendable {
     /// before it returns. Returns the sequences the consumer released, for the stream's retention.
     func acknowledge(_ sequence: UInt64, _ kind: AckKind, durable: Bool) -> [UInt64] {
         let released = run { engine, now, lookup in engine.acknowledge(streamSequence: sequence, kind, now: now, lookup: lookup) }
+        if !released.isEmpty { lock.withLock { lastAcknowledged = FileStream.systemClock() } }
         if durable { flush() }
         return released
     }
@@ -229,7 +235,12 @@ final class ConsumerHost: @unchecked Sendable {
             lock.unlock()
             send(outbound)
             sendLock.unlock()
-            if outbound.contains(where: { $0.reply != nil }) { lock.withLock { lastSent = FileStream.systemClock() } }
+            if outbound.contains(where: { $0.reply != nil }) {
+                lock.withLock {
+                    lastSent = FileStream.systemClock()
+                    lastDelivered = lastSent
+                }
+            }
         } else {
             lock.unlock()
         }

@@ -266,12 +266,15 @@ extension JetStreamService {
     }
 
     func consumerInfo(_ host: ConsumerHost, stream: StreamManager.Managed) -> [String: Any] {
-        let (engine, pending) = host.snapshot()
+        let (engine, pending, lastDelivered, lastAcknowledged) = host.snapshot()
         let config = (try? JSONSerialization.jsonObject(with: JSONEncoder().encode(engine.config))) ?? [:]
+        var delivered: [String: Any] = ["consumer_seq": engine.state.delivered.consumerSeq, "stream_seq": engine.state.delivered.streamSeq]
+        var floor: [String: Any] = ["consumer_seq": engine.state.ackFloor.consumerSeq, "stream_seq": engine.state.ackFloor.streamSeq]
+        if lastDelivered > 0 { delivered["last_active"] = Self.time(lastDelivered) }
+        if lastAcknowledged > 0 { floor["last_active"] = Self.time(lastAcknowledged) }
         return [
             "stream_name": stream.config.name, "name": host.name, "created": Self.time(host.created), "config": config,
-            "delivered": ["consumer_seq": engine.state.delivered.consumerSeq, "stream_seq": engine.state.delivered.streamSeq],
-            "ack_floor": ["consumer_seq": engine.state.ackFloor.consumerSeq, "stream_seq": engine.state.ackFloor.streamSeq],
+            "delivered": delivered, "ack_floor": floor,
             "num_ack_pending": engine.numAckPending, "num_redelivered": engine.numRedelivered,
             "num_waiting": engine.numWaiting, "num_pending": pending,
         ]
