@@ -86,7 +86,7 @@ int main(int argc, char **argv) {
     check(js_PullSubscribe(&pull, js, "bench.>", "puller", NULL, NULL, &jerr), "pull subscribe");
     long got = 0;
     t0 = now_ns();
-    while (got < sync_count + count) {
+    while (!getenv("JSBENCH_SKIP_PULL") && got < sync_count + count) {  // (skipped when profiling push)
         natsMsgList list = {0};
         natsStatus s = natsSubscription_Fetch(&list, pull, 256, 5000, &jerr);
         if (s != NATS_OK) { fprintf(stderr, "fetch: %s after %ld\n", natsStatus_GetText(s), got); break; }
