@@ -1,20 +1,22 @@
 """Stream and consumer update rules, sealed streams, push and pull idle heartbeats, flow control with
 nats-py's ordered consumer, and the removal of inactive ephemeral consumers. Each scenario runs against
 strata-server and the reference nats-server 2.9.10 and must give the same answers."""
-import asyncio, json
+import json
 import pytest
 import nats
 from conftest import start_jetstream
 
-KINDS = ["strata", "reference"]
 
-
-async def connect(kind):
-    server = start_jetstream(kind)
+@pytest.fixture(params=["strata", "reference"])
+async def nc(request):
+    """A connection to a fresh JetStream server: strata-server, then the reference."""
+    server = start_jetstream(request.param)
     if server is None:
         pytest.skip("nats-server is not installed")
-    nc = await nats.connect(server.url, allow_reconnect=False)
-    return server, nc
+    connection = await nats.connect(server.url, allow_reconnect=False)
+    yield connection
+    await connection.close()
+    server.stop()
 
 
 async def api(nc, subject, body=None):
@@ -27,72 +29,60 @@ def error_of(response):
     return None if error is None else (error["code"], error["err_code"], error["description"])
 
 
-@pytest.mark.parametrize("kind", KINDS)
-async def test_stream_update_rules_and_sealing(kind):
-    server, nc = await connect(kind)
-    try:
-        base = {"name": "U", "subjects": ["u.>"]}
-        created = await api(nc, "$JS.API.STREAM.CREATE.U", base)
-        assert created.get("did_create") is True
-        refused = {}
-        for change in [{"storage": "memory"}, {"retention": "workqueue"}, {"max_consumers": 5}]:
-            refused[next(iter(change))] = error_of(await api(nc, "$JS.API.STREAM.UPDATE.U", {**base, **change}))
-        assert refused == {
-            "storage": (500, 10052, "stream configuration update can not change storage type"),
-            "retention": (500, 10052, "stream configuration update can not change retention policy"),
-            "max_consumers": (500, 10052, "stream configuration update can not change MaxConsumers"),
-        }
-        for change in [{"subjects": ["u.>", "v.>"]}, {"max_msgs": 10, "discard": "new"}, {"description": "d"}, {"deny_delete": True}]:
-            assert error_of(await api(nc, "$JS.API.STREAM.UPDATE.U", {**base, **change})) is None
-        assert error_of(await api(nc, "$JS.API.STREAM.UPDATE.U", base)) == (
-            500, 10052, "stream configuration update can not cancel deny message deletes")
+async def test_stream_update_rules_and_sealing(nc):
+    base = {"name": "U", "subjects": ["u.>"]}
+    created = await api(nc, "$JS.API.STREAM.CREATE.U", base)
+    assert created.get("did_create") is True
+    refused = {}
+    for change in [{"storage": "memory"}, {"retention": "workqueue"}, {"max_consumers": 5}]:
+        refused[next(iter(change))] = error_of(await api(nc, "$JS.API.STREAM.UPDATE.U", {**base, **change}))
+    assert refused == {
+        "storage": (500, 10052, "stream configuration update can not change storage type"),
+        "retention": (500, 10052, "stream configuration update can not change retention policy"),
+        "max_consumers": (500, 10052, "stream configuration update can not change MaxConsumers"),
+    }
+    for change in [{"subjects": ["u.>", "v.>"]}, {"max_msgs": 10, "discard": "new"}, {"description": "d"}, {"deny_delete": True}]:
+        assert error_of(await api(nc, "$JS.API.STREAM.UPDATE.U", {**base, **change})) is None
+    assert error_of(await api(nc, "$JS.API.STREAM.UPDATE.U", base)) == (
+        500, 10052, "stream configuration update can not cancel deny message deletes")
 
-        assert error_of(await api(nc, "$JS.API.STREAM.CREATE.S", {"name": "S", "subjects": ["s"], "sealed": True})) == (
-            500, 10052, "stream configuration for create can not be sealed")
-        await api(nc, "$JS.API.STREAM.CREATE.S", {"name": "S", "subjects": ["s"]})
-        await nc.request("s", b"kept", timeout=3)
-        sealed = await api(nc, "$JS.API.STREAM.UPDATE.S", {"name": "S", "subjects": ["s"], "sealed": True})
-        assert [sealed["config"][k] for k in ("sealed", "deny_delete", "deny_purge", "discard")] == [True, True, True, "new"]
-        assert error_of(await api(nc, "$JS.API.STREAM.UPDATE.S", {"name": "S", "subjects": ["s"]})) == (
-            500, 10052, "stream configuration update can not unseal a sealed stream")
-        ack = json.loads((await nc.request("s", b"refused", timeout=3)).data)
-        assert (ack["error"]["err_code"], ack["error"]["description"]) == (10109, "invalid operation on sealed stream")
-        assert error_of(await api(nc, "$JS.API.STREAM.MSG.DELETE.S", {"seq": 1})) == (400, 10109, "invalid operation on sealed stream")
-        assert error_of(await api(nc, "$JS.API.STREAM.PURGE.S")) == (400, 10109, "invalid operation on sealed stream")
-        assert (await api(nc, "$JS.API.STREAM.INFO.S"))["state"]["messages"] == 1
-    finally:
-        await nc.close()
-        server.stop()
+    assert error_of(await api(nc, "$JS.API.STREAM.CREATE.S", {"name": "S", "subjects": ["s"], "sealed": True})) == (
+        500, 10052, "stream configuration for create can not be sealed")
+    await api(nc, "$JS.API.STREAM.CREATE.S", {"name": "S", "subjects": ["s"]})
+    await nc.request("s", b"kept", timeout=3)
+    sealed = await api(nc, "$JS.API.STREAM.UPDATE.S", {"name": "S", "subjects": ["s"], "sealed": True})
+    assert [sealed["config"][k] for k in ("sealed", "deny_delete", "deny_purge", "discard")] == [True, True, True, "new"]
+    assert error_of(await api(nc, "$JS.API.STREAM.UPDATE.S", {"name": "S", "subjects": ["s"]})) == (
+        500, 10052, "stream configuration update can not unseal a sealed stream")
+    ack = json.loads((await nc.request("s", b"refused", timeout=3)).data)
+    assert (ack["error"]["err_code"], ack["error"]["description"]) == (10109, "invalid operation on sealed stream")
+    assert error_of(await api(nc, "$JS.API.STREAM.MSG.DELETE.S", {"seq": 1})) == (400, 10109, "invalid operation on sealed stream")
+    assert error_of(await api(nc, "$JS.API.STREAM.PURGE.S")) == (400, 10109, "invalid operation on sealed stream")
+    assert (await api(nc, "$JS.API.STREAM.INFO.S"))["state"]["messages"] == 1
 
 
-@pytest.mark.parametrize("kind", KINDS)
-async def test_consumer_update_rules(kind):
-    server, nc = await connect(kind)
-    try:
-        await api(nc, "$JS.API.STREAM.CREATE.C", {"name": "C", "subjects": ["c.>"]})
-        config = {"durable_name": "d", "ack_policy": "explicit", "ack_wait": 30_000_000_000, "max_ack_pending": 100}
-        subject = "$JS.API.CONSUMER.DURABLE.CREATE.C.d"
-        await api(nc, subject, {"stream_name": "C", "config": config})
-        allowed = {"ack_wait": 5_000_000_000, "max_ack_pending": 7, "description": "x", "max_deliver": 3,
-                   "filter_subject": "c.1", "headers_only": True}
-        for key, value in allowed.items():
-            config[key] = value
-            response = await api(nc, subject, {"stream_name": "C", "config": config})
-            assert error_of(response) is None and response["config"][key] == value, key
-        refused = {}
-        for change in [{"deliver_policy": "new"}, {"ack_policy": "all"}, {"max_waiting": 10}, {"replay_policy": "original"}]:
-            refused[next(iter(change))] = error_of(await api(nc, subject, {"stream_name": "C", "config": {**config, **change}}))
-        assert refused == {
-            "deliver_policy": (500, 10012, "deliver policy can not be updated"),
-            "ack_policy": (500, 10012, "ack policy can not be updated"),
-            "max_waiting": (500, 10012, "max waiting can not be updated"),
-            "replay_policy": (500, 10012, "replay policy can not be updated"),
-        }
-        info = await api(nc, "$JS.API.CONSUMER.INFO.C.d")
-        assert {k: info["config"][k] for k in allowed} == allowed
-    finally:
-        await nc.close()
-        server.stop()
+async def test_consumer_update_rules(nc):
+    await api(nc, "$JS.API.STREAM.CREATE.C", {"name": "C", "subjects": ["c.>"]})
+    config = {"durable_name": "d", "ack_policy": "explicit", "ack_wait": 30_000_000_000, "max_ack_pending": 100}
+    subject = "$JS.API.CONSUMER.DURABLE.CREATE.C.d"
+    await api(nc, subject, {"stream_name": "C", "config": config})
+    allowed = {"ack_wait": 5_000_000_000, "max_ack_pending": 7, "description": "x", "max_deliver": 3,
+               "filter_subject": "c.1", "headers_only": True}
+    for key, value in allowed.items():
+        config[key] = value
+        response = await api(nc, subject, {"stream_name": "C", "config": config})
+        assert error_of(response) is None and response["config"][key] == value, key
+    refused = {}
+    for change in [{"deliver_policy": "new"}, {"ack_policy": "all"}, {"max_waiting": 10}, {"replay_policy": "original"}]:
+        refused[next(iter(change))] = error_of(await api(nc, subject, {"stream_name": "C", "config": {**config, **change}}))
+    assert refused == {
+        "deliver_policy": (500, 10012, "deliver policy can not be updated"),
+        "ack_policy": (500, 10012, "ack policy can not be updated"),
+        "max_waiting": (500, 10012, "max waiting can not be updated"),
+        "replay_policy": (500, 10012, "replay policy can not be updated"),
+    }
+    info = await api(nc, "$JS.API.CONSUMER.INFO.C.d")
+    assert {k: info["config"][k] for k in allowed} == allowed
 
 
 async def next_status(sub, code, timeout=5):
@@ -103,74 +93,56 @@ async def next_status(sub, code, timeout=5):
             return message
 
 
-@pytest.mark.parametrize("kind", KINDS)
-async def test_push_and_pull_idle_heartbeats(kind):
-    server, nc = await connect(kind)
-    try:
-        await api(nc, "$JS.API.STREAM.CREATE.H", {"name": "H", "subjects": ["h.>"]})
-        await nc.request("h.1", b"one", timeout=3)
-        push = await nc.subscribe("hb.push")
-        await api(nc, "$JS.API.CONSUMER.DURABLE.CREATE.H.push", {"stream_name": "H", "config": {
-            "durable_name": "push", "deliver_subject": "hb.push", "ack_policy": "none", "idle_heartbeat": 200_000_000}})
-        first = await push.next_msg(timeout=5)
-        assert first.data == b"one"
-        beat = await next_status(push, "100")
-        assert beat.headers.get("Description") == "Idle Heartbeat"
-        assert (beat.headers.get("Nats-Last-Consumer"), beat.headers.get("Nats-Last-Stream")) == ("1", "1")
+async def test_push_and_pull_idle_heartbeats(nc):
+    await api(nc, "$JS.API.STREAM.CREATE.H", {"name": "H", "subjects": ["h.>"]})
+    await nc.request("h.1", b"one", timeout=3)
+    push = await nc.subscribe("hb.push")
+    await api(nc, "$JS.API.CONSUMER.DURABLE.CREATE.H.push", {"stream_name": "H", "config": {
+        "durable_name": "push", "deliver_subject": "hb.push", "ack_policy": "none", "idle_heartbeat": 200_000_000}})
+    first = await push.next_msg(timeout=5)
+    assert first.data == b"one"
+    beat = await next_status(push, "100")
+    assert beat.headers.get("Description") == "Idle Heartbeat"
+    assert (beat.headers.get("Nats-Last-Consumer"), beat.headers.get("Nats-Last-Stream")) == ("1", "1")
 
-        await api(nc, "$JS.API.CONSUMER.DURABLE.CREATE.H.pull", {"stream_name": "H", "config": {
-            "durable_name": "pull", "ack_policy": "explicit", "deliver_policy": "new"}})
-        inbox = nc.new_inbox()
-        pull = await nc.subscribe(inbox)
-        await nc.publish("$JS.API.CONSUMER.MSG.NEXT.H.pull",
-                         json.dumps({"batch": 5, "expires": 1_000_000_000, "idle_heartbeat": 200_000_000}).encode(), reply=inbox)
-        beat = await next_status(pull, "100")
-        assert beat.headers.get("Description") == "Idle Heartbeat"
-        timeout = await next_status(pull, "408")
-        assert timeout.headers.get("Description") == "Request Timeout"
-        assert timeout.headers.get("Nats-Pending-Messages") == "5"
-    finally:
-        await nc.close()
-        server.stop()
+    await api(nc, "$JS.API.CONSUMER.DURABLE.CREATE.H.pull", {"stream_name": "H", "config": {
+        "durable_name": "pull", "ack_policy": "explicit", "deliver_policy": "new"}})
+    inbox = nc.new_inbox()
+    pull = await nc.subscribe(inbox)
+    await nc.publish("$JS.API.CONSUMER.MSG.NEXT.H.pull",
+                     json.dumps({"batch": 5, "expires": 1_000_000_000, "idle_heartbeat": 200_000_000}).encode(), reply=inbox)
+    beat = await next_status(pull, "100")
+    assert beat.headers.get("Description") == "Idle Heartbeat"
+    timeout = await next_status(pull, "408")
+    assert timeout.headers.get("Description") == "Request Timeout"
+    assert timeout.headers.get("Nats-Pending-Messages") == "5"
 
 
-@pytest.mark.parametrize("kind", KINDS)
-async def test_ordered_consumer_with_flow_control(kind):
-    server, nc = await connect(kind)
-    try:
-        js = nc.jetstream()
-        await js.add_stream(name="O", subjects=["o.>"])
-        payload = b"x" * 4096
-        for i in range(300):  # 1.2 MB: several flow-control windows
-            await js.publish(f"o.{i % 3}", payload + str(i).encode())
-        sub = await js.subscribe("o.>", ordered_consumer=True)
-        received = [await sub.next_msg(timeout=5) for _ in range(300)]
-        assert [m.data[4096:] for m in received] == [str(i).encode() for i in range(300)]
-        assert [m.metadata.sequence.stream for m in received] == list(range(1, 301))
-        await sub.unsubscribe()
-    finally:
-        await nc.close()
-        server.stop()
+async def test_ordered_consumer_with_flow_control(nc):
+    js = nc.jetstream()
+    await js.add_stream(name="O", subjects=["o.>"])
+    payload = b"x" * 4096
+    for i in range(300):  # 1.2 MB: several flow-control windows
+        await js.publish(f"o.{i % 3}", payload + str(i).encode())
+    sub = await js.subscribe("o.>", ordered_consumer=True)
+    received = [await sub.next_msg(timeout=5) for _ in range(300)]
+    assert [m.data[4096:] for m in received] == [str(i).encode() for i in range(300)]
+    assert [m.metadata.sequence.stream for m in received] == list(range(1, 301))
+    await sub.unsubscribe()
 
 
-@pytest.mark.parametrize("kind", KINDS)
-async def test_inactive_ephemeral_consumer_is_removed_with_an_advisory(kind):
-    server, nc = await connect(kind)
-    try:
-        await api(nc, "$JS.API.STREAM.CREATE.E", {"name": "E", "subjects": ["e.>"]})
-        advisories = await nc.subscribe("$JS.EVENT.ADVISORY.CONSUMER.DELETED.E.>")
-        created = await api(nc, "$JS.API.CONSUMER.CREATE.E", {"stream_name": "E", "config": {
-            "ack_policy": "explicit", "inactive_threshold": 300_000_000}})
-        name = created["name"]
-        assert len(name) == 8 and created["config"]["inactive_threshold"] == 300_000_000
-        default = await api(nc, "$JS.API.CONSUMER.CREATE.E", {"stream_name": "E", "config": {"ack_policy": "explicit"}})
-        assert default["config"]["inactive_threshold"] == 5_000_000_000
-        advisory = await advisories.next_msg(timeout=10)
-        assert advisory.subject == f"$JS.EVENT.ADVISORY.CONSUMER.DELETED.E.{name}"
-        body = json.loads(advisory.data)
-        assert (body["type"], body["stream"], body["consumer"], body["action"]) == (
-            "io.nats.jetstream.advisory.v1.consumer_action", "E", name, "delete")
-        assert error_of(await api(nc, f"$JS.API.CONSUMER.INFO.E.{name}"))[1] == 10014
-    finally:
-        await nc.close()
-        server.stop()
+async def test_inactive_ephemeral_consumer_is_removed_with_an_advisory(nc):
+    await api(nc, "$JS.API.STREAM.CREATE.E", {"name": "E", "subjects": ["e.>"]})
+    advisories = await nc.subscribe("$JS.EVENT.ADVISORY.CONSUMER.DELETED.E.>")
+    created = await api(nc, "$JS.API.CONSUMER.CREATE.E", {"stream_name": "E", "config": {
+        "ack_policy": "explicit", "inactive_threshold": 300_000_000}})
+    name = created["name"]
+    assert len(name) == 8 and created["config"]["inactive_threshold"] == 300_000_000
+    default = await api(nc, "$JS.API.CONSUMER.CREATE.E", {"stream_name": "E", "config": {"ack_policy": "explicit"}})
+    assert default["config"]["inactive_threshold"] == 5_000_000_000
+    advisory = await advisories.next_msg(timeout=10)
+    assert advisory.subject == f"$JS.EVENT.ADVISORY.CONSUMER.DELETED.E.{name}"
+    body = json.loads(advisory.data)
+    assert (body["type"], body["stream"], body["consumer"], body["action"]) == (
+        "io.nats.jetstream.advisory.v1.consumer_action", "E", name, "delete")
+    assert error_of(await api(nc, f"$JS.API.CONSUMER.INFO.E.{name}"))[1] == 10014
