@@ -54,7 +54,11 @@ public final class FrameDictionaries: @unchecked Sendable {
     func add(_ bytes: [UInt8]) throws -> (id: UInt32, dictionary: Dictionary) {
         let id = (ids().last ?? 0) + 1
         let dictionary = try Dictionary(bytes: bytes)
-        if !fileSystem.isDirectory(directory) { try fileSystem.createDirectory(directory) }
+        if !fileSystem.isDirectory(directory) {
+            try fileSystem.createDirectory(directory)
+            // The new directory's own entry must be durable too.
+            if let slash = directory.lastIndex(of: "/") { try fileSystem.syncDirectory(String(directory[..<slash])) }
+        }
         let temporary = path(id) + ".tmp"
         let file = try fileSystem.open(temporary, create: true)
         try file.truncate(to: 0)
