@@ -123,7 +123,8 @@ public final class BrokerServer: @unchecked Sendable {
                 // Applied here, on the publisher's loop: acks are the hot path of consumption.
                 var confirm: (@Sendable () -> Void)?
                 if let reply = publish.reply { confirm = { self.routeInternal(subject: reply, payload: "") } }
-                jetStream.acknowledge(subject: publish.subject, body: publish.payload, confirm: confirm)
+                jetStream.acknowledge(subject: publish.subject, body: publish.payload, confirm: confirm,
+                                      deferDelivery: { host in publisher.deliverAfterRead(host) })
             } else if publish.subject.hasPrefix("$JS.FC.") {
                 jetStream.flowControlAnswered(publish.subject)
             } else if let stream = jetStream.streams.stream(capturing: publish.subject) {

@@ -26,6 +26,8 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
     /// Messages for clients on other event loops, encoded during one read and handed over once per target.
     private var remoteDeliveries: [ObjectIdentifier: (client: ClientConnection, buffer: ByteBuffer)] = [:]
     private(set) var channel: Channel?
+    /// Consumers acknowledged during this read, ticked at its end.
+    private var acknowledged: [ConsumerHost] = []
     /// This read's messages for streams, stored at its end.
     private var captured: [(publish: Publish, stream: StreamManager.Managed)] = []
     /// Messages from other threads waiting for one hop onto this connection's loop (under `handOver`).
@@ -93,6 +95,17 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
             server.jetStream?.store(captured, on: context.eventLoop)
             captured.removeAll(keepingCapacity: true)
         }
+        if !acknowledged.isEmpty {
+            let hosts = acknowledged
+            acknowledged.removeAll(keepingCapacity: true)
+            for host in hosts { host.tick() }
+        }
+    }
+
+    /// A consumer this read acknowledged messages of: it delivers what the acks allow once, at the end of
+    /// the read, rather than after each ack (on this connection's loop only).
+    func deliverAfterRead(_ host: ConsumerHost) {
+        if !acknowledged.contains(where: { $0 === host }) { acknowledged.append(host) }
     }
 
     /// Keeps a message published to a stream's subject until the end of this read, when the read's stream

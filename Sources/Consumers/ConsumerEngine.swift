@@ -106,7 +106,10 @@ public struct ConsumerEngine: Sendable {
     }
 
     /// An acknowledgement for `streamSequence` arrives on its ack subject.
-    public mutating func acknowledge(streamSequence: UInt64, _ kind: AckKind, now: Int64, lookup: Lookup) -> [ConsumerAction] {
+    /// With `deliver` false, what the ack frees is not filled now: the owner calls ``tick(now:lookup:)``
+    /// after a run of acks (one delivery pass for many acks).
+    public mutating func acknowledge(streamSequence: UInt64, _ kind: AckKind, now: Int64, lookup: Lookup,
+                                     deliver: Bool = true) -> [ConsumerAction] {
         guard config.ackPolicy != .none else { return [] }
         var actions: [ConsumerAction] = []
         switch kind {
@@ -144,7 +147,7 @@ public struct ConsumerEngine: Sendable {
         }
         updateAckFloor()
         actions.append(.persist)
-        actions.append(contentsOf: fill(now: now, lookup: lookup))
+        if deliver { actions.append(contentsOf: fill(now: now, lookup: lookup)) }
         return actions
     }
 

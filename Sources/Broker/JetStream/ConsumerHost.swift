@@ -152,8 +152,11 @@ final class ConsumerHost: @unchecked Sendable {
 
     /// Applies an ack at once (on the caller's thread); with `durable` (an AckSync) the state is stored
     /// before it returns. Returns the sequences the consumer released, for the stream's retention.
-    func acknowledge(_ sequence: UInt64, _ kind: AckKind, durable: Bool) -> [UInt64] {
-        let released = run { engine, now, lookup in engine.acknowledge(streamSequence: sequence, kind, now: now, lookup: lookup) }
+    /// With `deliver` false, deliveries the ack allows wait for the next ``tick()``.
+    func acknowledge(_ sequence: UInt64, _ kind: AckKind, durable: Bool, deliver: Bool = true) -> [UInt64] {
+        let released = run { engine, now, lookup in
+            engine.acknowledge(streamSequence: sequence, kind, now: now, lookup: lookup, deliver: deliver)
+        }
         if !released.isEmpty { lock.withLock { lastAcknowledged = FileStream.systemClock() } }
         if durable { flush() }
         return released

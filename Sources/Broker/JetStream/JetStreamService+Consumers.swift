@@ -131,8 +131,10 @@ extension JetStreamService {
 
     /// An ack on `$JS.ACK.<stream>.<consumer>.<deliveries>.<stream_seq>.<consumer_seq>.<ts>.<pending>`, applied
     /// on the caller's thread. `confirm` runs when an ack reply (AckSync) is due: at once, or once the
-    /// stream's retention has removed what the ack released.
-    func acknowledge(subject: String, body: ByteBuffer, confirm: (@Sendable () -> Void)?) {
+    /// stream's retention has removed what the ack released. With `deferDelivery`, the deliveries the ack
+    /// allows are left for the caller to start (a tick of the host it is given, after a run of acks).
+    func acknowledge(subject: String, body: ByteBuffer, confirm: (@Sendable () -> Void)?,
+                     deferDelivery: ((ConsumerHost) -> Void)? = nil) {
         guard let (streamName, consumerName, sequence) = Self.parseAckSubject(subject),
               let stream = streams.stream(named: streamName), let host = stream.consumers[consumerName] else { return }
         let kind: AckKind
@@ -142,7 +144,8 @@ extension JetStreamService {
             guard let parsed = AckKind.parse(String(buffer: body)) else { return }
             kind = parsed
         }
-        let released = host.acknowledge(sequence, kind, durable: confirm != nil)
+        let released = host.acknowledge(sequence, kind, durable: confirm != nil, deliver: deferDelivery == nil)
+        deferDelivery?(host)
         if released.isEmpty || stream.config.retention == .limits {
             confirm?()
             return
