@@ -85,6 +85,15 @@ async def test_consumer_update_rules(nc):
     assert {k: info["config"][k] for k in allowed} == allowed
 
 
+async def test_max_consumers(nc):
+    await api(nc, "$JS.API.STREAM.CREATE.K", {"name": "K", "subjects": ["k"], "max_consumers": 1})
+    create = lambda name: api(nc, f"$JS.API.CONSUMER.DURABLE.CREATE.K.{name}",
+                              {"stream_name": "K", "config": {"durable_name": name, "ack_policy": "explicit"}})
+    assert error_of(await create("a")) is None
+    assert error_of(await create("b")) == (400, 10026, "maximum consumers limit reached")
+    assert error_of(await create("a")) is None  # the same consumer again is not a new one
+
+
 async def next_status(sub, code, timeout=5):
     """The next message on `sub` whose status is `code` (other messages are skipped)."""
     while True:

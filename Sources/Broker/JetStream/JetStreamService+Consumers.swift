@@ -71,6 +71,9 @@ extension JetStreamService {
                 }
                 return encode("consumer_create_response", consumerInfo(existing, stream: stream))
             }
+            if stream.config.maxConsumers > 0 && stream.consumers.all.count >= stream.config.maxConsumers {
+                return error("consumer_create_response", APIError(code: 400, errCode: 10026, description: "maximum consumers limit reached"))
+            }
             let store = stream.store
             let state = store.state
             let start = ConsumerEngine.startSequence(
