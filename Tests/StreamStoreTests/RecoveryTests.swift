@@ -194,7 +194,7 @@ import LMDB
         upgraded.close()
     }
 
-    /// The time index is sparse (an entry per 10 ms or 4096 sequences); lookups by time still find the
+    /// The time index is sparse (an entry per 64 sequences); lookups by time still find the
     /// exact first message, across appends of one message and of large batches, after the head moves,
     /// and after a rebuild.
     @Test func sparseTimeIndexFindsExactlyTheFirstMessageAtOrAfterATime() async throws {

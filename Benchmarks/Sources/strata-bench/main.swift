@@ -6,6 +6,9 @@ import StreamStore
 // STRATA_BENCH_MESSAGES sets the size of the read/open/size stream (default 1,000,000).
 
 let totalMessages = Int(ProcessInfo.processInfo.environment["STRATA_BENCH_MESSAGES"] ?? "") ?? 1_000_000
+// STRATA_BENCH_SECTIONS picks sections (comma-separated: sync, append, batch, frames, big, memory); all by default.
+let sections = Set((ProcessInfo.processInfo.environment["STRATA_BENCH_SECTIONS"] ?? "sync,append,batch,frames,big,memory")
+    .split(separator: ",").map(String.init))
 let root = NSTemporaryDirectory() + "strata-bench-" + UUID().uuidString
 try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
 defer { try? FileManager.default.removeItem(atPath: root) }
@@ -28,10 +31,14 @@ func status(_ field: String) -> Int {
     return 0
 }
 
+/// Bytes a directory's files take on disk (allocated blocks, as `du`: LMDB's map file is sparse, so its
+/// apparent size is the map size, not what it holds).
 func directorySize(_ path: String) -> Int64 {
     let names = (try? FileManager.default.subpathsOfDirectory(atPath: path)) ?? []
     return names.reduce(0) { total, name in
-        total + (((try? FileManager.default.attributesOfItem(atPath: path + "/" + name))?[.size] as? Int64) ?? 0)
+        var info = stat()
+        guard stat(path + "/" + name, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return total }
+        return total + Int64(info.st_blocks) * 512
     }
 }
 
@@ -79,7 +86,7 @@ func line(_ text: String) { FileHandle.standardOutput.write(Data((text + "\n").u
 line("# strata-bench: \(totalMessages) messages of 256 bytes over \(Workload.subjects) subjects; \(ProcessInfo.processInfo.activeProcessorCount) cores")
 
 // fdatasync latency of this disk: the bound of one-sync-per-message.
-do {
+if sections.contains("append") {
     let path = root + "/sync-probe"
     let fd = open(path, O_RDWR | O_CREAT, 0o644)
     var samples: [Double] = []
@@ -113,7 +120,7 @@ do {
 }
 
 // The batch API: producers hand the writer 256 messages per call (as a connection does with the PUBs of one read).
-do {
+if sections.contains("batch") {
     line("")
     line("| sync | producers × batch | msgs/s (batch API) |")
     line("|---|---:|---:|")
@@ -142,7 +149,7 @@ do {
 }
 
 // Frame size: on-disk size against point-read speed (the choice of the default `frameBytes`).
-do {
+if sections.contains("frames") {
     line("")
     line("| frame raw bytes | log / payload | last-by-subject lookups/s | random reads by sequence/s |")
     line("|---:|---:|---:|---:|")
@@ -170,85 +177,89 @@ do {
 }
 
 // The big stream: size on disk, reads, lookups, open and recovery.
-line("")
-let bigPath = root + "/big"
-var big = try newStream("big", sync: .none)
-let fillStart = now()
-_ = try await appendRun(big, count: totalMessages, appenders: 64)
-let fillRate = Double(totalMessages) / (now() - fillStart)
-try await big.sync()
-let payloadBytes = (0..<totalMessages).reduce(0) { $0 + Workload.message($1).payload.count }
-let logBytes = directorySize(bigPath + "/segments")
-let indexBytes = directorySize(bigPath + "/index")
-line(String(format: "filled %d messages at %.0f msgs/s (sync none, 64 appenders)", totalMessages, fillRate))
-line(String(format: "on disk: log %.1f MiB, index %.1f MiB for %.1f MiB of payload: log = %.3f of payload (%.2fx), log+index = %.3f",
-            Double(logBytes) / 1_048_576, Double(indexBytes) / 1_048_576, Double(payloadBytes) / 1_048_576,
-            Double(logBytes) / Double(payloadBytes), Double(payloadBytes) / Double(logBytes), Double(logBytes + indexBytes) / Double(payloadBytes)))
+if sections.contains("big") {
+    line("")
+    let bigPath = root + "/big"
+    var big = try newStream("big", sync: .none)
+    let fillStart = now()
+    _ = try await appendRun(big, count: totalMessages, appenders: 64)
+    let fillRate = Double(totalMessages) / (now() - fillStart)
+    try await big.sync()
+    let payloadBytes = (0..<totalMessages).reduce(0) { $0 + Workload.message($1).payload.count }
+    let logBytes = directorySize(bigPath + "/segments")
+    let indexBytes = directorySize(bigPath + "/index")
+    line(String(format: "filled %d messages at %.0f msgs/s (sync none, 64 appenders)", totalMessages, fillRate))
+    line(String(format: "on disk: log %.1f MiB, index %.1f MiB for %.1f MiB of payload: log = %.3f of payload (%.2fx), log+index = %.3f",
+                Double(logBytes) / 1_048_576, Double(indexBytes) / 1_048_576, Double(payloadBytes) / 1_048_576,
+                Double(logBytes) / Double(payloadBytes), Double(payloadBytes) / Double(logBytes), Double(logBytes + indexBytes) / Double(payloadBytes)))
 
-do {
-    var next: UInt64 = 1
-    var read = 0
-    let start = now()
-    while true {
-        let batch = try big.messages(from: next, filter: nil, limit: 4096)
-        if batch.isEmpty { break }
-        read += batch.count
-        next = batch.last!.sequence + 1
-    }
-    line(String(format: "sequential read: %d messages at %.0f msgs/s", read, Double(read) / (now() - start)))
+    do {
+        var next: UInt64 = 1
+        var read = 0
+        let start = now()
+        while true {
+            let batch = try big.messages(from: next, filter: nil, limit: 4096)
+            if batch.isEmpty { break }
+            read += batch.count
+            next = batch.last!.sequence + 1
+        }
+        line(String(format: "sequential read: %d messages at %.0f msgs/s", read, Double(read) / (now() - start)))
 
-    var singles = 0
-    let singleStart = now()
-    var s: UInt64 = 1
-    while s <= UInt64(min(totalMessages, 300_000)) { _ = try big.message(sequence: s); s += 1; singles += 1 }
-    line(String(format: "read by sequence (one call each, in order): %.0f msgs/s", Double(singles) / (now() - singleStart)))
+        var singles = 0
+        let singleStart = now()
+        var s: UInt64 = 1
+        while s <= UInt64(min(totalMessages, 300_000)) { _ = try big.message(sequence: s); s += 1; singles += 1 }
+        line(String(format: "read by sequence (one call each, in order): %.0f msgs/s", Double(singles) / (now() - singleStart)))
 
-    let lookups = 200_000
-    var t0 = now()
-    for i in 0..<lookups { _ = try big.last(subject: Workload.subject((i &* 7919) % Workload.subjects)) }
-    line(String(format: "last-by-subject: %.0f lookups/s", Double(lookups) / (now() - t0)))
-    let first = big.state.firstTimestamp, last = big.state.lastTimestamp
-    t0 = now()
-    for i in 0..<lookups { _ = try big.firstSequence(atOrAfterTime: first + (last - first) / Int64(lookups) * Int64(i)) }
-    line(String(format: "first-at-or-after-time: %.0f lookups/s", Double(lookups) / (now() - t0)))
-}
-
-// Open after a clean shutdown, and after a crash with an unindexed tail.
-big.close()
-do {
-    var t0 = now()
-    big = try FileStream(directory: bigPath)
-    line(String(format: "open after clean shutdown (%d messages): %.1f ms", totalMessages, (now() - t0) * 1000))
-    // Keep the index as it is now, add a tail, then put the old index back: the tail is unindexed,
-    // as after a SIGKILL before the index commit reached disk.
-    big.close()
-    let savedIndex = root + "/saved-index"
-    try FileManager.default.copyItem(atPath: bigPath + "/index", toPath: savedIndex)
-    for tail in [10_000, 100_000] {
-        big = try FileStream(directory: bigPath)
-        _ = try await appendRun(big, count: tail, appenders: 64, offset: totalMessages)
-        big.close()
-        try FileManager.default.removeItem(atPath: bigPath + "/index")
-        try FileManager.default.copyItem(atPath: savedIndex, toPath: bigPath + "/index")
+        let lookups = 200_000
+        var t0 = now()
+        for i in 0..<lookups { _ = try big.last(subject: Workload.subject((i &* 7919) % Workload.subjects)) }
+        line(String(format: "last-by-subject: %.0f lookups/s", Double(lookups) / (now() - t0)))
+        let first = big.state.firstTimestamp, last = big.state.lastTimestamp
         t0 = now()
-        big = try FileStream(directory: bigPath)
-        line(String(format: "open with an unindexed tail of %d messages: %.1f ms (indexed %d)", tail, (now() - t0) * 1000, big.recovery.messagesIndexed))
-        big.close()
-        try FileManager.default.removeItem(atPath: savedIndex)
-        try FileManager.default.copyItem(atPath: bigPath + "/index", toPath: savedIndex)
+        for i in 0..<lookups { _ = try big.firstSequence(atOrAfterTime: first + (last - first) / Int64(lookups) * Int64(i)) }
+        line(String(format: "first-at-or-after-time: %.0f lookups/s", Double(lookups) / (now() - t0)))
     }
-    try FileManager.default.removeItem(atPath: bigPath)
+
+    // Open after a clean shutdown, and after a crash with an unindexed tail.
+    big.close()
+    do {
+        var t0 = now()
+        big = try FileStream(directory: bigPath)
+        line(String(format: "open after clean shutdown (%d messages): %.1f ms", totalMessages, (now() - t0) * 1000))
+        // Keep the index as it is now, add a tail, then put the old index back: the tail is unindexed,
+        // as after a SIGKILL before the index commit reached disk.
+        big.close()
+        let savedIndex = root + "/saved-index"
+        try FileManager.default.copyItem(atPath: bigPath + "/index", toPath: savedIndex)
+        for tail in [10_000, 100_000] {
+            big = try FileStream(directory: bigPath)
+            _ = try await appendRun(big, count: tail, appenders: 64, offset: totalMessages)
+            big.close()
+            try FileManager.default.removeItem(atPath: bigPath + "/index")
+            try FileManager.default.copyItem(atPath: savedIndex, toPath: bigPath + "/index")
+            t0 = now()
+            big = try FileStream(directory: bigPath)
+            line(String(format: "open with an unindexed tail of %d messages: %.1f ms (indexed %d)", tail, (now() - t0) * 1000, big.recovery.messagesIndexed))
+            big.close()
+            try FileManager.default.removeItem(atPath: savedIndex)
+            try FileManager.default.copyItem(atPath: bigPath + "/index", toPath: savedIndex)
+        }
+        try FileManager.default.removeItem(atPath: bigPath)
+    }
 }
 
 // Resident memory against the number of subjects.
-line("")
-line("| distinct subjects | messages | RssAnon after (KiB) | VmRSS after (KiB) |")
-line("|---:|---:|---:|---:|")
-for subjects in [10, 1_000_000] {
-    let stream = try newStream("subjects-\(subjects)", sync: .none)
-    _ = try await appendRun(stream, count: 1_000_000, appenders: 64, subject: { "s.\($0 % subjects)" })
-    _ = try stream.subjectCounts(filter: "s.1")
-    line("| \(subjects) | 1000000 | \(status("RssAnon")) | \(status("VmRSS")) |")
-    stream.close()
-    try FileManager.default.removeItem(atPath: root + "/subjects-\(subjects)")
+if sections.contains("memory") {
+    line("")
+    line("| distinct subjects | messages | RssAnon after (KiB) | VmRSS after (KiB) |")
+    line("|---:|---:|---:|---:|")
+    for subjects in [10, 1_000_000] {
+        let stream = try newStream("subjects-\(subjects)", sync: .none)
+        _ = try await appendRun(stream, count: 1_000_000, appenders: 64, subject: { "s.\($0 % subjects)" })
+        _ = try stream.subjectCounts(filter: "s.1")
+        line("| \(subjects) | 1000000 | \(status("RssAnon")) | \(status("VmRSS")) |")
+        stream.close()
+        try FileManager.default.removeItem(atPath: root + "/subjects-\(subjects)")
+    }
 }

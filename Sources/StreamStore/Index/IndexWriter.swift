@@ -10,6 +10,8 @@ struct IndexWriter {
     var state: PersistentState
     /// Sequences removed through this writer, for the log's removal record.
     var removed = RangeCollector()
+    /// Sequences between two entries of the sparse time index.
+    static let timeEntrySpacing: UInt64 = 64
     /// The newest `time` entry (timestamp, sequence), once looked up in this transaction ((.min, 0): none).
     private var lastTimeEntry: (Int64, UInt64)?
     /// Subject entries read or changed in this transaction, written back once by ``flushSubjects()``
@@ -110,15 +112,16 @@ struct IndexWriter {
             value.appendLE(timestamp)
             try value.withUnsafeBytes { try txn.put(index.messageIDs, key: messageID, value: $0) }
         }
-        // The time index is sparse: an entry when 10 ms or 4096 sequences have passed since the last one
-        // (a lookup walks `seq` from the entry before the time it seeks).
+        // The time index is sparse: an entry when 64 sequences have passed since the last one (a lookup
+        // walks at most that many `seq` entries from the entry before the time it seeks), so one-message
+        // frames do not cost an entry each.
         if lastTimeEntry == nil {
             lastTimeEntry = try txn.withCursor(index.times) { cursor in
                 try cursor.last().map { (Int64(bitPattern: $0.key.loadBE(UInt64.self, at: 0)), $0.key.loadBE(UInt64.self, at: 8)) }
             } ?? (Int64.min, 0)
         }
         let (lastTime, lastSequence) = lastTimeEntry!
-        if lastTime == .min || timestamp &- lastTime >= 10_000_000 || sequence &- lastSequence >= 4096 {
+        if lastTime == .min || sequence &- lastSequence >= IndexWriter.timeEntrySpacing {
             var key: [UInt8] = []
             key.appendBE(UInt64(bitPattern: timestamp))
             key.appendBE(sequence)
