@@ -94,6 +94,18 @@ async def test_max_consumers(nc):
     assert error_of(await create("a")) is None  # the same consumer again is not a new one
 
 
+async def test_consumer_names_and_list_are_paged(nc):
+    await api(nc, "$JS.API.STREAM.CREATE.P", {"name": "P", "subjects": ["p"]})
+    for name in ["c", "a", "b"]:
+        await api(nc, f"$JS.API.CONSUMER.DURABLE.CREATE.P.{name}", {"stream_name": "P", "config": {"durable_name": name, "ack_policy": "explicit"}})
+    names = await api(nc, "$JS.API.CONSUMER.NAMES.P", {"offset": 1})
+    assert (names["total"], names["offset"], len(names["consumers"])) == (3, 1, 2)
+    assert set(names["consumers"]) < {"a", "b", "c"}
+    listed = await api(nc, "$JS.API.CONSUMER.LIST.P", {"offset": 0})
+    assert (listed["total"], listed["limit"], len(listed["consumers"])) == (3, 256, 3)
+    assert sorted(c["name"] for c in listed["consumers"]) == ["a", "b", "c"]
+
+
 async def next_status(sub, code, timeout=5):
     """The next message on `sub` whose status is `code` (other messages are skipped)."""
     while True:

@@ -107,12 +107,17 @@ extension JetStreamService {
             guard tokens.count == 3, let stream = streams.stream(named: tokens[2]) else {
                 return error(op == "NAMES" ? "consumer_names_response" : "consumer_list_response", .streamNotFound)
             }
+            // Paged by `offset`, in name order, as the reference.
+            struct Page: Decodable { var offset: Int? }
             let hosts = stream.consumers.all
+            let limit = op == "NAMES" ? 1024 : 256
+            let offset = min(max(((try? JSONDecoder().decode(Page.self, from: body)) ?? Page()).offset ?? 0, 0), hosts.count)
+            let shown = hosts[offset..<min(offset + limit, hosts.count)]
             if op == "NAMES" {
-                return encode("consumer_names_response", ["total": hosts.count, "offset": 0, "limit": 1024, "consumers": hosts.map(\.name)])
+                return encode("consumer_names_response", ["total": hosts.count, "offset": offset, "limit": limit, "consumers": shown.map(\.name)])
             }
-            return encode("consumer_list_response", ["total": hosts.count, "offset": 0, "limit": 256,
-                                                     "consumers": hosts.map { consumerInfo($0, stream: stream) }])
+            return encode("consumer_list_response", ["total": hosts.count, "offset": offset, "limit": limit,
+                                                     "consumers": shown.map { consumerInfo($0, stream: stream) }])
         case "MSG":
             // CONSUMER.MSG.NEXT.<stream>.<consumer>: deliveries go to the reply subject; no JSON answer.
             guard tokens.count == 5, tokens[2] == "NEXT", let reply, let stream = streams.stream(named: tokens[3]),
