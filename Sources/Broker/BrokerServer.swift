@@ -153,8 +153,16 @@ public final class BrokerServer: @unchecked Sendable {
     /// for one connection are encoded together and handed to it in one piece, in order.
     func routeInternal(_ messages: [OutboundMessage]) {
         var batches: [ObjectIdentifier: (client: ClientConnection, buffer: ByteBuffer)] = [:]
+        var previous: (to: String, matches: Router.Matches)?
         for message in messages {
-            let matches = router.matches(message.to, cache: !message.oneOff)
+            // A consumer's deliveries share one subject: it is matched once for the batch.
+            let matches: Router.Matches
+            if let previous, previous.to == message.to {
+                matches = previous.matches
+            } else {
+                matches = router.matches(message.to, cache: !message.oneOff)
+                previous = (message.to, matches)
+            }
             guard !matches.isEmpty else { continue }
             var targets = matches.plain
             for group in matches.groups { if let chosen = group.randomElement() { targets.append(chosen) } }

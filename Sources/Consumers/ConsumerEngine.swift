@@ -372,9 +372,43 @@ public struct ConsumerEngine: Sendable {
     }
 
     /// The reply subject of a delivery, on which the client acknowledges it.
+    /// Written straight into the string's storage (one per delivery, so no interpolation).
     public static func ackSubject(stream: String, consumer: String, deliveries: Int, streamSequence: UInt64,
                                   consumerSequence: UInt64, timestamp: Int64, pending: UInt64) -> String {
-        "$JS.ACK.\(stream).\(consumer).\(deliveries).\(streamSequence).\(consumerSequence).\(timestamp).\(pending)"
+        let capacity = 8 + stream.utf8.count + consumer.utf8.count + 6 * 21
+        return String(unsafeUninitializedCapacity: capacity) { buffer in
+            var at = 0
+            func bytes(_ text: String) {
+                for byte in text.utf8 { buffer[at] = byte; at += 1 }
+            }
+            func number(_ value: UInt64, dot: Bool = true) {
+                if dot { buffer[at] = UInt8(ascii: "."); at += 1 }
+                var digits = 1, rest = value / 10
+                while rest > 0 { digits += 1; rest /= 10 }
+                var v = value
+                for i in stride(from: at + digits - 1, through: at, by: -1) {
+                    buffer[i] = UInt8(ascii: "0") + UInt8(v % 10)
+                    v /= 10
+                }
+                at += digits
+            }
+            bytes("$JS.ACK.")
+            bytes(stream)
+            buffer[at] = UInt8(ascii: "."); at += 1
+            bytes(consumer)
+            number(UInt64(max(deliveries, 0)))
+            number(streamSequence)
+            number(consumerSequence)
+            if timestamp < 0 {
+                buffer[at] = UInt8(ascii: "."); at += 1
+                buffer[at] = UInt8(ascii: "-"); at += 1
+                number(timestamp.magnitude, dot: false)
+            } else {
+                number(UInt64(timestamp))
+            }
+            number(pending)
+            return at
+        }
     }
 }
 

@@ -350,6 +350,13 @@ let second: Int64 = 1_000_000_000
         #expect(AckKind.parse("bogus") == nil)
         #expect(ConsumerEngine.ackSubject(stream: "S", consumer: "d", deliveries: 2, streamSequence: 7, consumerSequence: 9,
                                           timestamp: 123, pending: 4) == "$JS.ACK.S.d.2.7.9.123.4")
+        // Every width of number, the extremes, a negative time and non-ASCII names, as interpolation writes them.
+        for (n, t) in [(0, Int64(0)), (9, 10), (10, -1), (99_999, .min), (Int.max, .max)] {
+            let wide = UInt64.max - UInt64(n)
+            #expect(ConsumerEngine.ackSubject(stream: "流", consumer: "c-1", deliveries: n, streamSequence: wide, consumerSequence: UInt64(n),
+                                              timestamp: t, pending: wide)
+                    == "$JS.ACK.流.c-1.\(n).\(wide).\(n).\(t).\(wide)")
+        }
     }
 
     @Test func configDecodesTheAPIsJSONWithReferenceDefaults() throws {
