@@ -113,7 +113,11 @@ public final class BrokerServer: @unchecked Sendable {
     /// Delivers a published message to every plain subscription and one member of each queue group.
     func route(_ publish: Publish, from publisher: ClientConnection) {
         if let jetStream {
-            if publish.subject.hasPrefix("$JS.API.") {
+            if publish.subject.hasPrefix("$JS.API.CONSUMER.MSG.NEXT.") {
+                // Pull requests are served at once, on the requester's loop (no task hop).
+                let tokens = publish.subject.split(separator: ".", omittingEmptySubsequences: false).dropFirst(2).map(String.init)
+                jetStream.pullRequest(tokens, body: Data(publish.payload.readableBytesView), reply: publish.reply)
+            } else if publish.subject.hasPrefix("$JS.API.") {
                 let reply = publish.reply
                 Task {
                     let json = await jetStream.handle(subject: publish.subject, payload: publish.payload, reply: reply)

@@ -119,22 +119,28 @@ extension JetStreamService {
             return encode("consumer_list_response", ["total": hosts.count, "offset": offset, "limit": limit,
                                                      "consumers": shown.map { consumerInfo($0, stream: stream) }])
         case "MSG":
-            // CONSUMER.MSG.NEXT.<stream>.<consumer>: deliveries go to the reply subject; no JSON answer.
-            guard tokens.count == 5, tokens[2] == "NEXT", let reply, let stream = streams.stream(named: tokens[3]),
-                  let host = stream.consumers[tokens[4]] else { return nil }
-            struct Next: Decodable {
-                var batch: Int?; var expires: Int64?; var maxBytes: Int?; var noWait: Bool?; var idleHeartbeat: Int64?
-                enum CodingKeys: String, CodingKey { case batch, expires, maxBytes = "max_bytes", noWait = "no_wait", idleHeartbeat = "idle_heartbeat" }
-            }
-            let text = String(decoding: body, as: UTF8.self).trimmingCharacters(in: .whitespaces)
-            let next: Next = text.isEmpty ? Next() : Int(text).map { Next(batch: $0) } ?? ((try? JSONDecoder().decode(Next.self, from: body)) ?? Next())
-            host.pull(PullRequest(id: nextRequestID(), replyTo: reply, batch: next.batch ?? 1,
-                                  expires: (next.expires ?? 0) > 0 ? next.expires : nil, maxBytes: next.maxBytes, noWait: next.noWait ?? false,
-                                  idleHeartbeat: next.idleHeartbeat))
+            pullRequest(tokens, body: body, reply: reply)
             return nil
         default:
             return error("api", .unsupported)
         }
+    }
+
+    /// `CONSUMER.MSG.NEXT.<stream>.<consumer>` (tokens from `CONSUMER`): a pull request; deliveries and
+    /// statuses go to the reply subject, there is no JSON answer. The server calls it on the requester's
+    /// loop (it is on the hot path of pull consumers).
+    func pullRequest(_ tokens: [String], body: Data, reply: String?) {
+        guard tokens.count == 5, tokens[2] == "NEXT", let reply, let stream = streams.stream(named: tokens[3]),
+              let host = stream.consumers[tokens[4]] else { return }
+        struct Next: Decodable {
+            var batch: Int?; var expires: Int64?; var maxBytes: Int?; var noWait: Bool?; var idleHeartbeat: Int64?
+            enum CodingKeys: String, CodingKey { case batch, expires, maxBytes = "max_bytes", noWait = "no_wait", idleHeartbeat = "idle_heartbeat" }
+        }
+        let text = String(decoding: body, as: UTF8.self).trimmingCharacters(in: .whitespaces)
+        let next: Next = text.isEmpty ? Next() : Int(text).map { Next(batch: $0) } ?? ((try? JSONDecoder().decode(Next.self, from: body)) ?? Next())
+        host.pull(PullRequest(id: nextRequestID(), replyTo: reply, batch: next.batch ?? 1,
+                              expires: (next.expires ?? 0) > 0 ? next.expires : nil, maxBytes: next.maxBytes, noWait: next.noWait ?? false,
+                              idleHeartbeat: next.idleHeartbeat))
     }
 
     /// An ack on `$JS.ACK.<stream>.<consumer>.<deliveries>.<stream_seq>.<consumer_seq>.<ts>.<pending>`, applied
