@@ -96,6 +96,10 @@ int main(int argc, char **argv) {
     }
     double pull_rate = got / ((now_ns() - t0) / 1e9);
 
+    if (getenv("JSBENCH_SKIP_PUSH")) {  // for profiling pull alone
+        printf("size=%d count=%ld publish_sync=%.0f publish_async=%.0f pull_consume=%.0f pulled=%ld\n", size, count, sync_rate, async_rate, pull_rate, got);
+        return 0;
+    }
     expected = sync_count + count;
     natsSubscription *push = NULL;
     jsSubOptions so;
