@@ -1,0 +1,80 @@
+import Consumers
+import Foundation
+import NATSProtocol
+import NIOCore
+import StreamStore
+import Subjects
+
+/// The hot path of consumption, served on the connection's own loop: pull requests, acknowledgements and
+/// flow-control answers.
+extension JetStreamService {
+    /// `CONSUMER.MSG.NEXT.<stream>.<consumer>` (tokens from `CONSUMER`): a pull request; deliveries and
+    /// statuses go to the reply subject, there is no JSON answer. The server calls it on the requester's
+    /// loop (it is on the hot path of pull consumers).
+    func pullRequest(_ tokens: [String], body: Data, reply: String?) {
+        guard tokens.count == 5, tokens[2] == "NEXT", let reply, let stream = streams.stream(named: tokens[3]),
+              let host = stream.consumers[tokens[4]] else { return }
+        struct Next: Decodable {
+            var batch: Int?; var expires: Int64?; var maxBytes: Int?; var noWait: Bool?; var idleHeartbeat: Int64?
+            enum CodingKeys: String, CodingKey { case batch, expires, maxBytes = "max_bytes", noWait = "no_wait", idleHeartbeat = "idle_heartbeat" }
+        }
+        let text = String(decoding: body, as: UTF8.self).trimmingCharacters(in: .whitespaces)
+        let next: Next = text.isEmpty ? Next() : Int(text).map { Next(batch: $0) } ?? ((try? JSONDecoder().decode(Next.self, from: body)) ?? Next())
+        host.pull(PullRequest(id: nextRequestID(), replyTo: reply, batch: next.batch ?? 1,
+                              expires: (next.expires ?? 0) > 0 ? next.expires : nil, maxBytes: next.maxBytes, noWait: next.noWait ?? false,
+                              idleHeartbeat: next.idleHeartbeat))
+    }
+
+    /// An ack on `$JS.ACK.<stream>.<consumer>.<deliveries>.<stream_seq>.<consumer_seq>.<ts>.<pending>`, applied
+    /// on the caller's thread. `confirm` runs when an ack reply (AckSync) is due: at once, or once the
+    /// stream's retention has removed what the ack released. With `deferDelivery`, the deliveries the ack
+    /// allows are left for the caller to start (a tick of the host it is given, after a run of acks).
+    func acknowledge(subject: String, body: ByteBuffer, confirm: (@Sendable () -> Void)?,
+                     deferDelivery: ((ConsumerHost) -> Void)? = nil) {
+        guard let (streamName, consumerName, sequence) = Self.parseAckSubject(subject),
+              let stream = streams.stream(named: streamName), let host = stream.consumers[consumerName] else { return }
+        let kind: AckKind
+        if body.readableBytes == 0 || body.readableBytesView.elementsEqual("+ACK".utf8) {
+            kind = .ack
+        } else {
+            guard let parsed = AckKind.parse(String(buffer: body)) else { return }
+            kind = parsed
+        }
+        let released = host.acknowledge(sequence, kind, durable: confirm != nil, deliver: deferDelivery == nil)
+        deferDelivery?(host)
+        if released.isEmpty || stream.config.retention == .limits {
+            confirm?()
+            return
+        }
+        Task {
+            await host.onAcknowledged(released)
+            confirm?()
+        }
+    }
+
+    /// (stream, consumer, stream sequence) of `$JS.ACK.<stream>.<consumer>.<n>.<stream_seq>.<consumer_seq>.<ts>.<pending>`.
+    static func parseAckSubject(_ subject: String) -> (String, String, UInt64)? {
+        var tokens: [Substring] = []
+        tokens.reserveCapacity(9)
+        var start = subject.utf8.startIndex
+        var index = start
+        let utf8 = subject.utf8
+        while index != utf8.endIndex {
+            if utf8[index] == UInt8(ascii: ".") {
+                tokens.append(Substring(utf8[start..<index]))
+                start = utf8.index(after: index)
+            }
+            index = utf8.index(after: index)
+        }
+        tokens.append(Substring(utf8[start..<utf8.endIndex]))
+        guard tokens.count >= 9, let sequence = UInt64(tokens[5]) else { return nil }
+        return (String(tokens[2]), String(tokens[3]), sequence)
+    }
+
+    /// A client's answer to a flow-control request (`$JS.FC.<stream>.<consumer>.<n>`).
+    func flowControlAnswered(_ subject: String) {
+        let tokens = subject.split(separator: ".", omittingEmptySubsequences: false)
+        guard tokens.count >= 5, let stream = streams.stream(named: String(tokens[2])), let host = stream.consumers[String(tokens[3])] else { return }
+        host.flowControlAnswered(subject)
+    }
+}

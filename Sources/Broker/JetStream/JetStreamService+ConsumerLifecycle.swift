@@ -1,0 +1,96 @@
+import Consumers
+import Foundation
+import NATSProtocol
+import NIOCore
+import StreamStore
+import Subjects
+
+/// Consumers' lifecycle: what an update may change, names of ephemerals, advisories, removal (by the API
+/// or for inactivity), and the stream's retention over its consumers.
+extension JetStreamService {
+    /// What a consumer update may not change, as the reference words it (nil: the update is allowed).
+    /// Allowed: description, ack_wait, max_deliver, backoff, max_ack_pending, filter_subject, headers_only,
+    /// inactive_threshold, idle_heartbeat, and the deliver subject of a push consumer.
+    static func refusedUpdate(from old: ConsumerConfig, to new: ConsumerConfig) -> String? {
+        if old.deliverPolicy != new.deliverPolicy { return "deliver policy can not be updated" }
+        if old.optStartSeq != new.optStartSeq { return "start sequence can not be updated" }
+        if old.optStartTime != new.optStartTime { return "start time can not be updated" }
+        if old.ackPolicy != new.ackPolicy { return "ack policy can not be updated" }
+        if old.replayPolicy != new.replayPolicy { return "replay policy can not be updated" }
+        if old.maxWaiting != new.maxWaiting { return "max waiting can not be updated" }
+        if (old.deliverSubject == nil) != (new.deliverSubject == nil) {
+            return old.deliverSubject == nil ? "can not update pull consumer to push based" : "can not update push consumer to pull based"
+        }
+        if old.deliverGroup != new.deliverGroup { return "deliver group can not be updated" }
+        if old.flowControl != new.flowControl { return "flow control can not be updated" }
+        return nil
+    }
+
+    /// A random 8-character name for an ephemeral consumer, as the reference makes them.
+    static func ephemeralName() -> String {
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+        return String((0..<8).map { _ in alphabet.randomElement()! })
+    }
+
+    /// Publishes `$JS.EVENT.ADVISORY.CONSUMER.<event>.<stream>.<consumer>` (a `consumer_action` advisory).
+    func advise(_ event: String, action: String, stream: String, consumer: String) {
+        let advisory = #"{"type":"io.nats.jetstream.advisory.v1.consumer_action","id":"\#(Self.ephemeralName())\#(Self.ephemeralName())","timestamp":"\#(Self.time(FileStream.systemClock()))","stream":"\#(stream)","consumer":"\#(consumer)","action":"\#(action)"}"#
+        send([OutboundMessage(to: "$JS.EVENT.ADVISORY.CONSUMER.\(event).\(stream).\(consumer)", payload: ByteBuffer(string: advisory))])
+    }
+
+    /// Removes a consumer (API delete, or inactive past its threshold), with the reference's advisory.
+    func remove(_ host: ConsumerHost, from stream: StreamManager.Managed) {
+        if stream.consumers[host.name] === host { stream.consumers[host.name] = nil }
+        if host.delete() { advise("DELETED", action: "delete", stream: stream.config.name, consumer: host.name) }
+    }
+
+    /// Wires a new or restored consumer to its stream: retention, removal when inactive, its timer.
+    func attach(_ host: ConsumerHost, to stream: StreamManager.Managed) {
+        host.onInactive = { [weak self, weak stream] host in
+            guard let self, let stream else { return }
+            self.remove(host, from: stream)
+        }
+        attachRetention(host, stream: stream)
+        host.startHousekeeping()
+    }
+
+    /// Work queue: a message goes when acknowledged. Interest: when every consumer whose filter matches it
+    /// is done with it.
+    func attachRetention(_ host: ConsumerHost, stream: StreamManager.Managed) {
+        guard stream.config.retention != .limits else { return }
+        let retention = stream.config.retention
+        host.onAcknowledged = { [weak stream] sequences in
+            guard let stream else { return }
+            for sequence in sequences {
+                if retention == .interest {
+                    guard let message = try? stream.store.message(sequence: sequence) else { continue }
+                    let done = stream.consumers.all.allSatisfy {
+                        $0.engineSnapshot.isDone(with: sequence, subject: message.subject, matches: Subject.matches)
+                    }
+                    if !done { continue }
+                }
+                _ = try? await stream.store.delete(sequence: sequence)
+            }
+        }
+    }
+
+    /// False only for an interest stream where no consumer's filter matches `subject` (the message is then
+    /// not kept).
+    func hasInterest(in stream: StreamManager.Managed, subject: String) -> Bool {
+        guard stream.config.retention == .interest else { return true }
+        return stream.consumers.all.contains { host in
+            host.config.filterSubject.map { Subject.matches(subject, filter: $0) } ?? true
+        }
+    }
+
+    /// Whether `filter` matches every subject the stream can hold.
+    static func covers(_ filter: String?, _ stream: StreamManager.Managed) -> Bool {
+        guard let filter else { return true }
+        return stream.config.subjects.allSatisfy { $0 == filter || Subject.isSubset($0, of: filter) }
+    }
+
+    /// Lets a stream's consumers deliver what was just appended.
+    func notifyConsumers(of stream: StreamManager.Managed) {
+        for host in stream.consumers.all { host.tick() }
+    }
+}

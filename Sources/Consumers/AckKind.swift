@@ -1,0 +1,31 @@
+import Foundation
+
+/// An acknowledgement body (`+ACK`, `-NAK [{"delay":ns}]`, `+WPI`, `+TERM`).
+public enum AckKind: Equatable, Sendable {
+    case ack
+    case nak(delay: Int64?)
+    case inProgress
+    case term
+
+    /// Parses an ack body from its bytes (the common `+ACK` without making a string).
+    public static func parse<Bytes: Collection>(_ bytes: Bytes) -> AckKind? where Bytes.Element == UInt8 {
+        if bytes.isEmpty || bytes.elementsEqual("+ACK".utf8) { return .ack }
+        return parse(String(decoding: bytes, as: UTF8.self))
+    }
+
+    /// Parses an ack body; an empty body is `+ACK`; `+NXT` acks (the owner then serves the next request).
+    /// Nil for anything else.
+    public static func parse(_ body: String) -> AckKind? {
+        let text = body.trimmingCharacters(in: .whitespacesAndNewlines)
+        if text.isEmpty || text == "+ACK" || text == "+NXT" || text.hasPrefix("+NXT ") { return .ack }
+        if text == "+WPI" { return .inProgress }
+        if text == "+TERM" || text.hasPrefix("+TERM ") { return .term }
+        if text == "-NAK" { return .nak(delay: nil) }
+        if text.hasPrefix("-NAK ") {
+            struct Delay: Decodable { var delay: Int64? }
+            let json = text.dropFirst(5).trimmingCharacters(in: .whitespaces)
+            return .nak(delay: (try? JSONDecoder().decode(Delay.self, from: Data(json.utf8)))?.delay)
+        }
+        return nil
+    }
+}
