@@ -1,5 +1,5 @@
-"""Stream and consumer update rules, sealed streams, push and pull idle heartbeats, flow control with
-nats-py's ordered consumer, and the removal of inactive ephemeral consumers. Each scenario runs against
+"""Stream and consumer update rules, consumer create checks, sealed streams, push and pull idle heartbeats,
+flow control with nats-py's ordered consumer, and the removal of inactive ephemeral consumers. Each scenario runs against
 strata-server and the reference nats-server 2.9.10 and must give the same answers."""
 import json
 import pytest
@@ -83,6 +83,39 @@ async def test_consumer_update_rules(nc):
     }
     info = await api(nc, "$JS.API.CONSUMER.INFO.C.d")
     assert {k: info["config"][k] for k in allowed} == allowed
+
+
+async def test_consumer_create_checks(nc):
+    await api(nc, "$JS.API.STREAM.CREATE.F", {"name": "F", "subjects": ["f.>"]})
+    explicit = {"ack_policy": "explicit"}
+    outcomes = {}
+    for label, subject, body in [
+        ("filter f.*", "$JS.API.CONSUMER.CREATE.F", {"stream_name": "F", "config": {**explicit, "filter_subject": "f.*"}}),
+        ("filter >", "$JS.API.CONSUMER.CREATE.F", {"stream_name": "F", "config": {**explicit, "filter_subject": ">"}}),
+        ("filter f..x", "$JS.API.CONSUMER.CREATE.F", {"stream_name": "F", "config": {**explicit, "filter_subject": "f..x"}}),
+        ("filter g.>", "$JS.API.CONSUMER.CREATE.F", {"stream_name": "F", "config": {**explicit, "filter_subject": "g.>"}}),
+        ("filter *", "$JS.API.CONSUMER.CREATE.F", {"stream_name": "F", "config": {**explicit, "filter_subject": "*"}}),
+        ("pull ack none", "$JS.API.CONSUMER.CREATE.F", {"stream_name": "F", "config": {"ack_policy": "none"}}),
+        ("durable in ephemeral create", "$JS.API.CONSUMER.CREATE.F", {"stream_name": "F", "config": {**explicit, "durable_name": "d"}}),
+        ("durable mismatch", "$JS.API.CONSUMER.DURABLE.CREATE.F.x", {"stream_name": "F", "config": {**explicit, "durable_name": "y"}}),
+        ("stream mismatch", "$JS.API.CONSUMER.CREATE.F", {"stream_name": "G", "config": explicit}),
+        ("filter token mismatch", "$JS.API.CONSUMER.CREATE.F.z.f.a", {"stream_name": "F", "config": {**explicit, "filter_subject": "f.b"}}),
+        ("name from subject", "$JS.API.CONSUMER.CREATE.F.n", {"stream_name": "F", "config": {**explicit, "name": "other"}}),
+    ]:
+        response = await api(nc, subject, body)
+        outcomes[label] = error_of(response) or ("ok", response["name"] if label == "name from subject" else None)
+    assert outcomes == {
+        "filter f.*": ("ok", None), "filter >": ("ok", None),
+        "filter f..x": (400, 10093, "consumer filter subject is not a valid subset of the interest subjects"),
+        "filter g.>": (400, 10093, "consumer filter subject is not a valid subset of the interest subjects"),
+        "filter *": (400, 10093, "consumer filter subject is not a valid subset of the interest subjects"),
+        "pull ack none": ("ok", None),
+        "durable in ephemeral create": (400, 10020, "consumer expected to be ephemeral but a durable name was set in request"),
+        "durable mismatch": (400, 10017, "consumer name in subject does not match durable name in request"),
+        "stream mismatch": (400, 10056, "stream name in subject does not match request"),
+        "filter token mismatch": (400, 10131, "Consumer create request did not match filtered subject from create subject"),
+        "name from subject": ("ok", "n"),
+    }
 
 
 async def test_max_consumers(nc):

@@ -26,6 +26,42 @@ extension JetStreamService {
         return nil
     }
 
+    /// Settles a create request's config from the subject's tokens (`args`: stream, then name, then filter)
+    /// and checks it as the reference does; the error to answer, or nil.
+    static func refusedCreate(_ config: inout ConsumerConfig, args: [String], durable: Bool, stream: StreamManager.Managed) -> APIError? {
+        if durable {
+            if let given = config.durableName, given != args[1] {
+                return APIError(code: 400, errCode: 10017, description: "consumer name in subject does not match durable name in request")
+            }
+            config.durableName = args[1]
+        } else if args.count >= 2 {
+            config.name = args[1]  // the subject's name wins over the body's, as the reference
+        } else if config.durableName != nil {
+            return APIError(code: 400, errCode: 10020, description: "consumer expected to be ephemeral but a durable name was set in request")
+        }
+        if [config.durableName, config.name].contains(where: { $0.map { $0.isEmpty || $0.contains(where: { ".*>".contains($0) }) } ?? false }) {
+            return APIError(code: 400, errCode: 10103, description: "durable name can not contain '.', '*', '>'")
+        }
+        if args.count >= 3 {
+            let filter = args[2...].joined(separator: ".")
+            if let given = config.filterSubject, given != filter {
+                return APIError(code: 400, errCode: 10131, description: "Consumer create request did not match filtered subject from create subject")
+            }
+            config.filterSubject = filter
+        }
+        if config.filterSubject == ">" || config.filterSubject == "" { config.filterSubject = nil }
+        if let filter = config.filterSubject {
+            let fits = Subject.isValidFilter(filter) && stream.config.subjects.contains { Subject.isSubset(filter, of: $0) || filter == $0 }
+            if !fits {
+                return APIError(code: 400, errCode: 10093, description: "consumer filter subject is not a valid subset of the interest subjects")
+            }
+        }
+        if stream.config.retention == .workqueue && config.deliverSubject == nil && config.ackPolicy == .none {
+            return APIError(code: 400, errCode: 10084, description: "consumer in pull mode requires ack policy")
+        }
+        return nil
+    }
+
     /// A random 8-character name for an ephemeral consumer, as the reference makes them.
     static func ephemeralName() -> String {
         let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")

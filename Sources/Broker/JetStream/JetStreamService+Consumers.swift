@@ -31,18 +31,23 @@ extension JetStreamService {
         case "CREATE", "DURABLE":
             let durable = op == "DURABLE"
             let args = Array(tokens.dropFirst(durable ? 3 : 2))
+            // DURABLE.CREATE.<stream>.<name> exactly; the reference does not answer other shapes.
+            if durable && args.count != 2 { return nil }
             guard let streamName = args.first, let stream = streams.stream(named: streamName) else {
                 return error("consumer_create_response", .streamNotFound)
             }
-            struct Request: Decodable { var config: ConsumerConfig? }
-            guard let request = try? JSONDecoder().decode(Request.self, from: body), var config = request.config else {
+            struct Request: Decodable {
+                var streamName: String?
+                var config: ConsumerConfig?
+                enum CodingKeys: String, CodingKey { case streamName = "stream_name", config }
+            }
+            guard let request = try? JSONDecoder().decode(Request.self, from: body) else {
                 return error("consumer_create_response", .invalidJSON)
             }
-            if args.count >= 2 { config.durableName = config.durableName ?? (durable ? args[1] : nil); config.name = config.name ?? args[1] }
-            if args.count >= 3 { config.filterSubject = config.filterSubject ?? args[2...].joined(separator: ".") }
-            if config.filterSubject == ">" { config.filterSubject = nil }
-            if config.deliverSubject == nil && config.ackPolicy == .none {
-                return error("consumer_create_response", APIError(code: 400, errCode: 10084, description: "consumer in pull mode requires ack policy"))
+            if let named = request.streamName, named != streamName { return error("consumer_create_response", .streamMismatch) }
+            var config = request.config ?? ConsumerConfig()
+            if let refusal = Self.refusedCreate(&config, args: args, durable: durable, stream: stream) {
+                return error("consumer_create_response", refusal)
             }
             let name = config.durableName ?? config.name ?? Self.ephemeralName()
             // Ephemeral consumers go after 5 s without activity unless told otherwise (as the reference).
