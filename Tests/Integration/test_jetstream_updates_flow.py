@@ -85,6 +85,37 @@ async def test_consumer_update_rules(nc):
     assert {k: info["config"][k] for k in allowed} == allowed
 
 
+async def test_stream_create_checks(nc):
+    cases = {
+        "name mismatch": ("A", {"name": "B", "subjects": ["ab"]}),
+        "bad subject": ("C", {"name": "C", "subjects": ["a b"]}),
+        "empty subject": ("D", {"name": "D", "subjects": [""]}),
+        "overlapping own subjects": ("E", {"name": "E", "subjects": ["e.>", "e.a"]}),
+        "api subjects": ("I", {"name": "I", "subjects": ["$JS.API.>"]}),
+        "wider than the api": ("W", {"name": "W", "subjects": [">"]}),
+        "dup window over max age": ("J", {"name": "J", "subjects": ["j"], "max_age": 1_000_000_000, "duplicate_window": 2_000_000_000}),
+        "dup window defaults to max age": ("K", {"name": "K", "subjects": ["k"], "max_age": 1_000_000_000}),
+        "replicas": ("H", {"name": "H", "subjects": ["h"], "num_replicas": 3}),
+    }
+    outcomes = {}
+    for label, (name, body) in cases.items():
+        response = await api(nc, f"$JS.API.STREAM.CREATE.{name}", body)
+        outcomes[label] = error_of(response) or ("ok", response["config"]["duplicate_window"])
+        if "error" not in response:
+            await api(nc, f"$JS.API.STREAM.DELETE.{name}")
+    assert outcomes == {
+        "name mismatch": (400, 10056, "stream name in subject does not match request"),
+        "bad subject": (500, 10052, "invalid subject"),
+        "empty subject": (500, 10052, "invalid subject"),
+        "overlapping own subjects": (500, 10052, 'subject "e.>" overlaps with "e.a"'),
+        "api subjects": (500, 10052, "subjects overlap with jetstream api"),
+        "wider than the api": ("ok", 120_000_000_000),
+        "dup window over max age": (500, 10052, "duplicates window can not be larger then max age"),
+        "dup window defaults to max age": ("ok", 1_000_000_000),
+        "replicas": (500, 10074, "replicas > 1 not supported in non-clustered mode"),
+    }
+
+
 async def test_consumer_create_checks(nc):
     await api(nc, "$JS.API.STREAM.CREATE.F", {"name": "F", "subjects": ["f.>"]})
     explicit = {"ack_policy": "explicit"}

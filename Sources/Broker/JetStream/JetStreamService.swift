@@ -178,7 +178,7 @@ final class JetStreamService: @unchecked Sendable {
             return nil
         case ("STREAM", "CREATE"), ("STREAM", "UPDATE"):
             let type = tokens[1] == "CREATE" ? "stream_create_response" : "stream_update_response"
-            guard tokens.count == 3 else { return error(type, .badRequest) }
+            guard tokens.count == 3 else { return nil }  // (a name with a dot, say): the reference does not answer
             guard var config = try? JSONDecoder().decode(APIStreamConfig.self, from: body) else { return error(type, .invalidJSON) }
             if config.name.isEmpty { config.name = tokens[2] }
             guard config.name == tokens[2] else { return error(type, .streamMismatch) }

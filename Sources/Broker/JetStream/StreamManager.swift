@@ -182,8 +182,15 @@ final class StreamManager: @unchecked Sendable {
             throw APIError(code: 400, errCode: 10057, description: "invalid stream name")
         }
         if config.numReplicas > 1 { throw APIError.replicasNotSupported }
-        for subject in config.subjects where !Subject.isValidFilter(subject) {
-            throw APIError(code: 400, errCode: 10052, description: "invalid subject '\(subject)'")
+        func invalid(_ why: String) -> APIError { APIError(code: 500, errCode: 10052, description: why) }
+        for subject in config.subjects where !Subject.isValidFilter(subject) { throw invalid("invalid subject") }
+        for (i, a) in config.subjects.enumerated() {
+            for b in config.subjects[(i + 1)...] where Subject.overlaps(a, b) { throw invalid("subject \"\(a)\" overlaps with \"\(b)\"") }
+            // Within the API's subjects (a wider subject such as `>` is allowed, as the reference).
+            if a == "$JS.API.>" || Subject.isSubset(a, of: "$JS.API.>") { throw invalid("subjects overlap with jetstream api") }
+        }
+        if config.maxAge > 0 && config.duplicateWindow > config.maxAge {
+            throw invalid("duplicates window can not be larger then max age")  // (sic, as the reference)
         }
     }
 

@@ -56,7 +56,7 @@ public struct APIStreamConfig: Codable, Equatable, Sendable {
         discard = try c.decodeIfPresent(Discard.self, forKey: .discard) ?? .old
         storage = try c.decodeIfPresent(Storage.self, forKey: .storage) ?? .file
         numReplicas = try c.decodeIfPresent(Int.self, forKey: .numReplicas) ?? 1
-        duplicateWindow = try c.decodeIfPresent(Int64.self, forKey: .duplicateWindow) ?? 120_000_000_000
+        duplicateWindow = try c.decodeIfPresent(Int64.self, forKey: .duplicateWindow) ?? 0
         allowDirect = try c.decodeIfPresent(Bool.self, forKey: .allowDirect) ?? false
         mirrorDirect = try c.decodeIfPresent(Bool.self, forKey: .mirrorDirect) ?? false
         sealed = try c.decodeIfPresent(Bool.self, forKey: .sealed) ?? false
@@ -64,7 +64,8 @@ public struct APIStreamConfig: Codable, Equatable, Sendable {
         denyPurge = try c.decodeIfPresent(Bool.self, forKey: .denyPurge) ?? false
         allowRollupHdrs = try c.decodeIfPresent(Bool.self, forKey: .allowRollupHdrs) ?? false
         if numReplicas == 0 { numReplicas = 1 }
-        if duplicateWindow == 0 { duplicateWindow = 120_000_000_000 }
+        // Unset (or 0): two minutes, or max_age when that is shorter (as the reference).
+        if duplicateWindow == 0 { duplicateWindow = maxAge > 0 ? min(maxAge, 120_000_000_000) : 120_000_000_000 }
     }
 }
 
