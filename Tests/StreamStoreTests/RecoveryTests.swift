@@ -233,6 +233,44 @@ import LMDB
         rebuilt.close()
     }
 
+    /// With sync always the writer keeps zeroed space past the log: it is not damage anywhere (recovery
+    /// after a crash, verify and inspect of a live stream), a clean close trims it, and a torn frame
+    /// written into it is still cut as a torn tail.
+    @Test func preallocatedZerosAreTheEndOfTheLogNotDamage() async throws {
+        let directory = TemporaryDirectory()
+        defer { withExtendedLifetime(directory) {} }
+        let root = directory.stream()
+        let stream = try FileStream.create(at: root, config: StreamConfig(name: "s"))  // sync always (the default)
+        for i in 1...20 { _ = try await stream.append(request("r.\(i % 3)", "message number \(i) " + String(repeating: "x", count: i % 40))) }
+        let segment = RecoveryTests.segmentPath(root)
+        let logEnd = try #require(try StreamInspector.inspect(directory: root).segments.first?.bytes)
+        let fileSize = try POSIXFileSystem().open(segment, create: false).size()
+        #expect(fileSize > logEnd)  // zeroed space ahead of the log
+        #expect(try StreamVerifier.verify(directory: root).isClean)
+        #expect(try StreamInspector.inspect(directory: root).segments.allSatisfy(\.readable))
+
+        // A crash now (the files as they are): recovery finds every message and no damage.
+        let crashed = try StreamCopy(of: root)
+        let recovered = try FileStream(directory: crashed.path)
+        #expect(recovered.recovery.isClean, "\(recovered.recovery)")
+        try RecoveryTests.expectIntact(recovered, sequences: 1...20)
+        #expect(try RecoveryTests.frames(RecoveryTests.segmentPath(crashed.path)).last.map { Int64($0.offset + $0.length) } == logEnd)
+        recovered.close()
+
+        // A frame torn in the zeroed space is cut (reported), what came before is intact.
+        let torn = try StreamCopy(of: root)
+        let tornFile = try POSIXFileSystem().open(RecoveryTests.segmentPath(torn.path), create: false)
+        try tornFile.write(Array(Data(contentsOf: URL(fileURLWithPath: segment))[Int(SegmentHeader.size)..<Int(SegmentHeader.size) + 40]), at: logEnd)
+        let cut = try FileStream(directory: torn.path)
+        #expect(cut.recovery.truncatedTail?.offset == logEnd)
+        try RecoveryTests.expectIntact(cut, sequences: 1...20)
+        cut.close()
+
+        // A clean close trims the zeros.
+        stream.close()
+        #expect(try POSIXFileSystem().open(segment, create: false).size() == logEnd)
+    }
+
     @Test func damagedSegmentHeaderCostsItsSegment() async throws {
         let directory = TemporaryDirectory()
         defer { withExtendedLifetime(directory) {} }

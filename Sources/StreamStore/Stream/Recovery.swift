@@ -211,6 +211,14 @@ struct Recovery {
                     offset += Int64(frame.header.frameLength)
                     if pending.count >= Recovery.framesPerTransaction { try flush() }
                 } catch let StoreError.corrupt(_, _, why) {
+                    // Zeros to the end: the writer's preallocated space, not damage (the log ends here).
+                    if Preallocation.isZeroTail(handle, from: offset, size: size) {
+                        try flush()
+                        try handle.truncate(to: offset)
+                        try handle.sync()
+                        size = offset
+                        break
+                    }
                     if let (next, nextFrame) = try resynchronize(handle, after: offset, size: size, decompressor: decompressor, dictionaries: dictionaries) {
                         let nextSequence = nextFrame.entries.lazy.compactMap { entry -> UInt64? in
                             if case .message(let view) = entry { return view.sequence } else { return nil }

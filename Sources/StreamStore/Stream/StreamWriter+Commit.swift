@@ -120,6 +120,7 @@ extension StreamWriter {
                 try frames.closeFrame()
                 guard let last = frames.lastFrame else { return nil }
                 wroteBytes = true
+                if config.sync == .always { try preallocate(through: offset + Int64(frames.encoded.count)) }
                 try active.write(frames.encoded, at: offset)
                 if config.sync == .always { try active.sync() }
                 try writer.save(marker: IndexMarker(segment: segment, lastFrameOffset: UInt64(last.offset),
@@ -167,9 +168,18 @@ extension StreamWriter {
         do {
             try active.truncate(to: offset)
             activeSize = offset
+            allocatedEnd = offset
         } catch {
             failure = .needsRecovery("could not cut back \(active.path) after a failed write: \(error)")
         }
+    }
+
+    /// Zeroes space ahead of the log so that the frames up to `end` overwrite bytes the file already has.
+    private func preallocate(through end: Int64) throws {
+        guard end > allocatedEnd else { return }
+        let target = max(end, allocatedEnd + Preallocation.extent(activeSize: activeSize))
+        try active.write([UInt8](repeating: 0, count: Int(target - allocatedEnd)), at: allocatedEnd)
+        allocatedEnd = target
     }
 
     func ensureWritable() throws {
@@ -183,6 +193,8 @@ extension StreamWriter {
         let next = state.lastSequence + 1
         guard activeSize >= config.segmentBytes, next > activeFirst else { return }
         do {
+            // A sealed segment ends at its last frame.
+            if allocatedEnd > activeSize { try active.truncate(to: activeSize) }
             try active.sync()
             try StreamFiles.writeSegmentHeader(fileSystem: fileSystem, path: paths.segment(next), firstSequence: next)
             try fileSystem.syncDirectory(paths.segments)
@@ -191,6 +203,7 @@ extension StreamWriter {
             active = handle
             activeFirst = next
             activeSize = Int64(SegmentHeader.size)
+            allocatedEnd = activeSize
             segments.append(next)
             unsynced = false
         } catch let error as FileSystemError {

@@ -31,6 +31,8 @@ final class StreamWriter: @unchecked Sendable {
     var active: any FileHandle
     var activeFirst: UInt64
     var activeSize: Int64
+    /// End of the active segment's file: `activeSize` plus the zeroed space written ahead (Preallocation).
+    var allocatedEnd: Int64
     var compressor: Compressor?
     var lastSync = Date()
     var unsynced = false
@@ -58,6 +60,7 @@ final class StreamWriter: @unchecked Sendable {
         self.active = active
         self.activeFirst = segments.last!
         self.activeSize = activeSize
+        self.allocatedEnd = max(activeSize, (try? active.size()) ?? activeSize)
         self.compressor = config.compression ? Compressor(level: config.compressionLevel) : nil
         if let id = readers.dictionaries.ids().last, let loaded = try? readers.dictionaries.dictionary(id) {
             dictionary = (id, loaded)
@@ -113,6 +116,8 @@ final class StreamWriter: @unchecked Sendable {
             runTimers()
             if closed && operations.isEmpty { break }
         }
+        // A clean close leaves no preallocated zeros behind.
+        if allocatedEnd > activeSize, (try? active.truncate(to: activeSize)) != nil { allocatedEnd = activeSize }
         try? active.sync()
         try? index.checkpoint()
         done.signal()

@@ -61,6 +61,8 @@ struct LogScanner {
                     try body(.frame(offset: Int64(offset), frame: frame))
                     offset += frame.header.frameLength
                 } catch let error as FormatError {
+                    // Zeros to the end of the segment: preallocated space past the log, not damage.
+                    if !raw[offset...].contains(where: { $0 != 0 }) { break }
                     let next = resynchronize(raw, after: offset)
                     let end = next ?? raw.count
                     try body(.damage(offset: Int64(offset), length: Int64(end - offset), reason: error.description, atEnd: next == nil))

@@ -95,7 +95,8 @@ public enum StreamInspector {
             while segment.readable && offset < size {
                 guard let header = try? FrameHeader.decode(handle.read(count: FrameHeader.size, at: offset)),
                       offset + Int64(header.frameLength) <= size else {
-                    segment.readable = false
+                    // Zeros to the end are a live writer's preallocated space: the log ends here.
+                    if Preallocation.isZeroTail(handle, from: offset, size: size) { segment.bytes = offset } else { segment.readable = false }
                     break
                 }
                 segment.frames += 1
