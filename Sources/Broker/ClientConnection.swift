@@ -26,6 +26,8 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
     /// Messages for clients on other event loops, encoded during one read and handed over once per target.
     private var remoteDeliveries: [ObjectIdentifier: (client: ClientConnection, buffer: ByteBuffer)] = [:]
     private(set) var channel: Channel?
+    /// The consumer this connection acknowledged last (on its loop only).
+    var ackTarget = JetStreamService.AckTargetCache()
     /// Consumers acknowledged during this read, ticked at its end.
     private var acknowledged: [ConsumerHost] = []
     /// This read's messages for streams, stored at its end.

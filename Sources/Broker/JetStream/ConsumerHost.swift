@@ -154,7 +154,7 @@ final class ConsumerHost: @unchecked Sendable {
     /// before it returns. Returns the sequences the consumer released, for the stream's retention.
     /// With `deliver` false, deliveries the ack allows wait for the next ``tick()``.
     func acknowledge(_ sequence: UInt64, _ kind: AckKind, durable: Bool, deliver: Bool = true) -> [UInt64] {
-        let released = run { engine, now, lookup in
+        let released = run(delivers: deliver) { engine, now, lookup in
             engine.acknowledge(streamSequence: sequence, kind, now: now, lookup: lookup, deliver: deliver)
         }
         if !released.isEmpty { lock.withLock { lastAcknowledged = FileStream.systemClock() } }
@@ -193,6 +193,9 @@ final class ConsumerHost: @unchecked Sendable {
         }
     }
 
+    /// Whether the consumer has been deleted (a cached reference to it is stale).
+    var isDeleted: Bool { lock.withLock { deleted } }
+
     /// Stops the consumer and removes its record; true the first time (false when already deleted).
     @discardableResult
     func delete() -> Bool {
@@ -209,13 +212,15 @@ final class ConsumerHost: @unchecked Sendable {
 
     /// Runs an input; returns the sequences the consumer released (acknowledged or terminated).
     @discardableResult
-    private func run(_ input: (inout ConsumerEngine, Int64, ConsumerEngine.Lookup) -> [ConsumerAction]) -> [UInt64] {
+    /// `delivers` false: the input cannot deliver (an ack applied without filling), so push interest is not
+    /// looked up.
+    private func run(delivers: Bool = true, _ input: (inout ConsumerEngine, Int64, ConsumerEngine.Lookup) -> [ConsumerAction]) -> [UInt64] {
         let store = self.store
         lock.lock()
         if deleted { lock.unlock(); return [] }
         // A filter that covers every subject of the stream reads like no filter (the store's fast path).
         let filter = filterCoversStream ? nil : engine.config.filterSubject
-        if let subject = engine.config.deliverSubject {
+        if delivers, let subject = engine.config.deliverSubject {
             // Flow control: paused while a request is unanswered and another window has gone out since.
             let held = flowControlPending != nil && bytesSinceFlowControl >= Self.flowControlWindow
             engine.pushActive = !held && hasInterest(subject)

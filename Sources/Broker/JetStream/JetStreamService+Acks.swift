@@ -29,10 +29,21 @@ extension JetStreamService {
     /// on the caller's thread. `confirm` runs when an ack reply (AckSync) is due: at once, or once the
     /// stream's retention has removed what the ack released. With `deferDelivery`, the deliveries the ack
     /// allows are left for the caller to start (a tick of the host it is given, after a run of acks).
+    /// `cache` (the connection's) remembers the consumer of the previous ack, so that a run of acks for one
+    /// consumer finds it without the two registry lookups.
     func acknowledge(subject: String, body: ByteBuffer, confirm: (@Sendable () -> Void)?,
-                     deferDelivery: ((ConsumerHost) -> Void)? = nil) {
-        guard let (streamName, consumerName, sequence) = Self.parseAckSubject(subject),
-              let stream = streams.stream(named: streamName), let host = stream.consumers[consumerName] else { return }
+                     deferDelivery: ((ConsumerHost) -> Void)? = nil, cache: inout AckTargetCache) {
+        guard let (streamName, consumerName, sequence) = Self.parseAckSubject(subject) else { return }
+        let stream: StreamManager.Managed, host: ConsumerHost
+        // A deleted stream deletes its consumers, so a live cached consumer is still the one by that name.
+        if let cached = cache.target, consumerName == cached.host.name, streamName == cached.stream.config.name,
+           !cached.host.isDeleted {
+            (stream, host) = (cached.stream, cached.host)
+        } else {
+            guard let found = streams.stream(named: String(streamName)), let consumer = found.consumers[String(consumerName)] else { return }
+            (stream, host) = (found, consumer)
+            cache.target = (stream, host)
+        }
         let kind: AckKind
         if body.readableBytes == 0 || body.readableBytesView.elementsEqual("+ACK".utf8) {
             kind = .ack
@@ -52,8 +63,13 @@ extension JetStreamService {
         }
     }
 
+    /// The consumer a connection acknowledged last (see ``acknowledge(subject:body:confirm:deferDelivery:cache:)``).
+    struct AckTargetCache {
+        var target: (stream: StreamManager.Managed, host: ConsumerHost)?
+    }
+
     /// (stream, consumer, stream sequence) of `$JS.ACK.<stream>.<consumer>.<n>.<stream_seq>.<consumer_seq>.<ts>.<pending>`.
-    static func parseAckSubject(_ subject: String) -> (String, String, UInt64)? {
+    static func parseAckSubject(_ subject: String) -> (Substring, Substring, UInt64)? {
         var tokens: [Substring] = []
         tokens.reserveCapacity(9)
         var start = subject.utf8.startIndex
@@ -68,7 +84,7 @@ extension JetStreamService {
         }
         tokens.append(Substring(utf8[start..<utf8.endIndex]))
         guard tokens.count >= 9, let sequence = UInt64(tokens[5]) else { return nil }
-        return (String(tokens[2]), String(tokens[3]), sequence)
+        return (tokens[2], tokens[3], sequence)
     }
 
     /// A client's answer to a flow-control request (`$JS.FC.<stream>.<consumer>.<n>`).
