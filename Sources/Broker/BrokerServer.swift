@@ -128,7 +128,9 @@ public final class BrokerServer: @unchecked Sendable {
                 var confirm: (@Sendable () -> Void)?
                 if let reply = publish.reply { confirm = { self.routeInternal(subject: reply, payload: "") } }
                 jetStream.acknowledge(subject: publish.subject, body: publish.payload, confirm: confirm,
-                                      deferDelivery: { host in publisher.deliverAfterRead(host) }, cache: &publisher.ackTarget)
+                                      deferDelivery: { host in publisher.deliverAfterRead(host) },
+                                      deferAck: { host, sequence in publisher.acknowledgeAfterRead(host, sequence) },
+                                      cache: &publisher.ackTarget)
             } else if publish.subject.hasPrefix("$JS.FC.") {
                 jetStream.flowControlAnswered(publish.subject)
             } else if let stream = jetStream.streams.stream(capturing: publish.subject) {

@@ -28,8 +28,8 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
     private(set) var channel: Channel?
     /// The consumer this connection acknowledged last (on its loop only).
     var ackTarget = JetStreamService.AckTargetCache()
-    /// Consumers acknowledged during this read, ticked at its end.
-    private var acknowledged: [ConsumerHost] = []
+    /// Consumers acknowledged during this read, with the plain acks left for the end of the read.
+    private var acknowledged: [(host: ConsumerHost, sequences: [UInt64])] = []
     /// This read's messages for streams, stored at its end.
     private var captured: [(publish: Publish, stream: StreamManager.Managed)] = []
     /// Messages from other threads waiting for one hop onto this connection's loop (under `handOver`).
@@ -98,16 +98,27 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
             captured.removeAll(keepingCapacity: true)
         }
         if !acknowledged.isEmpty {
-            let hosts = acknowledged
+            let pending = acknowledged
             acknowledged.removeAll(keepingCapacity: true)
-            for host in hosts { host.tick() }
+            for (host, sequences) in pending {
+                if sequences.isEmpty { host.tick() } else { host.acknowledgeThenDeliver(sequences) }
+            }
         }
     }
 
     /// A consumer this read acknowledged messages of: it delivers what the acks allow once, at the end of
     /// the read, rather than after each ack (on this connection's loop only).
     func deliverAfterRead(_ host: ConsumerHost) {
-        if !acknowledged.contains(where: { $0 === host }) { acknowledged.append(host) }
+        if !acknowledged.contains(where: { $0.host === host }) { acknowledged.append((host, [])) }
+    }
+
+    /// A plain ack left for the end of this read, applied with the read's other acks of that consumer.
+    func acknowledgeAfterRead(_ host: ConsumerHost, _ sequence: UInt64) {
+        if let index = acknowledged.lastIndex(where: { $0.host === host }) {
+            acknowledged[index].sequences.append(sequence)
+        } else {
+            acknowledged.append((host, [sequence]))
+        }
     }
 
     /// Keeps a message published to a stream's subject until the end of this read, when the read's stream

@@ -162,6 +162,19 @@ final class ConsumerHost: @unchecked Sendable {
         return released
     }
 
+    /// Plain `+ACK`s gathered from one read (a stream with limits retention, no AckSync), applied in one
+    /// engine step, then what they allow is delivered.
+    func acknowledgeThenDeliver(_ sequences: [UInt64]) {
+        let released = run { engine, now, lookup in
+            var actions: [ConsumerAction] = []
+            for sequence in sequences {
+                actions += engine.acknowledge(streamSequence: sequence, .ack, now: now, lookup: lookup, deliver: false)
+            }
+            return actions + engine.tick(now: now, lookup: lookup)
+        }
+        if !released.isEmpty { lock.withLock { lastAcknowledged = FileStream.systemClock() } }
+    }
+
     /// New messages may be deliverable, or a deadline passed.
     func tick() { run { engine, now, lookup in engine.tick(now: now, lookup: lookup) } }
 

@@ -31,8 +31,11 @@ extension JetStreamService {
     /// allows are left for the caller to start (a tick of the host it is given, after a run of acks).
     /// `cache` (the connection's) remembers the consumer of the previous ack, so that a run of acks for one
     /// consumer finds it without the two registry lookups.
+    /// `deferAck`: a plain `+ACK` (no AckSync, limits retention) is handed to it instead, to be applied with
+    /// the read's other acks.
     func acknowledge(subject: String, body: ByteBuffer, confirm: (@Sendable () -> Void)?,
-                     deferDelivery: ((ConsumerHost) -> Void)? = nil, cache: inout AckTargetCache) {
+                     deferDelivery: ((ConsumerHost) -> Void)? = nil, deferAck: ((ConsumerHost, UInt64) -> Void)? = nil,
+                     cache: inout AckTargetCache) {
         guard let (streamName, consumerName, sequence) = Self.parseAckSubject(subject) else { return }
         let stream: StreamManager.Managed, host: ConsumerHost
         // A deleted stream deletes its consumers, so a live cached consumer is still the one by that name.
@@ -50,6 +53,10 @@ extension JetStreamService {
         } else {
             guard let parsed = AckKind.parse(String(buffer: body)) else { return }
             kind = parsed
+        }
+        if let deferAck, kind == .ack, confirm == nil, stream.config.retention == .limits {
+            deferAck(host, sequence)
+            return
         }
         let released = host.acknowledge(sequence, kind, durable: confirm != nil, deliver: deferDelivery == nil)
         deferDelivery?(host)
