@@ -74,7 +74,7 @@ let package = Package(
         .testTarget(name: "SubjectsTests", dependencies: ["Subjects"]),
         .testTarget(name: "NATSProtocolTests", dependencies: ["NATSProtocol"]),
         .testTarget(name: "ConsumersTests", dependencies: ["Consumers"]),
-        .testTarget(name: "BrokerTests", dependencies: ["Broker", "strata-server"]),
+        .testTarget(name: "BrokerTests", dependencies: ["Broker", "StreamStore", "strata-server"]),
         .testTarget(name: "StreamStoreTests", dependencies: ["StreamStore", "LMDB", "strata"],
                     resources: [.copy("Fixtures")]),
     ],

@@ -48,12 +48,8 @@ final class ConsumerHost: @unchecked Sendable {
     private var encodedConfig: Data?
     /// Messages read by the engine's lookups during one run, for its deliveries (each is read once).
     private var fetched: [UInt64: StoredMessage] = [:]
-    /// Read-ahead: the matching messages from `readAheadStart` up to the last one held here, as one store
-    /// read found them. Valid while the stream has removed nothing since (`lastSequence - messages`
-    /// unchanged), so that a sequential consumer reads the store once per batch, not once per message.
-    private var readAhead: [StoredMessage] = []
-    private var readAheadStart: UInt64 = 0
-    private var readAheadRemovals: UInt64 = 0
+    /// The next messages, read from the store a batch at a time (under the lock).
+    private var readAhead = ReadAhead()
 
     init(engine: ConsumerEngine, created: Int64, store: any MessageStore,
          send: @escaping @Sendable ([OutboundMessage]) -> Void,
@@ -128,7 +124,7 @@ final class ConsumerHost: @unchecked Sendable {
             engine.update(config: config)
             self.filterCoversStream = filterCoversStream
             encodedConfig = nil
-            readAhead.removeAll()
+            readAhead = ReadAhead()
         }
         persist()
         startHousekeeping()
@@ -239,7 +235,7 @@ final class ConsumerHost: @unchecked Sendable {
             engine.pushActive = !held && hasInterest(subject)
         }
         let lookup: ConsumerEngine.Lookup = { sequence in
-            guard let message = self.read(atOrAfter: sequence, filter: filter) else { return nil }
+            guard let message = self.readAhead.message(atOrAfter: sequence, filter: filter, in: store) else { return nil }
             self.fetched[message.sequence] = message
             return .init(sequence: message.sequence, subject: message.subject, size: message.payload.count + message.headers.count,
                          timestamp: message.timestamp)
@@ -270,35 +266,6 @@ final class ConsumerHost: @unchecked Sendable {
         return actions.flatMap { action -> [UInt64] in
             if case .acknowledged(let sequences) = action { return sequences } else { return [] }
         }
-    }
-
-    /// The first message at or after `sequence` matching `filter`, from the read-ahead when it covers
-    /// `sequence`, else from the store (reading ahead for what follows). Called with the lock held.
-    private func read(atOrAfter sequence: UInt64, filter: String?) -> StoredMessage? {
-        let state = store.state
-        let removals = state.lastSequence &- state.messages
-        if removals == readAheadRemovals, sequence >= readAheadStart, let last = readAhead.last, sequence <= last.sequence {
-            var low = 0, high = readAhead.count - 1
-            while low < high {
-                let middle = (low + high) / 2
-                if readAhead[middle].sequence < sequence { low = middle + 1 } else { high = middle }
-            }
-            return readAhead[low]
-        }
-        if sequence < readAheadStart && removals == readAheadRemovals {
-            return try? store.next(atOrAfter: sequence, filter: filter)  // a redelivery: keep the read-ahead
-        }
-        // About 256 KiB of messages at the stream's average size, 1 to 64 of them.
-        let average = state.messages > 0 ? max(Int(state.bytes / state.messages), 1) : 1024
-        let limit = min(64, max(1, (256 << 10) / average))
-        guard let messages = try? store.messages(from: sequence, filter: filter, limit: limit), !messages.isEmpty else {
-            readAhead.removeAll()
-            return nil
-        }
-        readAhead = messages
-        readAheadStart = sequence
-        readAheadRemovals = removals
-        return messages[0]
     }
 
     /// The messages to send for an engine step's actions, and whether its state must be persisted.
