@@ -9,7 +9,7 @@ PY := .build-py/bin/python
 DATA ?= data
 PORT ?= 4222
 
-.PHONY: deps test-deps build release run test unit-test integration-test crash-test bench clean
+.PHONY: deps test-deps build release run test unit-test integration-test crash-test soak bench clean
 
 define apt_install
 	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -57,6 +57,11 @@ integration-test: test-deps
 crash-test: deps
 	$(SWIFT) build --build-tests
 	STRATA_CRASH_ROUNDS=$${STRATA_CRASH_ROUNDS:-50} $(SWIFT) test --skip-build --filter CrashTests
+
+# JetStream soak: the C load generator run against one server for SOAK_ROUNDS rounds of SOAK_COUNT
+# messages; fails on a lost message or on memory that keeps growing.
+soak: deps
+	Benchmarks/broker/soak-js.sh $${SOAK_ROUNDS:-10} $${SOAK_COUNT:-50000}
 
 # Storage benchmarks (release build, separate package under Benchmarks/): the figures of BENCHMARKS.md.
 bench: deps
