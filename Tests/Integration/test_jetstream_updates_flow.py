@@ -231,3 +231,25 @@ async def test_inactive_ephemeral_consumer_is_removed_with_an_advisory(nc):
     assert (body["type"], body["stream"], body["consumer"], body["action"]) == (
         "io.nats.jetstream.advisory.v1.consumer_action", "E", name, "delete")
     assert error_of(await api(nc, f"$JS.API.CONSUMER.INFO.E.{name}"))[1] == 10014
+
+
+async def test_malformed_jetstream_input_is_answered_or_ignored_and_the_server_keeps_serving(nc):
+    await api(nc, "$JS.API.STREAM.CREATE.B", {"name": "B", "subjects": ["b.>"]})
+    await api(nc, "$JS.API.CONSUMER.DURABLE.CREATE.B.d", {"stream_name": "B", "config": {"durable_name": "d", "ack_policy": "explicit"}})
+    for subject, body in [
+        ("$JS.ACK.B.d", b"+ACK"), ("$JS.ACK.B.d.x.y.z.w.v.u", b"+ACK"), ("$JS.ACK.B.nope.1.1.1.1.0", b"+ACK"),
+        ("$JS.ACK.NOPE.d.1.1.1.1.0", b"-NAK {broken"), ("$JS.ACK.B.d.1.99999999999999999999.1.1.0", b"+TERM"),
+        ("$JS.ACK.B.d.1.1.1.1.0", b"\x00\xff garbage"), ("$JS.FC.B.d", b""), ("$JS.FC.B.nope.7", b""),
+        ("$JS.API.CONSUMER.MSG.NEXT.B.d", b"{\"batch\": -5, \"expires\": -1, \"max_bytes\": -3, \"idle_heartbeat\": -1}"),
+        ("$JS.API.CONSUMER.MSG.NEXT.B.nope", b"1"), ("$JS.API.CONSUMER.MSG.NEXT.B.d", b"\xff\xfe"),
+    ]:
+        await nc.publish(subject, body, reply=nc.new_inbox())
+    for subject, body in [("$JS.API.STREAM.CREATE.X", b"[1,2"), ("$JS.API.CONSUMER.CREATE.B", b"{\"config\": 7}"),
+                          ("$JS.API.STREAM.MSG.GET.B", b"{\"seq\": \"one\"}"), ("$JS.API.STREAM.PURGE.B", b"{\"keep\": -1}")]:
+        reply = json.loads((await nc.request(subject, body, timeout=3)).data)
+        assert reply["error"]["code"] in (400, 500)
+    # Still serving: the API answers and a publish is stored and acknowledged.
+    assert "type" in await api(nc, "$JS.API.INFO")
+    ack = json.loads((await nc.request("b.1", b"after the garbage", timeout=3)).data)
+    assert ack["stream"] == "B" and ack["seq"] >= 1
+
