@@ -7,6 +7,8 @@ import Subjects
 /// `<store_dir>/streams/<name>`, memory streams in memory), and which stream captures which subject.
 /// Thread-safe.
 final class StreamManager: @unchecked Sendable {
+    /// One stream as the server holds it: its API config (replaced as a whole by an update), its store and
+    /// its consumers (kept across updates).
     final class Managed: @unchecked Sendable {
         let config: APIStreamConfig
         let store: any MessageStore
