@@ -13,10 +13,11 @@ extension StreamWriter {
             var lastID = lastMessageID
             let newState: StreamState? = try withFrameWrite { (writer: inout IndexWriter, frames: inout FrameBuilder, segment: UInt64) in
                 lastID = lastMessageID  // the body may run again (index map growth): start from the committed id
-                for (i, pending) in batch.enumerated() {
-                    let request = pending.request
+                for i in batch.indices {  // (indices: no generic copy of each pending append)
+                    let request = batch[i].request
+                    let size = batch[i].size
                     do {
-                        try Retention.admit(size: pending.size, config: config, state: writer.state.stream)
+                        try Retention.admit(size: size, config: config, state: writer.state.stream)
                     } catch {
                         results[i] = .failure(StoreError.wrap(error))
                         continue
@@ -49,7 +50,7 @@ extension StreamWriter {
                     try subject.withUTF8 { s in
                         try id.withUTF8 { m in
                             try writer.insert(sequence: sequence, timestamp: timestamp, subject: UnsafeRawBufferPointer(s),
-                                              messageID: UnsafeRawBufferPointer(m), accountedSize: pending.size,
+                                              messageID: UnsafeRawBufferPointer(m), accountedSize: size,
                                               segment: segment, frameOffset: UInt64(frameOffset), recordIndex: UInt32(recordIndex))
                         }
                     }
@@ -83,7 +84,7 @@ extension StreamWriter {
                 results[i] = .failure(StoreError.wrap(error))
             }
         }
-        for (i, pending) in batch.enumerated() { pending.completion(results[i]!) }
+        for i in batch.indices { batch[i].completion(results[i]!) }
     }
 
     /// Runs index changes that only remove messages, writing their removal record as a frame.
