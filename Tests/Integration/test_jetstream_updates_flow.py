@@ -41,8 +41,10 @@ async def test_stream_update_rules_and_sealing(nc):
         "retention": (500, 10052, "stream configuration update can not change retention policy"),
         "max_consumers": (500, 10052, "stream configuration update can not change MaxConsumers"),
     }
-    for change in [{"subjects": ["u.>", "v.>"]}, {"max_msgs": 10, "discard": "new"}, {"description": "d"}, {"deny_delete": True}]:
-        assert error_of(await api(nc, "$JS.API.STREAM.UPDATE.U", {**base, **change})) is None
+    for change in [{"subjects": ["u.>", "v.>"]}, {"max_msgs": 10, "discard": "new"}, {"description": "d"}, {"num_replicas": 3},
+                   {"deny_delete": True}]:
+        updated = await api(nc, "$JS.API.STREAM.UPDATE.U", {**base, **change})
+        assert error_of(updated) is None and all(updated["config"][k] == v for k, v in change.items()), change
     assert error_of(await api(nc, "$JS.API.STREAM.UPDATE.U", base)) == (
         500, 10052, "stream configuration update can not cancel deny message deletes")
 

@@ -121,7 +121,7 @@ final class StreamManager: @unchecked Sendable {
     func update(_ requested: APIStreamConfig) async throws -> Managed {
         var config = requested
         if config.subjects.isEmpty { config.subjects = [config.name] }
-        try validate(config)
+        try validate(config, creating: false)
         guard let existing = stream(named: config.name) else { throw APIError.streamNotFound }
         try Self.checkUpdate(from: existing.config, to: &config)
         var storeConfig = try Self.storeConfig(config)
@@ -178,12 +178,14 @@ final class StreamManager: @unchecked Sendable {
         try data.write(to: URL(fileURLWithPath: root + "/" + stream.config.name + "/jetstream.json"), options: .atomic)
     }
 
-    private func validate(_ config: APIStreamConfig) throws {
+    /// `creating` false (an update): `num_replicas` above 1 is kept, as the reference keeps it on a single
+    /// server (a create is refused with 10074).
+    private func validate(_ config: APIStreamConfig, creating: Bool = true) throws {
         let forbidden: Set<Character> = [".", "*", ">", "/", "\\", " ", "\t"]
         if config.name.isEmpty || config.name.contains(where: { forbidden.contains($0) }) {
             throw APIError(code: 400, errCode: 10057, description: "invalid stream name")
         }
-        if config.numReplicas > 1 { throw APIError.replicasNotSupported }
+        if creating && config.numReplicas > 1 { throw APIError.replicasNotSupported }
         func invalid(_ why: String) -> APIError { APIError(code: 500, errCode: 10052, description: why) }
         for subject in config.subjects where !Subject.isValidFilter(subject) { throw invalid("invalid subject") }
         for (i, a) in config.subjects.enumerated() {
