@@ -7,12 +7,6 @@ public enum AckKind: Equatable, Sendable {
     case inProgress
     case term
 
-    /// Parses an ack body from its bytes (the common `+ACK` without making a string).
-    public static func parse<Bytes: Collection>(_ bytes: Bytes) -> AckKind? where Bytes.Element == UInt8 {
-        if bytes.isEmpty || bytes.elementsEqual("+ACK".utf8) { return .ack }
-        return parse(String(decoding: bytes, as: UTF8.self))
-    }
-
     /// Parses an ack body; an empty body is `+ACK`; `+NXT` acks (the owner then serves the next request).
     /// Nil for anything else.
     public static func parse(_ body: String) -> AckKind? {
