@@ -58,6 +58,10 @@ public final class BrokerServer: @unchecked Sendable {
         if let jetStream {
             jetStream.send = { [weak self] messages in self?.routeInternal(messages) }
             jetStream.hasInterest = { [weak self] subject in !(self?.router.matches(subject).isEmpty ?? true) }
+            jetStream.logger = logger
+            for damaged in jetStream.streams.damaged {
+                logger.error("stream \(damaged.name) not served: \(damaged.reason) (left as it is at \(damaged.path))")
+            }
             jetStream.restoreConsumers()
         }
         let maxPending = configuration.maxPending
@@ -83,11 +87,16 @@ public final class BrokerServer: @unchecked Sendable {
     /// Stops accepting, closes every client after flushing, and stops the event loops.
     public func shutdown() async {
         logger.info("shutting down")
+        // (try?: a listener already closed, or loops already stopped, leave nothing to undo)
         try? await serverChannel?.close()
         let connections = lock.withLock { Array(clients.values) }
         for client in connections { client.closeFromAnyThread() }
         try? await group.shutdownGracefully()
-        jetStream?.streams.closeAll()
+        if let jetStream {
+            // Consumers' unsaved state is queued before the streams close; closing drains and syncs it.
+            jetStream.flushConsumers()
+            jetStream.streams.closeAll()
+        }
     }
 
     // MARK: Clients

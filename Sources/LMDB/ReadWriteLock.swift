@@ -4,11 +4,12 @@ import Glibc
 import Darwin
 #endif
 
-/// A pthread reader/writer lock, owned by this object.
-final class ReadWriteLock: @unchecked Sendable {
+/// A pthread reader/writer lock, owned by this object. (Also used by the storage engine to keep readers
+/// out of a segment swap.)
+public final class ReadWriteLock: @unchecked Sendable {
     private let lock: UnsafeMutablePointer<pthread_rwlock_t>
 
-    init() {
+    public init() {
         lock = .allocate(capacity: 1)
         pthread_rwlock_init(lock, nil)
     }
@@ -18,7 +19,19 @@ final class ReadWriteLock: @unchecked Sendable {
         lock.deallocate()
     }
 
-    func lockShared() { pthread_rwlock_rdlock(lock) }
-    func lockExclusive() { pthread_rwlock_wrlock(lock) }
-    func unlock() { pthread_rwlock_unlock(lock) }
+    public func lockShared() { pthread_rwlock_rdlock(lock) }
+    public func lockExclusive() { pthread_rwlock_wrlock(lock) }
+    public func unlock() { pthread_rwlock_unlock(lock) }
+
+    public func withShared<T>(_ body: () throws -> T) rethrows -> T {
+        lockShared()
+        defer { unlock() }
+        return try body()
+    }
+
+    public func withExclusive<T>(_ body: () throws -> T) rethrows -> T {
+        lockExclusive()
+        defer { unlock() }
+        return try body()
+    }
 }

@@ -30,6 +30,19 @@ public protocol MessageStore: AnyObject, Sendable {
     func subjectCounts(filter: String?) throws -> [String: UInt64]
     func count(filter: String?, atOrAfter sequence: UInt64) throws -> UInt64
     func sequence(forMessageID id: String) throws -> UInt64?
+    /// Removes the held ones of `sequences` without waiting; removals queued together are applied in one
+    /// write. `completion` gets how many were held.
+    func remove(_ sequences: [UInt64], completion: @escaping @Sendable (Result<UInt64, StoreError>) -> Void)
+    /// The removal count now, and whether a removal since `count` may have touched `range`.
+    func removals(since count: UInt64, touching range: ClosedRange<UInt64>) -> (count: UInt64, touched: Bool)
+    /// Why the store refuses writes (a failed sync), or nil while it is healthy.
+    var failure: StoreError? { get }
+    /// Bytes of appends waiting for the writer (0 for stores that write at once).
+    var queuedBytes: Int { get }
+
+    /// Stores a consumer record without blocking on the index; `durable`: completes once synced.
+    func saveConsumer(_ record: ConsumerRecord, durable: Bool, completion: @escaping @Sendable (Result<Void, StoreError>) -> Void)
+    func deleteConsumer(named name: String, completion: @escaping @Sendable (Result<Bool, StoreError>) -> Void)
     func saveConsumer(_ record: ConsumerRecord) throws
     @discardableResult func deleteConsumer(named name: String) throws -> Bool
     func consumers() throws -> [ConsumerRecord]

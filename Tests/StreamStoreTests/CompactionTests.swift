@@ -9,6 +9,7 @@ import Testing
         var config = StreamConfig(name: "s")
         config.segmentBytes = 8192
         config.compression = compression
+        config.reclaim = false  // these tests compact explicitly (ReclamationTests: the writer on its own)
         return config
     }
 

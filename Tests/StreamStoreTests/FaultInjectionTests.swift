@@ -3,7 +3,8 @@ import Testing
 @testable import StreamStore
 
 /// Failed writes and syncs, short writes and a full disk, through the file-system seam: the append fails
-/// with a clear error, the stream stays consistent and usable, and exactly the acknowledged records survive.
+/// with a clear error, the stream stays consistent (usable after a failed write; after a failed sync,
+/// poisoned until it is reopened), and exactly the acknowledged records survive.
 @Suite struct FaultInjectionTests {
     enum Case: String, CaseIterable, CustomStringConvertible {
         case failWrite, shortWrite, failSync
@@ -33,9 +34,23 @@ import Testing
             return e.operation.contains("injected")
         }
         #expect(stream.state.lastSequence == 5 && stream.state.messages == 5)
-        for i in 6...8 { acknowledged[try await stream.append(request("f", "after \(i)")).sequence] = "after \(i)" }
+        var writable: FileStream = stream
+        if fault == .failSync {
+            // After a failed fdatasync the kernel may have dropped the pages and will not say so again: no
+            // further write is acknowledged until the stream is reopened and its log checked.
+            #expect(stream.failure != nil)
+            await #expect { _ = try await stream.append(request("f", "refused")) } throws: { error in
+                guard case StoreError.needsRecovery(let why) = error else { return false }
+                return why.contains("sync")
+            }
+            await #expect(throws: StoreError.self) { try await stream.delete(sequence: 1) }
+            stream.close()
+            writable = try FileStream(directory: directory.stream())
+            #expect(writable.failure == nil)
+        }
+        for i in 6...8 { acknowledged[try await writable.append(request("f", "after \(i)")).sequence] = "after \(i)" }
         #expect(acknowledged.keys.sorted() == Array(1...8))
-        stream.close()
+        writable.close()
 
         let reopened = try FileStream(directory: directory.stream())
         defer { reopened.close() }
@@ -79,5 +94,29 @@ import Testing
         fileSystem.inject(nil)
         #expect(try await stream.append(request("c", "ok")).sequence == 1)
         stream.close()
+    }
+
+    /// A failed periodic sync (sync `interval`) is not swallowed: the stream is poisoned and says why.
+    @Test func failedIntervalSyncPoisonsTheStream() async throws {
+        let directory = TemporaryDirectory()
+        defer { withExtendedLifetime(directory) {} }
+        let fileSystem = FaultInjectingFileSystem()
+        var config = StreamConfig(name: "s")
+        config.sync = .interval(milliseconds: 5)
+        let stream = try FileStream.create(at: directory.stream(), config: config, fileSystem: fileSystem)
+        _ = try await stream.append(request("i", "one"))
+        try await stream.sync()
+        fileSystem.inject(.failSync(n: 1))
+        _ = try await stream.append(request("i", "two"))  // acknowledged before its interval sync
+        // The writer's interval sync fails in the background; an explicit sync waits behind it.
+        await #expect(throws: StoreError.self) { try await stream.sync() }
+        let failure = try #require(stream.failure)
+        #expect("\(failure)".contains("sync"))
+        await #expect(throws: StoreError.self) { _ = try await stream.append(request("i", "three")) }
+        stream.close()
+        let reopened = try FileStream(directory: directory.stream())
+        defer { reopened.close() }
+        #expect(reopened.failure == nil)
+        #expect(try await reopened.append(request("i", "three")).sequence == 3)
     }
 }

@@ -1,5 +1,6 @@
 import Consumers
 import Foundation
+import Logging
 import NATSProtocol
 import NIOCore
 import StreamStore
@@ -21,8 +22,9 @@ final class ConsumerHost: @unchecked Sendable {
     private let hasInterest: @Sendable (String) -> Bool
     /// The filter matches every subject of the stream: pending counts come from the stream's counters.
     private var filterCoversStream: Bool
-    /// Applies the stream's retention to messages this consumer is done with (set by the service).
-    var onAcknowledged: @Sendable ([UInt64]) async -> Void = { _ in }
+    /// Applies the stream's retention to messages this consumer is done with (set by the service); the
+    /// closure it is given runs once they are removed (or at once when none is due).
+    var onAcknowledged: @Sendable ([UInt64], @escaping @Sendable () -> Void) -> Void = { _, done in done() }
     /// Called once when the consumer has been inactive for its `inactive_threshold` (the service removes it).
     var onInactive: @Sendable (ConsumerHost) -> Void = { _ in }
     /// Push interest, idle heartbeats, flow-control re-sends and the inactivity check run on this timer.
@@ -41,8 +43,12 @@ final class ConsumerHost: @unchecked Sendable {
     private var flowControlCount: UInt64 = 0
     static let flowControlWindow = 256 << 10
     /// Persistence is coalesced: state changes mark the host dirty and a flush follows within 10 ms; an
-    /// AckSync flushes before its reply (the reply means the ack is stored).
+    /// AckSync flushes before its reply (the reply means the ack is stored and synced). Saves go through
+    /// the stream's writer; a snapshot is taken and queued under `saveLock`, so they are stored in the
+    /// order of the states they hold (a later state is never overwritten by an earlier one).
     private var dirty = false
+    private let saveLock = NSLock()
+    private let logger: Logger
     private var flushScheduled = false
     /// The config as stored, encoded once (it changes only through an update).
     private var encodedConfig: Data?
@@ -53,8 +59,10 @@ final class ConsumerHost: @unchecked Sendable {
 
     init(engine: ConsumerEngine, created: Int64, store: any MessageStore,
          send: @escaping @Sendable ([OutboundMessage]) -> Void,
-         hasInterest: @escaping @Sendable (String) -> Bool = { _ in true }, filterCoversStream: Bool = false) {
+         hasInterest: @escaping @Sendable (String) -> Bool = { _ in true }, filterCoversStream: Bool = false,
+         logger: Logger = Logger(label: "strata")) {
         self.filterCoversStream = filterCoversStream
+        self.logger = logger
         self.name = engine.name
         self.engine = engine
         self.created = created
@@ -84,7 +92,7 @@ final class ConsumerHost: @unchecked Sendable {
 
     private func housekeep() {
         tick()
-        let now = FileStream.systemClock()
+        let now = EngineClock.now()
         let (engine, heartbeatDue, flowControl, inactive): (ConsumerEngine, Bool, String?, Bool) = lock.withLock {
             if deleted { return (self.engine, false, nil, false) }
             let config = self.engine.config
@@ -146,15 +154,14 @@ final class ConsumerHost: @unchecked Sendable {
 
     func pull(_ request: PullRequest) { run { engine, now, lookup in engine.pull(request, now: now, lookup: lookup) } }
 
-    /// Applies an ack at once (on the caller's thread); with `durable` (an AckSync) the state is stored
-    /// before it returns. Returns the sequences the consumer released, for the stream's retention.
-    /// With `deliver` false, deliveries the ack allows wait for the next ``tick()``.
-    func acknowledge(_ sequence: UInt64, _ kind: AckKind, durable: Bool, deliver: Bool = true) -> [UInt64] {
+    /// Applies an ack at once (on the caller's thread). Returns the sequences the consumer released, for
+    /// the stream's retention (the caller applies it). With `deliver` false, deliveries the ack allows wait
+    /// for the next ``tick()``. An AckSync then calls ``flush(durable:completion:)``.
+    func acknowledge(_ sequence: UInt64, _ kind: AckKind, deliver: Bool = true) -> [UInt64] {
         let released = run(delivers: deliver) { engine, now, lookup in
             engine.acknowledge(streamSequence: sequence, kind, now: now, lookup: lookup, deliver: deliver)
         }
-        if !released.isEmpty { lock.withLock { lastAcknowledged = FileStream.systemClock() } }
-        if durable { flush() }
+        if !released.isEmpty { lock.withLock { lastAcknowledged = EngineClock.now() } }
         return released
     }
 
@@ -168,23 +175,26 @@ final class ConsumerHost: @unchecked Sendable {
             }
             return actions + engine.tick(now: now, lookup: lookup)
         }
-        if !released.isEmpty { lock.withLock { lastAcknowledged = FileStream.systemClock() } }
+        if !released.isEmpty {
+            lock.withLock { lastAcknowledged = EngineClock.now() }
+            onAcknowledged(released) {}
+        }
     }
 
     /// New messages may be deliverable, or a deadline passed.
     func tick() { run { engine, now, lookup in engine.tick(now: now, lookup: lookup) } }
 
-    /// Persists the current state now (on creation).
-    func persist() { save(lock.withLock { engine }) }
+    /// Persists the current state now (on creation and update).
+    func persist() { save(always: true, durable: false) { _ in } }
 
-    /// Writes the state if it changed since the last write.
-    func flush() {
-        let snapshot: ConsumerEngine? = lock.withLock {
-            guard dirty, !deleted else { return nil }
-            dirty = false
-            return engine
-        }
-        if let snapshot { save(snapshot) }
+    /// Writes the state if it changed since the last write (the coalescing timer, shutdown).
+    func flush() { save(always: false, durable: false) { _ in } }
+
+    /// Writes the current state whether or not it changed, and with `durable` syncs the index; `completion`
+    /// runs once it is stored. An AckSync's reply waits for this: the state queued before it may still be
+    /// on its way to the store, and this save is queued after it.
+    func flush(durable: Bool, completion: @escaping @Sendable () -> Void) {
+        save(always: true, durable: durable) { _ in completion() }
     }
 
     private func markDirty() {
@@ -213,7 +223,10 @@ final class ConsumerHost: @unchecked Sendable {
             return !deleted
         }
         housekeeping?.cancel()
-        _ = try? store.deleteConsumer(named: name)
+        let (logger, name) = (self.logger, self.name)
+        store.deleteConsumer(named: name) { result in
+            if case .failure(let error) = result { logger.error("consumer \(name): its record could not be deleted: \(error)") }
+        }
         return first
     }
 
@@ -240,7 +253,7 @@ final class ConsumerHost: @unchecked Sendable {
             return .init(sequence: message.sequence, subject: message.subject, size: message.payload.count + message.headers.count,
                          timestamp: message.timestamp)
         }
-        let actions = input(&engine, FileStream.systemClock(), lookup)
+        let actions = input(&engine, EngineClock.now(), lookup)
         let snapshot = engine
         let messages = fetched
         fetched.removeAll(keepingCapacity: true)
@@ -254,7 +267,7 @@ final class ConsumerHost: @unchecked Sendable {
             sendLock.unlock()
             if outbound.contains(where: { $0.reply != nil }) {
                 lock.withLock {
-                    lastSent = FileStream.systemClock()
+                    lastSent = EngineClock.now()
                     lastDelivered = lastSent
                 }
             }
@@ -324,17 +337,39 @@ final class ConsumerHost: @unchecked Sendable {
         return (outbound, persist)
     }
 
-    private func save(_ engine: ConsumerEngine) {
-        let config: Data? = lock.withLock {
-            if encodedConfig == nil { encodedConfig = try? JSONEncoder().encode(engine.config) }
-            return encodedConfig
+    /// Takes a snapshot of the state (when `always`, or when it changed) and queues it for the store, under
+    /// `saveLock` so that snapshots reach the store in the order they were taken. `completion` gets whether
+    /// a record was stored (false: nothing to store, deleted, or the store refused, which is logged).
+    private func save(always: Bool, durable: Bool, completion: @escaping @Sendable (Bool) -> Void) {
+        saveLock.lock()
+        defer { saveLock.unlock() }
+        let snapshot: ConsumerEngine? = lock.withLock {
+            guard !deleted, always || dirty else { return nil }
+            dirty = false
+            return engine
         }
-        guard let config else { return }
+        guard let engine = snapshot else { completion(false); return }
+        let config: Data = lock.withLock {
+            // A config is plain Codable data: encoding it cannot fail.
+            if encodedConfig == nil { encodedConfig = (try? JSONEncoder().encode(engine.config)) ?? Data() }
+            return encodedConfig!
+        }
         let state = StoredConsumerState(created: created, state: engine.state).encoded()
         let record = ConsumerRecord(name: engine.name, deliveredStreamSequence: engine.state.delivered.streamSeq,
                                     ackFloorStreamSequence: engine.state.ackFloor.streamSeq,
                                     pendingSequences: engine.state.pending.keys.sorted(), config: config, state: Data(state))
-        try? store.saveConsumer(record)
+        let (logger, name) = (self.logger, self.name)
+        store.saveConsumer(record, durable: durable) { result in
+            switch result {
+            case .success:
+                completion(true)
+            case .failure(.closed):
+                completion(false)  // the server is stopping: the flush at shutdown was queued before
+            case .failure(let error):
+                logger.error("consumer \(name): state not stored: \(error)")
+                completion(false)
+            }
+        }
     }
 
     /// Messages matching the filter after `sequence` (exact for a filter; for all subjects, from the
@@ -345,6 +380,7 @@ final class ConsumerHost: @unchecked Sendable {
             guard state.lastSequence > sequence else { return 0 }
             return min(state.messages, state.lastSequence - max(sequence, state.firstSequence - 1))
         }
+        // A count that cannot be read shows as 0 pending in the delivery's ack subject; nothing depends on it.
         return (try? store.count(filter: filter, atOrAfter: sequence + 1)) ?? 0
     }
 
@@ -357,7 +393,7 @@ final class ConsumerHost: @unchecked Sendable {
             return true
         }
         guard due else { return }
-        let delay = max(0, deadline - FileStream.systemClock())
+        let delay = max(0, deadline - EngineClock.now())
         DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(min(delay, Int64(Int32.max) * 1_000_000)))) { [weak self] in
             guard let self else { return }
             self.lock.withLock { if self.scheduled == deadline { self.scheduled = nil } }

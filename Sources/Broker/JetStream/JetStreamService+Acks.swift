@@ -31,8 +31,8 @@ extension JetStreamService {
     /// allows are left for the caller to start (a tick of the host it is given, after a run of acks).
     /// `cache` (the connection's) remembers the consumer of the previous ack, so that a run of acks for one
     /// consumer finds it without the two registry lookups.
-    /// `deferAck`: a plain `+ACK` (no AckSync, limits retention) is handed to it instead, to be applied with
-    /// the read's other acks.
+    /// `deferAck`: a plain `+ACK` (no AckSync) is handed to it instead, to be applied with the read's other
+    /// acks (and, on interest and work-queue streams, removed with them in one write).
     func acknowledge(subject: String, body: ByteBuffer, confirm: (@Sendable () -> Void)?,
                      deferDelivery: ((ConsumerHost) -> Void)? = nil, deferAck: ((ConsumerHost, UInt64) -> Void)? = nil,
                      cache: inout AckTargetCache) {
@@ -54,19 +54,35 @@ extension JetStreamService {
             guard let parsed = AckKind.parse(String(buffer: body)) else { return }
             kind = parsed
         }
-        if let deferAck, kind == .ack, confirm == nil, stream.config.retention == .limits {
+        if let deferAck, kind == .ack, confirm == nil {
             deferAck(host, sequence)
             return
         }
-        let released = host.acknowledge(sequence, kind, durable: confirm != nil, deliver: deferDelivery == nil)
+        let released = host.acknowledge(sequence, kind, deliver: deferDelivery == nil)
         deferDelivery?(host)
-        if released.isEmpty || stream.config.retention == .limits {
-            confirm?()
+        let retained = !released.isEmpty && stream.config.retention != .limits
+        guard let confirm else {
+            if retained { host.onAcknowledged(released) {} }
             return
         }
-        Task {
-            await host.onAcknowledged(released)
-            confirm?()
+        // An AckSync is answered once its state is stored and synced, and what it released is removed.
+        let barrier = Barrier(count: retained ? 2 : 1, then: confirm)
+        host.flush(durable: true) { barrier.arrive() }
+        if retained { host.onAcknowledged(released) { barrier.arrive() } }
+    }
+
+    /// Runs `then` once `count` arrivals have happened, on the thread of the last one.
+    final class Barrier: @unchecked Sendable {
+        private let lock = NSLock()
+        private var remaining: Int
+        private let then: @Sendable () -> Void
+        init(count: Int, then: @escaping @Sendable () -> Void) {
+            remaining = count
+            self.then = then
+        }
+        func arrive() {
+            let last: Bool = lock.withLock { remaining -= 1; return remaining == 0 }
+            if last { then() }
         }
     }
 

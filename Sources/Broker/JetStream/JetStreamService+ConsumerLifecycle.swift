@@ -91,21 +91,31 @@ extension JetStreamService {
     }
 
     /// Work queue: a message goes when acknowledged. Interest: when every consumer whose filter matches it
-    /// is done with it.
+    /// is done with it. The sequences one ack step released go to the store as one removal, applied with
+    /// every other removal queued meanwhile in one write; `done` runs (on the writer thread) once they are
+    /// gone, or at once when none is due.
     func attachRetention(_ host: ConsumerHost, stream: StreamManager.Managed) {
         guard stream.config.retention != .limits else { return }
         let retention = stream.config.retention
-        host.onAcknowledged = { [weak stream] sequences in
-            guard let stream else { return }
-            for sequence in sequences {
-                if retention == .interest {
-                    guard let message = try? stream.store.message(sequence: sequence) else { continue }
-                    let done = stream.consumers.all.allSatisfy {
-                        $0.engineSnapshot.isDone(with: sequence, subject: message.subject, matches: Subject.matches)
-                    }
-                    if !done { continue }
+        let logger = self.logger
+        host.onAcknowledged = { [weak stream] sequences, done in
+            guard let stream else { done(); return }
+            var removable = sequences
+            if retention == .interest {
+                let consumers = stream.consumers.all.map(\.engineSnapshot)
+                removable = sequences.filter { sequence in
+                    // A message that cannot be read is not removed now: it is looked at again on the next
+                    // ack or restart, never dropped on a guess.
+                    guard let message = (try? stream.store.message(sequence: sequence)) ?? nil else { return false }
+                    return consumers.allSatisfy { $0.isDone(with: sequence, subject: message.subject, matches: Subject.matches) }
                 }
-                _ = try? await stream.store.delete(sequence: sequence)
+            }
+            guard !removable.isEmpty else { done(); return }
+            stream.store.remove(removable) { result in
+                if case .failure(let error) = result {
+                    logger.error("stream \(stream.config.name): acknowledged messages not removed: \(error)")
+                }
+                done()
             }
         }
     }
@@ -123,6 +133,11 @@ extension JetStreamService {
     static func covers(_ filter: String?, _ stream: StreamManager.Managed) -> Bool {
         guard let filter else { return true }
         return stream.config.subjects.allSatisfy { $0 == filter || Subject.isSubset($0, of: filter) }
+    }
+
+    /// Queues every consumer's unsaved state for its store (at shutdown, before the stores close).
+    func flushConsumers() {
+        for stream in streams.all { for host in stream.consumers.all { host.flush() } }
     }
 
     /// Lets a stream's consumers deliver what was just appended.

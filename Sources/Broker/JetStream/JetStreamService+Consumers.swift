@@ -11,12 +11,23 @@ extension JetStreamService {
     /// Restores the consumers stored with each stream (on start, once delivery is possible).
     func restoreConsumers() {
         for stream in streams.all {
-            for record in (try? stream.store.consumers()) ?? [] {
+            let records: [ConsumerRecord]
+            do {
+                records = try stream.store.consumers()
+            } catch {
+                logger.error("stream \(stream.config.name): its consumer records could not be read, none restored: \(error)")
+                continue
+            }
+            for record in records {
+                // A record that does not decode is left in the store (never deleted on a guess) and named.
                 guard let config = try? JSONDecoder().decode(ConsumerConfig.self, from: record.config),
-                      let saved = StoredConsumerState(decoding: Array(record.state)) else { continue }
+                      let saved = StoredConsumerState(decoding: Array(record.state)) else {
+                    logger.error("stream \(stream.config.name): consumer \(record.name) has a record that does not decode; not restored")
+                    continue
+                }
                 let engine = ConsumerEngine(stream: stream.config.name, name: record.name, config: config, startSequence: 1, state: saved.state)
                 let host = ConsumerHost(engine: engine, created: saved.created, store: stream.store, send: send, hasInterest: hasInterest,
-                                        filterCoversStream: Self.covers(config.filterSubject, stream))
+                                        filterCoversStream: Self.covers(config.filterSubject, stream), logger: logger)
                 attach(host, to: stream)
                 stream.consumers[record.name] = host
                 host.tick()
@@ -94,7 +105,7 @@ extension JetStreamService {
             }
             let engine = ConsumerEngine(stream: stream.config.name, name: name, config: config, startSequence: first, initialSequences: initial)
             let host = ConsumerHost(engine: engine, created: FileStream.systemClock(), store: store, send: send, hasInterest: hasInterest,
-                                    filterCoversStream: Self.covers(config.filterSubject, stream))
+                                    filterCoversStream: Self.covers(config.filterSubject, stream), logger: logger)
             attach(host, to: stream)
             stream.consumers[name] = host
             host.persist()

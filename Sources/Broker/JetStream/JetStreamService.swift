@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import NATSProtocol
 import NIOCore
 import StreamStore
@@ -18,6 +19,8 @@ final class JetStreamService: @unchecked Sendable {
     var send: @Sendable ([OutboundMessage]) -> Void = { _ in }
     /// Whether any subscription matches a subject (push consumers deliver only while someone listens).
     var hasInterest: @Sendable (String) -> Bool = { _ in false }
+    /// Set by the server before it starts.
+    var logger = Logger(label: "strata")
 
     func nextRequestID() -> UInt64 { requestLock.withLock { lastRequestID += 1; return lastRequestID } }
 
@@ -97,8 +100,10 @@ final class JetStreamService: @unchecked Sendable {
             if !acks.isEmpty { self.send(acks) }
             return
         }
-        Task {
-            for sequence in unwanted { _ = try? await stream.store.delete(sequence: sequence) }
+        // The pub acks go once the unwanted messages are gone (a client then sees the stream as it is).
+        let logger = self.logger
+        stream.store.remove(unwanted) { [acks] result in
+            if case .failure(let error) = result { logger.error("stream \(name): messages nobody is interested in not removed: \(error)") }
             if !acks.isEmpty { self.send(acks) }
         }
     }

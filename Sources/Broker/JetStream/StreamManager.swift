@@ -39,9 +39,19 @@ final class StreamManager: @unchecked Sendable {
         var created: Int64
     }
 
+    /// A stream directory found at start that could not be served: left exactly as it was (never
+    /// moved, repaired or deleted by the server), reported, and its name refused to new streams.
+    struct Damaged: Sendable, Equatable {
+        var name: String
+        var path: String
+        var reason: String
+    }
+
     private let root: String
     private let lock = NSLock()
     private var streams: [String: Managed] = [:]
+    /// Stream directories that could not be opened at start.
+    let damaged: [Damaged]
     private var bySubject = SubjectTree<String>()
 
     /// The sync policy of new file streams.
@@ -56,12 +66,41 @@ final class StreamManager: @unchecked Sendable {
         self.maxFileStore = maxFileStore
         root = storeDirectory + "/streams"
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        var damaged: [Damaged] = []
+        var opened: [Managed] = []
         for name in try FileManager.default.contentsOfDirectory(atPath: root).sorted() {
             let path = root + "/" + name
-            guard let data = FileManager.default.contents(atPath: path + "/jetstream.json"),
-                  let saved = try? JSONDecoder().decode(Saved.self, from: data) else { continue }
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else { continue }
+            switch Self.open(path) {
+            case .success(let stream): opened.append(stream)
+            case .failure(let reason): damaged.append(Damaged(name: name, path: path, reason: reason.text))
+            }
+        }
+        self.damaged = damaged
+        for stream in opened { register(stream) }
+    }
+
+    private struct OpenFailure: Error { var text: String }
+
+    /// Opens one stream directory: its API config (`jetstream.json`) and its store. Any failure is the
+    /// reason it is not served; nothing on disk is changed by a failure to open.
+    private static func open(_ path: String) -> Result<Managed, OpenFailure> {
+        let configPath = path + "/jetstream.json"
+        guard let data = FileManager.default.contents(atPath: configPath) else {
+            return .failure(OpenFailure(text: "\(configPath) is missing or unreadable"))
+        }
+        let saved: Saved
+        do {
+            saved = try JSONDecoder().decode(Saved.self, from: data)
+        } catch {
+            return .failure(OpenFailure(text: "\(configPath) does not decode (\(error))"))
+        }
+        do {
             let store = try FileStream(directory: path)
-            register(Managed(config: saved.config, store: store, created: saved.created))
+            return .success(Managed(config: saved.config, store: store, created: saved.created))
+        } catch {
+            return .failure(OpenFailure(text: "its store does not open (\(error))"))
         }
     }
 
@@ -94,6 +133,9 @@ final class StreamManager: @unchecked Sendable {
             if let existing = streams[config.name] {
                 guard existing.config == config else { throw APIError.streamNameInUse }
                 return existing
+            }
+            if damaged.contains(where: { $0.name == config.name }) {
+                throw APIError(code: 500, errCode: 10049, description: "stream \(config.name) exists on disk but could not be opened; see the server log")
             }
             try checkOverlap(config)
             try checkReservation(config, excluding: nil)
@@ -168,14 +210,23 @@ final class StreamManager: @unchecked Sendable {
         guard let removed else { throw APIError.streamNotFound }
         for consumer in removed.consumers.all { consumer.delete() }
         removed.store.close()
-        if removed.config.storage == .file { try? FileManager.default.removeItem(atPath: root + "/" + name) }
+        if removed.config.storage == .file {
+            do {
+                try FileManager.default.removeItem(atPath: root + "/" + name)
+            } catch {
+                // The stream is gone from the server either way; its files are left for the operator.
+                throw APIError(code: 500, errCode: 10050, description: "stream deleted but its files could not be removed: \(error)")
+            }
+        }
     }
 
     func closeAll() { for stream in all { stream.store.close() } }
 
+    /// Writes the API config durably (temporary file, fsync, rename, directory sync).
     private func save(_ stream: Managed) throws {
         let data = try JSONEncoder().encode(Saved(config: stream.config, created: stream.created))
-        try data.write(to: URL(fileURLWithPath: root + "/" + stream.config.name + "/jetstream.json"), options: .atomic)
+        let directory = root + "/" + stream.config.name
+        try DurableFile.write(Array(data), to: directory + "/jetstream.json", in: directory)
     }
 
     /// `creating` false (an update): `num_replicas` above 1 is kept, as the reference keeps it on a single

@@ -22,6 +22,9 @@ public final class FaultInjectingFileSystem: FileSystem, @unchecked Sendable {
     private let lock = NSLock()
     private var fault: Fault?
     private var writes = 0, syncs = 0, renames = 0
+    private var allSyncs = 0
+    /// File syncs (not directory syncs) since the file system was made, whatever was injected.
+    public var syncCount: Int { lock.lock(); defer { lock.unlock() }; return allSyncs }
 
     public init(wrapping base: any FileSystem = POSIXFileSystem()) { self.base = base }
 
@@ -49,6 +52,7 @@ public final class FaultInjectingFileSystem: FileSystem, @unchecked Sendable {
     func onSync() -> Int32? {
         lock.lock(); defer { lock.unlock() }
         syncs += 1
+        allSyncs += 1
         if case .failSync(let n) = fault, n == syncs { fault = nil; return EIO }
         return nil
     }

@@ -6,10 +6,12 @@ import LMDB
 /// the stream's policy; the index is synced at checkpoints (segment seal, compaction, close) and is
 /// validated against the log on open (Specs/Recovery.md).
 final class IndexStore: @unchecked Sendable {
+    /// 3: `idSequences` lists the message ids by sequence, so that ids leaving the duplicate window are
+    /// pruned in order (a version-2 index gets it built from `messageIDs` on open, in place).
     /// 2: `bySubject` holds, per subject id, its sequences as sorted fixed-size duplicates, and locations
     /// are varint-encoded (1: one (id, sequence) key per message, 40-byte locations). A version-1 index is
     /// emptied on open (consumer records kept) and rebuilt from the log by recovery.
-    static let formatVersion: UInt32 = 2
+    static let formatVersion: UInt32 = 3
     /// LMDB's key limit is 511 bytes; subjects and message ids longer than this are rejected.
     static let maxKeyBytes = 480
 
@@ -21,6 +23,8 @@ final class IndexStore: @unchecked Sendable {
     let subjectNames: Database
     let bySubject: Database
     let messageIDs: Database
+    /// Message ids by sequence (u64 BE → timestamp LE · id), for pruning ids in sequence order.
+    let idSequences: Database
     /// Consumer records by name (ConsumerRecord as JSON). Not derived from the log: kept across rebuilds.
     let consumers: Database
 
@@ -36,11 +40,34 @@ final class IndexStore: @unchecked Sendable {
         try txn.put(meta, key: Array("format".utf8), value: bytes)
     }
 
+    /// Adds `idSequences` to a version-2 index from its `messageIDs`, and marks it version 3.
+    private static func upgradeFromVersion2(_ txn: Transaction, meta: Database) throws {
+        let ids = try txn.openDatabase("messageIDs", create: true)
+        let bySequence = try txn.openDatabase("idSequences", create: true)
+        var entries: [(key: [UInt8], value: [UInt8])] = []
+        try txn.withCursor(ids) { cursor in
+            var entry = try cursor.first()
+            while let current = entry {
+                var key: [UInt8] = []
+                key.appendBE(current.value.loadLE(UInt64.self, at: 0))
+                var value: [UInt8] = []
+                value.appendLE(current.value.loadLE(Int64.self, at: 8))
+                value.append(contentsOf: current.key)
+                entries.append((key, value))
+                entry = try cursor.next()
+            }
+        }
+        for entry in entries { try txn.put(bySequence, key: entry.key, value: entry.value) }
+        var bytes: [UInt8] = []
+        bytes.appendLE(IndexStore.formatVersion)
+        try txn.put(meta, key: Array("format".utf8), value: bytes)
+    }
+
     /// Opens (or creates) the index in `path`. Throws `unsupportedFormat` for another format version.
     init(path: String, readOnly: Bool = false) throws {
         do {
             environment = try Environment(path: path, maxDatabases: 10, durability: .deferred, readOnly: readOnly)
-            let names = ["meta", "seq", "time", "subjects", "subjectNames", "bySubject", "messageIDs", "consumers"]
+            let names = ["meta", "seq", "time", "subjects", "subjectNames", "bySubject", "messageIDs", "consumers", "idSequences"]
             let handles: [Database]
             if readOnly {
                 handles = try environment.openExistingDatabases(names, sortedFixedDuplicates: ["bySubject"])
@@ -49,6 +76,7 @@ final class IndexStore: @unchecked Sendable {
                     let meta = try txn.openDatabase("meta", create: true)
                     let version = try txn.get(meta, key: Array("format".utf8)).map { $0.loadLE(UInt32.self, at: 0) }
                     if version == 1 { try IndexStore.upgradeFromVersion1(txn, meta: meta) }
+                    if version == 2 { try IndexStore.upgradeFromVersion2(txn, meta: meta) }
                     var opened: [Database] = [meta]
                     for name in names.dropFirst() {
                         opened.append(try txn.openDatabase(name, create: true, sortedFixedDuplicates: name == "bySubject"))
@@ -58,6 +86,7 @@ final class IndexStore: @unchecked Sendable {
             }
             (meta, sequences, times, subjects, subjectNames, bySubject, messageIDs, consumers) =
                 (handles[0], handles[1], handles[2], handles[3], handles[4], handles[5], handles[6], handles[7])
+            idSequences = handles[8]
             let version: UInt32? = try environment.read { txn in
                 try txn.get(meta, key: Array("format".utf8)).map { $0.loadLE(UInt32.self, at: 0) }
             }

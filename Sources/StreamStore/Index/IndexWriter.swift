@@ -69,7 +69,7 @@ struct IndexWriter {
 
     /// Empties every database but `meta/format` (before a rebuild).
     mutating func clear() throws {
-        for db in [index.sequences, index.times, index.subjects, index.subjectNames, index.bySubject, index.messageIDs] {
+        for db in [index.sequences, index.times, index.subjects, index.subjectNames, index.bySubject, index.messageIDs, index.idSequences] {
             try txn.clear(db)
         }
         try txn.delete(index.meta, key: IndexStore.stateKey)
@@ -111,6 +111,11 @@ struct IndexWriter {
             value.appendLE(sequence)
             value.appendLE(timestamp)
             try value.withUnsafeBytes { try txn.put(index.messageIDs, key: messageID, value: $0) }
+            var byTime: [UInt8] = []
+            byTime.reserveCapacity(8 + messageID.count)
+            byTime.appendLE(timestamp)
+            byTime.append(contentsOf: messageID)
+            try txn.put(index.idSequences, key: Key.u64(sequence), value: byTime, append: true)
         }
         // The time index is sparse: an entry when 64 sequences have passed since the last one (a lookup
         // walks at most that many `seq` entries from the entry before the time it seeks), so one-message
@@ -219,17 +224,27 @@ struct IndexWriter {
         for key in stale { try txn.delete(index.times, key: key) }
     }
 
-    /// Forgets message ids recorded before `time` (outside the duplicate window).
-    mutating func pruneMessageIDs(before time: Int64, limit: Int = 10_000) throws {
-        var stale: [[UInt8]] = []
-        try txn.withCursor(index.messageIDs) { cursor in
+    /// Forgets the message ids recorded before `time` (outside the duplicate window), oldest first, at most
+    /// `limit` of them; returns how many entries it walked (`limit` means there may be more). Timestamps
+    /// never decrease with the sequence, so the walk stops at the first id inside the window. An id
+    /// published again later keeps its newer entry.
+    @discardableResult
+    mutating func pruneMessageIDs(before time: Int64, limit: Int = 50_000) throws -> Int {
+        var stale: [(sequence: [UInt8], id: [UInt8])] = []
+        try txn.withCursor(index.idSequences) { cursor in
             var entry = try cursor.first()
-            while let current = entry, stale.count < limit {
-                if current.value.loadLE(Int64.self, at: 8) < time { stale.append(Array(current.key)) }
+            while let current = entry, stale.count < limit, current.value.loadLE(Int64.self, at: 0) < time {
+                stale.append((Array(current.key), Array(current.value[8...])))
                 entry = try cursor.next()
             }
         }
-        for key in stale { try txn.delete(index.messageIDs, key: key) }
+        for (sequence, id) in stale {
+            try txn.delete(index.idSequences, key: sequence)
+            if let current = try txn.get(index.messageIDs, key: id), current.loadLE(UInt64.self, at: 0) == sequence.withUnsafeBytes({ $0.loadBE(UInt64.self, at: 0) }) {
+                try txn.delete(index.messageIDs, key: id)
+            }
+        }
+        return stale.count
     }
 }
 

@@ -154,6 +154,31 @@ public final class MemoryStream: MessageStore, @unchecked Sendable {
         return consumerRecords.removeValue(forKey: name) != nil
     }
 
+    /// Memory consumer records are stored at once (`durable` means nothing in memory).
+    public func saveConsumer(_ record: ConsumerRecord, durable: Bool, completion: @escaping @Sendable (Result<Void, StoreError>) -> Void) {
+        completion(StoreError.capture { try saveConsumer(record) })
+    }
+
+    public func deleteConsumer(named name: String, completion: @escaping @Sendable (Result<Bool, StoreError>) -> Void) {
+        completion(StoreError.capture { try deleteConsumer(named: name) })
+    }
+
+    public func remove(_ sequences: [UInt64], completion: @escaping @Sendable (Result<UInt64, StoreError>) -> Void) {
+        completion(StoreError.capture {
+            try locked { (contents) throws in sequences.reduce(UInt64(0)) { $0 + contents.removeRange($1...$1) } }
+        })
+    }
+
+    public func removals(since count: UInt64, touching range: ClosedRange<UInt64>) -> (count: UInt64, touched: Bool) {
+        lock.lock(); defer { lock.unlock() }
+        let now = contents.state.lastSequence &- contents.state.messages
+        return (now, contents.removals.mayHaveRemoved(in: range, since: count, now: now))
+    }
+
+    /// A memory stream has no sync to fail.
+    public var failure: StoreError? { nil }
+    public var queuedBytes: Int { 0 }
+
     public func consumers() throws -> [ConsumerRecord] {
         lock.lock(); defer { lock.unlock() }
         return consumerRecords.values.sorted { $0.name < $1.name }
@@ -180,6 +205,11 @@ struct MemoryContents: RetentionTarget {
     var messages: [UInt64: StoredMessage] = [:]
     var subjects: [String: HeldSubject] = [:]
     var messageIDs: [String: (sequence: UInt64, timestamp: Int64)] = [:]
+    /// The ids in the order they were stored (from `idHead` on), to prune those leaving the window.
+    var idOrder: [(sequence: UInt64, timestamp: Int64, id: String)] = []
+    var idHead = 0
+    /// What the last removals touched, for readers holding messages read earlier.
+    var removals = RemovalHistory()
     /// The message id of the last appended message ("" = none).
     var lastMessageID = ""
 
@@ -211,7 +241,10 @@ struct MemoryContents: RetentionTarget {
                                            headers: request.headers, payload: request.payload, messageID: request.messageID)
         if subjects[request.subject] == nil { state.subjects += 1 }
         subjects[request.subject, default: HeldSubject()].sequences.append(sequence)
-        if let id = request.messageID { messageIDs[id] = (sequence, timestamp) }
+        if let id = request.messageID {
+            messageIDs[id] = (sequence, timestamp)
+            idOrder.append((sequence, timestamp, id))
+        }
         if state.messages == 0 {
             state.firstSequence = sequence
             state.firstTimestamp = timestamp
@@ -228,15 +261,30 @@ struct MemoryContents: RetentionTarget {
         case nil:
             break
         }
+        // Retention over a memory map cannot fail (removals only); `enforce` throws only for file indexes.
         try? Retention.enforce(afterAppendingTo: request.subject, config: config, target: &self)
-        if config.duplicateWindow > 0 && messageIDs.count > 4096 {
-            messageIDs = messageIDs.filter { $0.value.timestamp >= now - config.duplicateWindow }
-        }
+        pruneMessageIDs(before: now - config.duplicateWindow)
         return AppendResult(sequence: sequence, timestamp: timestamp, duplicate: false)
+    }
+
+    /// Forgets ids stored before `time` (outside the duplicate window), oldest first; an id stored again
+    /// later keeps its newer entry.
+    mutating func pruneMessageIDs(before time: Int64) {
+        while idHead < idOrder.count, idOrder[idHead].timestamp < time {
+            let old = idOrder[idHead]
+            if messageIDs[old.id]?.sequence == old.sequence { messageIDs[old.id] = nil }
+            idHead += 1
+        }
+        if idHead > 1024 && idHead * 2 > idOrder.count {
+            idOrder.removeFirst(idHead)
+            idHead = 0
+        }
     }
 
     @discardableResult
     mutating func removeRange(_ range: ClosedRange<UInt64>) -> UInt64 {
+        let before = state.lastSequence &- state.messages
+        defer { removals.record(before: before, after: state.lastSequence &- state.messages, lowest: range.lowerBound, highest: range.upperBound) }
         var removed: UInt64 = 0
         let lower = max(range.lowerBound, state.firstSequence)
         let upper = min(range.upperBound, state.lastSequence)

@@ -11,15 +11,16 @@ extension FileStream {
     /// The first held message at or after `sequence` whose subject matches `filter` (all when nil).
     public func next(atOrAfter sequence: UInt64, filter: String? = nil) throws -> StoredMessage? {
         try validate(filter: filter)
-        for _ in 0..<3 {
+        var from = sequence
+        while true {
             guard let (found, location) = try index.read({ reader -> (UInt64, MessageLocation)? in
-                guard let found = try reader.nextSequence(atOrAfter: sequence, filter: filter),
+                guard let found = try reader.nextSequence(atOrAfter: from, filter: filter),
                       let location = try reader.location(found) else { return nil }
                 return (found, location)
             }) else { return nil }
-            if let message = try? load(sequence: found, location: location) { return message }
+            if let message = try load(sequence: found, location: location) { return message }
+            from = found + 1  // removed since the snapshot: the next one after it
         }
-        throw StoreError.indexMismatch("could not read the message after sequence \(sequence)")
     }
 
     /// Up to `limit` held messages from `sequence` on whose subjects match `filter`, read in one snapshot
@@ -48,7 +49,9 @@ extension FileStream {
         }
         var messages: [StoredMessage] = []
         messages.reserveCapacity(found.count)
-        for (s, location) in found { messages.append(try load(sequence: s, location: location)) }
+        for (s, location) in found {
+            if let message = try load(sequence: s, location: location) { messages.append(message) }
+        }
         return messages
     }
 
@@ -121,16 +124,23 @@ extension FileStream {
         }
     }
 
-    /// Reads a message at its location; retries once with fresh handles if compaction moved it.
-    func load(sequence: UInt64, location: MessageLocation) throws -> StoredMessage {
-        let frame = try readers.frame(segment: location.segment, offset: location.frameOffset)
-        if let message = frame.message(at: Int(location.recordIndex)), message.sequence == sequence { return message }
-        readers.invalidate(location.segment)
-        if let fresh = try index.read({ try $0.location(sequence) }) {
+    /// Reads a message at the location a snapshot gave; nil when it has been removed since. The snapshot
+    /// may predate a compaction or reclamation that moved or deleted the message's segment: when the file
+    /// does not hold it there (or cannot be read), it is looked up again in a fresh snapshot while no swap
+    /// can run (``SegmentReaders/swapGate``), and only a mismatch then is an error.
+    func load(sequence: UInt64, location: MessageLocation) throws -> StoredMessage? {
+        // (try?: any failure here is retried below, where it is reported)
+        if let frame = try? readers.frame(segment: location.segment, offset: location.frameOffset),
+           let message = frame.message(at: Int(location.recordIndex)), message.sequence == sequence {
+            return message
+        }
+        return try readers.swapGate.withShared { () throws -> StoredMessage? in
+            readers.invalidate(location.segment)
+            guard let fresh = try index.read({ try $0.location(sequence) }) else { return nil }
             let frame = try readers.frame(segment: fresh.segment, offset: fresh.frameOffset)
             if let message = frame.message(at: Int(fresh.recordIndex)), message.sequence == sequence { return message }
+            throw StoreError.indexMismatch("sequence \(sequence) is not at its indexed location (segment \(fresh.segment), offset \(fresh.frameOffset))")
         }
-        throw StoreError.indexMismatch("sequence \(sequence) is not at its indexed location (segment \(location.segment), offset \(location.frameOffset))")
     }
 
     // MARK: Consumers

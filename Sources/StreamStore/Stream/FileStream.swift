@@ -163,7 +163,7 @@ public final class FileStream: @unchecked Sendable {
         try FileStream.validate(request)
         let size = StoredMessage.accountedSize(subject: request.subject.utf8.count, headers: request.headers.count, payload: request.payload.count)
         let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<AppendResult, StoreError>, Never>) in
-            if !queue.enqueue(.append(request, size: size, completion: { continuation.resume(returning: $0) })) {
+            if !queue.enqueue(.append(request, size: size, completion: { continuation.resume(returning: $0) }), bytes: Int(size)) {
                 continuation.resume(returning: .failure(refusal))
             }
         }
@@ -187,6 +187,7 @@ public final class FileStream: @unchecked Sendable {
         let collector = BatchCollector(count: requests.count, completion: completion)
         var operations: [StreamWriter.Operation] = []
         operations.reserveCapacity(requests.count)
+        var bytes = 0
         for (i, request) in requests.enumerated() {
             do {
                 try FileStream.validate(request)
@@ -196,8 +197,9 @@ public final class FileStream: @unchecked Sendable {
             }
             let size = StoredMessage.accountedSize(subject: request.subject.utf8.count, headers: request.headers.count, payload: request.payload.count)
             operations.append(.append(request, size: size, completion: { collector.complete(i, $0) }))
+            bytes += Int(size)
         }
-        if !queue.enqueue(contentsOf: operations) {
+        if !queue.enqueue(contentsOf: operations, bytes: bytes) {
             for operation in operations { if case .append(_, _, let completion) = operation { completion(.failure(refusal)) } }
         }
     }
@@ -206,7 +208,7 @@ public final class FileStream: @unchecked Sendable {
     public func append(_ request: AppendRequest, completion: @escaping @Sendable (Result<AppendResult, StoreError>) -> Void) {
         do { try FileStream.validate(request) } catch { completion(.failure(StoreError.wrap(error))); return }
         let size = StoredMessage.accountedSize(subject: request.subject.utf8.count, headers: request.headers.count, payload: request.payload.count)
-        if !queue.enqueue(.append(request, size: size, completion: completion)) { completion(.failure(refusal)) }
+        if !queue.enqueue(.append(request, size: size, completion: completion), bytes: Int(size)) { completion(.failure(refusal)) }
     }
 
     /// Removes messages as Specs/Retention.md ("Purge") says; returns how many were removed.
@@ -229,21 +231,60 @@ public final class FileStream: @unchecked Sendable {
         try await submit { .updateConfig(newConfig, completion: $0) }
     }
 
-    /// Stores (or replaces) a consumer record. Durable like the index (Specs/WritePath.md): it survives a
-    /// process crash; after an operating-system crash the last records may be older, which costs
-    /// redeliveries, never lost messages.
-    public func saveConsumer(_ record: ConsumerRecord) throws {
-        if writer == nil { throw StoreError.readOnly }
-        let encoded = record.encoded()
-        try index.write { writer in try writer.txn.put(index.consumers, key: record.name, value: encoded) }
+    /// Removes the held ones of `sequences` without waiting; `completion` runs on the writer thread with how
+    /// many were held. Removals queued while the writer is busy are applied together: one removal record,
+    /// one frame, one sync (acknowledgements on interest and work-queue streams).
+    public func remove(_ sequences: [UInt64], completion: @escaping @Sendable (Result<UInt64, StoreError>) -> Void) {
+        guard !sequences.isEmpty else { completion(.success(0)); return }
+        if !queue.enqueue(.remove(sequences, completion: completion)) { completion(.failure(refusal)) }
     }
 
-    /// Removes a consumer record; returns false when there was none.
+    /// Stores (or replaces) a consumer record through the writer (no LMDB write transaction on the
+    /// caller's thread); `completion` runs on the writer thread once it is committed, and with `durable`
+    /// once the index is synced too (an AckSync's reply waits for that). Without `durable` it survives a
+    /// process crash; after an operating-system crash the last records may be older, which costs
+    /// redeliveries, never lost messages.
+    public func saveConsumer(_ record: ConsumerRecord, durable: Bool, completion: @escaping @Sendable (Result<Void, StoreError>) -> Void) {
+        if !queue.enqueue(.saveConsumer(record, durable: durable, completion: completion)) { completion(.failure(refusal)) }
+    }
+
+    /// Removes a consumer record through the writer; `completion` gets false when there was none.
+    public func deleteConsumer(named name: String, completion: @escaping @Sendable (Result<Bool, StoreError>) -> Void) {
+        if !queue.enqueue(.deleteConsumer(name, completion: completion)) { completion(.failure(refusal)) }
+    }
+
+    /// Stores (or replaces) a consumer record and waits for it (offline tools and tests; the broker uses
+    /// the completion form).
+    public func saveConsumer(_ record: ConsumerRecord) throws {
+        try FileStream.wait { saveConsumer(record, durable: true, completion: $0) }
+    }
+
+    /// Removes a consumer record and waits; returns false when there was none.
     @discardableResult
     public func deleteConsumer(named name: String) throws -> Bool {
-        if writer == nil { throw StoreError.readOnly }
-        return try index.write { writer in try writer.txn.delete(index.consumers, key: name) }
+        try FileStream.wait { deleteConsumer(named: name, completion: $0) }
     }
+
+    private static func wait<T: Sendable>(_ start: (@escaping @Sendable (Result<T, StoreError>) -> Void) -> Void) throws -> T {
+        let done = DispatchSemaphore(value: 0)
+        let box = ResultBox<T>()
+        start { result in box.result = result; done.signal() }
+        done.wait()
+        return try box.result!.get()
+    }
+
+    /// The removal count now, and whether a removal since `count` may have touched `range` (for readers
+    /// that hold messages read earlier: see ``RemovalHistory``).
+    public func removals(since count: UInt64, touching range: ClosedRange<UInt64>) -> (count: UInt64, touched: Bool) {
+        shared.removals(since: count, touching: range)
+    }
+
+    /// Why the stream refuses writes, once it does: a failed sync or a failed cut-back poisons it until it
+    /// is reopened (and recovery has checked its log). Nil while healthy.
+    public var failure: StoreError? { shared.failure }
+
+    /// Bytes of appends queued for the writer and not yet taken (for backpressure).
+    public var queuedBytes: Int { queue.pendingBytes }
 
     /// Syncs the log and the index now, whatever the sync policy.
     public func sync() async throws {
@@ -263,6 +304,9 @@ public final class FileStream: @unchecked Sendable {
         }
         return try result.get()
     }
+
+    /// A result handed from the writer thread to a waiting caller.
+    private final class ResultBox<T>: @unchecked Sendable { var result: Result<T, StoreError>? }
 
     static func validate(_ request: AppendRequest) throws {
         do { try Subject.validateLiteral(request.subject) } catch { throw StoreError.invalidSubject(request.subject, error) }

@@ -1,4 +1,5 @@
 import Foundation
+import LMDB
 import Zstd
 
 /// Read access to a stream's segments for any thread: cached file handles, a small cache of decoded
@@ -17,6 +18,11 @@ final class SegmentReaders: @unchecked Sendable {
 
     /// The stream's zstd dictionaries (shared with the writer, which adds them).
     let dictionaries: FrameDictionaries
+    /// Held exclusively by the writer while it swaps a segment (compaction commits new locations, then
+    /// renames the new file in; reclamation deletes a segment). A reader whose snapshot and file disagree
+    /// reads again holding it shared, so it sees the old locations with the old file or the new with the
+    /// new, never a mix.
+    let swapGate = ReadWriteLock()
 
     init(fileSystem: any FileSystem, paths: StreamPaths, frameCapacity: Int = 64) {
         self.fileSystem = fileSystem

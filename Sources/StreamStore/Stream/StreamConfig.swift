@@ -68,12 +68,16 @@ public struct StreamConfig: Codable, Equatable, Sendable {
     public var frameBytes: Int = 16 << 10
     /// Size at which the active segment is sealed and a new one begun.
     public var segmentBytes: Int64 = 64 << 20
+    /// The writer deletes sealed segments whose records are all removed, and rewrites mostly removed ones,
+    /// while the stream runs (Specs/Retention.md, "Reclamation"). Off: only ``FileStream/compact(_:)``
+    /// and `strata compact` reclaim space.
+    public var reclaim: Bool = true
 
     public init(name: String) { self.name = name }
 
     private enum CodingKeys: String, CodingKey {
         case name, maxMessages, maxBytes, maxAge, maxMessagesPerSubject, maxMessageSize, discard, duplicateWindow
-        case sync, compression, compressionLevel, frameBytes, segmentBytes
+        case sync, compression, compressionLevel, frameBytes, segmentBytes, reclaim
     }
 
     /// Decodes a config; keys that are missing (a file written before the key existed) take their defaults.
@@ -92,6 +96,7 @@ public struct StreamConfig: Codable, Equatable, Sendable {
         compressionLevel = try c.decodeIfPresent(Int32.self, forKey: .compressionLevel) ?? compressionLevel
         frameBytes = try c.decodeIfPresent(Int.self, forKey: .frameBytes) ?? frameBytes
         segmentBytes = try c.decodeIfPresent(Int64.self, forKey: .segmentBytes) ?? segmentBytes
+        reclaim = try c.decodeIfPresent(Bool.self, forKey: .reclaim) ?? reclaim
     }
 
     /// Checks the config; the name must be usable as a directory name and as a NATS token.

@@ -14,17 +14,7 @@ enum StreamFiles {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         guard let data = try? encoder.encode(config) else { throw StoreError.invalidConfig("cannot encode config") }
-        let temporary = paths.config + ".tmp"
-        do {
-            let handle = try fileSystem.open(temporary, create: true)
-            try handle.truncate(to: 0)
-            try handle.write(Array(data), at: 0)
-            try handle.sync()
-            try fileSystem.rename(temporary, to: paths.config)
-            try fileSystem.syncDirectory(paths.root)
-        } catch {
-            throw StoreError.wrap(error)
-        }
+        try DurableFile.write(Array(data), to: paths.config, in: paths.root, fileSystem: fileSystem)
     }
 
     static func readConfig(paths: StreamPaths) throws -> StreamConfig {
@@ -49,5 +39,27 @@ enum StreamFiles {
             throw StoreError.io(FileSystemError(operation: "flock", path: path, errno: code))
         }
         return fd
+    }
+}
+
+/// A small file replaced whole and durably: written to `<path>.tmp`, synced, renamed over `path`, and the
+/// directory synced, so that after a crash the file is either the old one or the new one, complete.
+public enum DurableFile {
+    public static func write(_ bytes: [UInt8], to path: String, in directory: String) throws {
+        try write(bytes, to: path, in: directory, fileSystem: POSIXFileSystem())
+    }
+
+    static func write(_ bytes: [UInt8], to path: String, in directory: String, fileSystem: any FileSystem) throws {
+        let temporary = path + ".tmp"
+        do {
+            let handle = try fileSystem.open(temporary, create: true)
+            try handle.truncate(to: 0)
+            try handle.write(bytes, at: 0)
+            try handle.sync()
+            try fileSystem.rename(temporary, to: path)
+            try fileSystem.syncDirectory(directory)
+        } catch {
+            throw StoreError.wrap(error)
+        }
     }
 }

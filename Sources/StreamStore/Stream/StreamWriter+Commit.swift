@@ -11,7 +11,7 @@ extension StreamWriter {
             let now = clock()
             let config = self.config
             var lastID = lastMessageID
-            let newState: StreamState? = try withFrameWrite { (writer: inout IndexWriter, frames: inout FrameBuilder, segment: UInt64) in
+            let written: (state: StreamState, removed: [ClosedRange<UInt64>])? = try withFrameWrite { (writer: inout IndexWriter, frames: inout FrameBuilder, segment: UInt64) in
                 lastID = lastMessageID  // the body may run again (index map growth): start from the committed id
                 for i in batch.indices {  // (indices: no generic copy of each pending append)
                     let request = batch[i].request
@@ -73,8 +73,8 @@ extension StreamWriter {
                     lastID = request.messageID ?? ""
                 }
             }
-            if let newState {
-                publish(state: newState)
+            if let written {
+                publish(state: written.state, removed: written.removed)
                 lastMessageID = lastID
             }
         } catch {
@@ -91,10 +91,10 @@ extension StreamWriter {
     func writeRemovals<T>(_ body: (inout IndexWriter) throws -> T) throws -> T {
         try ensureWritable()
         var output: T?
-        let newState = try withFrameWrite { (writer: inout IndexWriter, _: inout FrameBuilder, _: UInt64) in
+        let written = try withFrameWrite { (writer: inout IndexWriter, _: inout FrameBuilder, _: UInt64) in
             output = try body(&writer)
         }
-        if let newState { publish(state: newState) }
+        if let written { publish(state: written.state, removed: written.removed) }
         return output!
     }
 
@@ -102,14 +102,15 @@ extension StreamWriter {
     /// `build` add records (through the frame builder) and index changes, append the removal record they
     /// imply, write the frames with one `pwrite`, sync per policy, move the marker, and commit. On any
     /// failure the index transaction is aborted and the file cut back, so the stream is as it was.
-    /// Returns the new state, or nil when nothing was written.
-    private func withFrameWrite(_ build: (inout IndexWriter, inout FrameBuilder, UInt64) throws -> Void) throws -> StreamState? {
+    /// Returns the new state and the ranges removed, or nil when nothing was written. A failed sync also
+    /// poisons the stream (``failure``): see ``syncNow()``.
+    private func withFrameWrite(_ build: (inout IndexWriter, inout FrameBuilder, UInt64) throws -> Void) throws -> (state: StreamState, removed: [ClosedRange<UInt64>])? {
         try rollIfNeeded()
         let offset = activeSize
         let segment = activeFirst
         var wroteBytes = false
         do {
-            let written: (StreamState, Int, [[UInt8]]?)? = try index.write { writer in
+            let written: (StreamState, Int, [[UInt8]]?, [ClosedRange<UInt64>])? = try index.write { writer in
                 var frames = FrameBuilder(baseOffset: offset, frameBytes: config.frameBytes, compressor: compressor,
                                           dictionary: compressor == nil ? nil : dictionary)
                 if compressor != nil && dictionary == nil && !dictionaryFailed { frames.samples = [] }
@@ -123,16 +124,24 @@ extension StreamWriter {
                 wroteBytes = true
                 if config.sync == .always { try preallocate(through: offset + Int64(frames.encoded.count)) }
                 try active.write(frames.encoded, at: offset)
-                if config.sync == .always { try active.sync() }
+                if config.sync == .always {
+                    do {
+                        try active.sync()
+                    } catch {
+                        failure = .needsRecovery("sync of \(active.path) failed (\(StoreError.wrap(error))); the stream refuses writes until it is reopened and its log checked")
+                        throw error
+                    }
+                }
                 try writer.save(marker: IndexMarker(segment: segment, lastFrameOffset: UInt64(last.offset),
                                                     endOffset: UInt64(offset) + UInt64(frames.encoded.count), lastFrameCRC: last.crc))
-                return (writer.state.stream, frames.encoded.count, frames.samples)
+                return (writer.state.stream, frames.encoded.count, frames.samples, writer.removed.ranges)
             }
-            guard let (state, length, samples) = written else { return nil }
+            guard let (state, length, samples, removed) = written else { return nil }
             activeSize = offset + Int64(length)
             if config.sync != .always { unsynced = true }
             if let samples { learnDictionary(from: samples) }
-            return state
+            removedSinceReclaim += removed.reduce(0) { $0 + $1.upperBound - $1.lowerBound + 1 }
+            return (state, removed)
         } catch {
             if wroteBytes { cutBack(to: offset) }
             throw error

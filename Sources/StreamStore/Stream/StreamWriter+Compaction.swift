@@ -4,19 +4,14 @@ import Zstd
 /// write `<seg>.compact` and sync it → commit the new locations with `meta/compacting` in one index
 /// transaction and checkpoint → rename over the old file and sync the directory → clear the flag.
 /// Recovery completes the swap if the index change committed, and deletes the output if it did not.
+/// Readers never see a half-applied swap: the commit, rename and cache invalidation run holding the
+/// readers' swap gate exclusively (``SegmentReaders/swapGate``).
 extension StreamWriter {
     func compactSealedSegments(_ options: CompactionOptions) throws -> CompactionReport {
         try ensureWritable()
         var report = CompactionReport()
         do {
-            for (position, segment) in segments.enumerated().dropLast() {
-                let end = segments[position + 1] - 1
-                let others = segments.enumerated().filter { $0.offset != position }.map { index -> ClosedRange<UInt64> in
-                    index.element...(index.offset + 1 < segments.count ? segments[index.offset + 1] - 1 : .max)
-                }
-                try compact(segment: segment, range: segment...end, otherRanges: others, options: options, report: &report)
-            }
-            segments = segments.filter { fileSystem.exists(paths.segment($0)) }
+            for segment in segments.dropLast() { try compact(segment: segment, options: options, report: &report) }
         } catch let error as StoreError {
             throw error
         } catch let error as FileSystemError {
@@ -27,8 +22,19 @@ extension StreamWriter {
         return report
     }
 
-    private func compact(segment: UInt64, range: ClosedRange<UInt64>, otherRanges: [ClosedRange<UInt64>],
-                         options: CompactionOptions, report: inout CompactionReport) throws {
+    /// The sequences sealed segment `segment` may hold, and those of every other segment (the active one's
+    /// reaching to the end of sequence space).
+    func ranges(of segment: UInt64) -> (own: ClosedRange<UInt64>, others: [ClosedRange<UInt64>]) {
+        let position = segments.firstIndex(of: segment)!
+        func range(_ i: Int) -> ClosedRange<UInt64> { segments[i]...(i + 1 < segments.count ? segments[i + 1] - 1 : .max) }
+        return (range(position), segments.indices.filter { $0 != position }.map(range))
+    }
+
+    /// Compacts one sealed segment: drops its removed records (deletes it when nothing is left) and
+    /// recompresses what stays. Returns how many messages it still holds.
+    @discardableResult
+    func compact(segment: UInt64, options: CompactionOptions, report: inout CompactionReport) throws -> UInt64 {
+        let (range, otherRanges) = ranges(of: segment)
         let path = paths.segment(segment)
         let handle = try fileSystem.open(path, create: false)
         let size = try handle.size()
@@ -70,16 +76,22 @@ extension StreamWriter {
         let repack = averageFrame < Int64(options.frameBytes / 8)
         if dropped == 0 && !options.rewriteAll && !repack {
             report.bytesAfter += size
-            return
+            liveAfterCompaction[segment] = UInt64(live.count)
+            return UInt64(live.count)
         }
 
         if live.isEmpty && keptRemovals.isEmpty {
-            try fileSystem.remove(path)
+            // Nothing in it is needed, by the index or by a replay of the log.
+            try readers.swapGate.withExclusive {
+                try fileSystem.remove(path)
+                readers.invalidate(segment)
+            }
             try fileSystem.syncDirectory(paths.segments)
-            readers.invalidate(segment)
+            segments.removeAll { $0 == segment }
+            liveAfterCompaction[segment] = nil
             report.segmentsRemoved += 1
             report.recordsDropped += dropped
-            return
+            return 0
         }
 
         // Write the replacement: removals first, then the live messages in frames of `frameBytes`.
@@ -117,24 +129,29 @@ extension StreamWriter {
         try out.sync()
         try fileSystem.syncDirectory(paths.segments)
 
-        // Swap the locations in, with the compacting flag, in one transaction.
-        try index.write { writer in
-            for (sequence, frameOffset, recordIndex) in newLocations {
-                guard var location = try writer.reader.location(sequence) else { continue }
-                location.frameOffset = frameOffset
-                location.recordIndex = recordIndex
-                try writer.txn.put(index.sequences, key: Key.u64(sequence), value: location.encoded())
+        // Swap the locations in, with the compacting flag, in one transaction; then the file. Readers wait
+        // for both (a reader's retry holds the gate shared).
+        try readers.swapGate.withExclusive {
+            try index.write { writer in
+                for (sequence, frameOffset, recordIndex) in newLocations {
+                    guard var location = try writer.reader.location(sequence) else { continue }
+                    location.frameOffset = frameOffset
+                    location.recordIndex = recordIndex
+                    try writer.txn.put(index.sequences, key: Key.u64(sequence), value: location.encoded())
+                }
+                try writer.setCompacting(segment)
             }
-            try writer.setCompacting(segment)
+            try index.checkpoint()
+            try fileSystem.rename(output, to: path)
+            readers.invalidate(segment)
         }
-        try index.checkpoint()
-        try fileSystem.rename(output, to: path)
         try fileSystem.syncDirectory(paths.segments)
-        readers.invalidate(segment)
         try index.write { writer in try writer.setCompacting(nil) }
 
         report.segmentsRewritten += 1
         report.recordsDropped += dropped
         report.bytesAfter += writeOffset
+        liveAfterCompaction[segment] = UInt64(live.count)
+        return UInt64(live.count)
     }
 }

@@ -13,6 +13,13 @@ final class StreamWriter: @unchecked Sendable {
         case compact(CompactionOptions, completion: @Sendable (Result<CompactionReport, StoreError>) -> Void)
         case updateConfig(StreamConfig, completion: @Sendable (Result<Void, StoreError>) -> Void)
         case sync(completion: @Sendable (Result<Void, StoreError>) -> Void)
+        /// Removals queued together (acknowledgements on interest and work-queue streams) are applied in
+        /// one write: one removal record, one frame, one sync.
+        case remove([UInt64], completion: @Sendable (Result<UInt64, StoreError>) -> Void)
+        /// Consumer records go through the writer, so that no LMDB write transaction runs on a caller's
+        /// thread; records queued together share one transaction, and `durable` ones an index sync.
+        case saveConsumer(ConsumerRecord, durable: Bool, completion: @Sendable (Result<Void, StoreError>) -> Void)
+        case deleteConsumer(String, completion: @Sendable (Result<Bool, StoreError>) -> Void)
     }
 
     let queue = WriteQueue<Operation>()
@@ -36,7 +43,19 @@ final class StreamWriter: @unchecked Sendable {
     var compressor: Compressor?
     var lastSync = Date()
     var unsynced = false
-    var failure: StoreError?
+    /// Set when the stream must refuse writes until it is reopened: a failed sync (the kernel may have
+    /// dropped the unsynced pages and reports it once), or a failed cut-back. Published to readers.
+    var failure: StoreError? {
+        didSet { if let failure { shared.failure = failure } }
+    }
+    /// Background reclamation (StreamWriter+Reclamation.swift): removals since its last pass, when that was,
+    /// and what each segment held after it was last compacted (so it is not compacted again for nothing).
+    var removedSinceReclaim: UInt64 = 0
+    var lastReclaim = ContinuousClock.now
+    var liveAfterCompaction: [UInt64: UInt64] = [:]
+    /// Message ids leave the index once outside the duplicate window; when they were last pruned (the
+    /// stream's clock; `.min`: not since open, so the first pass after open prunes).
+    var lastIDPrune: Int64 = .min
     /// The message id of the last appended message ("" = none); rebuilt from the log on open.
     var lastMessageID = ""
     /// The stream's zstd dictionary once it has one (Specs/SegmentFormat.md, "Dictionaries"); until then,
@@ -73,7 +92,7 @@ final class StreamWriter: @unchecked Sendable {
     }
 
     var state: StreamState { shared.state }
-    func publish(state: StreamState) { shared.state = state }
+    func publish(state: StreamState, removed: [ClosedRange<UInt64>] = []) { shared.publish(state: state, removed: removed) }
     func publish(config: StreamConfig) { shared.config = config }
 
     func start() {
@@ -98,8 +117,11 @@ final class StreamWriter: @unchecked Sendable {
             let (operations, closed) = queue.take(until: nextWakeup())
             var batch: [PendingAppend] = []
             var batchBytes = 0
+            var removals: [(sequences: [UInt64], completion: @Sendable (Result<UInt64, StoreError>) -> Void)] = []
+            var consumerWrites: [Operation] = []
             for operation in operations {
-                if case .append(let request, let size, let completion) = operation {
+                switch operation {
+                case .append(let request, let size, let completion):
                     batch.append(PendingAppend(request: request, size: size, completion: completion))
                     batchBytes += Int(size)
                     if batch.count >= StreamWriter.maxBatchRecords || batchBytes >= StreamWriter.maxBatchBytes {
@@ -108,49 +130,140 @@ final class StreamWriter: @unchecked Sendable {
                         batchBytes = 0
                     }
                     continue
+                case .remove(let sequences, let completion):
+                    // Gathered for one write at the end of this take (they only remove committed messages).
+                    removals.append((sequences, completion))
+                    continue
+                case .saveConsumer, .deleteConsumer:
+                    consumerWrites.append(operation)
+                    continue
+                default:
+                    break
                 }
                 if !batch.isEmpty { commit(batch); batch.removeAll(keepingCapacity: true); batchBytes = 0 }
                 perform(operation)
             }
             if !batch.isEmpty { commit(batch) }
+            if !removals.isEmpty { remove(removals) }
+            if !consumerWrites.isEmpty { writeConsumers(consumerWrites) }
             runTimers()
             if closed && operations.isEmpty { break }
         }
-        // A clean close leaves no preallocated zeros behind.
+        // A clean close leaves no preallocated zeros behind, and the log and index synced. A failure here
+        // is already too late to report to anyone but the next open, whose recovery handles an unclean end.
         if allocatedEnd > activeSize, (try? active.truncate(to: activeSize)) != nil { allocatedEnd = activeSize }
-        try? active.sync()
-        try? index.checkpoint()
+        if failure == nil { try? syncNow() }
         done.signal()
+    }
+
+    /// Applies removals queued together in one write and completes each with how many it removed.
+    private func remove(_ removals: [(sequences: [UInt64], completion: @Sendable (Result<UInt64, StoreError>) -> Void)]) {
+        let result: Result<[UInt64], StoreError> = StoreError.capture {
+            try writeRemovals { writer in
+                try removals.map { removal in
+                    var count: UInt64 = 0
+                    for sequence in removal.sequences where try writer.remove(sequence) != nil { count += 1 }
+                    return count
+                }
+            }
+        }
+        for (i, removal) in removals.enumerated() { removal.completion(result.map { $0[i] }) }
+    }
+
+    /// Writes consumer records queued together in one index transaction; syncs the index once when one of
+    /// them must be durable (an AckSync).
+    private func writeConsumers(_ operations: [Operation]) {
+        var durable = false
+        let result: Result<[Bool], StoreError> = StoreError.capture {
+            try ensureWritable()
+            let outcomes: [Bool] = try index.write { writer in
+                try operations.map { operation -> Bool in
+                    switch operation {
+                    case .saveConsumer(let record, let isDurable, _):
+                        durable = durable || isDurable
+                        try writer.txn.put(index.consumers, key: record.name, value: record.encoded())
+                        return true
+                    case .deleteConsumer(let name, _):
+                        return try writer.txn.delete(index.consumers, key: name)
+                    default:
+                        return false
+                    }
+                }
+            }
+            if durable { try syncNow() }
+            return outcomes
+        }
+        for (i, operation) in operations.enumerated() {
+            switch operation {
+            case .saveConsumer(_, _, let completion): completion(result.map { _ in () })
+            case .deleteConsumer(_, let completion): completion(result.map { $0[i] })
+            default: break
+            }
+        }
     }
 
     static let maxBatchRecords = 4096
     static let maxBatchBytes = 1 << 20
 
-    /// When the writer must wake up with no work: for an interval sync or the next expiry.
+    /// When the writer must wake up with no work: for an interval sync, the next expiry, a reclamation
+    /// pass or a message-id prune.
     private func nextWakeup() -> Date? {
         var deadline: Date?
+        func wake(in seconds: Double) {
+            let at = Date().addingTimeInterval(max(0.001, min(seconds, 3600)))
+            deadline = min(deadline ?? at, at)
+        }
         if unsynced, case .interval(let ms) = config.sync {
-            deadline = lastSync.addingTimeInterval(Double(ms) / 1000)
+            wake(in: Double(ms) / 1000 - Date().timeIntervalSince(lastSync))
         }
         if let expiry = Retention.nextExpiry(config: config, state: state) {
-            let wait = Double(expiry - clock()) / 1e9
-            let at = Date().addingTimeInterval(max(0.001, min(wait, 3600)))
-            deadline = min(deadline ?? at, at)
+            wake(in: Double(expiry - clock()) / 1e9)
+        }
+        if failure == nil {
+            if config.reclaim && removedSinceReclaim > 0 && segments.count > 1 {
+                wake(in: reclamationDue ? 0 : Self.seconds(Self.reclaimInterval - (ContinuousClock.now - lastReclaim)))
+            }
+            if config.duplicateWindow > 0 {
+                wake(in: lastIDPrune == .min ? 0 : Double(lastIDPrune + idPruneInterval - clock()) / 1e9)
+            }
         }
         return deadline
     }
 
+    private static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+
+    /// Interval syncs, expiry, message-id pruning and background reclamation, between takes. A failure of
+    /// any of them poisons the stream (``failure``): nothing after it is acknowledged until a reopen.
     private func runTimers() {
-        if unsynced, case .interval(let ms) = config.sync, Date().timeIntervalSince(lastSync) * 1000 >= Double(ms) {
-            try? syncNow()
-        }
-        if let expiry = Retention.nextExpiry(config: config, state: state), expiry <= clock() {
-            _ = try? writeRemovals { writer in try Retention.expire(now: clock(), config: config, target: &writer) }
+        guard failure == nil else { return }
+        do {
+            if unsynced, case .interval(let ms) = config.sync, Date().timeIntervalSince(lastSync) * 1000 >= Double(ms) {
+                try syncNow()
+            }
+            if let expiry = Retention.nextExpiry(config: config, state: state), expiry <= clock() {
+                _ = try writeRemovals { writer in try Retention.expire(now: clock(), config: config, target: &writer) }
+            }
+            try pruneMessageIDsIfDue()
+            try reclaimIfDue()
+        } catch {
+            let wrapped = StoreError.wrap(error)
+            if failure == nil { failure = .needsRecovery("background work failed: \(wrapped)") }
         }
     }
 
+    /// Syncs the log and checkpoints the index. A failed sync poisons the stream: after an `fdatasync`
+    /// error Linux may have dropped the dirty pages and reports the error only once, so a later sync that
+    /// succeeds proves nothing about what was written before it.
     func syncNow() throws {
-        do { try active.sync() } catch { throw StoreError.wrap(error) }
+        do {
+            try active.sync()
+        } catch {
+            let wrapped = StoreError.wrap(error)
+            failure = .needsRecovery("sync of \(active.path) failed (\(wrapped)); the stream refuses writes until it is reopened and its log checked")
+            throw wrapped
+        }
         try index.checkpoint()
         unsynced = false
         lastSync = Date()
@@ -179,7 +292,9 @@ final class StreamWriter: @unchecked Sendable {
                 }
             })
         case .sync(let completion):
-            completion(StoreError.capture { try syncNow() })
+            completion(StoreError.capture { try ensureWritable(); try syncNow() })
+        case .remove, .saveConsumer, .deleteConsumer:
+            break  // gathered by the loop
         }
     }
 }
@@ -190,11 +305,14 @@ struct PendingAppend {
     var completion: @Sendable (Result<AppendResult, StoreError>) -> Void
 }
 
-/// State shared between the writer (which publishes) and readers (which read it at any time).
+/// State shared between the writer (which publishes) and readers (which read it at any time): the
+/// counters, the config, what the last removals touched, and the failure that poisoned the stream.
 final class SharedStreamState: @unchecked Sendable {
     private let lock = NSLock()
     private var _state: StreamState
     private var _config: StreamConfig
+    private var _removals = RemovalHistory()
+    private var _failure: StoreError?
 
     init(state: StreamState, config: StreamConfig) {
         _state = state
@@ -203,11 +321,36 @@ final class SharedStreamState: @unchecked Sendable {
 
     var state: StreamState {
         get { lock.lock(); defer { lock.unlock() }; return _state }
-        set { lock.lock(); _state = newValue; lock.unlock() }
+        set { publish(state: newValue, removed: []) }
+    }
+
+    /// Publishes a new state; `removed` are the ranges the write removed (recorded in the history).
+    func publish(state: StreamState, removed: [ClosedRange<UInt64>]) {
+        lock.lock()
+        defer { lock.unlock() }
+        let before = _state.lastSequence &- _state.messages
+        let after = state.lastSequence &- state.messages
+        if let lowest = removed.first?.lowerBound, let highest = removed.last?.upperBound {
+            _removals.record(before: before, after: after, lowest: lowest, highest: highest)
+        }
+        _state = state
+    }
+
+    /// The removal count now, and whether a removal since `count` may have touched `range`.
+    func removals(since count: UInt64, touching range: ClosedRange<UInt64>) -> (count: UInt64, touched: Bool) {
+        lock.lock()
+        defer { lock.unlock() }
+        let now = _state.lastSequence &- _state.messages
+        return (now, _removals.mayHaveRemoved(in: range, since: count, now: now))
     }
 
     var config: StreamConfig {
         get { lock.lock(); defer { lock.unlock() }; return _config }
         set { lock.lock(); _config = newValue; lock.unlock() }
+    }
+
+    var failure: StoreError? {
+        get { lock.lock(); defer { lock.unlock() }; return _failure }
+        set { lock.lock(); if _failure == nil { _failure = newValue }; lock.unlock() }
     }
 }

@@ -6,23 +6,29 @@ final class WriteQueue<Operation>: @unchecked Sendable {
     private let condition = NSCondition()
     private var pending: [Operation] = []
     private var closed = false
+    private var bytes = 0
 
-    /// Adds an operation; returns false when the queue is closed.
-    func enqueue(_ operation: Operation) -> Bool {
+    /// Bytes (of message payload, as callers count them) queued and not yet taken.
+    var pendingBytes: Int { condition.lock(); defer { condition.unlock() }; return bytes }
+
+    /// Adds an operation of `bytes`; returns false when the queue is closed.
+    func enqueue(_ operation: Operation, bytes: Int = 0) -> Bool {
         condition.lock()
         defer { condition.unlock() }
         if closed { return false }
         pending.append(operation)
+        self.bytes += bytes
         condition.signal()
         return true
     }
 
-    /// Adds several operations at once; returns false (adding none) when the queue is closed.
-    func enqueue(contentsOf operations: [Operation]) -> Bool {
+    /// Adds several operations of `bytes` in all at once; returns false (adding none) when the queue is closed.
+    func enqueue(contentsOf operations: [Operation], bytes: Int = 0) -> Bool {
         condition.lock()
         defer { condition.unlock() }
         if closed { return false }
         pending.append(contentsOf: operations)
+        self.bytes += bytes
         condition.signal()
         return true
     }
@@ -41,6 +47,7 @@ final class WriteQueue<Operation>: @unchecked Sendable {
         }
         let taken = pending
         pending.removeAll(keepingCapacity: true)
+        bytes = 0
         return (taken, closed)
     }
 

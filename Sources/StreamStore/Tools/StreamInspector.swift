@@ -70,7 +70,7 @@ public enum StreamInspector {
                                               ackFloorStreamSequence: $0.ackFloorStreamSequence, pending: $0.pendingSequences.count)
                 }
                 let databases = [("seq", store.sequences), ("time", store.times), ("subjects", store.subjects),
-                                 ("subjectNames", store.subjectNames), ("bySubject", store.bySubject), ("messageIDs", store.messageIDs), ("consumers", store.consumers)]
+                                 ("subjectNames", store.subjectNames), ("bySubject", store.bySubject), ("messageIDs", store.messageIDs), ("idSequences", store.idSequences), ("consumers", store.consumers)]
                 for (name, db) in databases { index.entries[name] = try reader.txn.count(db) }
             }
             index.bytesUsed = (try? store.environment.usedBytes()) ?? 0
