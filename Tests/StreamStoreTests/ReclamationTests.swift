@@ -62,11 +62,11 @@ import Testing
         #expect(sealed > 5)
         // Remove all but every tenth message: mostly removed segments are rewritten, in passes.
         let kept = Set(stride(from: 10, through: 1500, by: 10).map(UInt64.init))
+        let bytesBefore = try Self.logBytes(directory.stream())
         let removed: UInt64 = try await withCheckedThrowingContinuation { continuation in
             stream.remove((1...1500).map(UInt64.init).filter { !kept.contains($0) }) { continuation.resume(with: $0) }
         }
         #expect(removed == 1350)
-        let bytesBefore = try Self.logBytes(directory.stream())
         #expect(try await Self.settle(stream) {
             try stream.messages(from: 1, limit: 2000).filter { $0.subject.hasPrefix("q.") }.count == 150
                 && (try Self.logBytes(directory.stream())) * 3 < bytesBefore
