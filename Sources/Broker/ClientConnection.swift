@@ -32,6 +32,8 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
     private var acknowledged: [(host: ConsumerHost, sequences: [UInt64])] = []
     /// This read's messages for streams, stored at its end.
     private var captured: [(publish: Publish, stream: StreamManager.Managed)] = []
+    /// Backpressure: stream publishes not yet stored; reading stops while too many bytes wait.
+    private(set) var publishWindow: PublishWindow
     /// Messages from other threads waiting for one hop onto this connection's loop (under `handOver`).
     private let handOver = NSLock()
     private var handOverBuffer: ByteBuffer?
@@ -45,6 +47,8 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
         self.server = server
         self.parser = ClientParser(maxControlLine: server.configuration.maxControlLine, maxPayload: server.configuration.maxPayload)
         self.outbound = ByteBufferAllocator().buffer(capacity: 4096)
+        self.publishWindow = PublishWindow(limit: server.configuration.maxPublishBytesInFlight,
+                                           streamQueueLimit: server.configuration.maxStreamQueueBytes)
         self.random = FastRandom(seed: id &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(UInt(bitPattern: ObjectIdentifier(server).hashValue)))
         self.logger = server.logger
         logger[metadataKey: "cid"] = "\(id)"
@@ -93,16 +97,36 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
         }
         if let buffer = inbound, buffer.readableBytes == 0 { inbound = nil } else { inbound?.discardReadBytes() }
         handOverRemoteDeliveries()
-        if !captured.isEmpty {
-            server.jetStream?.store(captured, on: context.eventLoop)
-            captured.removeAll(keepingCapacity: true)
-        }
+        if !captured.isEmpty { storeCaptured(context) }
         if !acknowledged.isEmpty {
             let pending = acknowledged
             acknowledged.removeAll(keepingCapacity: true)
             for (host, sequences) in pending {
                 if sequences.isEmpty { host.tick() } else { host.acknowledgeThenDeliver(sequences) }
             }
+        }
+    }
+
+    /// Hands this read's stream publishes to their stores, and stops reading while too much waits.
+    private func storeCaptured(_ context: ChannelHandlerContext) {
+        guard let jetStream = server.jetStream else { captured.removeAll(); return }
+        let bytes = captured.reduce(0) { $0 + JetStreamService.bytes(of: $1.publish) }
+        var queued = 0
+        for item in captured { queued = max(queued, item.stream.store.queuedBytes) }
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        jetStream.store(captured, on: context.eventLoop) { done in loopBound.value.publishesStored(done) }
+        captured.removeAll(keepingCapacity: true)
+        if publishWindow.handed(bytes, queued: queued) {
+            logger.debug("\(publishWindow.inFlight) bytes of publishes waiting for their streams: reading paused")
+            context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+        }
+    }
+
+    /// Earlier stream publishes were stored and acknowledged (on this connection's loop).
+    private func publishesStored(_ bytes: Int) {
+        if publishWindow.completed(bytes), let channel {
+            logger.debug("publishes stored: reading resumed")
+            channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
         }
     }
 

@@ -33,7 +33,10 @@ final class JetStreamService: @unchecked Sendable {
     /// Appends messages published to streams' subjects (those of one connection read, in order); each
     /// publish with a reply subject gets its pub ack there. Each stream's messages go to its store in one
     /// hand-off, and their acks are routed together once the store has committed them.
-    func store(_ captured: [(publish: Publish, stream: StreamManager.Managed)], on loop: any EventLoop) {
+    /// `completed` runs on `loop` once per stream with the bytes of that stream's publishes, when their pub
+    /// acks have been routed (the connection's backpressure, ``PublishWindow``).
+    func store(_ captured: [(publish: Publish, stream: StreamManager.Managed)], on loop: any EventLoop,
+               completed: @escaping @Sendable (Int) -> Void = { _ in }) {
         var byStream: [(stream: StreamManager.Managed, publishes: [Publish])] = []
         for item in captured {
             if let i = byStream.firstIndex(where: { $0.stream === item.stream }) {
@@ -42,12 +45,21 @@ final class JetStreamService: @unchecked Sendable {
                 byStream.append((item.stream, [item.publish]))
             }
         }
-        for (stream, publishes) in byStream { store(publishes, in: stream, on: loop) }
+        for (stream, publishes) in byStream {
+            let bytes = publishes.reduce(0) { $0 + Self.bytes(of: $1) }
+            store(publishes, in: stream, on: loop) { completed(bytes) }
+        }
+    }
+
+    /// What a publish costs while it waits for its store: subject, headers and payload.
+    static func bytes(of publish: Publish) -> Int {
+        publish.subject.utf8.count + (publish.headers?.readableBytes ?? 0) + publish.payload.readableBytes
     }
 
     /// The store's completion only hops to `loop` (the publisher's): the writer thread goes on to the next
     /// batch while the loop builds and routes the acks.
-    private func store(_ publishes: [Publish], in stream: StreamManager.Managed, on loop: any EventLoop) {
+    private func store(_ publishes: [Publish], in stream: StreamManager.Managed, on loop: any EventLoop,
+                       completed: @escaping @Sendable () -> Void) {
         let name = stream.config.name
         var refused: [OutboundMessage] = []
         var requests: [AppendRequest] = []
@@ -65,9 +77,12 @@ final class JetStreamService: @unchecked Sendable {
             }
         }
         if !refused.isEmpty { send(refused) }
-        guard !requests.isEmpty else { return }
+        guard !requests.isEmpty else { completed(); return }
         stream.store.append(contentsOf: requests) { [replies, subjects] results in
-            loop.execute { self.acknowledge(results, replies: replies, subjects: subjects, in: stream) }
+            loop.execute {
+                self.acknowledge(results, replies: replies, subjects: subjects, in: stream)
+                completed()
+            }
         }
     }
 

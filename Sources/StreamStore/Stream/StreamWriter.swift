@@ -140,7 +140,10 @@ final class StreamWriter: @unchecked Sendable {
                 default:
                     break
                 }
+                // Everything queued before another operation is applied before it (a sync waits for it).
                 if !batch.isEmpty { commit(batch); batch.removeAll(keepingCapacity: true); batchBytes = 0 }
+                if !removals.isEmpty { remove(removals); removals.removeAll() }
+                if !consumerWrites.isEmpty { writeConsumers(consumerWrites); consumerWrites.removeAll() }
                 perform(operation)
             }
             if !batch.isEmpty { commit(batch) }
