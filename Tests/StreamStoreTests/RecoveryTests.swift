@@ -194,6 +194,36 @@ import LMDB
         upgraded.close()
     }
 
+    /// An index of format 2 (no `idSequences`) gets its ids listed by sequence on open, in place, without a
+    /// rebuild: de-duplication goes on, and the ids are pruned once outside the window.
+    @Test func formatTwoIndexIsUpgradedInPlace() async throws {
+        let directory = TemporaryDirectory()
+        defer { withExtendedLifetime(directory) {} }
+        let clock = ManualClock()
+        let root = directory.stream()
+        var config = StreamConfig(name: "s")
+        config.duplicateWindow = 60_000_000_000
+        let stream = try FileStream.create(at: root, config: config, clock: clock.function)
+        _ = await stream.append(contentsOf: (1...20).map { request("u", "\($0)", id: "m\($0)") })
+        stream.close()
+        try {
+            let environment = try Environment(path: root + "/index", maxDatabases: 10, durability: .deferred)
+            try environment.write { (txn) throws in
+                try txn.drop(try txn.openDatabase("idSequences", create: true))
+                try txn.put(try txn.openDatabase("meta", create: false), key: Array("format".utf8), value: [UInt8]([2, 0, 0, 0]))
+            }
+        }()
+        let upgraded = try FileStream(directory: root, clock: clock.function)
+        #expect(upgraded.recovery.messagesIndexed == 0 && upgraded.recovery.indexRebuiltBecause == nil)
+        #expect(try await upgraded.append(request("u", "again", id: "m5")).duplicate)
+        #expect(try ReclamationTests.idEntries(root) == (20, 20))
+        clock.advance(61_000_000_000)
+        _ = try await upgraded.append(request("u", "later", id: "m21"))
+        try await upgraded.sync()
+        #expect(try ReclamationTests.idEntries(root) == (1, 1))
+        upgraded.close()
+    }
+
     /// The time index is sparse (an entry per 64 sequences); lookups by time still find the
     /// exact first message, across appends of one message and of large batches, after the head moves,
     /// and after a rebuild.

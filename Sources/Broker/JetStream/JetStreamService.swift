@@ -24,6 +24,13 @@ final class JetStreamService: @unchecked Sendable {
 
     func nextRequestID() -> UInt64 { requestLock.withLock { lastRequestID += 1; return lastRequestID } }
 
+    /// Streams whose poisoning has been logged (once each).
+    private var poisonedLogged: Set<ObjectIdentifier> = []
+    /// True when the stream's failure was logged before; marks it logged.
+    func failureLogged(_ stream: StreamManager.Managed) -> Bool {
+        requestLock.withLock { !poisonedLogged.insert(ObjectIdentifier(stream.store)).inserted }
+    }
+
     init(storeDirectory: String, sync: StreamConfig.SyncPolicy = .always, maxMemoryStore: Int64 = -1, maxFileStore: Int64 = -1) throws {
         streams = try StreamManager(storeDirectory: storeDirectory, sync: sync, maxMemoryStore: maxMemoryStore, maxFileStore: maxFileStore)
     }
@@ -107,6 +114,9 @@ final class JetStreamService: @unchecked Sendable {
                     acks.append(OutboundMessage(to: reply, payload: ByteBuffer(string: json), oneOff: true))
                 }
             case .failure(let error):
+                if case .needsRecovery = error, !failureLogged(stream) {
+                    logger.error("stream \(name) refuses writes until the server restarts: \(error)")
+                }
                 if let reply = replies[i] { acks.append(Self.pubAck(to: reply, stream: name, error: Self.apiError(for: error))) }
             }
         }
@@ -289,7 +299,14 @@ final class JetStreamService: @unchecked Sendable {
             guard let request = try? JSONDecoder().decode(Request.self, from: body) else { return error("stream_msg_delete_response", .invalidJSON) }
             if stream.config.sealed { return error("stream_msg_delete_response", .streamSealed) }
             if stream.config.denyDelete { return error("stream_msg_delete_response", .deleteDenied) }
-            guard (try? await stream.store.delete(sequence: request.seq)) == true else {
+            let deleted: Bool
+            do {
+                deleted = try await stream.store.delete(sequence: request.seq)
+            } catch let failure {
+                logger.error("stream \(stream.config.name): message \(request.seq) not deleted: \(failure)")
+                return error("stream_msg_delete_response", (failure as? StoreError).map(Self.apiError) ?? .storeFailed)
+            }
+            guard deleted else {
                 return error("stream_msg_delete_response", APIError(code: 400, errCode: 10057, description: "no message found"))
             }
             return encode("stream_msg_delete_response", ["success": true])

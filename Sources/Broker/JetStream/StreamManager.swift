@@ -287,6 +287,17 @@ final class StreamManager: @unchecked Sendable {
         store.maxMessageSize = 0  // max_msg_size counts headers + payload; the service checks it before appending
         store.discard = config.discard == .new ? .new : .old
         store.duplicateWindow = config.duplicateWindow
+        store.segmentBytes = segmentBytes(for: config)
         return store
+    }
+
+    /// The segment size for a stream's limits (Specs/Retention.md, "Reclamation"): small enough that a
+    /// capped stream's sealed segments are wholly removed soon after they fill, so that reclamation can
+    /// delete them and the store stays near the cap.
+    static func segmentBytes(for config: APIStreamConfig) -> Int64 {
+        let low: Int64 = 64 << 10, high: Int64 = 8 << 20
+        if config.maxBytes > 0 { return min(max(config.maxBytes / 4, low), high) }
+        if config.maxMsgs > 0 { return min(max(config.maxMsgs * 32, low), high) }
+        return config.retention == .limits ? high : 4 << 20
     }
 }
