@@ -9,7 +9,7 @@ PY := .build-py/bin/python
 DATA ?= data
 PORT ?= 4222
 
-.PHONY: deps test-deps build release run test unit-test integration-test crash-test soak bench clean
+.PHONY: deps test-deps build release run test unit-test integration-test crash-test soak soak-reclaim bench clean
 
 define apt_install
 	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -62,6 +62,11 @@ crash-test: deps
 # messages; fails on a lost message or on memory that keeps growing.
 soak: deps
 	Benchmarks/broker/soak-js.sh $${SOAK_ROUNDS:-10} $${SOAK_COUNT:-50000}
+
+# Bounded disk under retention: a capped stream and a drained work queue under RECLAIM_TOTAL messages,
+# side by side with nats-server (store size per quarter, work-queue backlog, work-queue consume rate).
+soak-reclaim: test-deps
+	Benchmarks/broker/reclaim.sh $${RECLAIM_TOTAL:-10000000}
 
 # Storage benchmarks (release build, separate package under Benchmarks/): the figures of BENCHMARKS.md.
 bench: deps

@@ -21,7 +21,7 @@ def allocated_kib(path):
 
 
 async def main(url, store, total):
-    nc = await nats.connect(url, max_pending_size=256 << 20)
+    nc = await nats.connect(url, pending_size=256 << 20)
     js = nc.jetstream(timeout=30)
     await js.add_stream(StreamConfig(name="CAP", subjects=["cap.>"], max_msgs=10_000))
     await js.add_stream(StreamConfig(name="WQ", subjects=["wq.>"], retention=RetentionPolicy.WORK_QUEUE))

@@ -112,7 +112,11 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
         guard let jetStream = server.jetStream else { captured.removeAll(); return }
         let bytes = captured.reduce(0) { $0 + JetStreamService.bytes(of: $1.publish) }
         var queued = 0
-        for item in captured { queued = max(queued, item.stream.store.queuedBytes) }
+        var previous: StreamManager.Managed?
+        for item in captured where item.stream !== previous {  // (a read's publishes are mostly one stream's)
+            queued = max(queued, item.stream.store.queuedBytes)
+            previous = item.stream
+        }
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         jetStream.store(captured, on: context.eventLoop) { done in loopBound.value.publishesStored(done) }
         captured.removeAll(keepingCapacity: true)
