@@ -141,6 +141,9 @@ extension StreamWriter {
             if config.sync != .always { unsynced = true }
             if let samples { learnDictionary(from: samples) }
             removedSinceReclaim += removed.reduce(0) { $0 + $1.upperBound - $1.lowerBound + 1 }
+            if let low = removed.first?.lowerBound, let high = removed.last?.upperBound {
+                reclaimSpan = min(reclaimSpan?.lowerBound ?? low, low)...max(reclaimSpan?.upperBound ?? high, high)
+            }
             return (state, removed)
         } catch {
             if wroteBytes { cutBack(to: offset) }

@@ -52,15 +52,20 @@ extension StreamWriter {
     func reclaimIfDue() throws {
         guard reclamationDue else { return }
         let removedBefore = removedSinceReclaim
+        let span = reclaimSpan
         removedSinceReclaim = 0
+        reclaimSpan = nil
         lastReclaim = .now
         let sealed = Array(segments.dropLast())
         let first = state.firstSequence
         let views: [ReclamationPolicy.Segment] = try index.read { reader in
-            try sealed.enumerated().map { position, segment in
+            try sealed.enumerated().compactMap { position, segment in
                 let end = segments[position + 1] - 1  // sealed: a newer segment follows
                 let held = liveAfterCompaction[segment] ?? (end - segment + 1)
                 guard end >= first else { return .init(first: segment, live: 0, held: held) }
+                // Only segments the removals since the last pass touched are counted (a large stream
+                // with a few deletes is not walked whole).
+                guard let span, span.overlaps(segment...end) else { return nil }
                 var live: UInt64 = 0
                 try reader.txn.withCursor(index.sequences) { cursor in
                     var entry = try cursor.seek(atOrAfter: Key.u64(segment))
@@ -84,7 +89,10 @@ extension StreamWriter {
             liveAfterCompaction = liveAfterCompaction.filter { $0.value > 0 }
         }
         let rewritesLeft = views.filter { $0.live > 0 && $0.live * 2 <= $0.held }.count > 1
-        if rewritesLeft { removedSinceReclaim = max(removedBefore, Self.reclaimAfterRemovals) }
+        if rewritesLeft {
+            removedSinceReclaim = max(removedBefore, Self.reclaimAfterRemovals)
+            reclaimSpan = span
+        }
     }
 
     /// How often ids are pruned (ns): a quarter of the duplicate window, at most once a second. So the

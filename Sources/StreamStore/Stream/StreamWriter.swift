@@ -51,6 +51,8 @@ final class StreamWriter: @unchecked Sendable {
     /// Background reclamation (StreamWriter+Reclamation.swift): removals since its last pass, when that was,
     /// and what each segment held after it was last compacted (so it is not compacted again for nothing).
     var removedSinceReclaim: UInt64 = 0
+    /// The lowest and highest sequence removed since the last pass.
+    var reclaimSpan: ClosedRange<UInt64>?
     var lastReclaim = ContinuousClock.now
     var liveAfterCompaction: [UInt64: UInt64] = [:]
     /// Message ids leave the index once outside the duplicate window; when they were last pruned (the
