@@ -2,7 +2,7 @@
 messages and a work-queue stream drained by a pull consumer that fetches and acks everything, while a
 publisher sends TOTAL messages of 256 B (one in ten also to the work queue). Prints the store's allocated
 size (du -sk) after each quarter of the load, the work queue's count once the load is done and the queue
-is drained, and then the rate at which the same consumer drains a 50,000-message backlog with explicit
+is drained, the store's size then and 12 s later, and then the rate at which the same consumer drains a 50,000-message backlog with explicit
 acks. Used by reclaim.sh, which runs it against strata-server and nats-server side by side.
 
 Usage: python reclaim.py URL STORE_DIR TOTAL
@@ -75,6 +75,8 @@ async def main(url, store, total):
             break
         await asyncio.sleep(0.05)
     print(f"drained: acked={acked}/{expected} wq_left={left} store_kib={allocated_kib(store)}", flush=True)
+    await asyncio.sleep(12)  # background work of both servers (Strata checks its indexes every 10 s)
+    print(f"settled: store_kib={allocated_kib(store)}", flush=True)
 
     # Work-queue consume rate: a 50,000-message backlog, fetched 500 at a time, each acked.
     backlog = 50_000

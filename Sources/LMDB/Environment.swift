@@ -1,4 +1,7 @@
 import CLMDB
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// An LMDB environment: one memory-mapped database file holding named databases.
 ///
@@ -15,11 +18,16 @@ public final class Environment: @unchecked Sendable {
         case deferred
     }
 
-    let handle: OpaquePointer
+    /// Replaced only by ``compact(databases:)``, holding `resizeLock` exclusively; read under it.
+    private(set) var handle: OpaquePointer
     public let path: String
-    /// Held shared by every transaction and exclusively by ``growMap()``: LMDB requires that no
-    /// transaction be active in the process while the map is resized.
+    /// Held shared by every transaction and exclusively by ``growMap()`` and ``compact(databases:)``:
+    /// LMDB requires that no transaction be active in the process while the map is resized or closed.
     private let resizeLock = ReadWriteLock()
+    private let settings: (maxDatabases: UInt32, maxReaders: UInt32, flags: UInt32)
+    /// Set when a compaction could not reopen the file: every transaction then fails instead of using a
+    /// closed handle (the file on disk is whole; reopening the environment works).
+    private var closedBecause: String?
 
     /// Opens (creating if needed) the environment in the directory `path`.
     /// - Parameters:
@@ -29,23 +37,28 @@ public final class Environment: @unchecked Sendable {
     public init(path: String, mapSize: Int = 32 << 20, maxDatabases: UInt32 = 16,
                 maxReaders: UInt32 = 512, durability: Durability = .synchronous,
                 readOnly: Bool = false) throws {
+        var flags = UInt32(MDB_NOTLS)
+        if durability == .deferred && !readOnly { flags |= UInt32(MDB_NOSYNC) | UInt32(MDB_WRITEMAP) }
+        if readOnly { flags |= UInt32(MDB_RDONLY) }
+        self.settings = (maxDatabases, maxReaders, flags)
+        self.handle = try Environment.open(path, mapSize: mapSize, settings: settings)
+        self.path = path
+    }
+
+    private static func open(_ path: String, mapSize: Int, settings: (maxDatabases: UInt32, maxReaders: UInt32, flags: UInt32)) throws -> OpaquePointer {
         var env: OpaquePointer?
         try check(mdb_env_create(&env), "mdb_env_create")
         guard let env else { throw LMDBError(code: MDB_PANIC, operation: "mdb_env_create") }
         do {
             try check(mdb_env_set_mapsize(env, mapSize), "mdb_env_set_mapsize")
-            try check(mdb_env_set_maxdbs(env, maxDatabases), "mdb_env_set_maxdbs")
-            try check(mdb_env_set_maxreaders(env, maxReaders), "mdb_env_set_maxreaders")
-            var flags = UInt32(MDB_NOTLS)
-            if durability == .deferred && !readOnly { flags |= UInt32(MDB_NOSYNC) | UInt32(MDB_WRITEMAP) }
-            if readOnly { flags |= UInt32(MDB_RDONLY) }
-            try check(mdb_env_open(env, path, flags, 0o644), "mdb_env_open(\(path))")
+            try check(mdb_env_set_maxdbs(env, settings.maxDatabases), "mdb_env_set_maxdbs")
+            try check(mdb_env_set_maxreaders(env, settings.maxReaders), "mdb_env_set_maxreaders")
+            try check(mdb_env_open(env, path, settings.flags, 0o644), "mdb_env_open(\(path))")
         } catch {
             mdb_env_close(env)
             throw error
         }
-        self.handle = env
-        self.path = path
+        return env
     }
 
     deinit { mdb_env_close(handle) }
@@ -77,6 +90,7 @@ public final class Environment: @unchecked Sendable {
     public func read<T>(_ body: (Transaction) throws -> T) throws -> T {
         resizeLock.lockShared()
         defer { resizeLock.unlock() }
+        if let closedBecause { throw LMDBError(code: MDB_PANIC, operation: closedBecause) }
         let txn = try Transaction(environment: self, readOnly: true)
         defer { txn.abort() }
         return try body(txn)
@@ -87,6 +101,7 @@ public final class Environment: @unchecked Sendable {
     public func write<T>(_ body: (Transaction) throws -> T) throws -> T {
         resizeLock.lockShared()
         defer { resizeLock.unlock() }
+        if let closedBecause { throw LMDBError(code: MDB_PANIC, operation: closedBecause) }
         let txn = try Transaction(environment: self, readOnly: false)
         let result: T
         do {
@@ -126,5 +141,97 @@ public final class Environment: @unchecked Sendable {
         try check(mdb_env_info(handle, &info), "mdb_env_info")
         try check(mdb_env_stat(handle, &stat), "mdb_env_stat")
         return (info.me_last_pgno + 1) * Int(stat.ms_psize)
+    }
+
+    /// Pages of the file (up to the highest ever used) and pages the trees of `databases` and the
+    /// environment's own databases hold now; the difference is free pages the file keeps.
+    public func pages(of databases: [Database]) throws -> (file: Int, live: Int) {
+        try read { txn in
+            var info = MDB_envinfo()
+            try check(mdb_env_info(handle, &info), "mdb_env_info")
+            var live = 2  // the two meta pages
+            for dbi in [MDB_dbi(0), MDB_dbi(1)] + databases.map(\.dbi) {
+                var stat = MDB_stat()
+                try check(mdb_stat(txn.handle, dbi, &stat), "mdb_stat")
+                live += Int(stat.ms_branch_pages + stat.ms_leaf_pages + stat.ms_overflow_pages)
+            }
+            return (info.me_last_pgno + 1, live)
+        }
+    }
+
+    /// The page size.
+    public var pageSize: Int {
+        var stat = MDB_stat()
+        mdb_env_stat(handle, &stat)
+        return Int(stat.ms_psize)
+    }
+
+    /// Rewrites the file without its free pages (`mdb_env_copy2` with `MDB_CP_COMPACT`), so that a
+    /// database that grew and then shrank gives its space back; committed data is unchanged. Every
+    /// transaction of the process waits meanwhile (as for ``growMap()``). The copy is synced and renamed
+    /// over `data.mdb` (a crash leaves the old file or the new, both whole), and the environment reopened.
+    /// `databases` (name, handle, sorted fixed duplicates) are every named database the process opened:
+    /// they are reopened in their handles' order and must get the same handles, which a trial open of the
+    /// copy checks before anything is replaced (else nothing changes and this throws).
+    public func compact(databases: [(name: String, handle: Database, sortedFixedDuplicates: Bool)]) throws {
+        resizeLock.lockExclusive()
+        defer { resizeLock.unlock() }
+        if let closedBecause { throw LMDBError(code: MDB_PANIC, operation: closedBecause) }
+        let copy = path + ".compact"
+        let fm = FileManagerShim.self
+        fm.removeTree(copy)
+        guard mkdir(copy, 0o755) == 0 else { throw LMDBError(code: errno, operation: "mkdir(\(copy))") }
+        defer { fm.removeTree(copy) }
+        try check(mdb_env_copy2(handle, copy, UInt32(MDB_CP_COMPACT)), "mdb_env_copy2")
+        try fm.sync(copy + "/data.mdb")
+        let mapSize = self.mapSize
+        let ordered = databases.sorted { $0.handle.dbi < $1.handle.dbi }
+        func reopenAll(_ env: OpaquePointer) throws -> Bool {
+            var txn: OpaquePointer?
+            try check(mdb_txn_begin(env, nil, 0, &txn), "mdb_txn_begin")
+            var same = true
+            for database in ordered {
+                var dbi: MDB_dbi = 0
+                let flags = database.sortedFixedDuplicates ? UInt32(MDB_DUPSORT) | UInt32(MDB_DUPFIXED) : 0
+                let code = mdb_dbi_open(txn, database.name, flags, &dbi)
+                if code != 0 { mdb_txn_abort(txn); try check(code, "mdb_dbi_open(\(database.name))") }
+                same = same && dbi == database.handle.dbi
+            }
+            try check(mdb_txn_commit(txn), "mdb_txn_commit")
+            return same
+        }
+        // A trial open of the copy (another path, so another environment may have it open).
+        let trial = try Environment.open(copy, mapSize: mapSize, settings: settings)
+        let matches: Bool
+        do { matches = try reopenAll(trial) } catch { mdb_env_close(trial); throw error }
+        mdb_env_close(trial)
+        guard matches else { throw LMDBError(code: MDB_INCOMPATIBLE, operation: "compact: database handles would change") }
+
+        mdb_env_close(handle)
+        do {
+            guard rename(copy + "/data.mdb", path + "/data.mdb") == 0 else { throw LMDBError(code: errno, operation: "rename(\(copy)/data.mdb)") }
+            try fm.sync(path)
+            handle = try Environment.open(path, mapSize: mapSize, settings: settings)
+            _ = try reopenAll(handle)
+        } catch {
+            closedBecause = "environment \(path) closed after a failed compaction (\(error)); reopen it"
+            throw error
+        }
+    }
+}
+
+/// The few file operations compaction needs, over POSIX (the module has no Foundation).
+enum FileManagerShim {
+    static func sync(_ path: String) throws {
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw LMDBError(code: errno, operation: "open(\(path))") }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw LMDBError(code: errno, operation: "fsync(\(path))") }
+    }
+
+    /// Removes a directory of plain files (a copy's data.mdb and lock.mdb), if it exists.
+    static func removeTree(_ path: String) {
+        for name in ["data.mdb", "lock.mdb"] { unlink(path + "/" + name) }
+        rmdir(path)
     }
 }

@@ -69,4 +69,49 @@ import Testing
         }
         #expect(throws: LMDBError.self) { _ = try Environment(path: path + "/missing") }
     }
+
+    /// A database that grew and was emptied keeps its pages in the file; compaction gives them back, keeps
+    /// every committed value and every handle valid, and the file reopens as compacted.
+    @Test func compactionGivesBackFreePagesAndKeepsDataAndHandles() throws {
+        let path = NSTemporaryDirectory() + "lmdb-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        do {
+            let env = try Environment(path: path, mapSize: 64 << 20, durability: .deferred)
+            let (a, b) = try env.write { (txn) throws in
+                (try txn.openDatabase("a", create: true), try txn.openDatabase("b", create: true, sortedFixedDuplicates: true))
+            }
+            try env.write { (txn) throws in
+                for i in 0..<50_000 { try txn.put(a, key: Self.key(i), value: [UInt8](repeating: 7, count: 40)) }
+                try txn.put(b, key: [1], value: Self.key(1))
+                try txn.put(b, key: [1], value: Self.key(2))
+            }
+            try env.write { (txn) throws in for i in 0..<49_990 { _ = try txn.delete(a, key: Self.key(i)) } }
+            let before = try env.pages(of: [a, b])
+            #expect(before.file > before.live * 4)
+            try env.compact(databases: [("a", a, false), ("b", b, true)])
+            let after = try env.pages(of: [a, b])
+            #expect(after.file < before.file / 4 && after.live <= before.live)
+            try env.read { (txn) throws in
+                #expect(try txn.count(a) == 10)
+                #expect(try txn.get(a, key: Self.key(49_995)).map(Array.init) == [UInt8](repeating: 7, count: 40))
+                try txn.withCursor(b) { (cursor) throws in
+                    #expect(try cursor.seek(atOrAfter: [1])?.value.count == 8)
+                    #expect(try cursor.nextDuplicate() != nil)
+                }
+            }
+            try env.write { (txn) throws in try txn.put(a, key: Self.key(1), value: [1]) }  // still writable
+            try env.sync()
+        }
+        let reopened = try Environment(path: path, mapSize: 64 << 20, durability: .deferred)
+        let a = try reopened.openDatabase("a", create: false)
+        try reopened.read { (txn) throws in #expect(try txn.count(a) == 11) }
+        #expect(!FileManager.default.fileExists(atPath: path + ".compact"))
+    }
+
+    static func key(_ i: Int) -> [UInt8] {
+        var key: [UInt8] = []
+        withUnsafeBytes(of: UInt64(i).bigEndian) { key.append(contentsOf: $0) }
+        return key
+    }
 }

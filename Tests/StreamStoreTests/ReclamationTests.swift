@@ -195,6 +195,37 @@ import Testing
         return (entries["messageIDs"] ?? -1, entries["idSequences"] ?? -1)
     }
 
+    /// A drained queue's index keeps its peak pages until compacted; compaction gives them back while the
+    /// stream stays readable and writable, and the compacted index opens cleanly.
+    @Test func aDrainedIndexIsCompacted() async throws {
+        let directory = TemporaryDirectory()
+        defer { withExtendedLifetime(directory) {} }
+        let stream = try FileStream.create(at: directory.stream(), config: StreamConfig(name: "s"))
+        for chunk in stride(from: 1, through: 40_000, by: 2_000) {
+            _ = await stream.append(contentsOf: (chunk..<chunk + 2_000).map { request("d.\($0 % 50)", "\($0)") })
+        }
+        _ = try await withCheckedThrowingContinuation { continuation in
+            stream.remove((1...39_990).map(UInt64.init)) { continuation.resume(with: $0) }
+        }
+        let before = try Self.allocatedKiB(directory.stream() + "/index/data.mdb")
+        #expect(try stream.index.compactIfWasteful())
+        let after = try Self.allocatedKiB(directory.stream() + "/index/data.mdb")
+        #expect(after * 4 < before, "index \(before) KiB → \(after) KiB")
+        #expect(try !stream.index.compactIfWasteful())  // nothing left to give back
+        #expect(try stream.messages(from: 1, limit: 100).map(\.sequence) == Array(39_991...40_000))
+        #expect(try await stream.append(request("d.1", "more")).sequence == 40_001)
+        stream.close()
+        let reopened = try FileStream(directory: directory.stream())
+        defer { reopened.close() }
+        #expect(reopened.recovery.isClean && reopened.state.messages == 11)
+    }
+
+    static func allocatedKiB(_ path: String) throws -> Int {
+        var info = stat()
+        guard stat(path, &info) == 0 else { throw StoreError.notAStream(path: path) }
+        return Int(info.st_blocks) / 2
+    }
+
     @Test func removalHistoryAnswersOnlyWhatItKnows() {
         var history = RemovalHistory()
         #expect(!history.mayHaveRemoved(in: 10...20, since: 0, now: 0))

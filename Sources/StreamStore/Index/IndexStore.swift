@@ -148,6 +148,32 @@ final class IndexStore: @unchecked Sendable {
         do { try environment.sync() } catch { throw StoreError.wrap(error) }
     }
 
+    /// Every named database with its name and flags, for a compaction's reopen.
+    private var databases: [(name: String, handle: Database, sortedFixedDuplicates: Bool)] {
+        [("meta", meta, false), ("seq", sequences, false), ("time", times, false), ("subjects", subjects, false),
+         ("subjectNames", subjectNames, false), ("bySubject", bySubject, true), ("messageIDs", messageIDs, false),
+         ("consumers", consumers, false), ("idSequences", idSequences, false)]
+    }
+
+    /// The index file keeps the pages of its largest size (LMDB reuses freed pages but never shrinks the
+    /// file): a queue that held a large backlog and was drained keeps its peak. When at least half of the
+    /// file (and 1 MiB) is free pages and the live trees are at most `maxLiveBytes` (the copy holds every
+    /// reader of this stream for its duration), the file is rewritten compact. Returns whether it was.
+    /// The file is synced first (a checkpoint): the copy is of committed, synced data.
+    func compactIfWasteful(maxLiveBytes: Int = 16 << 20) throws -> Bool {
+        do {
+            let pages = try environment.pages(of: databases.map(\.handle))
+            let pageSize = environment.pageSize
+            let free = pages.file - pages.live
+            guard free * pageSize >= 1 << 20, free * 2 >= pages.file, pages.live * pageSize <= maxLiveBytes else { return false }
+            try environment.sync()
+            try environment.compact(databases: databases)
+            return true
+        } catch {
+            throw StoreError.wrap(error)
+        }
+    }
+
     static let stateKey = Array("state".utf8)
     static let markerKey = Array("marker".utf8)
     static let compactingKey = Array("compacting".utf8)

@@ -142,6 +142,7 @@ extension StreamWriter {
             if let samples { learnDictionary(from: samples) }
             removedSinceReclaim += removed.reduce(0) { $0 + $1.upperBound - $1.lowerBound + 1 }
             if let low = removed.first?.lowerBound, let high = removed.last?.upperBound {
+                removedSinceIndexCheck = true
                 reclaimSpan = min(reclaimSpan?.lowerBound ?? low, low)...max(reclaimSpan?.upperBound ?? high, high)
             }
             return (state, removed)

@@ -95,6 +95,18 @@ extension StreamWriter {
         }
     }
 
+    /// How often the writer looks at whether the index file is mostly free pages (``IndexStore/compactIfWasteful(maxLiveBytes:)``).
+    static let indexCompactionInterval: Duration = .seconds(10)
+
+    /// Rewrites the index compact when it is mostly free pages (a drained queue), at most every 10 s.
+    func compactIndexIfDue() throws {
+        guard config.reclaim, removedSinceIndexCheck,
+              ContinuousClock.now - lastIndexCompactionCheck >= Self.indexCompactionInterval else { return }
+        lastIndexCompactionCheck = .now
+        removedSinceIndexCheck = false
+        _ = try index.compactIfWasteful()
+    }
+
     /// How often ids are pruned (ns): a quarter of the duplicate window, at most once a second. So the
     /// index holds at most the ids of a window and a quarter.
     var idPruneInterval: Int64 { max(config.duplicateWindow / 4, 1_000_000_000) }

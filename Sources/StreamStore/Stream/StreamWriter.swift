@@ -55,6 +55,10 @@ final class StreamWriter: @unchecked Sendable {
     var reclaimSpan: ClosedRange<UInt64>?
     var lastReclaim = ContinuousClock.now
     var liveAfterCompaction: [UInt64: UInt64] = [:]
+    /// When the index file was last checked for free pages (monotonic).
+    var lastIndexCompactionCheck = ContinuousClock.now
+    /// Whether anything was removed since that check (only then can the file have become mostly free).
+    var removedSinceIndexCheck = false
     /// Message ids leave the index once outside the duplicate window; when they were last pruned (the
     /// stream's clock; `.min`: not since open, so the first pass after open prunes).
     var lastIDPrune: Int64 = .min
@@ -228,6 +232,9 @@ final class StreamWriter: @unchecked Sendable {
             if config.reclaim && removedSinceReclaim > 0 && segments.count > 1 {
                 wake(in: reclamationDue ? 0 : Self.seconds(Self.reclaimInterval - (ContinuousClock.now - lastReclaim)))
             }
+            if config.reclaim && removedSinceIndexCheck {
+                wake(in: Self.seconds(Self.indexCompactionInterval - (ContinuousClock.now - lastIndexCompactionCheck)))
+            }
             if config.duplicateWindow > 0 {
                 wake(in: lastIDPrune == .min ? 0 : Double(lastIDPrune + idPruneInterval - clock()) / 1e9)
             }
@@ -252,6 +259,7 @@ final class StreamWriter: @unchecked Sendable {
             }
             try pruneMessageIDsIfDue()
             try reclaimIfDue()
+            try compactIndexIfDue()
         } catch {
             let wrapped = StoreError.wrap(error)
             if failure == nil { failure = .needsRecovery("background work failed: \(wrapped)") }
