@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # JetStream side by side: nats-server 2.9.10 (never fsyncs JetStream writes) and strata-server with its
 # default sync-before-ack, then strata with --js_sync none; same load generator (nats-jsbench, C client).
+# Then the work-queue workload (pull consume with explicit acks on a work-queue stream), each order once.
 # Usage: Benchmarks/broker/compare-js.sh [count] [size]      (from the repository root)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -17,11 +18,17 @@ run() {  # label command...
   "$@" -a 127.0.0.1 -p $port -js -sd "$dir" >/dev/null 2>&1 &
   local pid=$!
   for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.05; done
-  local out; out=$(.build/bench/nats-jsbench nats://127.0.0.1:$port $SIZE $COUNT)
+  local out; out=$(env $JSBENCH_ENV .build/bench/nats-jsbench nats://127.0.0.1:$port $SIZE $COUNT $SYNC_COUNT)
   kill $pid; wait $pid 2>/dev/null || true
   echo "$label: $out disk_kib=$(du -sk "$dir" | cut -f1)"
   rm -rf "$dir"
 }
+JSBENCH_ENV="" SYNC_COUNT=$COUNT
 run "nats-server 2.9.10 (no fsync)" nats-server
 run "strata (sync always)" .build/release/strata-server
 run "strata (sync none)" .build/release/strata-server --js_sync none
+JSBENCH_ENV="JSBENCH_WORKQUEUE=1" SYNC_COUNT=1000
+run "work queue: nats-server 2.9.10" nats-server
+run "work queue: strata (sync always)" .build/release/strata-server
+run "work queue: strata (sync always)" .build/release/strata-server
+run "work queue: nats-server 2.9.10" nats-server

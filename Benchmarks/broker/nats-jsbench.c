@@ -4,6 +4,8 @@
 // explicit acks) and again with a push consumer (auto acks). Prints one line of rates.
 //   nats-jsbench <url> <size> <count> [sync_count]   (sync_count defaults to count; a small one lets a
 //   profile see the other phases)
+// JSBENCH_WORKQUEUE=1: the stream has work-queue retention; after the pull consume (no push) it prints how
+// many messages the stream still holds (acked ones must be gone).
 #include <nats/nats.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +60,8 @@ int main(int argc, char **argv) {
     const char *subjects[] = {"bench.>"};
     cfg.Subjects = subjects;
     cfg.SubjectsLen = 1;
+    int workqueue = getenv("JSBENCH_WORKQUEUE") != NULL;
+    if (workqueue) cfg.Retention = js_WorkQueuePolicy;
     jsStreamInfo *si = NULL;
     check(js_AddStream(&si, js, &cfg, NULL, &jerr), "add stream");
     jsStreamInfo_Destroy(si);
@@ -96,6 +100,21 @@ int main(int argc, char **argv) {
     }
     double pull_rate = got / ((now_ns() - t0) / 1e9);
 
+    if (workqueue) {
+        // Acks are applied as they arrive: the stream empties once the last ones are in.
+        uint64_t left = 0;
+        for (int i = 0; i < 100; i++) {
+            jsStreamInfo *info = NULL;
+            check(js_GetStreamInfo(&info, js, "B", NULL, &jerr), "stream info");
+            left = info->State.Msgs;
+            jsStreamInfo_Destroy(info);
+            if (left == 0) break;
+            nats_Sleep(20);
+        }
+        printf("size=%d count=%ld publish_sync=%.0f publish_async=%.0f workqueue_consume=%.0f pulled=%ld left=%llu\n",
+               size, count, sync_rate, async_rate, pull_rate, got, (unsigned long long)left);
+        return 0;
+    }
     if (getenv("JSBENCH_SKIP_PUSH")) {  // for profiling pull alone
         printf("size=%d count=%ld publish_sync=%.0f publish_async=%.0f pull_consume=%.0f pulled=%ld\n", size, count, sync_rate, async_rate, pull_rate, got);
         return 0;

@@ -86,6 +86,29 @@ import Testing
         #expect(try rebuilt.messages(from: 1, limit: 2000).allSatisfy { $0.subject.hasPrefix("tick.") })
     }
 
+    /// Once every message is removed, the active segment is sealed and deleted too (rather than kept until
+    /// it fills); sequences go on from where they were, also after a rebuild from the log.
+    @Test func anEmptiedStreamKeepsOnlyAFreshSegment() async throws {
+        let directory = TemporaryDirectory()
+        defer { withExtendedLifetime(directory) {} }
+        var config = StreamConfig(name: "s")
+        config.compression = false
+        let stream = try FileStream.create(at: directory.stream(), config: config)
+        _ = await stream.append(contentsOf: (1...2000).map { request("e.\($0 % 4)", "{\"n\":\($0),\"pad\":\"\(String(repeating: "e", count: 60))\"}") })
+        #expect(try Self.segmentFiles(directory.stream()) == ["00000000000000000001.seg"])
+        _ = try await withCheckedThrowingContinuation { continuation in
+            stream.remove((1...2000).map(UInt64.init)) { continuation.resume(with: $0) }
+        }
+        try await stream.sync()  // the pass runs after the removal's take
+        #expect(try Self.segmentFiles(directory.stream()) == ["00000000000000002001.seg"])
+        #expect(try await stream.append(request("e.1", "next")).sequence == 2001)
+        stream.close()
+        try FileManager.default.removeItem(atPath: directory.stream() + "/index")
+        let rebuilt = try FileStream(directory: directory.stream())
+        defer { rebuilt.close() }
+        #expect(rebuilt.state.messages == 1 && rebuilt.state.firstSequence == 2001 && rebuilt.state.lastSequence == 2001)
+    }
+
     static func logBytes(_ stream: String) throws -> Int64 {
         try segmentFiles(stream).reduce(Int64(0)) { total, name in
             let attributes = try FileManager.default.attributesOfItem(atPath: stream + "/segments/" + name)

@@ -124,14 +124,7 @@ extension StreamWriter {
                 wroteBytes = true
                 if config.sync == .always { try preallocate(through: offset + Int64(frames.encoded.count)) }
                 try active.write(frames.encoded, at: offset)
-                if config.sync == .always {
-                    do {
-                        try active.sync()
-                    } catch {
-                        failure = .needsRecovery("sync of \(active.path) failed (\(StoreError.wrap(error))); the stream refuses writes until it is reopened and its log checked")
-                        throw error
-                    }
-                }
+                if config.sync == .always { try syncLog() }
                 try writer.save(marker: IndexMarker(segment: segment, lastFrameOffset: UInt64(last.offset),
                                                     endOffset: UInt64(offset) + UInt64(frames.encoded.count), lastFrameCRC: last.crc))
                 return (writer.state.stream, frames.encoded.count, frames.samples, writer.removed.ranges)
@@ -201,15 +194,17 @@ extension StreamWriter {
     }
 
     /// Seals the active segment once it has reached the segment size and begins the next one.
-    private func rollIfNeeded() throws {
+    /// `force`: seal it whatever its size (reclamation, when every message of the stream is removed, so
+    /// that the sealed segment can be deleted).
+    func rollIfNeeded(force: Bool = false) throws {
         // A segment is named by the first sequence it may hold, so a new one needs a new sequence: frames
         // of removals alone stay in the active segment.
         let next = state.lastSequence + 1
-        guard activeSize >= config.segmentBytes, next > activeFirst else { return }
+        guard force || activeSize >= config.segmentBytes, next > activeFirst else { return }
         do {
             // A sealed segment ends at its last frame.
             if allocatedEnd > activeSize { try active.truncate(to: activeSize) }
-            try active.sync()
+            try syncLog()
             try StreamFiles.writeSegmentHeader(fileSystem: fileSystem, path: paths.segment(next), firstSequence: next)
             try fileSystem.syncDirectory(paths.segments)
             let handle = try fileSystem.open(paths.segment(next), create: false)

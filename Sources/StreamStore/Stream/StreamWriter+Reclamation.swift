@@ -33,6 +33,14 @@ enum ReclamationPolicy {
 
 /// Background reclamation and message-id pruning, run by the writer between takes.
 extension StreamWriter {
+    /// Every message is removed and the active segment holds more than this: it is sealed (and so deleted
+    /// by the pass), rather than kept until it fills.
+    static let deadActiveSegmentBytes: Int64 = 64 << 10
+
+    var activeSegmentIsDead: Bool {
+        state.messages == 0 && activeSize > Self.deadActiveSegmentBytes && state.lastSequence + 1 > activeFirst
+    }
+
     /// A pass runs after this many removals, or this long after the last one with removals since.
     static let reclaimAfterRemovals: UInt64 = 1024
     static let reclaimInterval: Duration = .seconds(1)
@@ -40,7 +48,9 @@ extension StreamWriter {
     /// Whether a reclamation pass is due now: the oldest segment is wholly removed (the head of a capped
     /// stream or a drained queue), enough removals have gathered, or some have waited long enough.
     var reclamationDue: Bool {
-        guard config.reclaim, removedSinceReclaim > 0, segments.count > 1 else { return false }
+        guard config.reclaim, removedSinceReclaim > 0 else { return false }
+        if activeSegmentIsDead { return true }
+        guard segments.count > 1 else { return false }
         return state.firstSequence >= segments[1] || removedSinceReclaim >= Self.reclaimAfterRemovals
             || ContinuousClock.now - lastReclaim >= Self.reclaimInterval
     }
@@ -56,6 +66,7 @@ extension StreamWriter {
         removedSinceReclaim = 0
         reclaimSpan = nil
         lastReclaim = .now
+        if activeSegmentIsDead { try rollIfNeeded(force: true) }
         let sealed = Array(segments.dropLast())
         let first = state.firstSequence
         let views: [ReclamationPolicy.Segment] = try index.read { reader in

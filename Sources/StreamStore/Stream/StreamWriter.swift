@@ -229,7 +229,7 @@ final class StreamWriter: @unchecked Sendable {
             wake(in: Double(expiry - clock()) / 1e9)
         }
         if failure == nil {
-            if config.reclaim && removedSinceReclaim > 0 && segments.count > 1 {
+            if config.reclaim && removedSinceReclaim > 0 && (segments.count > 1 || activeSegmentIsDead) {
                 wake(in: reclamationDue ? 0 : Self.seconds(Self.reclaimInterval - (ContinuousClock.now - lastReclaim)))
             }
             if config.reclaim && removedSinceIndexCheck {
@@ -270,6 +270,14 @@ final class StreamWriter: @unchecked Sendable {
     /// error Linux may have dropped the dirty pages and reports the error only once, so a later sync that
     /// succeeds proves nothing about what was written before it.
     func syncNow() throws {
+        try syncLog()
+        try index.checkpoint()
+        unsynced = false
+        lastSync = Date()
+    }
+
+    /// Syncs the active segment; a failure poisons the stream (see ``syncNow()``) and is rethrown.
+    func syncLog() throws {
         do {
             try active.sync()
         } catch {
@@ -277,9 +285,6 @@ final class StreamWriter: @unchecked Sendable {
             failure = .needsRecovery("sync of \(active.path) failed (\(wrapped)); the stream refuses writes until it is reopened and its log checked")
             throw wrapped
         }
-        try index.checkpoint()
-        unsynced = false
-        lastSync = Date()
     }
 
     private func perform(_ operation: Operation) {
