@@ -54,8 +54,11 @@ final class ConsumerHost: @unchecked Sendable {
     private var encodedConfig: Data?
     /// Messages read by the engine's lookups during one run, for its deliveries (each is read once).
     private var fetched: [UInt64: StoredMessage] = [:]
-    /// The next messages, read from the store a batch at a time (under the lock).
+    /// The next messages, read from the store a batch at a time, under `readLock` (taken inside `lock`
+    /// by the engine's lookups, and alone by ``prefetch()``, which reads the store before the engine's
+    /// lock is taken so that a tick's store read does not hold up the acks of other threads).
     private var readAhead = ReadAhead()
+    private let readLock = NSLock()
 
     init(engine: ConsumerEngine, created: Int64, store: any MessageStore,
          send: @escaping @Sendable ([OutboundMessage]) -> Void,
@@ -132,7 +135,7 @@ final class ConsumerHost: @unchecked Sendable {
             engine.update(config: config)
             self.filterCoversStream = filterCoversStream
             encodedConfig = nil
-            readAhead = ReadAhead()
+            readLock.withLock { readAhead = ReadAhead() }
         }
         persist()
         startHousekeeping()
@@ -238,6 +241,7 @@ final class ConsumerHost: @unchecked Sendable {
     /// looked up.
     private func run(delivers: Bool = true, _ input: (inout ConsumerEngine, Int64, ConsumerEngine.Lookup) -> [ConsumerAction]) -> [UInt64] {
         let store = self.store
+        if delivers { prefetch() }
         lock.lock()
         if deleted { lock.unlock(); return [] }
         // A filter that covers every subject of the stream reads like no filter (the store's fast path).
@@ -248,7 +252,7 @@ final class ConsumerHost: @unchecked Sendable {
             engine.pushActive = !held && hasInterest(subject)
         }
         let lookup: ConsumerEngine.Lookup = { sequence in
-            guard let message = self.readAhead.message(atOrAfter: sequence, filter: filter, in: store) else { return nil }
+            guard let message = self.readLock.withLock({ self.readAhead.message(atOrAfter: sequence, filter: filter, in: store) }) else { return nil }
             self.fetched[message.sequence] = message
             return .init(sequence: message.sequence, subject: message.subject, size: message.payload.count + message.headers.count,
                          timestamp: message.timestamp)
@@ -279,6 +283,16 @@ final class ConsumerHost: @unchecked Sendable {
         return actions.flatMap { action -> [UInt64] in
             if case .acknowledged(let sequences) = action { return sequences } else { return [] }
         }
+    }
+
+    /// Fills the read-ahead from the message after the last delivered, without the engine's lock, when
+    /// the stream holds messages past it (the lookups of the run that follows then find them read).
+    private func prefetch() {
+        let next: (sequence: UInt64, filter: String?)? = lock.withLock {
+            deleted ? nil : (engine.state.delivered.streamSeq + 1, filterCoversStream ? nil : engine.config.filterSubject)
+        }
+        guard let next, next.sequence <= store.state.lastSequence else { return }
+        readLock.withLock { _ = readAhead.message(atOrAfter: next.sequence, filter: next.filter, in: store) }
     }
 
     /// The messages to send for an engine step's actions, and whether its state must be persisted.

@@ -28,10 +28,11 @@ struct ReadAhead {
                 return messages[low]
             }
         }
+        let state = store.state
+        if sequence > state.lastSequence { return nil }  // nothing there yet: the read-ahead is kept
         if sequence < start, !messages.isEmpty {
             return try? store.next(atOrAfter: sequence, filter: filter)
         }
-        let state = store.state
         let removed = state.lastSequence &- state.messages
         let average = state.messages > 0 ? max(Int(state.bytes / state.messages), 1) : 1024
         let limit = min(64, max(1, (256 << 10) / average))

@@ -50,6 +50,8 @@ final class StreamManager: @unchecked Sendable {
     private let root: String
     private let lock = NSLock()
     private var streams: [String: Managed] = [:]
+    /// Streams being created (checked and reserved, their store not yet made), by name.
+    private var pending: [String: APIStreamConfig] = [:]
     /// Stream directories that could not be opened at start.
     let damaged: [Damaged]
     private var bySubject = SubjectTree<String>()
@@ -129,34 +131,46 @@ final class StreamManager: @unchecked Sendable {
         if config.subjects.isEmpty { config.subjects = [config.name] }
         try validate(config)
         if config.sealed { throw APIError(code: 500, errCode: 10052, description: "stream configuration for create can not be sealed") }
-        return try lock.withLock {
+        // Checked and reserved under the lock; the store is made outside it (file creation syncs, and
+        // every publish looks streams up under this lock).
+        let existing: Managed? = try lock.withLock {
             if let existing = streams[config.name] {
                 guard existing.config == config else { throw APIError.streamNameInUse }
                 return existing
             }
+            if pending[config.name] != nil { throw APIError.streamNameInUse }  // being created right now
             if damaged.contains(where: { $0.name == config.name }) {
                 throw APIError(code: 500, errCode: 10049, description: "stream \(config.name) exists on disk but could not be opened; see the server log")
             }
             try checkOverlap(config)
             try checkReservation(config, excluding: nil)
-            var storeConfig = try Self.storeConfig(config)
-            storeConfig.sync = sync
-            let store: any MessageStore
-            do {
-                if config.storage == .memory {
-                    store = try MemoryStream(config: storeConfig)
-                } else {
-                    let path = root + "/" + config.name
-                    store = try FileStream.create(at: path, config: storeConfig)
-                }
-            } catch {
-                throw APIError.configInvalid("\(error)")
-            }
-            let managed = Managed(config: config, store: store, created: FileStream.systemClock())
-            if config.storage == .file { try save(managed) }
-            register(managed)
-            return managed
+            pending[config.name] = config
+            return nil
         }
+        if let existing { return existing }
+        defer { lock.withLock { pending[config.name] = nil } }
+        var storeConfig = try Self.storeConfig(config)
+        storeConfig.sync = sync
+        let store: any MessageStore
+        let path = root + "/" + config.name
+        do {
+            store = config.storage == .memory ? try MemoryStream(config: storeConfig) : try FileStream.create(at: path, config: storeConfig)
+        } catch {
+            throw APIError.configInvalid("\(error)")
+        }
+        let managed = Managed(config: config, store: store, created: FileStream.systemClock())
+        if config.storage == .file {
+            do {
+                try save(managed)
+            } catch {
+                // Not served: the half-made stream is removed again (nothing was ever stored in it).
+                store.close()
+                try? FileManager.default.removeItem(atPath: path)
+                throw APIError(code: 500, errCode: 10049, description: "stream \(config.name) could not be created: \(error)")
+            }
+        }
+        lock.withLock { register(managed) }
+        return managed
     }
 
     /// Applies a new config to an existing stream (storage type and name may not change).
@@ -254,8 +268,8 @@ final class StreamManager: @unchecked Sendable {
     private func checkReservation(_ config: APIStreamConfig, excluding name: String?) throws {
         let limit = config.storage == .memory ? maxMemoryStore : maxFileStore
         guard limit >= 0, config.maxBytes > 0 else { return }
-        let reserved = streams.values.filter { $0.config.storage == config.storage && $0.config.name != name }
-            .reduce(Int64(0)) { $0 + max($1.config.maxBytes, 0) }
+        let reserved = (streams.values.map(\.config) + pending.values).filter { $0.storage == config.storage && $0.name != name }
+            .reduce(Int64(0)) { $0 + max($1.maxBytes, 0) }
         if reserved + config.maxBytes > limit {
             throw config.storage == .memory
                 ? APIError(code: 500, errCode: 10028, description: "insufficient memory resources available")
@@ -272,8 +286,8 @@ final class StreamManager: @unchecked Sendable {
     }
 
     private func checkOverlap(_ config: APIStreamConfig) throws {
-        for other in streams.values where other.config.name != config.name {
-            for a in config.subjects { for b in other.config.subjects where Subject.overlaps(a, b) { throw APIError.subjectsOverlap } }
+        for other in streams.values.map(\.config) + pending.values where other.name != config.name {
+            for a in config.subjects { for b in other.subjects where Subject.overlaps(a, b) { throw APIError.subjectsOverlap } }
         }
     }
 

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Backpressure soak: nats-flood (a C publisher that never waits: core publishes into a stream, no acks)
+# against strata-server (sync always) and nats-server 2.9.10, each order once; the server's RSS is
+# sampled every 0.2 s. A server that buffers whatever the socket brings grows with the flood; one that
+# stops reading while its store is behind stays flat.
+# Usage: Benchmarks/broker/flood.sh [count] [size]      (from the repository root; default 2,000,000 × 1 KiB)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+COUNT=${1:-2000000}
+SIZE=${2:-1024}
+for p in libnats-dev nats-server; do dpkg -s $p >/dev/null 2>&1 || { apt-get update -qq; apt-get install -y -qq $p; }; done
+swift build -c release --product strata-server >/dev/null
+mkdir -p .build/bench
+cc -O2 -o .build/bench/nats-flood Benchmarks/broker/nats-flood.c -lnats -lpthread
+run() {  # label command...
+  local label=$1; shift
+  local dir; dir=$(mktemp -d)
+  local port=$((27000 + RANDOM % 2000))
+  "$@" -a 127.0.0.1 -p $port -js -sd "$dir" >/dev/null 2>&1 &
+  local pid=$!
+  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.05; done
+  local samples; samples=$(mktemp)
+  ( while kill -0 $pid 2>/dev/null; do awk '/VmRSS/ {print $2}' /proc/$pid/status >> "$samples" 2>/dev/null; sleep 0.2; done ) &
+  local sampler=$!
+  local out; out=$(.build/bench/nats-flood nats://127.0.0.1:$port $SIZE $COUNT || echo "FAILED")
+  local peak; peak=$(sort -n "$samples" | tail -1)
+  local last; last=$(tail -1 "$samples")
+  kill $pid; wait $pid 2>/dev/null || true
+  kill $sampler 2>/dev/null; wait $sampler 2>/dev/null || true
+  echo "$label: $out rss_peak_kib=$peak rss_end_kib=$last"
+  rm -rf "$dir" "$samples"
+}
+run "nats-server 2.9.10" nats-server
+run "strata (sync always)" .build/release/strata-server
+run "strata (sync always)" .build/release/strata-server
+run "nats-server 2.9.10" nats-server
