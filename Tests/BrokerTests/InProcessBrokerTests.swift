@@ -136,6 +136,23 @@ import Testing
         #expect(throws: APIError.self) { _ = try manager.create(APIStreamConfig(name: "BADJSON", subjects: ["other.>"])) }
     }
 
+    /// Two creates racing for overlapping subjects: exactly one stream is made.
+    @Test func concurrentCreatesWithOverlappingSubjectsMakeOneStream() async throws {
+        let directory = Directory()
+        let manager = try StreamManager(storeDirectory: directory.path)
+        defer { manager.closeAll() }
+        let made = await withTaskGroup(of: Bool.self) { group in
+            for i in 0..<8 {
+                group.addTask { (try? manager.create(APIStreamConfig(name: "R\(i)", subjects: ["race.>"]))) != nil }
+            }
+            return await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+        }
+        #expect(made == 1)
+        #expect(manager.all.count == 1)
+        let dirs = try FileManager.default.contentsOfDirectory(atPath: directory.path + "/streams")
+        #expect(dirs == [manager.all[0].config.name])
+    }
+
     /// An AckSync is confirmed only once the consumer state that records it is stored; plain acks on a
     /// work queue remove their messages in one batch.
     @Test func ackSyncWaitsForItsStateAndWorkQueueAcksRemove() async throws {
@@ -175,6 +192,52 @@ import Testing
         #expect(try store.message(sequence: 6) == nil)
         host.delete()
         await server.shutdown()
+    }
+}
+
+/// The consumer host over a memory stream on a clock the test moves: ack-wait deadlines follow the host's
+/// clock (monotonic in production), not the wall clock.
+@Suite struct ConsumerHostClockTests {
+    final class Clock: @unchecked Sendable {
+        private let lock = NSLock()
+        private var value: Int64 = 1_000_000_000_000
+        var now: Int64 { lock.withLock { value } }
+        func advance(_ ns: Int64) { lock.withLock { value += ns } }
+    }
+
+    final class Sent: @unchecked Sendable {
+        private let lock = NSLock()
+        private var messages: [OutboundMessage] = []
+        func add(_ batch: [OutboundMessage]) { lock.withLock { messages += batch } }
+        var deliveries: [String] { lock.withLock { messages.compactMap { $0.reply } } }
+    }
+
+    @Test func ackWaitRedeliversOnTheHostsClockOnly() async throws {
+        let store = try MemoryStream(config: StreamConfig(name: "S"))
+        for i in 1...3 { _ = try await store.append(AppendRequest(subject: "s.\(i)", payload: Array("\(i)".utf8))) }
+        var config = ConsumerConfig()
+        config.durableName = "C"
+        config.ackPolicy = .explicit
+        config.ackWait = 30_000_000_000
+        let clock = Clock(), sent = Sent()
+        let host = ConsumerHost(engine: ConsumerEngine(stream: "S", name: "C", config: config, startSequence: 1),
+                                created: 0, store: store, send: { sent.add($0) }, clock: { clock.now })
+        defer { host.delete() }
+        host.pull(PullRequest(id: 1, replyTo: "_INBOX.a", batch: 3))
+        #expect(sent.deliveries.count == 3)
+        _ = host.acknowledge(2, .ack)
+        // 29 s of the host's clock: nothing is due.
+        clock.advance(29_000_000_000)
+        host.pull(PullRequest(id: 2, replyTo: "_INBOX.b", batch: 3))
+        host.tick()
+        #expect(sent.deliveries.count == 3)
+        // Past the ack wait: 1 and 3 (not the acknowledged 2) are delivered again, as second deliveries.
+        clock.advance(2_000_000_000)
+        host.tick()
+        let again = sent.deliveries.dropFirst(3)
+        #expect(again.count == 2)
+        #expect(again.allSatisfy { $0.hasPrefix("$JS.ACK.S.C.2.") })
+        #expect(again.map { $0.split(separator: ".")[5] } == ["1", "3"])
     }
 }
 

@@ -49,6 +49,8 @@ final class ConsumerHost: @unchecked Sendable {
     private var dirty = false
     private let saveLock = NSLock()
     private let logger: Logger
+    /// The time the engine runs on (``EngineClock`` unless a test gives another).
+    private let clock: @Sendable () -> Int64
     private var flushScheduled = false
     /// The config as stored, encoded once (it changes only through an update).
     private var encodedConfig: Data?
@@ -63,9 +65,10 @@ final class ConsumerHost: @unchecked Sendable {
     init(engine: ConsumerEngine, created: Int64, store: any MessageStore,
          send: @escaping @Sendable ([OutboundMessage]) -> Void,
          hasInterest: @escaping @Sendable (String) -> Bool = { _ in true }, filterCoversStream: Bool = false,
-         logger: Logger = Logger(label: "strata")) {
+         logger: Logger = Logger(label: "strata"), clock: @escaping @Sendable () -> Int64 = EngineClock.now) {
         self.filterCoversStream = filterCoversStream
         self.logger = logger
+        self.clock = clock
         self.name = engine.name
         self.engine = engine
         self.created = created
@@ -95,7 +98,7 @@ final class ConsumerHost: @unchecked Sendable {
 
     private func housekeep() {
         tick()
-        let now = EngineClock.now()
+        let now = clock()
         let (engine, heartbeatDue, flowControl, inactive): (ConsumerEngine, Bool, String?, Bool) = lock.withLock {
             if deleted { return (self.engine, false, nil, false) }
             let config = self.engine.config
@@ -164,7 +167,7 @@ final class ConsumerHost: @unchecked Sendable {
         let released = run(delivers: deliver) { engine, now, lookup in
             engine.acknowledge(streamSequence: sequence, kind, now: now, lookup: lookup, deliver: deliver)
         }
-        if !released.isEmpty { lock.withLock { lastAcknowledged = EngineClock.now() } }
+        if !released.isEmpty { lock.withLock { lastAcknowledged = clock() } }
         return released
     }
 
@@ -179,7 +182,7 @@ final class ConsumerHost: @unchecked Sendable {
             return actions + engine.tick(now: now, lookup: lookup)
         }
         if !released.isEmpty {
-            lock.withLock { lastAcknowledged = EngineClock.now() }
+            lock.withLock { lastAcknowledged = clock() }
             onAcknowledged(released) {}
         }
     }
@@ -257,7 +260,7 @@ final class ConsumerHost: @unchecked Sendable {
             return .init(sequence: message.sequence, subject: message.subject, size: message.payload.count + message.headers.count,
                          timestamp: message.timestamp)
         }
-        let actions = input(&engine, EngineClock.now(), lookup)
+        let actions = input(&engine, clock(), lookup)
         let snapshot = engine
         let messages = fetched
         fetched.removeAll(keepingCapacity: true)
@@ -271,7 +274,7 @@ final class ConsumerHost: @unchecked Sendable {
             sendLock.unlock()
             if outbound.contains(where: { $0.reply != nil }) {
                 lock.withLock {
-                    lastSent = EngineClock.now()
+                    lastSent = clock()
                     lastDelivered = lastSent
                 }
             }
@@ -407,7 +410,7 @@ final class ConsumerHost: @unchecked Sendable {
             return true
         }
         guard due else { return }
-        let delay = max(0, deadline - EngineClock.now())
+        let delay = max(0, deadline - clock())
         DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(min(delay, Int64(Int32.max) * 1_000_000)))) { [weak self] in
             guard let self else { return }
             self.lock.withLock { if self.scheduled == deadline { self.scheduled = nil } }
