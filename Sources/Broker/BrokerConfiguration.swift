@@ -12,8 +12,8 @@ public struct BrokerConfiguration: Sendable, Equatable {
     /// Bytes of one connection's stream publishes that may wait for their stores before the server stops
     /// reading from it (resuming at half); and bytes queued for one stream's writer at which every
     /// connection publishing to it pauses the same way (``PublishWindow``).
-    public var maxPublishBytesInFlight = 8 << 20
-    public var maxStreamQueueBytes = 64 << 20
+    public var maxPublishBytesInFlight = 4 << 20
+    public var maxStreamQueueBytes = 8 << 20
     /// How often the server PINGs a client, and how many unanswered PINGs make it stale.
     public var pingInterval: TimeAmountSeconds = 120
     public var maxPingsOut = 2

@@ -12,7 +12,7 @@ struct PublishWindow: Equatable {
     private(set) var inFlight = 0
     private(set) var paused = false
 
-    init(limit: Int = 8 << 20, streamQueueLimit: Int = 64 << 20) {
+    init(limit: Int = 4 << 20, streamQueueLimit: Int = 8 << 20) {
         self.limit = limit
         self.streamQueueLimit = streamQueueLimit
     }
