@@ -224,15 +224,19 @@ final class ConsumerHost: @unchecked Sendable {
     /// Stops the consumer and removes its record; true the first time (false when already deleted).
     @discardableResult
     func delete() -> Bool {
+        // Under the save lock: a save whose snapshot was taken before is queued before the deletion, and
+        // none is queued after it (a deleted consumer's record never comes back).
+        saveLock.lock()
         let first: Bool = lock.withLock {
             defer { deleted = true }
             return !deleted
         }
-        housekeeping?.cancel()
         let (logger, name) = (self.logger, self.name)
         store.deleteConsumer(named: name) { result in
             if case .failure(let error) = result { logger.error("consumer \(name): its record could not be deleted: \(error)") }
         }
+        saveLock.unlock()
+        housekeeping?.cancel()
         return first
     }
 

@@ -66,24 +66,9 @@ extension JetStreamService {
             return
         }
         // An AckSync is answered once its state is stored and synced, and what it released is removed.
-        let barrier = Barrier(count: retained ? 2 : 1, then: confirm)
+        let barrier = CompletionBarrier(count: retained ? 2 : 1, then: confirm)
         host.flush(durable: true) { barrier.arrive() }
         if retained { host.onAcknowledged(released) { barrier.arrive() } }
-    }
-
-    /// Runs `then` once `count` arrivals have happened, on the thread of the last one.
-    final class Barrier: @unchecked Sendable {
-        private let lock = NSLock()
-        private var remaining: Int
-        private let then: @Sendable () -> Void
-        init(count: Int, then: @escaping @Sendable () -> Void) {
-            remaining = count
-            self.then = then
-        }
-        func arrive() {
-            let last: Bool = lock.withLock { remaining -= 1; return remaining == 0 }
-            if last { then() }
-        }
     }
 
     /// The consumer a connection acknowledged last (see ``acknowledge(subject:body:confirm:deferDelivery:cache:)``).
