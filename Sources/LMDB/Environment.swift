@@ -143,6 +143,13 @@ public final class Environment: @unchecked Sendable {
         return (info.me_last_pgno + 1) * Int(stat.ms_psize)
     }
 
+    /// False once a failed compaction left the environment closed (every transaction then fails).
+    public var isUsable: Bool {
+        resizeLock.lockShared()
+        defer { resizeLock.unlock() }
+        return closedBecause == nil
+    }
+
     /// Pages of the file (up to the highest ever used) and pages the trees of `databases` and the
     /// environment's own databases hold now; the difference is free pages the file keeps.
     public func pages(of databases: [Database]) throws -> (file: Int, live: Int) {

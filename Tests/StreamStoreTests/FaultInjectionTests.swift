@@ -119,4 +119,29 @@ import Testing
         #expect(reopened.failure == nil)
         #expect(try await reopened.append(request("i", "three")).sequence == 3)
     }
+
+    /// A batched removal (acks of a work queue) whose write or sync fails removes nothing: the messages are
+    /// still held, before and after a reopen; after a failed write the stream goes on, after a failed sync
+    /// it is poisoned until reopened.
+    @Test(arguments: [Case.failWrite, Case.failSync])
+    func aFailedRemovalRemovesNothing(fault: Case) async throws {
+        let directory = TemporaryDirectory()
+        defer { withExtendedLifetime(directory) {} }
+        let fileSystem = FaultInjectingFileSystem()
+        let stream = try FileStream.create(at: directory.stream(), config: StreamConfig(name: "s"), fileSystem: fileSystem)
+        _ = await stream.append(contentsOf: (1...20).map { request("w", "\($0)") })
+        fileSystem.inject(fault.fault)
+        let result: Result<UInt64, StoreError> = await withCheckedContinuation { continuation in
+            stream.remove(Array(1...10)) { continuation.resume(returning: $0) }
+        }
+        #expect(throws: StoreError.self) { try result.get() }
+        #expect(stream.state.messages == 20 && stream.state.firstSequence == 1)
+        #expect(try stream.messages(from: 1, limit: 100).count == 20)
+        #expect((stream.failure != nil) == (fault == .failSync))
+        stream.close()
+        let reopened = try FileStream(directory: directory.stream())
+        defer { reopened.close() }
+        #expect(reopened.state.messages == 20)
+        #expect(try reopened.messages(from: 1, limit: 100).map(\.text) == (1...20).map { "\($0)" })
+    }
 }

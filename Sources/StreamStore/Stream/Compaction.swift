@@ -7,6 +7,9 @@ public struct CompactionOptions: Sendable, Equatable {
     public var frameBytes: Int = 64 << 10
     /// Rewrite every sealed segment, not only those with removed records or small frames.
     public var rewriteAll = false
+    /// After a failed rename, put the old locations back (false only in tests: it leaves the state of a
+    /// process that died between the index commit and the rename, for recovery to complete).
+    var rollBackFailedSwap = true
 
     public init(level: Int32 = 3, frameBytes: Int = 64 << 10, rewriteAll: Bool = false) {
         self.level = level

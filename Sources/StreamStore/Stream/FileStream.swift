@@ -283,6 +283,10 @@ public final class FileStream: @unchecked Sendable {
     /// is reopened (and recovery has checked its log). Nil while healthy.
     public var failure: StoreError? { shared.failure }
 
+    /// The last failure of the writer's background work (interval sync, expiry, id pruning, reclamation,
+    /// index compaction) that did not poison the stream; it is tried again on a later pass.
+    public var backgroundError: String? { shared.backgroundError }
+
     /// Bytes of appends queued for the writer and not yet taken (for backpressure).
     public var queuedBytes: Int { queue.pendingBytes }
 

@@ -1,4 +1,5 @@
 import Zstd
+import LMDB
 
 /// Compaction of sealed segments, crash-safe at every step (Specs/Recovery.md, "Compaction"):
 /// write `<seg>.compact` and sync it → commit the new locations with `meta/compacting` in one index
@@ -86,8 +87,8 @@ extension StreamWriter {
                 try fileSystem.remove(path)
                 readers.invalidate(segment)
             }
-            try fileSystem.syncDirectory(paths.segments)
             segments.removeAll { $0 == segment }
+            try fileSystem.syncDirectory(paths.segments)
             liveAfterCompaction[segment] = nil
             report.segmentsRemoved += 1
             report.recordsDropped += dropped
@@ -95,7 +96,11 @@ extension StreamWriter {
         }
 
         // Write the replacement: removals first, then the live messages in frames of `frameBytes`.
+        // A failure before the swap leaves the stream as it was: the partial output is removed (and would
+        // be by recovery on open, were this removal to fail too).
         let output = paths.compactionOutput(segment)
+        var outputComplete = false
+        defer { if !outputComplete { try? fileSystem.remove(output) } }
         let out = try fileSystem.open(output, create: true)
         try out.truncate(to: 0)
         try out.write(SegmentHeader(firstSequence: segment).encoded(), at: 0)
@@ -128,30 +133,61 @@ extension StreamWriter {
         try flush()
         try out.sync()
         try fileSystem.syncDirectory(paths.segments)
+        outputComplete = true
 
         // Swap the locations in, with the compacting flag, in one transaction; then the file. Readers wait
-        // for both (a reader's retry holds the gate shared).
-        try readers.swapGate.withExclusive {
-            try index.write { writer in
-                for (sequence, frameOffset, recordIndex) in newLocations {
-                    guard var location = try writer.reader.location(sequence) else { continue }
-                    location.frameOffset = frameOffset
-                    location.recordIndex = recordIndex
-                    try writer.txn.put(index.sequences, key: Key.u64(sequence), value: location.encoded())
+        // for both (a reader's retry holds the gate shared). If the rename fails, the old locations are
+        // put back (the stream is as before, the output removed); if that fails too, or anything after the
+        // rename does, the stream is poisoned and recovery completes the swap from the flag.
+        var oldLocations: [(UInt64, InlineBytes)] = []
+        var committed = false, renamed = false
+        do {
+            try readers.swapGate.withExclusive {
+                try index.write { writer in
+                    oldLocations.removeAll()
+                    for (sequence, frameOffset, recordIndex) in newLocations {
+                        guard var location = try writer.reader.location(sequence) else { continue }
+                        oldLocations.append((sequence, location.encoded()))
+                        location.frameOffset = frameOffset
+                        location.recordIndex = recordIndex
+                        try writer.txn.put(index.sequences, key: Key.u64(sequence), value: location.encoded())
+                    }
+                    try writer.setCompacting(segment)
                 }
-                try writer.setCompacting(segment)
+                committed = true
+                try index.checkpoint()
+                try fileSystem.rename(output, to: path)
+                renamed = true
+                readers.invalidate(segment)
             }
-            try index.checkpoint()
-            try fileSystem.rename(output, to: path)
-            readers.invalidate(segment)
+            try fileSystem.syncDirectory(paths.segments)
+            try index.write { writer in try writer.setCompacting(nil) }
+        } catch {
+            if committed && !renamed, options.rollBackFailedSwap, (try? rollBack(oldLocations)) != nil {
+                outputComplete = false  // removed by the defer: the stream is as it was
+                throw error
+            }
+            if failure == nil {
+                failure = .needsRecovery("compaction of segment \(segment) failed while swapping it in (\(StoreError.wrap(error))); reopen the stream to complete it")
+            }
+            throw error
         }
-        try fileSystem.syncDirectory(paths.segments)
-        try index.write { writer in try writer.setCompacting(nil) }
 
         report.segmentsRewritten += 1
         report.recordsDropped += dropped
         report.bytesAfter += writeOffset
         liveAfterCompaction[segment] = UInt64(live.count)
         return UInt64(live.count)
+    }
+
+    /// Puts back the locations a compaction's index commit replaced, and clears its flag (a failed rename:
+    /// the old file is still the segment). Under the readers' gate, as the swap was.
+    private func rollBack(_ locations: [(UInt64, InlineBytes)]) throws {
+        try readers.swapGate.withExclusive {
+            try index.write { writer in
+                for (sequence, encoded) in locations { try writer.txn.put(index.sequences, key: Key.u64(sequence), value: encoded) }
+                try writer.setCompacting(nil)
+            }
+        }
     }
 }

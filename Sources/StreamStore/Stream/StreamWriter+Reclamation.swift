@@ -49,6 +49,7 @@ extension StreamWriter {
     /// stream or a drained queue), enough removals have gathered, or some have waited long enough.
     var reclamationDue: Bool {
         guard config.reclaim, removedSinceReclaim > 0 else { return false }
+        if let retryAt = reclaimRetryAt, ContinuousClock.now < retryAt { return false }
         if activeSegmentIsDead { return true }
         guard segments.count > 1 else { return false }
         return state.firstSequence >= segments[1] || removedSinceReclaim >= Self.reclaimAfterRemovals
@@ -92,9 +93,18 @@ extension StreamWriter {
         guard !chosen.isEmpty else { return }
         var report = CompactionReport()
         let deletedBefore = report.segmentsRemoved
-        for segment in chosen where segments.contains(segment) {
-            try compact(segment: segment, options: CompactionOptions(), report: &report)
+        do {
+            for segment in chosen where segments.contains(segment) {
+                try compact(segment: segment, options: CompactionOptions(), report: &report)
+            }
+        } catch {
+            // Tried again after the interval (unless the failure poisoned the stream), not at once.
+            removedSinceReclaim = max(removedBefore, 1)
+            reclaimSpan = span
+            reclaimRetryAt = .now + Self.reclaimInterval
+            throw error
         }
+        reclaimRetryAt = nil
         if report.segmentsRemoved > deletedBefore {
             // A segment kept only for removals may be deletable once the segments they named are gone.
             liveAfterCompaction = liveAfterCompaction.filter { $0.value > 0 }
@@ -115,7 +125,14 @@ extension StreamWriter {
               ContinuousClock.now - lastIndexCompactionCheck >= Self.indexCompactionInterval else { return }
         lastIndexCompactionCheck = .now
         removedSinceIndexCheck = false
-        _ = try index.compactIfWasteful()
+        do {
+            _ = try index.compactIfWasteful()
+        } catch {
+            if !index.environment.isUsable, failure == nil {
+                failure = .needsRecovery("the index could not be reopened after its compaction (\(error)); reopen the stream")
+            }
+            throw error
+        }
     }
 
     /// How often ids are pruned (ns): a quarter of the duplicate window, at most once a second. So the

@@ -51,6 +51,8 @@ final class StreamWriter: @unchecked Sendable {
     /// Background reclamation (StreamWriter+Reclamation.swift): removals since its last pass, when that was,
     /// and what each segment held after it was last compacted (so it is not compacted again for nothing).
     var removedSinceReclaim: UInt64 = 0
+    /// After a failed pass: not before this.
+    var reclaimRetryAt: ContinuousClock.Instant?
     /// The lowest and highest sequence removed since the last pass.
     var reclaimSpan: ClosedRange<UInt64>?
     var lastReclaim = ContinuousClock.now
@@ -230,7 +232,11 @@ final class StreamWriter: @unchecked Sendable {
         }
         if failure == nil {
             if config.reclaim && removedSinceReclaim > 0 && (segments.count > 1 || activeSegmentIsDead) {
-                wake(in: reclamationDue ? 0 : Self.seconds(Self.reclaimInterval - (ContinuousClock.now - lastReclaim)))
+                if let retryAt = reclaimRetryAt {
+                    wake(in: Self.seconds(retryAt - ContinuousClock.now))
+                } else {
+                    wake(in: reclamationDue ? 0 : Self.seconds(Self.reclaimInterval - (ContinuousClock.now - lastReclaim)))
+                }
             }
             if config.reclaim && removedSinceIndexCheck {
                 wake(in: Self.seconds(Self.indexCompactionInterval - (ContinuousClock.now - lastIndexCompactionCheck)))
@@ -246,24 +252,28 @@ final class StreamWriter: @unchecked Sendable {
         Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 
-    /// Interval syncs, expiry, message-id pruning and background reclamation, between takes. A failure of
-    /// any of them poisons the stream (``failure``): nothing after it is acknowledged until a reopen.
+    /// Interval syncs, expiry, message-id pruning, background reclamation and index compaction, between
+    /// takes. Each that fails is recorded (``backgroundError``) and tried again on a later pass; only what
+    /// may have left the stream inconsistent, or a failed sync, poisons it (``failure``, set where it
+    /// happens).
     private func runTimers() {
         guard failure == nil else { return }
-        do {
+        func attempt(_ what: String, _ body: () throws -> Void) {
+            do { try body() } catch { shared.backgroundError = "\(what): \(StoreError.wrap(error))" }
+        }
+        attempt("interval sync") {
             if unsynced, case .interval(let ms) = config.sync, Date().timeIntervalSince(lastSync) * 1000 >= Double(ms) {
                 try syncNow()
             }
+        }
+        attempt("max-age expiry") {
             if let expiry = Retention.nextExpiry(config: config, state: state), expiry <= clock() {
                 _ = try writeRemovals { writer in try Retention.expire(now: clock(), config: config, target: &writer) }
             }
-            try pruneMessageIDsIfDue()
-            try reclaimIfDue()
-            try compactIndexIfDue()
-        } catch {
-            let wrapped = StoreError.wrap(error)
-            if failure == nil { failure = .needsRecovery("background work failed: \(wrapped)") }
         }
+        attempt("message-id pruning") { try pruneMessageIDsIfDue() }
+        attempt("reclamation") { try reclaimIfDue() }
+        attempt("index compaction") { try compactIndexIfDue() }
     }
 
     /// Syncs the log and checkpoints the index. A failed sync poisons the stream: after an `fdatasync`
@@ -331,6 +341,7 @@ final class SharedStreamState: @unchecked Sendable {
     private var _config: StreamConfig
     private var _removals = RemovalHistory()
     private var _failure: StoreError?
+    private var _backgroundError: String?
 
     init(state: StreamState, config: StreamConfig) {
         _state = state
@@ -370,5 +381,11 @@ final class SharedStreamState: @unchecked Sendable {
     var failure: StoreError? {
         get { lock.lock(); defer { lock.unlock() }; return _failure }
         set { lock.lock(); if _failure == nil { _failure = newValue }; lock.unlock() }
+    }
+
+    /// The last failure of the writer's background work (nil once none).
+    var backgroundError: String? {
+        get { lock.lock(); defer { lock.unlock() }; return _backgroundError }
+        set { lock.lock(); _backgroundError = newValue; lock.unlock() }
     }
 }
