@@ -9,7 +9,7 @@ PY := .build-py/bin/python
 DATA ?= data
 PORT ?= 4222
 
-.PHONY: deps test-deps build release run test unit-test integration-test crash-test soak soak-reclaim bench clean
+.PHONY: deps test-deps build release run test unit-test integration-test crash-test soak soak-reclaim soak-backpressure bench clean
 
 define apt_install
 	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -67,6 +67,11 @@ soak: deps
 # side by side with nats-server (store size per quarter, work-queue backlog, work-queue consume rate).
 soak-reclaim: test-deps
 	Benchmarks/broker/reclaim.sh $${RECLAIM_TOTAL:-10000000}
+
+# Backpressure: a publisher that never waits floods a stream (FLOOD_COUNT messages of 1 KiB), side by side
+# with nats-server; the servers' RSS and anonymous RSS peaks.
+soak-backpressure: test-deps
+	Benchmarks/broker/flood.sh $${FLOOD_COUNT:-2000000} 1024
 
 # Storage benchmarks (release build, separate package under Benchmarks/): the figures of BENCHMARKS.md.
 bench: deps

@@ -91,6 +91,7 @@ public final class BrokerServer: @unchecked Sendable {
         try? await serverChannel?.close()
         let connections = lock.withLock { Array(clients.values) }
         for client in connections { client.closeFromAnyThread() }
+        // (try?: event loops that already stopped leave nothing to undo)
         try? await group.shutdownGracefully()
         if let jetStream {
             // Consumers' unsaved state is queued before the streams close; closing drains and syncs it.

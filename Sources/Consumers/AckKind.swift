@@ -18,6 +18,7 @@ public enum AckKind: Equatable, Sendable {
         if text.hasPrefix("-NAK ") {
             struct Delay: Decodable { var delay: Int64? }
             let json = text.dropFirst(5).trimmingCharacters(in: .whitespaces)
+            // (try?: client input: a NAK body without a valid delay is a plain NAK, as the reference)
             return .nak(delay: (try? JSONDecoder().decode(Delay.self, from: Data(json.utf8)))?.delay)
         }
         return nil

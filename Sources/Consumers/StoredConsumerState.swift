@@ -51,6 +51,7 @@ public struct StoredConsumerState: Equatable, Sendable {
     public init?(decoding bytes: [UInt8]) {
         if bytes.first == UInt8(ascii: "{") {
             struct Legacy: Decodable { var created: Int64; var state: ConsumerState }
+            // (try?: a record that does not decode is nil, and the broker names it)
             guard let legacy = try? JSONDecoder().decode(Legacy.self, from: Data(bytes)) else { return nil }
             self.init(created: legacy.created, state: legacy.state)
             return

@@ -44,6 +44,7 @@ public struct ConnectOptions: Equatable, Sendable, Decodable {
 
     /// Decodes the JSON of a CONNECT; nil when it is not valid JSON (the reference then closes silently).
     public static func decode(_ json: ByteBuffer) -> ConnectOptions? {
+        // (try?: client input: nil closes the connection with the reference's error)
         try? JSONDecoder().decode(ConnectOptions.self, from: Data(json.readableBytesView))
     }
 }
@@ -88,6 +89,7 @@ public struct ServerInfo: Encodable, Sendable {
     public func json() -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.withoutEscapingSlashes]
+        // (try?: encoding plain Codable options cannot fail)
         return String(decoding: (try? encoder.encode(self)) ?? Data("{}".utf8), as: UTF8.self)
     }
 }

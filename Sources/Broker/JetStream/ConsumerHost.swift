@@ -311,6 +311,7 @@ final class ConsumerHost: @unchecked Sendable {
         for action in actions {
             switch action {
             case .deliver(let delivery):
+                // (try?: a message that cannot be read now is not sent; the engine redelivers it after its ack wait)
                 guard let message = messages[delivery.streamSequence] ?? (try? store.message(sequence: delivery.streamSequence)) else { continue }
                 let pending = UInt64(delivery.remainingInitial)
                     + pendingCount(after: max(delivery.streamSequence, delivery.remainingInitial > 0 ? engine.state.delivered.streamSeq : 0),

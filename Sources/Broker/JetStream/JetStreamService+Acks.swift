@@ -19,6 +19,7 @@ extension JetStreamService {
             enum CodingKeys: String, CodingKey { case batch, expires, maxBytes = "max_bytes", noWait = "no_wait", idleHeartbeat = "idle_heartbeat" }
         }
         let text = String(decoding: body, as: UTF8.self).trimmingCharacters(in: .whitespaces)
+        // (try?: a pull body that does not decode is served as the default request, as the reference does)
         let next: Next = text.isEmpty ? Next() : Int(text).map { Next(batch: $0) } ?? ((try? JSONDecoder().decode(Next.self, from: body)) ?? Next())
         host.pull(PullRequest(id: nextRequestID(), replyTo: reply, batch: next.batch ?? 1,
                               expires: (next.expires ?? 0) > 0 ? next.expires : nil, maxBytes: next.maxBytes, noWait: next.noWait ?? false,

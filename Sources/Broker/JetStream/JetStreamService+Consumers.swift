@@ -52,6 +52,7 @@ extension JetStreamService {
                 var config: ConsumerConfig?
                 enum CodingKeys: String, CodingKey { case streamName = "stream_name", config }
             }
+            // (try?: client input: a body that does not decode is answered with the reference's invalid JSON error)
             guard let request = try? JSONDecoder().decode(Request.self, from: body) else {
                 return error("consumer_create_response", .invalidJSON)
             }
@@ -94,11 +95,13 @@ extension JetStreamService {
             let state = store.state
             let start = ConsumerEngine.startSequence(
                 for: config, firstSequence: state.firstSequence, lastSequence: state.lastSequence,
+                // (try?: start-position reads: a failed read starts the consumer at the stream's end (the lookups' nil))
                 lastMatching: { (try? store.last(subject: config.filterSubject ?? ">"))?.sequence },
                 firstAtOrAfterTime: { try? store.firstSequence(atOrAfterTime: $0) })
             var initial: [UInt64] = []
             var first = start
             if config.deliverPolicy == .lastPerSubject {
+                // (try?: as above: a failed read means no initial last-per-subject messages)
                 let subjects = (try? store.subjectCounts(filter: config.filterSubject)) ?? [:]
                 initial = subjects.keys.compactMap { (try? store.last(subject: $0))?.sequence }.sorted()
                 first = state.lastSequence + 1
@@ -127,6 +130,7 @@ extension JetStreamService {
             struct Page: Decodable { var offset: Int? }
             let hosts = stream.consumers.all
             let limit = op == "NAMES" ? 1024 : 256
+            // (try?: client input: a paging body that does not decode is the first page, as the reference)
             let offset = min(max(((try? JSONDecoder().decode(Page.self, from: body)) ?? Page()).offset ?? 0, 0), hosts.count)
             let shown = hosts[offset..<min(offset + limit, hosts.count)]
             if op == "NAMES" {
@@ -144,6 +148,7 @@ extension JetStreamService {
 
     func consumerInfo(_ host: ConsumerHost, stream: StreamManager.Managed) -> [String: Any] {
         let (engine, pending, lastDelivered, lastAcknowledged) = host.snapshot()
+        // (try?: encoding a plain Codable config cannot fail)
         let config = (try? JSONSerialization.jsonObject(with: JSONEncoder().encode(engine.config))) ?? [:]
         var delivered: [String: Any] = ["consumer_seq": engine.state.delivered.consumerSeq, "stream_seq": engine.state.delivered.streamSeq]
         var floor: [String: Any] = ["consumer_seq": engine.state.ackFloor.consumerSeq, "stream_seq": engine.state.ackFloor.streamSeq]

@@ -240,6 +240,7 @@ final class JetStreamService: @unchecked Sendable {
             if stream.config.sealed { return error("stream_purge_response", .streamSealed, extra: ["purged": 0]) }
             if stream.config.denyPurge { return error("stream_purge_response", .purgeDenied) }
             struct Request: Decodable { var filter: String?; var seq: UInt64?; var keep: UInt64? }
+            // (try?: client input: a body that does not decode is answered as invalid JSON below)
             let request = body.isEmpty ? Request() : (try? JSONDecoder().decode(Request.self, from: body))
             guard let request else { return error("stream_purge_response", .invalidJSON) }
             do {
@@ -251,6 +252,7 @@ final class JetStreamService: @unchecked Sendable {
         case ("STREAM", "NAMES"), ("STREAM", "LIST"):
             // Paged (`offset`) and filtered (`subject`: streams whose subjects overlap it), in name order.
             struct Page: Decodable { var subject: String?; var offset: Int? }
+            // (try?: client input: a paging body that does not decode is the first page, as the reference)
             let page = (try? JSONDecoder().decode(Page.self, from: body)) ?? Page()
             let matching = streams.all.filter { stream in
                 page.subject.map { s in stream.config.subjects.contains { Subject.overlaps($0, s) } } ?? true
@@ -279,6 +281,7 @@ final class JetStreamService: @unchecked Sendable {
         guard let reply, tokens.count >= 3, let stream = streams.stream(named: tokens[2]), stream.config.allowDirect else { return }
         var found: StoredMessage?
         if tokens.count > 3 {
+            // (try?: a read that fails is answered 404, as a message that is not there)
             found = try? stream.store.last(subject: tokens[3...].joined(separator: "."))
         } else if let query = try? JSONDecoder().decode(MessageQuery.self, from: body) {
             found = query.find(in: stream.store)
@@ -296,6 +299,7 @@ final class JetStreamService: @unchecked Sendable {
     private func message(_ operation: String, stream: StreamManager.Managed, body: Data) async -> String {
         if operation == "DELETE" {
             struct Request: Decodable { var seq: UInt64 }
+            // (try?: client input: answered with the invalid JSON error)
             guard let request = try? JSONDecoder().decode(Request.self, from: body) else { return error("stream_msg_delete_response", .invalidJSON) }
             if stream.config.sealed { return error("stream_msg_delete_response", .streamSealed) }
             if stream.config.denyDelete { return error("stream_msg_delete_response", .deleteDenied) }
@@ -311,6 +315,7 @@ final class JetStreamService: @unchecked Sendable {
             }
             return encode("stream_msg_delete_response", ["success": true])
         }
+        // (try?: client input: answered with the invalid JSON error)
         guard let query = try? JSONDecoder().decode(MessageQuery.self, from: body) else { return error("stream_msg_get_response", .invalidJSON) }
         guard query.isValid else { return error("stream_msg_get_response", .badRequest) }
         let found = query.find(in: stream.store)
@@ -339,6 +344,7 @@ final class JetStreamService: @unchecked Sendable {
 
     private func streamInfo(_ stream: StreamManager.Managed) -> [String: Any] {
         let state = stream.store.state
+        // (try?: encoding a plain Codable config cannot fail)
         let config = (try? JSONSerialization.jsonObject(with: JSONEncoder().encode(stream.config))) ?? [:]
         let empty = state.messages == 0
         return [
@@ -357,6 +363,7 @@ final class JetStreamService: @unchecked Sendable {
     func encode(_ type: String, _ fields: [String: Any]) -> String {
         var object = fields
         object["type"] = "io.nats.jetstream.api.v1." + type
+        // (try?: serializing dictionaries of JSON values cannot fail)
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
         return String(decoding: data, as: UTF8.self)
     }
@@ -390,6 +397,7 @@ struct MessageQuery: Decodable {
     var isValid: Bool { seq != nil || lastBySubject != nil || nextBySubject != nil }
 
     func find(in store: any MessageStore) -> StoredMessage? {
+        // (try?: a read that fails is answered as a message not found)
         if let subject = lastBySubject { return try? store.last(subject: subject) }
         if let subject = nextBySubject { return try? store.next(atOrAfter: seq ?? 0, filter: subject) }
         if let seq { return try? store.message(sequence: seq) }

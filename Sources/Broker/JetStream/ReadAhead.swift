@@ -31,6 +31,7 @@ struct ReadAhead {
         let state = store.state
         if sequence > state.lastSequence { return nil }  // nothing there yet: the read-ahead is kept
         if sequence < start, !messages.isEmpty {
+            // (try?: a read that fails is no message now; the consumer looks again on its next tick)
             return try? store.next(atOrAfter: sequence, filter: filter)
         }
         let removed = state.lastSequence &- state.messages

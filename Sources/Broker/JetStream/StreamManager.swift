@@ -165,6 +165,7 @@ final class StreamManager: @unchecked Sendable {
             } catch {
                 // Not served: the half-made stream is removed again (nothing was ever stored in it).
                 store.close()
+                // (try?: a half-made directory that cannot be removed is reported at the next start as damaged)
                 try? FileManager.default.removeItem(atPath: path)
                 throw APIError(code: 500, errCode: 10049, description: "stream \(config.name) could not be created: \(error)")
             }

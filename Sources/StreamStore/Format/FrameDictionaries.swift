@@ -45,6 +45,7 @@ public final class FrameDictionaries: @unchecked Sendable {
 
     /// The ids of the dictionary files present, ascending.
     func ids() -> [UInt32] {
+        // (try?: no readable dict/ directory means no dictionaries; frames that name one report it missing)
         guard fileSystem.isDirectory(directory), let names = try? fileSystem.contentsOfDirectory(directory) else { return [] }
         return names.compactMap { name in name.hasSuffix(".dict") ? UInt32(name.dropLast(5)) : nil }.sorted()
     }

@@ -19,6 +19,7 @@ public final class MemoryStream: MessageStore, @unchecked Sendable {
     private func locked<T>(_ body: (inout MemoryContents) throws -> T) throws -> T {
         lock.lock()
         defer { lock.unlock() }
+        // (try?: retention over a memory map only removes and cannot fail (RetentionTarget throws for file indexes))
         try? Retention.expire(now: clock(), config: contents.config, target: &contents)
         return try body(&contents)
     }
@@ -73,6 +74,7 @@ public final class MemoryStream: MessageStore, @unchecked Sendable {
         let now = clock()
         try locked { (contents) throws in
             contents.config = config
+            // (try?: as above)
             try? Retention.enforceLimits(config: config, target: &contents)
             try? Retention.expire(now: now, config: config, target: &contents)
         }

@@ -16,6 +16,7 @@ enum Preallocation {
         var at = offset
         while at < size {
             let count = Int(min(size - at, 1 << 20))
+            // (try?: an unreadable tail is not zeros: the caller treats it as damage)
             guard let bytes = try? file.read(count: count, at: at), bytes.count == count else { return false }
             if bytes.contains(where: { $0 != 0 }) { return false }
             at += Int64(count)

@@ -126,6 +126,7 @@ struct Recovery {
         for (i, segment) in all.enumerated() {
             let handle = try fileSystem.open(paths.segment(segment), create: false)
             let size = try handle.size()
+            // (try?: a header that cannot be read is handled below as a damaged one)
             let header = try? SegmentHeader.decode(handle.read(count: SegmentHeader.size, at: 0))
             if header?.firstSequence == segment { valid.append(segment); continue }
             let isLast = i == all.count - 1
@@ -256,6 +257,7 @@ struct Recovery {
         while i + FrameHeader.size <= rest.count {
             if rest[i] == magic[0] && rest[i + 1] == magic[1] && rest[i + 2] == magic[2] && rest[i + 3] == magic[3] {
                 let candidate = offset + 1 + Int64(i)
+                // (try?: probing for the next valid frame: an unreadable candidate is simply not one)
                 if let frame = try? DecodedFrame.read(from: handle, at: candidate, decompressor: decompressor, dictionaries: dictionaries),
                    candidate + Int64(frame.header.frameLength) <= size {
                     return (candidate, frame)

@@ -13,6 +13,7 @@ enum StreamFiles {
     static func writeConfig(_ config: StreamConfig, paths: StreamPaths, fileSystem: any FileSystem) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        // (try?: encoding a plain Codable config cannot fail (answered as invalid config if it did))
         guard let data = try? encoder.encode(config) else { throw StoreError.invalidConfig("cannot encode config") }
         try DurableFile.write(Array(data), to: paths.config, in: paths.root, fileSystem: fileSystem)
     }

@@ -155,6 +155,7 @@ extension StreamWriter {
         }
         guard dictionarySampleBytes >= 32 << 10 else { return }
         var bytes: [UInt8]
+        // (try?: training can refuse unsuitable samples: the raw-content dictionary is the fallback)
         if dictionarySamples.count >= 16, let trained = try? Dictionary.train(samples: dictionarySamples, capacity: 16 << 10) {
             bytes = trained.bytes
         } else {

@@ -87,6 +87,7 @@ final class StreamWriter: @unchecked Sendable {
         self.active = active
         self.activeFirst = segments.last!
         self.activeSize = activeSize
+        // (try?: start-up hints: a size or dictionary or last id that cannot be read only costs preallocation, compression or the last-msg-id check until the next write)
         self.allocatedEnd = max(activeSize, (try? active.size()) ?? activeSize)
         self.compressor = config.compression ? Compressor(level: config.compressionLevel) : nil
         if let id = readers.dictionaries.ids().last, let loaded = try? readers.dictionaries.dictionary(id) {
