@@ -11,17 +11,14 @@ for p in libnats-dev nats-server; do dpkg -s $p >/dev/null 2>&1 || { apt-get upd
 swift build -c release --product strata-server >/dev/null
 mkdir -p .build/bench
 cc -O2 -o .build/bench/nats-jsbench Benchmarks/broker/nats-jsbench.c -lnats -lpthread
+source Benchmarks/broker/lib.sh
 run() {  # label command...
   local label=$1; shift
-  local dir; dir=$(mktemp -d)
-  local port=$((26000 + RANDOM % 2000))
-  "$@" -a 127.0.0.1 -p $port -js -sd "$dir" >/dev/null 2>&1 &
-  local pid=$!
-  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.05; done
-  local out; out=$(env $JSBENCH_ENV .build/bench/nats-jsbench nats://127.0.0.1:$port $SIZE $COUNT $SYNC_COUNT)
-  kill $pid; wait $pid 2>/dev/null || true
-  echo "$label: $out disk_kib=$(du -sk "$dir" | cut -f1)"
-  rm -rf "$dir"
+  start_server "$@"
+  local out; out=$(env $JSBENCH_ENV .build/bench/nats-jsbench nats://127.0.0.1:$SERVER_PORT $SIZE $COUNT $SYNC_COUNT)
+  kill $SERVER_PID; wait $SERVER_PID 2>/dev/null || true
+  echo "$label: $out disk_kib=$(du -sk "$SERVER_DIR" | cut -f1)"
+  stop_server
 }
 JSBENCH_ENV="" SYNC_COUNT=$COUNT
 run "nats-server 2.9.10 (no fsync)" nats-server

@@ -13,24 +13,22 @@ for p in libnats-dev nats-server; do dpkg -s $p >/dev/null 2>&1 || { apt-get upd
 swift build -c release --product strata-server >/dev/null
 mkdir -p .build/bench
 cc -O2 -o .build/bench/nats-flood Benchmarks/broker/nats-flood.c -lnats -lpthread
+source Benchmarks/broker/lib.sh
 run() {  # label command...
   local label=$1; shift
-  local dir; dir=$(mktemp -d)
-  local port=$((27000 + RANDOM % 2000))
-  "$@" -a 127.0.0.1 -p $port -js -sd "$dir" >/dev/null 2>&1 &
-  local pid=$!
-  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.05; done
+  start_server "$@"
+  local pid=$SERVER_PID
   local samples; samples=$(mktemp)
   ( while kill -0 $pid 2>/dev/null; do awk '/VmRSS/ {r=$2} /RssAnon/ {a=$2} END {print r, a}' /proc/$pid/status >> "$samples" 2>/dev/null; sleep 0.2; done ) &
   local sampler=$!
-  local out; out=$(.build/bench/nats-flood nats://127.0.0.1:$port $SIZE $COUNT || echo "FAILED")
+  local out; out=$(.build/bench/nats-flood nats://127.0.0.1:$SERVER_PORT $SIZE $COUNT || echo "FAILED")
   local peak; peak=$(cut -d' ' -f1 "$samples" | sort -n | tail -1)
   local anon; anon=$(cut -d' ' -f2 "$samples" | sort -n | tail -1)
   local last; last=$(tail -1 "$samples" | cut -d' ' -f1)
-  kill $pid; wait $pid 2>/dev/null || true
+  stop_server
   kill $sampler 2>/dev/null; wait $sampler 2>/dev/null || true
   echo "$label: $out rss_peak_kib=$peak rss_anon_peak_kib=$anon rss_end_kib=$last"
-  rm -rf "$dir" "$samples"
+  rm -f "$samples"
 }
 run "nats-server 2.9.10" nats-server
 run "strata (sync always)" .build/release/strata-server

@@ -9,18 +9,14 @@ cd "$(dirname "$0")/../.."
 TOTAL=${1:-2000000}
 PY=.build-py/bin/python
 swift build -c release --product strata-server >/dev/null
+source Benchmarks/broker/lib.sh
 run() {  # name, command...
   local name=$1; shift
-  local dir; dir=$(mktemp -d)
-  local port=$((29000 + RANDOM % 2000))
-  "$@" -a 127.0.0.1 -p $port -js -sd "$dir" >/dev/null 2>&1 &
-  local pid=$!
-  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.05; done
+  start_server "$@"
   echo "== $name"
-  $PY Benchmarks/broker/reclaim.py nats://127.0.0.1:$port "$dir" "$TOTAL" || echo "$name: load failed"
-  echo "rss_kib=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)"
-  kill $pid; wait $pid 2>/dev/null || true
-  rm -rf "$dir"
+  $PY Benchmarks/broker/reclaim.py nats://127.0.0.1:$SERVER_PORT "$SERVER_DIR" "$TOTAL" || echo "$name: load failed"
+  echo "rss_kib=$(awk '/VmRSS/ {print $2}' /proc/$SERVER_PID/status)"
+  stop_server
 }
 run nats-server nats-server
 run strata .build/release/strata-server
