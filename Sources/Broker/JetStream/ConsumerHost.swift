@@ -38,9 +38,12 @@ final class ConsumerHost: @unchecked Sendable {
     private var inactiveSince: Int64?
     /// Flow control (push): bytes delivered since the last request, and the reply subject of the request
     /// not yet answered. Deliveries pause once another window has gone out with a request unanswered.
+    /// Under `flowLock`, a leaf lock (taken inside the others, never around them), so that a step's
+    /// effects are worked out without the engine's lock.
     private var bytesSinceFlowControl = 0
     private var flowControlPending: String?
     private var flowControlCount: UInt64 = 0
+    private let flowLock = NSLock()
     static let flowControlWindow = 256 << 10
     /// Persistence is coalesced: state changes mark the host dirty and a flush follows within 10 ms; an
     /// AckSync flushes before its reply (the reply means the ack is stored and synced). Saves go through
@@ -105,10 +108,11 @@ final class ConsumerHost: @unchecked Sendable {
             let heartbeat = config.deliverSubject != nil && config.idleHeartbeat > 0 && self.engine.pushActive
                 && now - lastSent >= config.idleHeartbeat
             if heartbeat { lastSent = now }
-            let active = config.deliverSubject != nil ? self.engine.pushActive || flowControlPending != nil : self.engine.numWaiting > 0
+            let pendingRequest = flowLock.withLock { flowControlPending }
+            let active = config.deliverSubject != nil ? self.engine.pushActive || pendingRequest != nil : self.engine.numWaiting > 0
             if active { inactiveSince = nil } else if inactiveSince == nil { inactiveSince = now }
             let inactive = config.inactiveThreshold > 0 && inactiveSince.map { now - $0 >= config.inactiveThreshold } == true
-            return (self.engine, heartbeat, heartbeat ? flowControlPending : nil, inactive)
+            return (self.engine, heartbeat, heartbeat ? pendingRequest : nil, inactive)
         }
         if inactive {
             onInactive(self)
@@ -124,7 +128,7 @@ final class ConsumerHost: @unchecked Sendable {
 
     /// A client answered a flow-control request: deliveries resume.
     func flowControlAnswered(_ subject: String) {
-        let resumed: Bool = lock.withLock {
+        let resumed: Bool = flowLock.withLock {
             guard flowControlPending == subject else { return false }
             flowControlPending = nil
             return true
@@ -153,9 +157,9 @@ final class ConsumerHost: @unchecked Sendable {
     /// A snapshot for consumer info: the engine, messages still to deliver, and when it last delivered and
     /// last had a message acknowledged.
     func snapshot() -> (engine: ConsumerEngine, pending: UInt64, lastDelivered: Int64, lastAcknowledged: Int64) {
-        let (engine, delivered, acknowledged) = lock.withLock { (self.engine, lastDelivered, lastAcknowledged) }
+        let (engine, delivered, acknowledged, covers) = lock.withLock { (self.engine, lastDelivered, lastAcknowledged, filterCoversStream) }
         let initial = UInt64(engine.state.initialSequences?.count ?? 0)
-        return (engine, initial + pendingCount(after: engine.state.delivered.streamSeq, filter: engine.config.filterSubject), delivered, acknowledged)
+        return (engine, initial + pendingCount(after: engine.state.delivered.streamSeq, covers: covers, filter: engine.config.filterSubject), delivered, acknowledged)
     }
 
     func pull(_ request: PullRequest) { run { engine, now, lookup in engine.pull(request, now: now, lookup: lookup) } }
@@ -255,7 +259,7 @@ final class ConsumerHost: @unchecked Sendable {
         let filter = filterCoversStream ? nil : engine.config.filterSubject
         if delivers, let subject = engine.config.deliverSubject {
             // Flow control: paused while a request is unanswered and another window has gone out since.
-            let held = flowControlPending != nil && bytesSinceFlowControl >= Self.flowControlWindow
+            let held = flowLock.withLock { flowControlPending != nil && bytesSinceFlowControl >= Self.flowControlWindow }
             engine.pushActive = !held && hasInterest(subject)
         }
         let lookup: ConsumerEngine.Lookup = { sequence in
@@ -267,23 +271,25 @@ final class ConsumerHost: @unchecked Sendable {
         let actions = input(&engine, clock(), lookup)
         let snapshot = engine
         let messages = fetched
+        let covers = filterCoversStream
         fetched.removeAll(keepingCapacity: true)
+        guard !actions.isEmpty else {
+            lock.unlock()
+            schedule(snapshot.nextDeadline)
+            return []
+        }
         // Effects are carried out in the order of the engine's steps: the send lock is taken before the
-        // engine's lock is let go.
-        let (outbound, persist) = effects(of: actions, engine: snapshot, messages: messages)
-        if !outbound.isEmpty {
-            sendLock.lock()
-            lock.unlock()
-            send(outbound)
-            sendLock.unlock()
-            if outbound.contains(where: { $0.reply != nil }) {
-                lock.withLock {
-                    lastSent = clock()
-                    lastDelivered = lastSent
-                }
+        // engine's lock is let go, and the effects (store reads for pending counts) are worked out after.
+        sendLock.lock()
+        lock.unlock()
+        let (outbound, persist) = effects(of: actions, engine: snapshot, messages: messages, covers: covers)
+        if !outbound.isEmpty { send(outbound) }
+        sendLock.unlock()
+        if outbound.contains(where: { $0.reply != nil }) {
+            lock.withLock {
+                lastSent = clock()
+                lastDelivered = lastSent
             }
-        } else {
-            lock.unlock()
         }
         if persist { markDirty() }
         schedule(snapshot.nextDeadline)
@@ -303,8 +309,10 @@ final class ConsumerHost: @unchecked Sendable {
     }
 
     /// The messages to send for an engine step's actions, and whether its state must be persisted.
-    /// Called with the lock held; of the host's own state it touches only flow control.
-    private func effects(of actions: [ConsumerAction], engine: ConsumerEngine, messages: [UInt64: StoredMessage]) -> ([OutboundMessage], Bool) {
+    /// Called holding the send lock, not the engine's (it reads the store for pending counts); of the host's own
+    /// state it touches only flow control, under `flowLock`.
+    private func effects(of actions: [ConsumerAction], engine: ConsumerEngine, messages: [UInt64: StoredMessage],
+                         covers: Bool) -> ([OutboundMessage], Bool) {
         var persist = false
         var outbound: [OutboundMessage] = []
         outbound.reserveCapacity(actions.count)
@@ -314,7 +322,7 @@ final class ConsumerHost: @unchecked Sendable {
                 // (try?: a message that cannot be read now is not sent; the engine redelivers it after its ack wait)
                 guard let message = messages[delivery.streamSequence] ?? (try? store.message(sequence: delivery.streamSequence)) else { continue }
                 let pending = UInt64(delivery.remainingInitial)
-                    + pendingCount(after: max(delivery.streamSequence, delivery.remainingInitial > 0 ? engine.state.delivered.streamSeq : 0),
+                    + pendingCount(after: max(delivery.streamSequence, delivery.remainingInitial > 0 ? engine.state.delivered.streamSeq : 0), covers: covers,
                                    filter: engine.config.filterSubject)
                 let reply = ConsumerEngine.ackSubject(stream: engine.stream, consumer: engine.name, deliveries: delivery.deliveries,
                                                       streamSequence: delivery.streamSequence, consumerSequence: delivery.consumerSequence,
@@ -347,6 +355,8 @@ final class ConsumerHost: @unchecked Sendable {
             }
         }
         if engine.config.flowControl, let subject = engine.config.deliverSubject {
+            flowLock.lock()
+            defer { flowLock.unlock() }
             for message in outbound where message.reply != nil { bytesSinceFlowControl += message.payload.readableBytes + (message.headers?.readableBytes ?? 0) }
             if bytesSinceFlowControl >= Self.flowControlWindow && flowControlPending == nil {
                 flowControlCount += 1
@@ -396,8 +406,8 @@ final class ConsumerHost: @unchecked Sendable {
 
     /// Messages matching the filter after `sequence` (exact for a filter; for all subjects, from the
     /// stream's counters).
-    private func pendingCount(after sequence: UInt64, filter: String?) -> UInt64 {
-        if filter == nil || filter == ">" || filterCoversStream {
+    private func pendingCount(after sequence: UInt64, covers: Bool, filter: String?) -> UInt64 {
+        if filter == nil || filter == ">" || covers {
             let state = store.state
             guard state.lastSequence > sequence else { return 0 }
             return min(state.messages, state.lastSequence - max(sequence, state.firstSequence - 1))
