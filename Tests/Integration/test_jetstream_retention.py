@@ -54,3 +54,42 @@ async def test_retention_matches_reference(kind):
         assert await retention_outcomes(server.url) == EXPECTED
     finally:
         server.stop()
+
+
+async def drained_work_queue(url):
+    """2,000 messages through a work queue with plain acks (no AckSync), fetched 250 at a time; then
+    what the stream holds once the acks are in (the server applies them as they arrive: a request after
+    a flush sees them, at most a few round trips later)."""
+    import asyncio
+    nc = await nats.connect(url, allow_reconnect=False)
+    js = nc.jetstream()
+    await js.add_stream(name="W", subjects=["w.>"], retention=RetentionPolicy.WORK_QUEUE)
+    for i in range(2000):
+        await js.publish(f"w.{i % 5}", b"x" * 100)
+    sub = await js.pull_subscribe("w.>", durable="d")
+    got = 0
+    while got < 2000:
+        batch = await sub.fetch(250, timeout=2)
+        for m in batch:
+            await m.ack()
+        got += len(batch)
+    await nc.flush()
+    state = (await js.stream_info("W")).state
+    for _ in range(100):  # bounded: each stream info is a round trip behind the acks' removal
+        if state.messages == 0:
+            break
+        await asyncio.sleep(0.01)
+        state = (await js.stream_info("W")).state
+    await nc.close()
+    return got, state.messages, state.bytes
+
+
+@pytest.mark.parametrize("kind", ["strata", "reference"])
+async def test_plain_acks_empty_a_work_queue(kind):
+    server = start_jetstream(kind)
+    if server is None:
+        pytest.skip("nats-server is not installed")
+    try:
+        assert await drained_work_queue(server.url) == (2000, 0, 0)
+    finally:
+        server.stop()
