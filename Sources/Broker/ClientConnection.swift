@@ -117,13 +117,14 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
             queued = max(queued, item.stream.store.queuedBytes)
             previous = item.stream
         }
-        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        jetStream.store(captured, on: context.eventLoop) { done in loopBound.value.publishesStored(done) }
-        captured.removeAll(keepingCapacity: true)
+        // Counted before the hand-off: publishes the service refuses complete within it, at once.
         if publishWindow.handed(bytes, queued: queued) {
             logger.debug("\(publishWindow.inFlight) bytes of publishes waiting for their streams: reading paused")
             context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
         }
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        jetStream.store(captured, on: context.eventLoop) { done in loopBound.value.publishesStored(done) }
+        captured.removeAll(keepingCapacity: true)
     }
 
     /// Earlier stream publishes were stored and acknowledged (on this connection's loop).

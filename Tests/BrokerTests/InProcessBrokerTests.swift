@@ -89,6 +89,24 @@ import Testing
         await server.shutdown()
     }
 
+    /// Publishes the service refuses at once (here: over the stream's max_msg_size) leave nothing counted
+    /// in flight, however many there are: the connection is never paused for them.
+    @Test func refusedPublishesDoNotStayInFlight() async throws {
+        let directory = Directory()
+        let server = try Self.server(directory) { $0.maxPublishBytesInFlight = 16 << 10 }
+        var config = APIStreamConfig(name: "S", subjects: ["s.>"])
+        config.maxMsgSize = 10
+        _ = try server.jetStream!.streams.create(config)
+        let (channel, handler) = try await Self.connect(server)
+        _ = try await Self.outbound(channel)
+        try await channel.writeInbound(ByteBuffer(string: "CONNECT {\"verbose\":false}\r\n"))
+        let payload = String(repeating: "p", count: 1000)
+        for i in 0..<40 { try await channel.writeInbound(ByteBuffer(string: "PUB s.\(i) \(payload.utf8.count)\r\n\(payload)\r\n")) }
+        #expect(try await channel.testingEventLoop.submit { !handler.publishWindow.paused && handler.publishWindow.inFlight == 0 }.get())
+        _ = try? await channel.finish()
+        await server.shutdown()
+    }
+
     @Test func publishWindowDecisions() {
         var window = PublishWindow(limit: 100, streamQueueLimit: 1000)
         let first = window.handed(60, queued: 0)
