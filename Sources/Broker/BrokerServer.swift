@@ -121,42 +121,55 @@ public final class BrokerServer: @unchecked Sendable {
     // MARK: Routing
 
     /// Delivers a published message to every plain subscription and one member of each queue group.
-    func route(_ publish: Publish, from publisher: ClientConnection) {
+    /// Returns whether anything took it: a subscription, a stream, or JetStream (its API, or a consumer
+    /// for a pull request or an ack). The caller answers a request nothing took with no responders.
+    @discardableResult
+    func route(_ publish: Publish, from publisher: ClientConnection) -> Bool {
+        var taken = false
         if let jetStream {
             if publish.subject.hasPrefix("$JS.API.CONSUMER.MSG.NEXT.") {
                 // Pull requests are served at once, on the requester's loop (no task hop).
                 let tokens = publish.subject.split(separator: ".", omittingEmptySubsequences: false).dropFirst(2).map(String.init)
                 jetStream.pullRequest(tokens, body: Data(publish.payload.readableBytesView), reply: publish.reply)
+                taken = true  // (the reference's `$JS.API.>` dispatcher takes it, consumer or not)
             } else if publish.subject.hasPrefix("$JS.API.") {
                 let reply = publish.reply
                 Task {
                     let json = await jetStream.handle(subject: publish.subject, payload: publish.payload, reply: reply)
                     if let reply, let json { self.routeInternal(subject: reply, payload: json) }
                 }
+                taken = true
             } else if publish.subject.hasPrefix("$JS.ACK.") {
                 // Applied here, on the publisher's loop: acks are the hot path of consumption.
                 var confirm: (@Sendable () -> Void)?
                 if let reply = publish.reply { confirm = { self.routeInternal(subject: reply, payload: "") } }
-                jetStream.acknowledge(subject: publish.subject, body: publish.payload, confirm: confirm,
-                                      deferDelivery: { host in publisher.deliverAfterRead(host) },
-                                      deferAck: { host, sequence in publisher.acknowledgeAfterRead(host, sequence) },
-                                      cache: &publisher.ackTarget)
+                taken = jetStream.acknowledge(subject: publish.subject, body: publish.payload, confirm: confirm,
+                                              deferDelivery: { host in publisher.deliverAfterRead(host) },
+                                              deferAck: { host, sequence in publisher.acknowledgeAfterRead(host, sequence) },
+                                              cache: &publisher.ackTarget)
             } else if publish.subject.hasPrefix("$JS.FC.") {
                 jetStream.flowControlAnswered(publish.subject)
+                taken = true
             } else if let stream = jetStream.streams.stream(capturing: publish.subject) {
                 publisher.capture(publish, for: stream)  // stored with the rest of this read's publishes
+                taken = true
             }
         }
         let matches = router.matches(publish.subject)
-        guard !matches.isEmpty else { return }
+        guard !matches.isEmpty else { return taken }
         let echo = publisher.echo
         for subscription in matches.plain where echo || subscription.client !== publisher {
             deliver(publish, to: subscription, from: publisher)
+            taken = true
         }
         for group in matches.groups {
             let candidates = echo ? group : group.filter { $0.client !== publisher }
-            if let chosen = candidates.randomElement(using: &publisher.random) { deliver(publish, to: chosen, from: publisher) }
+            if let chosen = candidates.randomElement(using: &publisher.random) {
+                deliver(publish, to: chosen, from: publisher)
+                taken = true
+            }
         }
+        return taken
     }
 
     /// Publishes a message from the server itself (API replies, pub acks); safe from any thread.
@@ -187,7 +200,8 @@ public final class BrokerServer: @unchecked Sendable {
                 if deliver {
                     let key = ObjectIdentifier(subscription.client)
                     if batches[key] == nil { batches[key] = (subscription.client, ByteBufferAllocator().buffer(capacity: 512)) }
-                    ServerEncoder.message(subject: message.subject, sid: subscription.sid, reply: message.reply, headers: message.headers,
+                    ServerEncoder.message(subject: message.subject, sid: subscription.sid, reply: message.reply,
+                                          headers: subscription.receivesHeaders ? message.headers : nil,
                                           payload: message.payload, into: &batches[key]!.buffer)
                 }
                 if last {
@@ -202,7 +216,7 @@ public final class BrokerServer: @unchecked Sendable {
 
     private func deliver(_ publish: Publish, to subscription: Subscription, from publisher: ClientConnection) {
         let (deliver, last) = subscription.claimDelivery()
-        if deliver { subscription.client.deliver(publish, sid: subscription.sid, from: publisher) }
+        if deliver { subscription.client.deliver(publish, to: subscription, from: publisher) }
         if last {
             router.remove(subscription)
             let client = subscription.client

@@ -190,6 +190,11 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
                 authorizationViolation()
                 return
             }
+            if decoded.noResponders && !decoded.headers {
+                sendError("no responders requires headers support")
+                close()
+                return
+            }
             options = decoded
             connected = true
             ok()
@@ -201,13 +206,15 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
                 return
             }
             ok()  // the reference acknowledges before it routes (a self-subscription sees +OK first)
-            server.route(publish, from: self)
+            if !server.route(publish, from: self), let reply = publish.reply, options.noResponders {
+                answerNoResponders(reply)
+            }
         case .subscribe(let subject, let queue, let sid):
             guard Subject.isValidFilter(subject), queue.map(Subject.isValidLiteral) ?? true else {
                 sendError("Invalid Subject")
                 return
             }
-            let subscription = Subscription(client: self, sid: sid, subject: subject, queue: queue)
+            let subscription = Subscription(client: self, sid: sid, subject: subject, queue: queue, receivesHeaders: options.headers)
             if let previous = subscriptions.updateValue(subscription, forKey: sid) { server.router.remove(previous) }
             server.router.add(subscription)
             ok()
@@ -227,6 +234,14 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
         case .ok, .error:
             break
         }
+    }
+
+    /// A request that reached nobody: the reference answers the requester's own subscription for the reply
+    /// subject with a header-only 503 status (nats.go's `ErrNoResponders`, nats-py's `NoRespondersError`).
+    private func answerNoResponders(_ reply: String) {
+        guard let subscription = server.router.matches(reply, cache: false).plain.first(where: { $0.client === self }) else { return }
+        ServerEncoder.message(subject: reply, sid: subscription.sid, reply: nil, headers: ServerEncoder.noRespondersStatus,
+                              payload: ByteBuffer(), into: &outbound)
     }
 
     private func ok() {
@@ -256,15 +271,16 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
     /// Delivers a routed message, called on the publisher's event loop (`publisher` is the connection
     /// being read). A target on the same loop gets it in its outbound buffer at once; a target on another
     /// loop gets it with everything else for it from this read, in one hop.
-    func deliver(_ publish: Publish, sid: String, from publisher: ClientConnection) {
+    func deliver(_ publish: Publish, to subscription: Subscription, from publisher: ClientConnection) {
         guard let channel else { return }
         if channel.eventLoop === publisher.channel?.eventLoop {
             guard admit() else { return }
-            ServerEncoder.message(subject: publish.subject, sid: sid, reply: publish.reply, headers: publish.headers,
+            ServerEncoder.message(subject: publish.subject, sid: subscription.sid, reply: publish.reply,
+                                  headers: subscription.receivesHeaders ? publish.headers : nil,
                                   payload: publish.payload, into: &outbound)
             scheduleFlush()
         } else {
-            publisher.encodeRemote(publish, sid: sid, for: self)
+            publisher.encodeRemote(publish, to: subscription)
         }
     }
 
@@ -299,12 +315,14 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
         }
     }
 
-    private func encodeRemote(_ publish: Publish, sid: String, for target: ClientConnection) {
+    private func encodeRemote(_ publish: Publish, to subscription: Subscription) {
+        let target = subscription.client
         let key = ObjectIdentifier(target)
         if remoteDeliveries[key] == nil {
             remoteDeliveries[key] = (target, ByteBufferAllocator().buffer(capacity: 16 << 10))
         }
-        ServerEncoder.message(subject: publish.subject, sid: sid, reply: publish.reply, headers: publish.headers,
+        ServerEncoder.message(subject: publish.subject, sid: subscription.sid, reply: publish.reply,
+                              headers: subscription.receivesHeaders ? publish.headers : nil,
                               payload: publish.payload, into: &remoteDeliveries[key]!.buffer)
     }
 

@@ -6,12 +6,16 @@ final class Subscription: Hashable, @unchecked Sendable {
     let sid: String
     let subject: String
     let queue: String?
+    /// Whether the client said `headers: true` in its CONNECT: a client that did not is sent messages
+    /// without their header block (`MSG` with the payload only), as the reference does.
+    let receivesHeaders: Bool
     private let lock = NSLock()
     private var maxMessages: Int?
     private var delivered = 0
 
-    init(client: ClientConnection, sid: String, subject: String, queue: String?) {
+    init(client: ClientConnection, sid: String, subject: String, queue: String?, receivesHeaders: Bool) {
         self.client = client
+        self.receivesHeaders = receivesHeaders
         self.sid = sid
         self.subject = subject
         self.queue = queue

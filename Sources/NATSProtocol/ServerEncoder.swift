@@ -51,6 +51,9 @@ public enum ServerEncoder {
         buffer.writeStaticString("\r\n")
     }
 
+    /// The header block of nats-server 2.9's no-responders status (`HMSG <reply> <sid> 16 16`).
+    public static let noRespondersStatus = ByteBuffer(string: "NATS/1.0 503\r\n\r\n")
+
     public static func ping(into buffer: inout ByteBuffer) { buffer.writeStaticString("PING\r\n") }
     public static func pong(into buffer: inout ByteBuffer) { buffer.writeStaticString("PONG\r\n") }
     public static func ok(into buffer: inout ByteBuffer) { buffer.writeStaticString("+OK\r\n") }

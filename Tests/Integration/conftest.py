@@ -96,3 +96,15 @@ def reference():
         pytest.skip("nats-server is not installed")
     yield server
     server.stop()
+
+
+@pytest.fixture(params=["strata", "reference"])
+def js_both(request):
+    """The same scenario against a JetStream strata-server and against the reference nats-server: a test
+    taking this fixture asserts one behaviour, and both servers must show it."""
+    server = start_jetstream(request.param)
+    if server is None:
+        pytest.skip("nats-server is not installed")
+    server.kind = request.param
+    yield server
+    server.stop()

@@ -32,6 +32,20 @@ CASES = [
      b"+OK\r\n+OK\r\n+OK\r\n+OK\r\nMSG e 2 r.1 1\r\nx\r\nMSG e 1 r.1 1\r\nx\r\nPONG\r\n"),
     (b"CONNECT {}\r\nSUB u 1\r\nUNSUB 1 2\r\nPUB u 1\r\na\r\nPUB u 1\r\nb\r\nPUB u 1\r\nc\r\nPING\r\n",
      b"+OK\r\n+OK\r\n+OK\r\n+OK\r\nMSG u 1 1\r\na\r\n+OK\r\nMSG u 1 1\r\nb\r\n+OK\r\nPONG\r\n"),
+    # No responders: a request nothing takes is answered on the requester's own reply subscription.
+    (b'CONNECT {"verbose":false,"headers":true,"no_responders":true}\r\nSUB r.* 1\r\nPUB nobody r.1 1\r\nx\r\nPING\r\n',
+     b"HMSG r.1 1 16 16\r\nNATS/1.0 503\r\n\r\n\r\nPONG\r\n"),
+    (b'CONNECT {"verbose":false,"headers":true,"no_responders":true}\r\nSUB q 1\r\nPUB nobody r.1 1\r\nx\r\nPING\r\n',
+     b"PONG\r\n"),
+    (b'CONNECT {"verbose":false,"headers":true,"no_responders":true}\r\nSUB r 1\r\nSUB svc g 2\r\nPUB svc r 1\r\nx\r\nPING\r\n',
+     b"MSG svc 2 r 1\r\nx\r\nPONG\r\n"),
+    (b'CONNECT {"verbose":false,"headers":true,"no_responders":true}\r\nSUB r 1\r\nSUB svc 2\r\nUNSUB 2 1\r\n'
+     b'PUB svc r 1\r\nx\r\nPUB svc r 1\r\ny\r\nPING\r\n',
+     b"MSG svc 2 r 1\r\nx\r\nHMSG r 1 16 16\r\nNATS/1.0 503\r\n\r\n\r\nPONG\r\n"),
+    (b'CONNECT {"verbose":false,"headers":true}\r\nSUB r 1\r\nPUB nobody r 1\r\nx\r\nPING\r\n', b"PONG\r\n"),
+    (b'CONNECT {"verbose":false,"headers":true,"no_responders":true,"echo":false}\r\nSUB r 1\r\nSUB me 2\r\nPUB me r 1\r\nx\r\nPING\r\n',
+     b"HMSG r 1 16 16\r\nNATS/1.0 503\r\n\r\n\r\nPONG\r\n"),
+    (b'CONNECT {"no_responders":true}\r\nPING\r\n', b"-ERR 'no responders requires headers support'\r\n<CLOSED>"),
     # Split across reads at every byte is covered by the parser's unit tests; here, pipelined in one write:
     (b'CONNECT {"verbose":false}\r\nSUB p.* 9\r\nPUB p.1 1\r\n1\r\nPUB p.2 1\r\n2\r\nPUB q 1\r\n3\r\nPING\r\n',
      b"MSG p.1 9 1\r\n1\r\nMSG p.2 9 1\r\n2\r\nPONG\r\n"),
@@ -90,3 +104,39 @@ def test_info_fields(strata):
         assert key in info, key
     assert info["version"] == "2.9.10" and info["proto"] == 1 and info["headers"] is True
     assert info["max_payload"] == 1048576 and info["port"] == strata.port and info["client_ip"] == "127.0.0.1"
+
+
+def _read_until(s, end):
+    out = b""
+    while not out.endswith(end):
+        chunk = s.recv(65536)
+        if not chunk:
+            return out + b"<CLOSED>"
+        out += chunk
+    return out
+
+
+def _connect(port, options):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.settimeout(5)
+    _read_until(s, b"\r\n")  # INFO
+    s.sendall(b"CONNECT " + options + b"\r\nPING\r\n")
+    assert _read_until(s, b"PONG\r\n").endswith(b"PONG\r\n")
+    return s
+
+
+@pytest.mark.parametrize("kind", ["strata", "reference"])
+def test_header_less_subscriber_gets_payload_only(kind, strata, request):
+    """A message with headers reaches a client that did not ask for headers as MSG with the payload only;
+    a header-only message (a status) reaches it as an empty MSG."""
+    server = strata if kind == "strata" else request.getfixturevalue("reference")
+    plain = _connect(server.port, b'{"verbose":false}')
+    modern = _connect(server.port, b'{"verbose":false,"headers":true}')
+    plain.sendall(b"SUB h 1\r\nSUB s 2\r\nPING\r\n")
+    _read_until(plain, b"PONG\r\n")
+    modern.sendall(b"SUB h 7\r\nHPUB h 18 20\r\nNATS/1.0\r\nA: b\r\n\r\nhi\r\nHPUB s 14 14\r\nNATS/1.0 100\r\n\r\nPING\r\n")
+    assert _read_until(modern, b"PONG\r\n") == b"HMSG h 7 18 20\r\nNATS/1.0\r\nA: b\r\n\r\nhi\r\nPONG\r\n"
+    plain.sendall(b"PING\r\n")
+    assert _read_until(plain, b"PONG\r\n") == b"MSG h 1 2\r\nhi\r\nMSG s 2 0\r\n\r\nPONG\r\n"
+    plain.close()
+    modern.close()

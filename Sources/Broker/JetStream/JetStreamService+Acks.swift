@@ -11,6 +11,8 @@ extension JetStreamService {
     /// `CONSUMER.MSG.NEXT.<stream>.<consumer>` (tokens from `CONSUMER`): a pull request; deliveries and
     /// statuses go to the reply subject, there is no JSON answer. The server calls it on the requester's
     /// loop (it is on the hot path of pull consumers).
+    /// A request for a consumer that does not exist is dropped: the reference's API dispatcher takes every
+    /// `$JS.API.>` subject, so such a request waits out its timeout there too (no no-responders status).
     func pullRequest(_ tokens: [String], body: Data, reply: String?) {
         guard tokens.count == 5, tokens[2] == "NEXT", let reply, let stream = streams.stream(named: tokens[3]),
               let host = stream.consumers[tokens[4]] else { return }
@@ -34,17 +36,20 @@ extension JetStreamService {
     /// consumer finds it without the two registry lookups.
     /// `deferAck`: a plain `+ACK` (no AckSync) is handed to it instead, to be applied with the read's other
     /// acks (and, on interest and work-queue streams, removed with them in one write).
+    /// Returns whether the ack reached a consumer (each of the reference's consumers subscribes its own ack
+    /// subjects: an ack for one that is gone reaches nobody).
+    @discardableResult
     func acknowledge(subject: String, body: ByteBuffer, confirm: (@Sendable () -> Void)?,
                      deferDelivery: ((ConsumerHost) -> Void)? = nil, deferAck: ((ConsumerHost, UInt64) -> Void)? = nil,
-                     cache: inout AckTargetCache) {
-        guard let (streamName, consumerName, sequence) = Self.parseAckSubject(subject) else { return }
+                     cache: inout AckTargetCache) -> Bool {
+        guard let (streamName, consumerName, sequence) = Self.parseAckSubject(subject) else { return false }
         let stream: StreamManager.Managed, host: ConsumerHost
         // A deleted stream deletes its consumers, so a live cached consumer is still the one by that name.
         if let cached = cache.target, consumerName == cached.host.name, streamName == cached.stream.config.name,
            !cached.host.isDeleted {
             (stream, host) = (cached.stream, cached.host)
         } else {
-            guard let found = streams.stream(named: String(streamName)), let consumer = found.consumers[String(consumerName)] else { return }
+            guard let found = streams.stream(named: String(streamName)), let consumer = found.consumers[String(consumerName)] else { return false }
             (stream, host) = (found, consumer)
             cache.target = (stream, host)
         }
@@ -52,24 +57,25 @@ extension JetStreamService {
         if body.readableBytes == 0 || body.readableBytesView.elementsEqual("+ACK".utf8) {
             kind = .ack
         } else {
-            guard let parsed = AckKind.parse(String(buffer: body)) else { return }
+            guard let parsed = AckKind.parse(String(buffer: body)) else { return true }
             kind = parsed
         }
         if let deferAck, kind == .ack, confirm == nil {
             deferAck(host, sequence)
-            return
+            return true
         }
         let released = host.acknowledge(sequence, kind, deliver: deferDelivery == nil)
         deferDelivery?(host)
         let retained = !released.isEmpty && stream.config.retention != .limits
         guard let confirm else {
             if retained { host.onAcknowledged(released) {} }
-            return
+            return true
         }
         // An AckSync is answered once its state is stored and synced, and what it released is removed.
         let barrier = CompletionBarrier(count: retained ? 2 : 1, then: confirm)
         host.flush(durable: true) { barrier.arrive() }
         if retained { host.onAcknowledged(released) { barrier.arrive() } }
+        return true
     }
 
     /// The consumer a connection acknowledged last (see ``acknowledge(subject:body:confirm:deferDelivery:cache:)``).
