@@ -1,7 +1,7 @@
 // swift-tools-version:6.1
 // Strata: a NATS-compatible durable message broker whose heart is its own storage engine.
 //
-// Imports point one way: C shims -> C wrappers -> subjects -> storage -> protocol -> broker -> executables.
+// Imports point one way: C shims -> C wrappers -> subjects -> storage -> protocol, config -> broker -> executables.
 import PackageDescription
 
 // The per-message paths (parser, connection handler) are state machines touched by one thread at a time;
@@ -19,6 +19,7 @@ let package = Package(
         .executable(name: "strata-server", targets: ["strata-server"]),
         .library(name: "StreamStore", targets: ["StreamStore"]),
         .library(name: "Subjects", targets: ["Subjects"]),
+        .library(name: "NATSConfig", targets: ["NATSConfig"]),
         .executable(name: "strata", targets: ["strata"]),
     ],
     dependencies: [
@@ -52,9 +53,12 @@ let package = Package(
         .target(name: "NATSProtocol", dependencies: ["Subjects", .product(name: "NIOCore", package: "swift-nio")],
                 swiftSettings: hotPath),
 
+        // nats-server's configuration file format, pure: parser, values, typed readings. No dependencies.
+        .target(name: "NATSConfig"),
+
         // The server: connections, routing, keepalive, auth (SwiftNIO).
         .target(name: "Broker", dependencies: [
-            "NATSProtocol", "Subjects", "StreamStore", "Consumers",
+            "NATSProtocol", "Subjects", "StreamStore", "Consumers", "NATSConfig",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
@@ -74,6 +78,7 @@ let package = Package(
         .testTarget(name: "SubjectsTests", dependencies: ["Subjects"]),
         .testTarget(name: "NATSProtocolTests", dependencies: ["NATSProtocol"]),
         .testTarget(name: "ConsumersTests", dependencies: ["Consumers"]),
+        .testTarget(name: "NATSConfigTests", dependencies: ["NATSConfig"], resources: [.copy("Golden")]),
         .testTarget(name: "BrokerTests", dependencies: ["Broker", "StreamStore", "Consumers", "NATSProtocol", "strata-server",
                                                     .product(name: "NIOEmbedded", package: "swift-nio")]),
         .testTarget(name: "StreamStoreTests", dependencies: ["StreamStore", "LMDB", "strata"],
