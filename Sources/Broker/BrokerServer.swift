@@ -11,7 +11,12 @@ import StreamStore
 /// event loops. Routing is through one shared ``Router``; a message is written to each matching
 /// subscription's connection (one member per queue group).
 public final class BrokerServer: @unchecked Sendable {
-    public let configuration: BrokerConfiguration
+    /// The configuration now in force (``reload(_:)`` replaces it); connections keep a copy of their own.
+    public var configuration: BrokerConfiguration { settingsLock.withLock { current } }
+    private let settingsLock = NSLock()
+    private var current: BrokerConfiguration
+    /// `$JS.<domain>.API.`, when a JetStream domain is set: requests there are served as `$JS.API.`.
+    private let domainAPIPrefix: String?
     public let serverID: String
     let logger: Logger
     let router = Router()
@@ -32,7 +37,8 @@ public final class BrokerServer: @unchecked Sendable {
         if (configuration.user == nil) != (configuration.password == nil) {
             throw ConfigurationError("a user needs a password, and a password a user")
         }
-        self.configuration = configuration
+        self.current = configuration
+        self.domainAPIPrefix = configuration.jetStreamDomain.map { "$JS.\($0).API." }
         self.logger = logger
         self.serverID = "N" + UUID().uuidString.replacingOccurrences(of: "-", with: "").uppercased()
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.eventLoopThreads))
@@ -59,6 +65,7 @@ public final class BrokerServer: @unchecked Sendable {
             jetStream.send = { [weak self] messages in self?.routeInternal(messages) }
             jetStream.hasInterest = { [weak self] subject in !(self?.router.matches(subject).isEmpty ?? true) }
             jetStream.logger = logger
+            jetStream.domain = configuration.jetStreamDomain
             for damaged in jetStream.streams.damaged {
                 logger.error("stream \(damaged.name) not served: \(damaged.reason) (left as it is at \(damaged.path))")
             }
@@ -106,13 +113,28 @@ public final class BrokerServer: @unchecked Sendable {
     func register(_ client: ClientConnection) { lock.withLock { clients[client.id] = client } }
     func unregister(_ client: ClientConnection) { lock.withLock { clients[client.id] = nil } }
     func countSlowConsumer() { lock.withLock { slowConsumers += 1 } }
+    var clientCount: Int { lock.withLock { clients.count } }
+
+    /// Puts a reloaded configuration in force without dropping connections: new connections take it, and
+    /// every connection takes its limits and authorization (one that no longer authorizes is closed, as
+    /// nats-server does). Throws, changing nothing, when an option that cannot change while running
+    /// differs (``ConfigurationReload``).
+    public func reload(_ configuration: BrokerConfiguration) throws {
+        let unchangeable = ConfigurationReload.unchangeable(from: self.configuration, to: configuration)
+        guard unchangeable.isEmpty else {
+            throw ConfigurationError("config reload not supported for \(unchangeable.joined(separator: ", ")): restart the server to change it")
+        }
+        settingsLock.withLock { current = configuration }
+        let connections = lock.withLock { Array(clients.values) }
+        for client in connections { client.reconfigureFromAnyThread(configuration) }
+    }
 
     /// Connected clients and slow consumers cut off so far.
     public var statistics: (clients: Int, subscriptions: Int, slowConsumers: Int) {
         lock.withLock { (clients.count, router.count, slowConsumers) }
     }
 
-    func authorize(_ options: ConnectOptions) -> Bool {
+    static func authorize(_ options: ConnectOptions, by configuration: BrokerConfiguration) -> Bool {
         if let token = configuration.authToken { return options.authToken == token }
         if let user = configuration.user { return options.user == user && options.pass == configuration.password }
         return true
@@ -126,6 +148,11 @@ public final class BrokerServer: @unchecked Sendable {
     @discardableResult
     func route(_ publish: Publish, from publisher: ClientConnection) -> Bool {
         var taken = false
+        if let domainAPIPrefix, publish.subject.hasPrefix(domainAPIPrefix) {
+            var local = publish
+            local.subject = "$JS.API." + publish.subject.dropFirst(domainAPIPrefix.count)
+            return route(local, from: publisher)
+        }
         if let jetStream {
             if publish.subject.hasPrefix("$JS.API.CONSUMER.MSG.NEXT.") {
                 // Pull requests are served at once, on the requester's loop (no task hop).

@@ -13,6 +13,8 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
 
     let id: UInt64
     private let server: BrokerServer
+    /// The server's configuration as this connection last took it (on its loop only; see ``reconfigure(_:)``).
+    private var config: BrokerConfiguration
     private var parser: ClientParser
     private var options = ConnectOptions()
     private var connected = false
@@ -45,10 +47,11 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
     init(id: UInt64, server: BrokerServer) {
         self.id = id
         self.server = server
-        self.parser = ClientParser(maxControlLine: server.configuration.maxControlLine, maxPayload: server.configuration.maxPayload)
+        let config = server.configuration
+        self.config = config
+        self.parser = ClientParser(maxControlLine: config.maxControlLine, maxPayload: config.maxPayload)
         self.outbound = ByteBufferAllocator().buffer(capacity: 4096)
-        self.publishWindow = PublishWindow(limit: server.configuration.maxPublishBytesInFlight,
-                                           streamQueueLimit: server.configuration.maxStreamQueueBytes)
+        self.publishWindow = PublishWindow(limit: config.maxPublishBytesInFlight, streamQueueLimit: config.maxStreamQueueBytes)
         self.random = FastRandom(seed: id &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(UInt(bitPattern: ObjectIdentifier(server).hashValue)))
         self.logger = server.logger
         logger[metadataKey: "cid"] = "\(id)"
@@ -61,18 +64,26 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
         server.register(self)
         let remote = context.channel.remoteAddress
         logger.debug("client connected from \(remote?.description ?? "?")")
-        let info = ServerInfo(serverID: server.serverID, serverName: server.serverName, host: server.configuration.host,
-                              port: server.boundPort, maxPayload: server.configuration.maxPayload, jetstream: server.jetStream != nil,
-                              authRequired: server.configuration.authRequired, clientID: id, clientIP: remote?.ipAddress ?? "")
+        let info = ServerInfo(serverID: server.serverID, serverName: server.serverName, host: config.host,
+                              port: server.boundPort, maxPayload: config.maxPayload, jetstream: server.jetStream != nil,
+                              authRequired: config.authRequired, clientID: id, clientIP: remote?.ipAddress ?? "")
         ServerEncoder.info(info.json(), into: &outbound)
+        if server.clientCount > config.maxConnections {
+            logger.info("maximum connections (\(config.maxConnections)) exceeded: refused")
+            sendError("maximum connections exceeded")
+            close()
+            return
+        }
         flushNow()
-        let interval = TimeAmount.nanoseconds(Int64(server.configuration.pingInterval * 1e9))
+        startWriteDeadline(context.eventLoop)
+        let interval = TimeAmount.nanoseconds(Int64(config.pingInterval * 1e9))
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         pingTask = context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in loopBound.value.keepalive() }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         pingTask?.cancel()
+        writeDeadlineTask?.cancel()
         for subscription in subscriptions.values { server.router.remove(subscription) }
         subscriptions.removeAll()
         server.unregister(self)
@@ -175,7 +186,7 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
     // MARK: Operations
 
     private func handle(_ operation: ClientOperation) {
-        if server.configuration.authRequired && !connected {
+        if config.authRequired && !connected {
             switch operation {
             case .connect: break
             default:
@@ -186,7 +197,7 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
         switch operation {
         case .connect(let json):
             guard let decoded = ConnectOptions.decode(json) else { close(); return }
-            if server.configuration.authRequired && !server.authorize(decoded) {
+            if config.authRequired && !BrokerServer.authorize(decoded, by: config) {
                 authorizationViolation()
                 return
             }
@@ -339,7 +350,7 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
         guard !closing, let channel else { return false }
         if channel.isWritable { return true }
         server.countSlowConsumer()
-        logger.warning("slow consumer: more than \(server.configuration.maxPending) bytes pending, closing")
+        logger.warning("slow consumer: more than \(config.maxPending) bytes pending, closing")
         sendError("Slow Consumer")
         close()
         return false
@@ -351,17 +362,74 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
         channel.eventLoop.execute { self.flushNow() }
     }
 
-    /// Writes and flushes what has accumulated.
+    /// Writes and flushes what has accumulated. The oldest write not yet completed is watched (one
+    /// promise at a time): the write deadline is measured from it.
     private func flushNow() {
         flushScheduled = false
         guard let channel, outbound.readableBytes > 0 else { return }
         let buffer = outbound
         outbound = channel.allocator.buffer(capacity: 4096)
-        channel.writeAndFlush(buffer, promise: nil)
+        guard oldestWriteStarted == nil else {
+            channel.writeAndFlush(buffer, promise: nil)
+            return
+        }
+        oldestWriteStarted = NIODeadline.now()
+        let promise = channel.eventLoop.makePromise(of: Void.self)
+        let loopBound = NIOLoopBound(self, eventLoop: channel.eventLoop)
+        promise.futureResult.whenComplete { _ in loopBound.value.oldestWriteStarted = nil }
+        channel.writeAndFlush(buffer, promise: promise)
+    }
+
+    // MARK: Write deadline and reload
+
+    /// When the watched write started (nil: every write so far has completed).
+    private var oldestWriteStarted: NIODeadline?
+    private var writeDeadlineTask: RepeatedTask?
+
+    /// Checks, a few times per deadline, that no write has been stuck longer than `write_deadline`; a
+    /// connection whose socket stopped taking bytes is closed as a slow consumer, as nats-server does.
+    private func startWriteDeadline(_ loop: EventLoop) {
+        writeDeadlineTask?.cancel()
+        let deadline = TimeAmount.nanoseconds(Int64(config.writeDeadline * 1e9))
+        let period = TimeAmount.nanoseconds(max(deadline.nanoseconds / 4, 1_000_000))
+        let loopBound = NIOLoopBound(self, eventLoop: loop)
+        writeDeadlineTask = loop.scheduleRepeatedTask(initialDelay: period, delay: period) { _ in
+            let connection = loopBound.value
+            guard let started = connection.oldestWriteStarted, NIODeadline.now() - started > deadline else { return }
+            connection.server.countSlowConsumer()
+            connection.logger.warning("slow consumer: a write took longer than the write deadline (\(connection.config.writeDeadline) s), closing")
+            connection.closing = true
+            connection.channel?.close(promise: nil)
+        }
+    }
+
+    /// Takes a reloaded configuration (from any thread; applied on this connection's loop).
+    func reconfigureFromAnyThread(_ configuration: BrokerConfiguration) {
+        guard let channel else { return }
+        channel.eventLoop.execute { self.reconfigure(configuration) }
+    }
+
+    /// Limits and authorization from a reloaded configuration: a connection that no longer authorizes is
+    /// closed with `Authorization Violation`; the others carry on with the new limits.
+    private func reconfigure(_ configuration: BrokerConfiguration) {
+        guard !closing, let channel else { return }
+        let previous = config
+        config = configuration
+        parser.maxPayload = configuration.maxPayload
+        parser.maxControlLine = configuration.maxControlLine
+        if previous.maxPending != configuration.maxPending {
+            channel.setOption(ChannelOptions.writeBufferWaterMark,
+                              value: .init(low: configuration.maxPending / 2, high: configuration.maxPending)).whenFailure { _ in }
+        }
+        if previous.writeDeadline != configuration.writeDeadline { startWriteDeadline(channel.eventLoop) }
+        if connected && configuration.authRequired && !BrokerServer.authorize(options, by: configuration) {
+            authorizationViolation()
+        }
+        flushNow()
     }
 
     private func keepalive() {
-        if pingsOutstanding >= server.configuration.maxPingsOut {
+        if pingsOutstanding >= config.maxPingsOut {
             logger.info("stale connection: \(pingsOutstanding) PINGs unanswered, closing")
             sendError("Stale Connection")
             close()

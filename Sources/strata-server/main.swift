@@ -4,7 +4,9 @@ import Logging
 import NIOCore
 import NIOPosix
 
-/// strata-server: a NATS-compatible server. Flags follow nats-server's where they overlap (ServerOptions).
+/// strata-server: a NATS-compatible server. Flags follow nats-server's where they overlap (ServerOptions);
+/// `-c FILE` reads nats-server's config format (ConfigFileOptions). SIGHUP reloads the file, SIGTERM and
+/// SIGINT stop the server.
 func fail(_ message: String) -> Never {
     FileHandle.standardError.write(Data("strata-server: \(message)\n".utf8))
     exit(1)
@@ -12,24 +14,37 @@ func fail(_ message: String) -> Never {
 
 let options: ServerOptions
 do { options = try ServerOptions.parse(Array(CommandLine.arguments.dropFirst())) } catch {
-    fail("\(error)\n\n\(ServerOptions.usage)")
+    fail(error is ConfigurationError && CommandLine.arguments.contains(where: { $0 == "-c" || $0.hasPrefix("--config") || $0 == "-config" })
+         ? "\(error)" : "\(error)\n\n\(ServerOptions.usage)")
 }
 switch options.action {
 case .help: print(ServerOptions.usage); exit(0)
 case .version: print("strata-server: version 2.9.10 (strata 0.1)"); exit(0)
+case .test:
+    for warning in options.warnings { print("strata-server: warning: \(warning)") }
+    print("strata-server: configuration file \(options.configPath ?? "(none)") test is successful")
+    exit(0)
 case .run: break
 }
 let configuration = options.configuration
-let configPath = options.configPath
-let level: Logger.Level = options.trace ? .trace : options.debug ? .debug : .info
-let logLevel = level
-LoggingSystem.bootstrap { label in
-    var handler = StreamLogHandler.standardError(label: label)
-    handler.logLevel = logLevel
-    return handler
+
+func level(of configuration: BrokerConfiguration) -> Logger.Level {
+    configuration.trace ? .trace : configuration.debug ? .debug : .info
 }
+let logOutput: FileHandle
+if let path = configuration.logFile {
+    if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
+    guard let handle = FileHandle(forWritingAtPath: path) else { fail("cannot open log file \(path)") }
+    handle.seekToEndOfFile()
+    logOutput = handle
+} else {
+    logOutput = FileHandle.standardError
+}
+let logSettings = LogSettings(level: level(of: configuration), time: configuration.logTime, output: logOutput)
+LoggingSystem.bootstrap { _ in ServerLogHandler(settings: logSettings) }
 let logger = Logger(label: "strata")
-if let configPath { logger.info("using configuration file \(configPath)") }
+if let path = options.configPath { logger.info("using configuration file \(path)") }
+for warning in options.warnings { logger.warning("\(warning)") }
 
 let server: BrokerServer
 do { server = try BrokerServer(configuration: configuration, logger: logger) } catch { fail("\(error)") }
@@ -39,22 +54,46 @@ if configuration.jetStream {
     } catch { fail("cannot create store directory \(configuration.storeDirectory!): \(error)") }
     logger.info("JetStream enabled, store directory \(configuration.storeDirectory!), stream sync \(configuration.jetStreamSync)")
 }
+if let path = configuration.pidFile {
+    do { try "\(ProcessInfo.processInfo.processIdentifier)".write(toFile: path, atomically: true, encoding: .utf8) } catch {
+        fail("cannot write pid file \(path): \(error)")
+    }
+}
 
-// SIGTERM / SIGINT: stop accepting, flush and close clients, exit.
-signal(SIGTERM, SIG_IGN)
-signal(SIGINT, SIG_IGN)
-let signals = [SIGTERM, SIGINT].map { DispatchSource.makeSignalSource(signal: $0, queue: .main) }
-let stopped = DispatchSemaphore(value: 0)
-for source in signals {
+// SIGTERM / SIGINT: stop accepting, flush and close clients, exit. SIGHUP: reload the config file.
+for number in [SIGTERM, SIGINT, SIGHUP] { signal(number, SIG_IGN) }
+var signalSources: [DispatchSourceSignal] = []
+for number in [SIGTERM, SIGINT] {
+    let source = DispatchSource.makeSignalSource(signal: number, queue: .main)
     source.setEventHandler {
         Task {
             await server.shutdown()
+            if let path = configuration.pidFile { try? FileManager.default.removeItem(atPath: path) }  // (try?: already gone is fine)
             logger.info("server stopped")
             exit(0)
         }
     }
     source.resume()
+    signalSources.append(source)
 }
+let reloadSource = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .main)
+reloadSource.setEventHandler {
+    guard let path = options.configPath else {
+        logger.warning("reload requested, but the server was started without a config file")
+        return
+    }
+    do {
+        let reloaded = try ServerOptions.parse(options.arguments)
+        try server.reload(reloaded.configuration)
+        logSettings.update(level: level(of: reloaded.configuration), time: reloaded.configuration.logTime)
+        for warning in reloaded.warnings { logger.warning("\(warning)") }
+        logger.info("reloaded configuration file \(path)")
+    } catch {
+        logger.error("config reload failed, the running configuration stays: \(error)")
+    }
+}
+reloadSource.resume()
+
 do {
     try await server.start()
 } catch {

@@ -9,7 +9,7 @@ import Testing
         #expect(options.configuration.host == "127.0.0.1" && options.configuration.port == 4333)
         #expect(options.configuration.serverName == "east" && options.configuration.jetStream)
         #expect(options.configuration.storeDirectory == "/tmp/x" && options.configuration.maxPayload == 2048)
-        #expect(options.configuration.user == "u" && options.configuration.password == "p" && options.debug)
+        #expect(options.configuration.user == "u" && options.configuration.password == "p" && options.configuration.debug)
         #expect(try ServerOptions.parse(["-js"]).configuration.storeDirectory == "./data")
         #expect(try ServerOptions.parse(["--help"]).action == .help)
         #expect(try ServerOptions.parse(["-v"]).action == .version)

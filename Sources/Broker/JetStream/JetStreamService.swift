@@ -21,6 +21,11 @@ final class JetStreamService: @unchecked Sendable {
     var hasInterest: @Sendable (String) -> Bool = { _ in false }
     /// Set by the server before it starts.
     var logger = Logger(label: "strata")
+    /// The JetStream domain (named in pub acks and account info, as the reference does); set before start.
+    var domain: String? {
+        didSet { domainField = domain.map { #","domain":"\#($0)""# } ?? "" }
+    }
+    private var domainField = ""
 
     func nextRequestID() -> UInt64 { requestLock.withLock { lastRequestID += 1; return lastRequestID } }
 
@@ -110,7 +115,8 @@ final class JetStreamService: @unchecked Sendable {
                     if !self.hasInterest(in: stream, subject: subjects[i]) { unwanted.append(ack.sequence) }
                 }
                 if let reply = replies[i] {
-                    let json = ack.duplicate ? #"{"stream":"\#(name)", "seq":\#(ack.sequence),"duplicate": true}"# : #"{"stream":"\#(name)", "seq":\#(ack.sequence)}"#
+                    let json = ack.duplicate ? #"{"stream":"\#(name)", "seq":\#(ack.sequence)\#(self.domainField),"duplicate": true}"#
+                        : #"{"stream":"\#(name)", "seq":\#(ack.sequence)\#(self.domainField)}"#
                     acks.append(OutboundMessage(to: reply, payload: ByteBuffer(string: json), oneOff: true))
                 }
             case .failure(let error):
@@ -332,14 +338,16 @@ final class JetStreamService: @unchecked Sendable {
         for stream in all {
             if stream.config.storage == .memory { memory += stream.store.state.bytes } else { storage += stream.store.state.bytes }
         }
-        return encode("account_info_response", [
+        var info: [String: Any] = [
             "memory": memory, "storage": storage, "streams": all.count, "consumers": all.reduce(0) { $0 + $1.consumers.all.count },
             "limits": ["max_memory": -1, "max_storage": -1, "max_streams": -1, "max_consumers": -1, "max_ack_pending": -1,
                        "memory_max_stream_bytes": -1, "storage_max_stream_bytes": -1, "max_bytes_required": false],
             "api": ["total": 0, "errors": 0],
             // Not in the reference's reply (it reports account limits above): the server-wide limits.
             "x_server_limits": ["max_memory_store": streams.maxMemoryStore, "max_file_store": streams.maxFileStore],
-        ])
+        ]
+        if let domain { info["domain"] = domain }
+        return encode("account_info_response", info)
     }
 
     private func streamInfo(_ stream: StreamManager.Managed) -> [String: Any] {

@@ -17,6 +17,17 @@ public struct BrokerConfiguration: Sendable, Equatable {
     /// How often the server PINGs a client, and how many unanswered PINGs make it stale.
     public var pingInterval: TimeAmountSeconds = 120
     public var maxPingsOut = 2
+    /// Connections served at once; one more is refused with `maximum connections exceeded` (nats-server's 64K).
+    public var maxConnections = 64 * 1024
+    /// Seconds a write to a client may stay incomplete before it is cut off as a slow consumer.
+    public var writeDeadline: TimeAmountSeconds = 10
+    /// Logging: debug and trace levels, timestamps on each line, a file instead of standard error, and a
+    /// file the process id is written to while the server runs.
+    public var debug = false
+    public var trace = false
+    public var logTime = true
+    public var logFile: String?
+    public var pidFile: String?
     /// Authentication: a token, or a user and password (at most one of the two).
     public var authToken: String?
     public var user: String?
@@ -31,6 +42,8 @@ public struct BrokerConfiguration: Sendable, Equatable {
     public var maxMemoryStore: Int64 = -1
     public var maxFileStore: Int64 = -1
     public var storeDirectory: String?
+    /// The JetStream domain (config `jetstream { domain }`): the API is also served at `$JS.<domain>.API.>`.
+    public var jetStreamDomain: String?
     /// I/O threads: half the cores (one on 2 cores, where it measured best: no cross-thread hops, a core left
     /// for storage writers and co-located clients).
     public var eventLoopThreads = max(1, ProcessInfo.processInfo.activeProcessorCount / 2)
@@ -40,48 +53,6 @@ public struct BrokerConfiguration: Sendable, Equatable {
     public init() {}
 
     public var authRequired: Bool { authToken != nil || user != nil }
-}
-
-extension BrokerConfiguration {
-    /// Reads a JSON config file (format in the README):
-    /// `{"host","port","server_name","max_payload","max_control_line","max_pending","ping_interval",
-    ///   "ping_max","authorization":{"token"|"user","password"},
-    ///   "jetstream":{"store_dir","max_memory_store","max_file_store"}}`.
-    public static func load(path: String) throws -> BrokerConfiguration {
-        struct File: Decodable {
-            struct Authorization: Decodable { var token: String?; var user: String?; var password: String? }
-            struct JetStream: Decodable { var store_dir: String?; var max_memory_store: Int64?; var max_file_store: Int64? }
-            var host: String?; var port: Int?; var server_name: String?; var max_payload: Int?
-            var max_control_line: Int?; var max_pending: Int?; var ping_interval: Double?; var ping_max: Int?
-            var authorization: Authorization?; var jetstream: JetStream?
-        }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw ConfigurationError("cannot read config file \(path)")
-        }
-        let file: File
-        do { file = try JSONDecoder().decode(File.self, from: data) } catch {
-            throw ConfigurationError("config file \(path) is not valid: \(error)")
-        }
-        var c = BrokerConfiguration()
-        c.host = file.host ?? c.host
-        c.port = file.port ?? c.port
-        c.serverName = file.server_name
-        c.maxPayload = file.max_payload ?? c.maxPayload
-        c.maxControlLine = file.max_control_line ?? c.maxControlLine
-        c.maxPending = file.max_pending ?? c.maxPending
-        c.pingInterval = file.ping_interval ?? c.pingInterval
-        c.maxPingsOut = file.ping_max ?? c.maxPingsOut
-        c.authToken = file.authorization?.token
-        c.user = file.authorization?.user
-        c.password = file.authorization?.password
-        if let js = file.jetstream {
-            c.jetStream = true
-            c.storeDirectory = js.store_dir
-            c.maxMemoryStore = js.max_memory_store ?? -1
-            c.maxFileStore = js.max_file_store ?? -1
-        }
-        return c
-    }
 }
 
 /// A configuration that cannot be used, with why.

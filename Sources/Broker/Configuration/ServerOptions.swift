@@ -1,16 +1,20 @@
 import Foundation
+import NATSConfig
 
 /// The server's command line, parsed: nats-server's flags where they overlap (`-a`, `-p`, `-n`, `-c`,
 /// `-js`, `-sd`, `--user`, `--pass`, `--auth`, `--max_payload`, `-D`, `-V`), in `-flag value`,
-/// `--flag value` or `--flag=value` form. A config file (`-c`) is read first; flags override it.
+/// `--flag value` or `--flag=value` form. A config file (`-c`, nats-server's format) is read first; flags
+/// override it, also when the file is reloaded (``arguments`` are kept for that).
 public struct ServerOptions: Sendable {
-    public enum Action: Sendable, Equatable { case run, help, version }
+    public enum Action: Sendable, Equatable { case run, help, version, test }
 
     public var configuration = BrokerConfiguration()
-    public var debug = false
-    public var trace = false
     public var configPath: String?
+    /// What the config file holds that is not served (logged at start).
+    public var warnings: [ConfigWarning] = []
     public var action = Action.run
+    /// The arguments parsed, to parse again (with the file read anew) on a reload.
+    public var arguments: [String] = []
 
     public static let usage = """
     Usage: strata-server [options]
@@ -19,7 +23,8 @@ public struct ServerOptions: Sendable {
         -a, --addr, --net <host>         Bind to host address (default: 0.0.0.0)
         -p, --port <port>                Use port for clients (default: 4222)
         -n, --name, --server_name <name> Server name (default: the server id)
-        -c, --config <file>              Configuration file (JSON, see README)
+        -c, --config <file>              Configuration file (nats-server's format, see README)
+        -t                               Test the configuration file and exit
             --max_payload <bytes>        Maximum message payload (default: 1048576)
             --ping_interval <seconds>    Interval between server PINGs (default: 120)
             --max_pending <bytes>        Bytes pending to a client before it is a slow consumer (default: 67108864)
@@ -49,6 +54,7 @@ public struct ServerOptions: Sendable {
     /// Parses `arguments` (without the program name).
     public static func parse(_ arguments: [String]) throws -> ServerOptions {
         var options = ServerOptions()
+        options.arguments = arguments
         var args: [String] = []
         for argument in arguments {
             if argument.hasPrefix("-"), let eq = argument.firstIndex(of: "=") {
@@ -61,7 +67,11 @@ public struct ServerOptions: Sendable {
         if let i = args.firstIndex(where: { ["-c", "--config", "-config"].contains($0) }) {
             guard i + 1 < args.count else { throw ConfigurationError("flag \(args[i]) needs a value") }
             options.configPath = args[i + 1]
-            options.configuration = try BrokerConfiguration.load(path: args[i + 1])
+            do {
+                (options.configuration, options.warnings) = try ConfigFileOptions.load(path: args[i + 1])
+            } catch {
+                throw ConfigurationError(error.description)
+            }
         }
         var index = 0
         func value(_ flag: String) throws -> String {
@@ -99,9 +109,10 @@ public struct ServerOptions: Sendable {
             case "--user", "-user": options.configuration.user = try value(flag)
             case "--pass", "-pass": options.configuration.password = try value(flag)
             case "--auth", "-auth": options.configuration.authToken = try value(flag)
-            case "-D", "--debug", "-debug": options.debug = true
-            case "-V", "--trace", "-trace": options.trace = true
-            case "-DV", "-VD": options.debug = true; options.trace = true
+            case "-D", "--debug", "-debug": options.configuration.debug = true
+            case "-V", "--trace", "-trace": options.configuration.trace = true
+            case "-DV", "-VD": options.configuration.debug = true; options.configuration.trace = true
+            case "-t": options.action = .test
             case "-h", "--help", "-help": options.action = .help
             case "-v", "--version", "-version": options.action = .version
             default: throw ConfigurationError("unknown flag \(flag)")

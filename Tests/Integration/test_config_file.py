@@ -1,0 +1,232 @@
+"""nats-server's config file format, side by side: one file starts strata-server and nats-server alike, and
+both serve what it says; a malformed file is refused with its location; SIGHUP reloads limits and
+authorization without dropping connections, and a malformed reload leaves the running config in force."""
+import asyncio, json, os, shutil, signal, socket, subprocess, tempfile, time
+import pytest
+import nats
+from conftest import STRATA, free_port, wait_for_port
+
+KINDS = ["strata", "reference"]
+
+
+def binary(kind):
+    if kind == "strata":
+        return STRATA
+    path = shutil.which("nats-server")
+    if path is None:
+        pytest.skip("nats-server is not installed")
+    return path
+
+
+class ConfiguredServer:
+    """A server started with `-c FILE` only (everything it serves comes from the file)."""
+
+    def __init__(self, kind, directory, text, port=None):
+        self.kind, self.directory = kind, directory
+        self.port = port or free_port()
+        self.config = os.path.join(directory, "server.conf")
+        self.write(text)
+        self.process = subprocess.Popen([binary(kind), "-c", self.config], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        wait_for_port(self.port, self.process)
+
+    def write(self, text):
+        with open(self.config + ".tmp", "w") as f:
+            f.write(text.replace("@PORT@", str(self.port)).replace("@DIR@", self.directory))
+        os.replace(self.config + ".tmp", self.config)
+
+    @property
+    def url(self):
+        return f"nats://127.0.0.1:{self.port}"
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+        return self.process.stderr.read().decode()
+
+
+@pytest.fixture
+def directory():
+    path = tempfile.mkdtemp(prefix="strata-conf-")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def info(port, send=b""):
+    """The INFO a new connection gets, and what the server says next to `send` (until PONG or close)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        data = b""
+        while b"\r\n" not in data:
+            data += s.recv(4096)
+        line, _, rest = data.partition(b"\r\n")
+        first = json.loads(line[5:].strip())
+        if send:
+            s.sendall(send)
+            try:
+                while not rest.endswith(b"PONG\r\n"):
+                    chunk = s.recv(4096)
+                    if not chunk:
+                        rest += b"<CLOSED>"
+                        break
+                    rest += chunk
+            except socket.timeout:
+                pass
+        return first, rest
+
+
+FULL = """
+# A nats-server.conf, written as users write them.
+listen: 127.0.0.1:@PORT@
+server_name: conf_test
+include "./limits.conf"
+SECRET: "s3cr3t"
+authorization {
+  token: $SECRET
+}
+ping_interval: "2m"
+write_deadline: 10s
+pid_file: "@DIR@/server.pid"
+jetstream {
+  store_dir: "@DIR@/store"
+  max_memory_store: 64MB
+  max_file_store: 1GB
+}
+"""
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_one_config_file_starts_both_servers(kind, directory):
+    with open(os.path.join(directory, "limits.conf"), "w") as f:
+        f.write("max_payload: 512KB\nmax_connections = 50\n")
+    server = ConfiguredServer(kind, directory, FULL)
+    try:
+        first, rest = info(server.port, b'CONNECT {"verbose":false,"auth_token":"wrong"}\r\nPING\r\n')
+        assert first["max_payload"] == 512 * 1024 and first["auth_required"] is True
+        assert first["server_name"] == "conf_test" and first["jetstream"] is True
+        assert b"Authorization Violation" in rest
+        with open(os.path.join(directory, "server.pid")) as f:
+            assert int(f.read().strip()) == server.process.pid
+        nc = await nats.connect(server.url, token="s3cr3t", allow_reconnect=False)
+        js = nc.jetstream()
+        await js.add_stream(name="C", subjects=["c"])
+        assert (await js.publish("c", b"x")).seq == 1
+        await nc.close()
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("text,where", [
+    ("port: @PORT@\nfoo_bar: 1\n", {"strata": "server.conf:2:1: unknown field", "reference": "server.conf:2:1: unknown field"}),
+    # (the reference names the line only, not the file)
+    ("port: @PORT@\njetstream {\n  store_dir: /tmp/x\n", {"strata": "server.conf:4:1: unterminated block", "reference": "line 4"}),
+    ("port: @PORT@\nauthorization { token: $NOT_SET_ANYWHERE }\n",
+     {"strata": "server.conf:2:24: variable '$NOT_SET_ANYWHERE' is not defined", "reference": "NOT_SET_ANYWHERE"}),
+    ("port: @PORT@\nping_interval: \"2x\"\n", {"strata": "server.conf:2:16: 'ping_interval' expects a duration", "reference": "server.conf:2:"}),
+])
+def test_malformed_file_exits_with_its_location(kind, directory, text, where):
+    path = os.path.join(directory, "server.conf")
+    with open(path, "w") as f:
+        f.write(text.replace("@PORT@", str(free_port())))
+    run = subprocess.run([binary(kind), "-c", path], capture_output=True, timeout=20)
+    assert run.returncode != 0
+    assert where[kind] in (run.stderr + run.stdout).decode()
+
+
+def test_unserved_keys_are_named_at_start(directory):
+    server = ConfiguredServer("strata", directory, "port: @PORT@\nhttp_port: 8222\nmqtt { port: 1883 }\n")
+    log = server.stop()
+    assert "server.conf:2:1: 'http_port' is a nats-server option strata does not serve yet" in log
+    assert "server.conf:3:1: 'mqtt' is a nats-server option strata does not serve yet" in log
+
+
+def wait_for(predicate, timeout=20):
+    """Polls a condition the server reaches on its own (a reload applied), without a fixed sleep."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+async def eventually(predicate, timeout=20):
+    """Like wait_for, letting the client's event loop run meanwhile."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+RELOADABLE = """
+port: @PORT@
+max_payload: %s
+authorization { token: %s }
+"""
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_sighup_reloads_limits_and_authorization(kind, directory):
+    server = ConfiguredServer(kind, directory, RELOADABLE % ("1MB", "old"))
+    try:
+        kept = await nats.connect(server.url, token="old", allow_reconnect=False)
+        # A malformed file on reload is refused: the running configuration stays, the connection too.
+        server.write("port: @PORT@\nmax_payload: 64XB\nauthorization { token: new }\n")
+        server.process.send_signal(signal.SIGHUP)
+        await kept.flush(timeout=5)
+        assert info(server.port)[0]["max_payload"] == 1024 * 1024
+        # A good one is applied: new connections see the new limit and need the new token.
+        server.write(RELOADABLE % ("2KB", "new"))
+        server.process.send_signal(signal.SIGHUP)
+        assert wait_for(lambda: info(server.port)[0]["max_payload"] == 2048)
+        _, refused = info(server.port, b'CONNECT {"verbose":false,"auth_token":"old"}\r\nPING\r\n')
+        assert b"Authorization Violation" in refused
+        _, accepted = info(server.port, b'CONNECT {"verbose":false,"auth_token":"new"}\r\nPING\r\n')
+        assert accepted == b"PONG\r\n"
+        # The connection made with the old token no longer authorizes: both servers close it.
+        assert await eventually(lambda: kept.is_closed)
+        assert server.process.poll() is None
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_max_connections(kind, directory):
+    server = ConfiguredServer(kind, directory, "port: @PORT@\nmax_connections: 1\n")
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as first:
+            first.recv(4096)
+            first.sendall(b"CONNECT {}\r\nPING\r\n")
+            data = b""
+            while not data.endswith(b"PONG\r\n"):
+                data += first.recv(4096)
+            # The one too many gets INFO, then the error, then the close (it sends nothing: a write racing
+            # the close would be answered with a reset).
+            with socket.create_connection(("127.0.0.1", server.port), timeout=5) as second:
+                data = b""
+                while True:
+                    chunk = second.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+            assert data.startswith(b"INFO ") and data.endswith(b"\r\n-ERR 'maximum connections exceeded'\r\n")
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_jetstream_domain(kind, directory):
+    server = ConfiguredServer(kind, directory, "port: @PORT@\njetstream { store_dir: \"@DIR@/js\", domain: hub }\n")
+    try:
+        nc = await nats.connect(server.url, allow_reconnect=False)
+        js = nc.jetstream(domain="hub")
+        await js.add_stream(name="D", subjects=["d"])
+        ack = await js.publish("d", b"x")
+        assert ack.seq == 1 and ack.domain == "hub"
+        assert (await js.account_info()).domain == "hub"
+        assert (await nc.jetstream().stream_info("D")).state.messages == 1  # the plain API too
+        await nc.close()
+    finally:
+        server.stop()
