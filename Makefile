@@ -2,9 +2,9 @@
 SWIFT ?= swift
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Build: the system libraries the package links. Test: the reference server for side-by-side checks and
-# the C client (libnats-dev) for its interop test.
+# the C client (libnats-dev) and nats.go (Go 1.19 and golang-github-nats-io-go-nats-dev) for their interop tests.
 APT_PACKAGES := liblmdb-dev libzstd-dev pkg-config
-TEST_APT_PACKAGES := nats-server python3-venv libnats-dev gcc
+TEST_APT_PACKAGES := nats-server python3-venv libnats-dev gcc golang-go golang-github-nats-io-go-nats-dev
 PY := .build-py/bin/python
 DATA ?= data
 PORT ?= 4222
