@@ -26,6 +26,12 @@ final class ManualClock: @unchecked Sendable {
 enum StoreKind: String, CaseIterable, CustomStringConvertible, Sendable {
     case fileCompressed, fileRaw, memory
     var description: String { rawValue }
+
+    /// The size a message counts for in this kind of store (nats-server's file or memory formula).
+    func accountedSize(subject: Int, headers: Int, payload: Int) -> UInt64 {
+        self == .memory ? StoredMessage.memoryAccountedSize(subject: subject, headers: headers, payload: payload)
+            : StoredMessage.fileAccountedSize(subject: subject, headers: headers, payload: payload)
+    }
 }
 
 /// A store of the given kind in a temporary directory, with a manual clock.

@@ -187,7 +187,8 @@ final class JetStreamService: @unchecked Sendable {
         case .messageTooLarge: return .messageSizeExceeded
         case .wrongLastSequence(let actual), .wrongLastSubjectSequence(let actual): return .wrongLastSequence(actual)
         case .wrongLastMessageID(let actual): return APIError(code: 400, errCode: 10070, description: "wrong last msg ID: \(actual)")
-        case .limitReached: return APIError(code: 503, errCode: 10077, description: "maximum messages exceeded")
+        case .limitReached(let limit):
+            return APIError(code: 503, errCode: 10077, description: limit == "bytes" ? "maximum bytes exceeded" : "maximum messages exceeded")
         default: return .storeFailed
         }
     }

@@ -62,7 +62,7 @@ struct MessageRecordView {
     var headersRange: Range<Int>
     var payloadRange: Range<Int>
     var accountedSize: UInt64 {
-        StoredMessage.accountedSize(subject: subjectRange.count, headers: headersRange.count, payload: payloadRange.count)
+        StoredMessage.fileAccountedSize(subject: subjectRange.count, headers: headersRange.count, payload: payloadRange.count)
     }
 }
 

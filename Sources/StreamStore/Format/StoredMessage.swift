@@ -20,10 +20,20 @@ public struct StoredMessage: Equatable, Sendable {
         self.messageID = messageID
     }
 
-    /// The bytes the message counts for in `max_bytes` and stream state (Specs/Retention.md).
-    public var accountedSize: UInt64 { StoredMessage.accountedSize(subject: subject.utf8.count, headers: headers.count, payload: payload.count) }
+    /// The bytes the message counts for in a memory stream's `max_bytes` and state (Specs/Retention.md).
+    public var memoryAccountedSize: UInt64 {
+        StoredMessage.memoryAccountedSize(subject: subject.utf8.count, headers: headers.count, payload: payload.count)
+    }
 
-    public static func accountedSize(subject: Int, headers: Int, payload: Int) -> UInt64 {
+    /// A memory stream's size of a message, nats-server's: subject, headers and payload, plus 16.
+    public static func memoryAccountedSize(subject: Int, headers: Int, payload: Int) -> UInt64 {
         UInt64(subject + headers + payload + 16)
+    }
+
+    /// A file stream's size of a message, nats-server's (its record's length: 22 bytes of framing, the
+    /// subject, the payload and an 8-byte hash; with headers, 4 more and the headers), so that `max_bytes`
+    /// cuts a stream at the same message as the reference does.
+    public static func fileAccountedSize(subject: Int, headers: Int, payload: Int) -> UInt64 {
+        headers == 0 ? UInt64(30 + subject + payload) : UInt64(34 + subject + headers + payload)
     }
 }

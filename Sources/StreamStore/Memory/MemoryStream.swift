@@ -220,8 +220,8 @@ struct MemoryContents: RetentionTarget {
     var streamState: StreamState { state }
 
     mutating func append(_ request: AppendRequest, now: Int64) throws -> AppendResult {
-        let size = StoredMessage.accountedSize(subject: request.subject.utf8.count, headers: request.headers.count, payload: request.payload.count)
-        try Retention.admit(size: size, config: config, state: state)
+        let size = StoredMessage.memoryAccountedSize(subject: request.subject.utf8.count, headers: request.headers.count, payload: request.payload.count)
+        try Retention.admit(size: size, content: request.headers.count + request.payload.count, config: config, state: state)
         if config.duplicateWindow > 0, let id = request.messageID, let original = messageIDs[id],
            original.timestamp >= now - config.duplicateWindow {
             return AppendResult(sequence: original.sequence, timestamp: original.timestamp, duplicate: true)
@@ -295,7 +295,7 @@ struct MemoryContents: RetentionTarget {
             guard let message = messages.removeValue(forKey: sequence) else { continue }
             removed += 1
             state.messages -= 1
-            state.bytes -= min(state.bytes, message.accountedSize)
+            state.bytes -= min(state.bytes, message.memoryAccountedSize)
             if var held = subjects[message.subject] {
                 let i = held.sequences.partitioningIndex { $0 >= sequence }
                 if i < held.sequences.count && held.sequences[i] == sequence { held.sequences.remove(at: i) }

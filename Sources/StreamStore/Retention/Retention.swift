@@ -12,10 +12,11 @@ protocol RetentionTarget {
 
 /// The retention rules of limits-based streams, as pure decisions over a ``RetentionTarget``.
 enum Retention {
-    /// Checks that a message of `size` accounted bytes may be appended (max message size, discard new).
-    static func admit(size: UInt64, config: StreamConfig, state: StreamState) throws {
-        if config.maxMessageSize > 0 && size > config.maxMessageSize {
-            throw StoreError.messageTooLarge(size: size, limit: config.maxMessageSize)
+    /// Checks that a message of `size` accounted bytes, `content` of them its headers and payload, may be
+    /// appended: `max_msg_size` limits the content (as nats-server does), discard new the accounted size.
+    static func admit(size: UInt64, content: Int, config: StreamConfig, state: StreamState) throws {
+        if config.maxMessageSize > 0 && UInt64(content) > config.maxMessageSize {
+            throw StoreError.messageTooLarge(size: UInt64(content), limit: config.maxMessageSize)
         }
         guard config.discard == .new else { return }
         if config.maxMessages > 0 && state.messages >= config.maxMessages { throw StoreError.limitReached("messages") }

@@ -161,7 +161,7 @@ public final class FileStream: @unchecked Sendable {
     /// Appends one message; returns once it is committed (and on disk, with sync `always`).
     public func append(_ request: AppendRequest) async throws -> AppendResult {
         try FileStream.validate(request)
-        let size = StoredMessage.accountedSize(subject: request.subject.utf8.count, headers: request.headers.count, payload: request.payload.count)
+        let size = StoredMessage.fileAccountedSize(subject: request.subject.utf8.count, headers: request.headers.count, payload: request.payload.count)
         let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<AppendResult, StoreError>, Never>) in
             if !queue.enqueue(.append(request, size: size, completion: { continuation.resume(returning: $0) }), bytes: Int(size)) {
                 continuation.resume(returning: .failure(refusal))
@@ -195,7 +195,7 @@ public final class FileStream: @unchecked Sendable {
                 collector.complete(i, .failure(StoreError.wrap(error)))
                 continue
             }
-            let size = StoredMessage.accountedSize(subject: request.subject.utf8.count, headers: request.headers.count, payload: request.payload.count)
+            let size = StoredMessage.fileAccountedSize(subject: request.subject.utf8.count, headers: request.headers.count, payload: request.payload.count)
             operations.append(.append(request, size: size, completion: { collector.complete(i, $0) }))
             bytes += Int(size)
         }
@@ -207,7 +207,7 @@ public final class FileStream: @unchecked Sendable {
     /// Appends without waiting: `completion` runs on the writer thread once the append is committed.
     public func append(_ request: AppendRequest, completion: @escaping @Sendable (Result<AppendResult, StoreError>) -> Void) {
         do { try FileStream.validate(request) } catch { completion(.failure(StoreError.wrap(error))); return }
-        let size = StoredMessage.accountedSize(subject: request.subject.utf8.count, headers: request.headers.count, payload: request.payload.count)
+        let size = StoredMessage.fileAccountedSize(subject: request.subject.utf8.count, headers: request.headers.count, payload: request.payload.count)
         if !queue.enqueue(.append(request, size: size, completion: completion), bytes: Int(size)) { completion(.failure(refusal)) }
     }
 
