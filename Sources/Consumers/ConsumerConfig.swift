@@ -17,7 +17,9 @@ public struct ConsumerConfig: Codable, Equatable, Sendable {
     public var description: String?
     public var deliverPolicy: DeliverPolicy = .all
     public var optStartSeq: UInt64?
-    /// Nanoseconds since the epoch (the wire has RFC 3339; the API layer converts).
+    /// Nanoseconds since the epoch. Decoded from the API's RFC 3339 text (any fraction digits, any offset)
+    /// or from the number this type encodes it as (the stored consumer record); the API's answers show it
+    /// as RFC 3339 again.
     public var optStartTime: Int64?
     public var ackPolicy: AckPolicy = .none
     public var ackWait: Int64 = 30_000_000_000
@@ -57,7 +59,15 @@ public struct ConsumerConfig: Codable, Equatable, Sendable {
         description = try c.decodeIfPresent(String.self, forKey: .description)
         deliverPolicy = try c.decodeIfPresent(DeliverPolicy.self, forKey: .deliverPolicy) ?? .all
         optStartSeq = try c.decodeIfPresent(UInt64.self, forKey: .optStartSeq)
-        optStartTime = try c.decodeIfPresent(Int64.self, forKey: .optStartTime)
+        // (try?: not a string: the stored form, a number, is read next)
+        if let text = try? c.decodeIfPresent(String.self, forKey: .optStartTime) {
+            guard let time = RFC3339.nanoseconds(text) else {
+                throw DecodingError.dataCorruptedError(forKey: .optStartTime, in: c, debugDescription: "not an RFC 3339 time: \(text)")
+            }
+            optStartTime = time
+        } else {
+            optStartTime = try c.decodeIfPresent(Int64.self, forKey: .optStartTime)
+        }
         ackPolicy = try c.decodeIfPresent(AckPolicy.self, forKey: .ackPolicy) ?? .none
         ackWait = try c.decodeIfPresent(Int64.self, forKey: .ackWait) ?? 30_000_000_000
         maxDeliver = try c.decodeIfPresent(Int.self, forKey: .maxDeliver) ?? -1

@@ -59,6 +59,33 @@ extension JetStreamService {
         if stream.config.retention == .workqueue && config.deliverSubject == nil && config.ackPolicy == .none {
             return APIError(code: 400, errCode: 10084, description: "consumer in pull mode requires ack policy")
         }
+        if let policy = deliverPolicyRefusal(config) { return APIError(code: 400, errCode: 10094, description: policy) }
+        return nil
+    }
+
+    /// The reference's check of a deliver policy against the start fields it needs or forbids (its order,
+    /// its words).
+    static func deliverPolicyRefusal(_ config: ConsumerConfig) -> String? {
+        func alsoSet(_ policy: String, _ start: String) -> String {
+            "consumer delivery policy is deliver \(policy), but optional start \(start) is also set"
+        }
+        func notSet(_ policy: String, _ field: String) -> String {
+            "consumer delivery policy is deliver \(policy), but optional \(field) is not set"
+        }
+        let sequence = (config.optStartSeq ?? 0) > 0, time = config.optStartTime != nil
+        switch config.deliverPolicy {
+        case .all, .last, .new, .lastPerSubject:
+            let name = config.deliverPolicy == .lastPerSubject ? "last per subject" : config.deliverPolicy.rawValue
+            if sequence { return alsoSet(name, "sequence") }
+            if time { return alsoSet(name, "time") }
+            if config.deliverPolicy == .lastPerSubject && config.filterSubject == nil { return notSet(name, "filter subject") }
+        case .byStartSequence:
+            if !sequence { return notSet("by start sequence", "start sequence") }
+            if time { return alsoSet("by start sequence", "time") }
+        case .byStartTime:
+            if !time { return notSet("by start time", "start time") }
+            if sequence { return alsoSet("by start time", "start sequence") }
+        }
         return nil
     }
 

@@ -65,17 +65,19 @@ extension JetStreamService {
             // Ephemeral consumers go after 5 s without activity unless told otherwise (as the reference).
             if config.durableName == nil && config.inactiveThreshold == 0 { config.inactiveThreshold = 5_000_000_000 }
             if stream.config.retention == .workqueue && stream.consumers[name] == nil {
+                // The reference's order: explicit acks, then one partition per consumer, then deliver all.
+                if config.ackPolicy != .explicit {
+                    return error("consumer_create_response", APIError(code: 400, errCode: 10098, description: "workqueue stream requires explicit ack"))
+                }
+                let others = stream.consumers.all
+                if !others.isEmpty && config.filterSubject == nil {
+                    return error("consumer_create_response", APIError(code: 400, errCode: 10099, description: "multiple non-filtered consumers not allowed on workqueue stream"))
+                }
+                for other in others where Subject.overlaps(config.filterSubject ?? ">", other.config.filterSubject ?? ">") {
+                    return error("consumer_create_response", APIError(code: 400, errCode: 10100, description: "filtered consumer not unique on workqueue stream"))
+                }
                 if config.deliverPolicy != .all {
                     return error("consumer_create_response", APIError(code: 400, errCode: 10101, description: "consumer must be deliver all on workqueue stream"))
-                }
-                for other in stream.consumers.all {
-                    let a = config.filterSubject ?? ">", b = other.config.filterSubject ?? ">"
-                    if a == ">" && b == ">" {
-                        return error("consumer_create_response", APIError(code: 400, errCode: 10099, description: "multiple non-filtered consumers not allowed on workqueue stream"))
-                    }
-                    if Subject.overlaps(a, b) {
-                        return error("consumer_create_response", APIError(code: 400, errCode: 10100, description: "filtered consumer not unique on workqueue stream"))
-                    }
                 }
             }
             if config.name == nil { config.name = name }
@@ -149,7 +151,8 @@ extension JetStreamService {
     func consumerInfo(_ host: ConsumerHost, stream: StreamManager.Managed) -> [String: Any] {
         let (engine, pending, lastDelivered, lastAcknowledged) = host.snapshot()
         // (try?: encoding a plain Codable config cannot fail)
-        let config = (try? JSONSerialization.jsonObject(with: JSONEncoder().encode(engine.config))) ?? [:]
+        var config = (try? JSONSerialization.jsonObject(with: JSONEncoder().encode(engine.config)) as? [String: Any]) ?? [:]
+        if let start = engine.config.optStartTime { config["opt_start_time"] = Self.time(start) }  // (RFC 3339, as given)
         var delivered: [String: Any] = ["consumer_seq": engine.state.delivered.consumerSeq, "stream_seq": engine.state.delivered.streamSeq]
         var floor: [String: Any] = ["consumer_seq": engine.state.ackFloor.consumerSeq, "stream_seq": engine.state.ackFloor.streamSeq]
         if lastDelivered > 0 { delivered["last_active"] = Self.time(lastDelivered) }
