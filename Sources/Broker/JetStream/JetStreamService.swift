@@ -235,8 +235,29 @@ final class JetStreamService: @unchecked Sendable {
             guard tokens.count == 3, let stream = streams.stream(named: tokens[2]) else {
                 return error("stream_info_response", .streamNotFound, extra: ["total": 0, "offset": 0, "limit": 0])
             }
+            struct Request: Decodable {
+                var subjectsFilter: String?; var deletedDetails: Bool?
+                enum CodingKeys: String, CodingKey { case subjectsFilter = "subjects_filter", deletedDetails = "deleted_details" }
+            }
+            // (try?: client input: a body that does not decode is answered as invalid JSON below)
+            guard let request = body.isEmpty ? Request() : (try? JSONDecoder().decode(Request.self, from: body)) else {
+                return error("stream_info_response", .invalidJSON)
+            }
             var info = streamInfo(stream)
             info["total"] = 0; info["offset"] = 0; info["limit"] = 0
+            var state = info["state"] as! [String: Any]
+            if let filter = request.subjectsFilter, !filter.isEmpty {
+                // (try?: a failed index read answers without the subjects, as for a filter matching none)
+                let counts = (try? stream.store.subjectCounts(filter: filter == ">" ? nil : filter)) ?? [:]
+                if !counts.isEmpty {
+                    state["subjects"] = counts
+                    info["total"] = counts.count; info["limit"] = 100_000
+                }
+            }
+            if request.deletedDetails == true, let deleted = deletedSequences(stream), !deleted.isEmpty {
+                state["deleted"] = deleted
+            }
+            info["state"] = state
             return encode("stream_info_response", info)
         case ("STREAM", "DELETE"):
             guard tokens.count == 3 else { return error("stream_delete_response", .badRequest) }
@@ -349,6 +370,27 @@ final class JetStreamService: @unchecked Sendable {
         ]
         if let domain { info["domain"] = domain }
         return encode("account_info_response", info)
+    }
+
+    /// The sequences between the first and the last that are no longer held (stream info's `deleted`), in
+    /// order. Walks the held messages a page at a time: O(messages), for an operator's query; nil when a
+    /// read fails.
+    private func deletedSequences(_ stream: StreamManager.Managed) -> [UInt64]? {
+        let state = stream.store.state
+        guard state.deleted > 0, state.lastSequence >= state.firstSequence else { return [] }
+        var deleted: [UInt64] = []
+        var expected = state.firstSequence
+        while expected <= state.lastSequence {
+            // (try?: a failed read answers without the list)
+            guard let page = try? stream.store.messages(from: expected, filter: nil, limit: 1024) else { return nil }
+            guard !page.isEmpty else { break }
+            for message in page {
+                while expected < message.sequence { deleted.append(expected); expected += 1 }
+                expected = message.sequence + 1
+            }
+        }
+        while expected <= state.lastSequence { deleted.append(expected); expected += 1 }
+        return deleted
     }
 
     private func streamInfo(_ stream: StreamManager.Managed) -> [String: Any] {
