@@ -285,6 +285,13 @@ final class ConsumerHost: @unchecked Sendable {
         let (outbound, persist) = effects(of: actions, engine: snapshot, messages: messages, covers: covers)
         if !outbound.isEmpty { send(outbound) }
         sendLock.unlock()
+        if snapshot.config.ackPolicy == .none {
+            // An ack-none consumer is done with a message once it is delivered: retention may let it go.
+            let delivered = actions.compactMap { action -> UInt64? in
+                if case .deliver(let delivery) = action { return delivery.streamSequence } else { return nil }
+            }
+            if !delivered.isEmpty { onAcknowledged(delivered) {} }
+        }
         if outbound.contains(where: { $0.reply != nil }) {
             lock.withLock {
                 lastSent = clock()

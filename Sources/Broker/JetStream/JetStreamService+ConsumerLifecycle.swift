@@ -104,7 +104,33 @@ extension JetStreamService {
     /// Removes a consumer (API delete, or inactive past its threshold), with the reference's advisory.
     func remove(_ host: ConsumerHost, from stream: StreamManager.Managed) {
         if stream.consumers[host.name] === host { stream.consumers[host.name] = nil }
-        if host.delete() { advise("DELETED", action: "delete", stream: stream.config.name, consumer: host.name) }
+        if host.delete() {
+            advise("DELETED", action: "delete", stream: stream.config.name, consumer: host.name)
+            if stream.config.retention == .interest { releaseUnneeded(in: stream) }
+        }
+    }
+
+    /// Interest retention after a consumer went: removes the messages no remaining consumer still needs
+    /// (those only the deleted one was holding), as the reference does. Walks the held messages a page at a
+    /// time (O(messages), once per delete); the removal is one write.
+    func releaseUnneeded(in stream: StreamManager.Managed) {
+        let consumers = stream.consumers.all.map(\.engineSnapshot)
+        var removable: [UInt64] = []
+        var next = stream.store.state.firstSequence
+        // (try?: a page that cannot be read ends the walk: what was not looked at stays, never dropped on a guess)
+        while let page = try? stream.store.messages(from: next, filter: nil, limit: 1024), let last = page.last {
+            for message in page where consumers.allSatisfy({ $0.isDone(with: message.sequence, subject: message.subject, matches: Subject.matches) }) {
+                removable.append(message.sequence)
+            }
+            next = last.sequence + 1
+        }
+        guard !removable.isEmpty else { return }
+        let logger = self.logger
+        stream.store.remove(removable) { result in
+            if case .failure(let error) = result {
+                logger.error("stream \(stream.config.name): messages released by a consumer delete not removed: \(error)")
+            }
+        }
     }
 
     /// Wires a new or restored consumer to its stream: retention, removal when inactive, its timer.
