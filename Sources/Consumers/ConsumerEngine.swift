@@ -95,14 +95,28 @@ public struct ConsumerEngine: Sendable {
         request.lastSentAt = now
         waiting.append(request)
         var actions = fill(now: now, lookup: lookup)
-        // A no_wait request that could not be completed ends at once.
-        if let index = waiting.firstIndex(where: { $0.id == request.id }), waiting[index].noWait {
-            let served = waiting[index]
+        // no_wait, as nats-server 2.9: nothing there and no expires ends at once with 404; with expires it
+        // waits like any request (until it expires, or until messages come and it ends as below).
+        if let index = waiting.firstIndex(where: { $0.id == request.id }), waiting[index].noWait, waiting[index].delivered == 0,
+           waiting[index].expires == nil {
             waiting.remove(at: index)
-            actions.append(.status(to: served.replyTo, code: served.delivered == 0 ? 404 : 408,
-                                   description: served.delivered == 0 ? "No Messages" : "Request Timeout"))
+            actions.append(.status(to: request.replyTo, code: 404, description: "No Messages"))
         }
+        endPartlyServedNoWait(&actions)
         return actions
+    }
+
+    /// A no_wait request that was sent some messages and reached the end of what there is ends with 408
+    /// and what it still wanted (the reference's end-of-stream rule). Called after every fill: a request
+    /// still waiting after one was not completed by it.
+    private mutating func endPartlyServedNoWait(_ actions: inout [ConsumerAction]) {
+        guard waiting.contains(where: { $0.noWait && $0.delivered > 0 }) else { return }
+        waiting.removeAll { request in
+            guard request.noWait && request.delivered > 0 else { return false }
+            actions.append(.requestExpired(to: request.replyTo, pendingMessages: request.batch - request.delivered,
+                                           pendingBytes: request.maxBytes.map { max($0 - request.deliveredBytes, 0) } ?? 0))
+            return true
+        }
     }
 
     /// An acknowledgement for `streamSequence` arrives on its ack subject.
@@ -147,7 +161,10 @@ public struct ConsumerEngine: Sendable {
         }
         updateAckFloor()
         actions.append(.persist)
-        if deliver { actions.append(contentsOf: fill(now: now, lookup: lookup)) }
+        if deliver {
+            actions.append(contentsOf: fill(now: now, lookup: lookup))
+            endPartlyServedNoWait(&actions)
+        }
         return actions
     }
 
@@ -191,6 +208,7 @@ public struct ConsumerEngine: Sendable {
             actions.append(.persist)
         }
         actions.append(contentsOf: fill(now: now, lookup: lookup))
+        endPartlyServedNoWait(&actions)
         return actions
     }
 

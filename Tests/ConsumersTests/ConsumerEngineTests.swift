@@ -8,7 +8,7 @@ struct FakeStream {
     var filter: String?
 
     init(count: Int, subject: (UInt64) -> String = { _ in "orders.new" }) {
-        for s in 1...UInt64(count) { messages[s] = .init(sequence: s, subject: subject(s), size: 100, timestamp: Int64(s)) }
+        for s in UInt64(1)..<UInt64(count + 1) { messages[s] = .init(sequence: s, subject: subject(s), size: 100, timestamp: Int64(s)) }
     }
 
     var lookup: ConsumerEngine.Lookup {
@@ -159,13 +159,28 @@ let second: Int64 = 1_000_000_000
         #expect(deliveries(engine.acknowledge(streamSequence: 1, .ack, now: 1, lookup: stream.lookup)).map(\.streamSequence) == [3])
     }
 
+    @Test func noWaitWithExpiresWaitsLikeTheReference() {
+        // nats-server 2.9: no_wait with expires on an empty consumer waits; the first messages end it (408,
+        // with what it still wanted); left alone it expires with 408.
+        var stream = FakeStream(count: 0)
+        var engine = ConsumerEngine(stream: "S", name: "d", config: explicitConfig(), startSequence: 1)
+        #expect(engine.pull(PullRequest(id: 1, replyTo: "a", batch: 5, expires: 10 * second, noWait: true), now: 0, lookup: stream.lookup).isEmpty)
+        #expect(engine.numWaiting == 1)
+        stream = FakeStream(count: 1)
+        let served = engine.tick(now: 1, lookup: stream.lookup)
+        #expect(deliveries(served).map(\.streamSequence) == [1])
+        #expect(served.last == .requestExpired(to: "a", pendingMessages: 4, pendingBytes: 0) && engine.numWaiting == 0)
+        #expect(engine.pull(PullRequest(id: 2, replyTo: "b", batch: 5, expires: 10 * second, noWait: true), now: 2, lookup: stream.lookup).isEmpty)
+        #expect(engine.tick(now: 10 * second + 2, lookup: stream.lookup) == [.requestExpired(to: "b", pendingMessages: 5, pendingBytes: 0)])
+    }
+
     @Test func pullStatuses() {
         let stream = FakeStream(count: 2)
         var engine = ConsumerEngine(stream: "S", name: "d", config: explicitConfig { $0.maxWaiting = 1 }, startSequence: 1)
         // no_wait: all there is, then 408 when partly served; 404 when nothing.
         let partial = engine.pull(PullRequest(id: 1, replyTo: "a", batch: 5, noWait: true), now: 0, lookup: stream.lookup)
         #expect(deliveries(partial).count == 2)
-        #expect(statuses(partial).map { "\($0.1) \($0.2)" } == ["408 Request Timeout"])
+        #expect(partial.last == .requestExpired(to: "a", pendingMessages: 3, pendingBytes: 0))
         let none = engine.pull(PullRequest(id: 2, replyTo: "b", noWait: true), now: 0, lookup: stream.lookup)
         #expect(statuses(none).map { "\($0.0) \($0.1) \($0.2)" } == ["b 404 No Messages"])
         // Waiting requests: one allowed; the second is refused; the first expires with 408.

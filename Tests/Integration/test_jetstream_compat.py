@@ -165,3 +165,34 @@ async def test_pull_fetch_on_an_empty_consumer():
         return outcomes
     strata, reference = await both(scenario)
     assert strata == reference
+
+
+async def test_no_wait_pull_requests():
+    """no_wait as nats-server 2.9 serves it: with expires on an empty consumer it waits (408 when it
+    expires, with what it wanted); without, 404 at once; a partly served one ends with 408."""
+    async def scenario(nc):
+        js = nc.jetstream()
+        await js.add_stream(name="NW", subjects=["nw"])
+        await js.add_consumer("NW", durable_name="d", ack_policy="explicit")
+        inbox = nc.new_inbox()
+        sub = await nc.subscribe(inbox)
+
+        async def request(body):
+            await nc.publish("$JS.API.CONSUMER.MSG.NEXT.NW.d", json.dumps(body).encode(), reply=inbox)
+            seen = []
+            while True:
+                msg = await sub.next_msg(timeout=5)
+                if msg.header and msg.header.get("Status"):
+                    seen.append((msg.header["Status"], msg.header.get("Description"), msg.header.get("Nats-Pending-Messages")))
+                    return seen
+                seen.append(msg.data)
+
+        waited = await request({"batch": 5, "no_wait": True, "expires": 300_000_000})
+        empty = await request({"batch": 5, "no_wait": True})
+        await js.publish("nw", b"one")
+        await js.publish("nw", b"two")
+        partly = await request({"batch": 5, "no_wait": True})
+        return waited, empty, partly
+    strata, reference = await both(scenario)
+    assert reference[0] == [("408", "Request Timeout", "5")]
+    assert strata == reference
