@@ -52,3 +52,34 @@ async def test_pull_and_ack_sync_after_consumer_is_gone(js_both):
     with pytest.raises(nats.errors.TimeoutError):
         await nc.request("$JS.API.CONSUMER.MSG.NEXT.P.d", b'{"batch":1}', timeout=0.5)
     await nc.close()
+
+
+async def test_header_less_client_gets_jetstream_deliveries_without_headers(js_both):
+    """A push consumer's deliveries (messages published with headers) and its idle heartbeats (status
+    messages, header-only) reach a client that did not ask for headers as plain MSG."""
+    import socket
+    nc = await nats.connect(js_both.url, allow_reconnect=False)
+    js = nc.jetstream()
+    await js.add_stream(name="H", subjects=["h"])
+    await js.publish("h", b"hello", headers={"X-Kind": "greeting"})
+    plain = socket.create_connection(("127.0.0.1", js_both.port), timeout=5)
+    data = b""
+    while b"\r\n" not in data:
+        data += plain.recv(4096)
+    plain.sendall(b'CONNECT {"verbose":false}\r\nSUB plain.deliver 1\r\nPING\r\n')
+    data = b""
+    while not data.endswith(b"PONG\r\n"):
+        data += plain.recv(4096)
+    await js.add_consumer("H", durable_name="p", deliver_subject="plain.deliver", ack_policy="explicit", idle_heartbeat=0.2)
+    # The message, then (nothing else to send) heartbeats: read until two messages have arrived.
+    data = b""
+    while data.count(b"MSG ") < 2:
+        data += plain.recv(65536)
+    plain.close()
+    await nc.close()
+    assert b"HMSG" not in data
+    first_line, _, rest = data.partition(b"\r\n")
+    assert first_line.startswith(b"MSG h 1 $JS.ACK.H.p.1.1.1.") and first_line.endswith(b" 5")
+    assert rest.startswith(b"hello\r\nMSG plain.deliver 1 ")
+    heartbeat_line = rest[len(b"hello\r\n"):].partition(b"\r\n")[0]
+    assert heartbeat_line.endswith(b" 0")
