@@ -39,6 +39,10 @@ public struct ConsumerConfig: Codable, Equatable, Sendable {
     public var idleHeartbeat: Int64 = 0
     /// Push consumers: at most this many bits a second of messages (0 = no limit).
     public var rateLimit: UInt64 = 0
+    /// Replicas asked for (0 = the stream's; a single server serves only 1).
+    public var numReplicas = 0
+    /// Pull consumers: the largest batch one request may ask for (0 = no limit).
+    public var maxRequestBatch = 0
 
     public init() {}
 
@@ -50,6 +54,7 @@ public struct ConsumerConfig: Codable, Equatable, Sendable {
         case maxWaiting = "max_waiting", headersOnly = "headers_only", inactiveThreshold = "inactive_threshold"
         case deliverSubject = "deliver_subject", deliverGroup = "deliver_group", flowControl = "flow_control"
         case idleHeartbeat = "idle_heartbeat", rateLimit = "rate_limit_bps"
+        case numReplicas = "num_replicas", maxRequestBatch = "max_batch"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -69,13 +74,13 @@ public struct ConsumerConfig: Codable, Equatable, Sendable {
             optStartTime = try c.decodeIfPresent(Int64.self, forKey: .optStartTime)
         }
         ackPolicy = try c.decodeIfPresent(AckPolicy.self, forKey: .ackPolicy) ?? .none
-        ackWait = try c.decodeIfPresent(Int64.self, forKey: .ackWait) ?? 30_000_000_000
+        ackWait = try c.decodeIfPresent(Int64.self, forKey: .ackWait) ?? 0
         maxDeliver = try c.decodeIfPresent(Int.self, forKey: .maxDeliver) ?? -1
         backoff = try c.decodeIfPresent([Int64].self, forKey: .backoff) ?? []
         filterSubject = try c.decodeIfPresent(String.self, forKey: .filterSubject)
         replayPolicy = try c.decodeIfPresent(ReplayPolicy.self, forKey: .replayPolicy) ?? .instant
-        maxAckPending = try c.decodeIfPresent(Int.self, forKey: .maxAckPending) ?? 1000
-        maxWaiting = try c.decodeIfPresent(Int.self, forKey: .maxWaiting) ?? 512
+        maxAckPending = try c.decodeIfPresent(Int.self, forKey: .maxAckPending) ?? 0
+        maxWaiting = try c.decodeIfPresent(Int.self, forKey: .maxWaiting) ?? 0
         headersOnly = try c.decodeIfPresent(Bool.self, forKey: .headersOnly) ?? false
         inactiveThreshold = try c.decodeIfPresent(Int64.self, forKey: .inactiveThreshold) ?? 0
         deliverSubject = try c.decodeIfPresent(String.self, forKey: .deliverSubject)
@@ -83,11 +88,16 @@ public struct ConsumerConfig: Codable, Equatable, Sendable {
         flowControl = try c.decodeIfPresent(Bool.self, forKey: .flowControl) ?? false
         idleHeartbeat = try c.decodeIfPresent(Int64.self, forKey: .idleHeartbeat) ?? 0
         rateLimit = try c.decodeIfPresent(UInt64.self, forKey: .rateLimit) ?? 0
-        // Zero means "the default", as the reference treats it.
-        if ackWait <= 0 { ackWait = 30_000_000_000 }
+        numReplicas = try c.decodeIfPresent(Int.self, forKey: .numReplicas) ?? 0
+        maxRequestBatch = try c.decodeIfPresent(Int.self, forKey: .maxRequestBatch) ?? 0
+        // Zero means "the default", where the reference has one (its setConsumerConfigDefaults): ack wait and
+        // max ack pending only with acks, max waiting only for pull consumers; backoff sets the ack wait.
+        let acks = ackPolicy != .none
+        if ackWait <= 0 && acks { ackWait = 30_000_000_000 }
+        if let first = backoff.first { ackWait = first }
         if maxDeliver == 0 { maxDeliver = -1 }
-        if maxAckPending == 0 { maxAckPending = 1000 }
-        if maxWaiting == 0 { maxWaiting = 512 }
+        if maxAckPending == 0 && acks { maxAckPending = 1000 }
+        if maxWaiting == 0 && deliverSubject == nil { maxWaiting = 512 }
     }
 
     /// How long to wait for an ack of a message's `deliveries`-th delivery: the backoff entry for that

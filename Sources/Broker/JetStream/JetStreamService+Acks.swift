@@ -23,6 +23,13 @@ extension JetStreamService {
         let text = String(decoding: body, as: UTF8.self).trimmingCharacters(in: .whitespaces)
         // (try?: a pull body that does not decode is served as the default request, as the reference does)
         let next: Next = text.isEmpty ? Next() : Int(text).map { Next(batch: $0) } ?? ((try? JSONDecoder().decode(Next.self, from: body)) ?? Next())
+        let config = host.config
+        let refusal = config.deliverSubject != nil ? "Consumer is push based"
+            : ConsumerConfigCheck.pullRefusal(batch: next.batch ?? 1, config: config)
+        if let refusal {
+            send([OutboundMessage.status(to: reply, code: 409, description: refusal)])
+            return
+        }
         host.pull(PullRequest(id: nextRequestID(), replyTo: reply, batch: next.batch ?? 1,
                               expires: (next.expires ?? 0) > 0 ? next.expires : nil, maxBytes: next.maxBytes, noWait: next.noWait ?? false,
                               idleHeartbeat: next.idleHeartbeat))

@@ -50,43 +50,7 @@ extension JetStreamService {
             config.filterSubject = filter
         }
         if config.filterSubject == ">" || config.filterSubject == "" { config.filterSubject = nil }
-        if let filter = config.filterSubject {
-            let fits = Subject.isValidFilter(filter) && stream.config.subjects.contains { Subject.isSubset(filter, of: $0) || filter == $0 }
-            if !fits {
-                return APIError(code: 400, errCode: 10093, description: "consumer filter subject is not a valid subset of the interest subjects")
-            }
-        }
-        if stream.config.retention == .workqueue && config.deliverSubject == nil && config.ackPolicy == .none {
-            return APIError(code: 400, errCode: 10084, description: "consumer in pull mode requires ack policy")
-        }
-        if let policy = deliverPolicyRefusal(config) { return APIError(code: 400, errCode: 10094, description: policy) }
-        return nil
-    }
-
-    /// The reference's check of a deliver policy against the start fields it needs or forbids (its order,
-    /// its words).
-    static func deliverPolicyRefusal(_ config: ConsumerConfig) -> String? {
-        func alsoSet(_ policy: String, _ start: String) -> String {
-            "consumer delivery policy is deliver \(policy), but optional start \(start) is also set"
-        }
-        func notSet(_ policy: String, _ field: String) -> String {
-            "consumer delivery policy is deliver \(policy), but optional \(field) is not set"
-        }
-        let sequence = (config.optStartSeq ?? 0) > 0, time = config.optStartTime != nil
-        switch config.deliverPolicy {
-        case .all, .last, .new, .lastPerSubject:
-            let name = config.deliverPolicy == .lastPerSubject ? "last per subject" : config.deliverPolicy.rawValue
-            if sequence { return alsoSet(name, "sequence") }
-            if time { return alsoSet(name, "time") }
-            if config.deliverPolicy == .lastPerSubject && config.filterSubject == nil { return notSet(name, "filter subject") }
-        case .byStartSequence:
-            if !sequence { return notSet("by start sequence", "start sequence") }
-            if time { return alsoSet("by start sequence", "time") }
-        case .byStartTime:
-            if !time { return notSet("by start time", "start time") }
-            if sequence { return alsoSet("by start time", "start sequence") }
-        }
-        return nil
+        return ConsumerConfigCheck.refusal(config, stream: stream.config)
     }
 
     /// A random 8-character name for an ephemeral consumer, as the reference makes them.

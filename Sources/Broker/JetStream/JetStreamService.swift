@@ -14,6 +14,8 @@ final class JetStreamService: @unchecked Sendable {
     let streams: StreamManager
     private let requestLock = NSLock()
     private var lastRequestID: UInt64 = 0
+    /// API requests answered, and those answered with an error (account info's `api`).
+    private var apiTotal = 0, apiErrors = 0
     /// Sends messages from the server, in order (a consumer's deliveries of one step go as one batch).
     /// Set by the server.
     var send: @Sendable ([OutboundMessage]) -> Void = { _ in }
@@ -202,6 +204,23 @@ final class JetStreamService: @unchecked Sendable {
 
     /// Answers one API request (`subject` starts with `$JS.API.`); the JSON reply.
     func handle(subject: String, payload: ByteBuffer, reply: String?) async -> String? {
+        let answer = await answer(subject: subject, payload: payload, reply: reply)
+        // Counted as the reference counts them, after the answer is made (account info shows the earlier
+        // ones): a message found by MSG.GET bypasses its API layer, and a MSG.DELETE the store could not
+        // carry out (no such message) is answered as a success would be.
+        if let answer {
+            let failed = answer.hasPrefix(#"{"error""#)
+            if failed || !subject.hasPrefix("$JS.API.STREAM.MSG.GET.") {
+                let storeMiss = subject.hasPrefix("$JS.API.STREAM.MSG.DELETE.")
+                    && (answer.contains(#""stream store EOF""#) || answer.contains(#""no message found""#))
+                let error = failed && !storeMiss
+                requestLock.withLock { apiTotal += 1; if error { apiErrors += 1 } }
+            }
+        }
+        return answer
+    }
+
+    private func answer(subject: String, payload: ByteBuffer, reply: String?) async -> String? {
         let tokens = subject.split(separator: ".", omittingEmptySubsequences: false).dropFirst(2).map(String.init)
         let body = Data(payload.readableBytesView)
         guard let operation = tokens.first else { return error("api", .badRequest) }
@@ -266,7 +285,7 @@ final class JetStreamService: @unchecked Sendable {
         case ("STREAM", "PURGE"):
             guard tokens.count == 3, let stream = streams.stream(named: tokens[2]) else { return error("stream_purge_response", .streamNotFound) }
             if stream.config.sealed { return error("stream_purge_response", .streamSealed, extra: ["purged": 0]) }
-            if stream.config.denyPurge { return error("stream_purge_response", .purgeDenied) }
+            if stream.config.denyPurge { return error("stream_purge_response", .purgeDenied, extra: ["purged": 0]) }
             struct Request: Decodable { var filter: String?; var seq: UInt64?; var keep: UInt64? }
             // (try?: client input: a body that does not decode is answered as invalid JSON below)
             let request = body.isEmpty ? Request() : (try? JSONDecoder().decode(Request.self, from: body))
@@ -339,7 +358,9 @@ final class JetStreamService: @unchecked Sendable {
                 return error("stream_msg_delete_response", (failure as? StoreError).map(Self.apiError) ?? .storeFailed)
             }
             guard deleted else {
-                return error("stream_msg_delete_response", APIError(code: 400, errCode: 10057, description: "no message found"))
+                // The reference's store errors: past the last sequence "stream store EOF", else "no message found".
+                let past = request.seq > stream.store.state.lastSequence
+                return error("stream_msg_delete_response", APIError(code: 500, errCode: 10057, description: past ? "stream store EOF" : "no message found"))
             }
             return encode("stream_msg_delete_response", ["success": true])
         }
@@ -364,7 +385,7 @@ final class JetStreamService: @unchecked Sendable {
             "memory": memory, "storage": storage, "streams": all.count, "consumers": all.reduce(0) { $0 + $1.consumers.all.count },
             "limits": ["max_memory": -1, "max_storage": -1, "max_streams": -1, "max_consumers": -1, "max_ack_pending": -1,
                        "memory_max_stream_bytes": -1, "storage_max_stream_bytes": -1, "max_bytes_required": false],
-            "api": ["total": 0, "errors": 0],
+            "api": requestLock.withLock { ["total": apiTotal, "errors": apiErrors] },
             // Not in the reference's reply (it reports account limits above): the server-wide limits.
             "x_server_limits": ["max_memory_store": streams.maxMemoryStore, "max_file_store": streams.maxFileStore],
         ]
@@ -406,8 +427,9 @@ final class JetStreamService: @unchecked Sendable {
                 "first_seq": empty && state.lastSequence == 0 ? 0 : state.firstSequence,
                 "first_ts": Self.time(empty ? 0 : state.firstTimestamp),
                 "last_seq": state.lastSequence, "last_ts": Self.time(state.lastTimestamp),
-                "num_subjects": state.subjects, "num_deleted": state.deleted, "consumer_count": stream.consumers.all.count,
-            ] as [String: Any],
+                "consumer_count": stream.consumers.all.count,
+            ].merging(state.subjects > 0 ? ["num_subjects": state.subjects] : [:]) { $1 }
+             .merging(state.deleted > 0 ? ["num_deleted": state.deleted] : [:]) { $1 } as [String: Any],
         ]
     }
 

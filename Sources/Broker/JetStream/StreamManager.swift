@@ -259,9 +259,12 @@ final class StreamManager: @unchecked Sendable {
             // Within the API's subjects (a wider subject such as `>` is allowed, as the reference).
             if a == "$JS.API.>" || Subject.isSubset(a, of: "$JS.API.>") { throw invalid("subjects overlap with jetstream api") }
         }
+        if config.maxAge > 0 && config.maxAge < 100_000_000 { throw invalid("max age needs to be >= 100ms") }
+        if config.duplicateWindow < 0 { throw invalid("duplicates window can not be negative") }
         if config.maxAge > 0 && config.duplicateWindow > config.maxAge {
             throw invalid("duplicates window can not be larger then max age")  // (sic, as the reference)
         }
+        if config.duplicateWindow > 0 && config.duplicateWindow < 100_000_000 { throw invalid("duplicates window needs to be >= 100ms") }
     }
 
     /// A stream's `max_bytes` is reserved from the server's limit for its storage type (as the reference):

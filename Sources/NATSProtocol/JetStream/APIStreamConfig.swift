@@ -95,8 +95,9 @@ public struct APIError: Error, Codable, Equatable, Sendable {
     public static let streamMismatch = APIError(code: 400, errCode: 10056, description: "stream name in subject does not match request")
     public static let notEnabled = APIError(code: 503, errCode: 10076, description: "JetStream not enabled")
     public static let storeFailed = APIError(code: 503, errCode: 10077, description: "stream store failed")
-    public static let deleteDenied = APIError(code: 400, errCode: 10088, description: "message delete not permitted")
-    public static let purgeDenied = APIError(code: 400, errCode: 10089, description: "stream purge not permitted")
+    /// (nats-server 2.9 answers these as a failed delete, 500/10057, and a failed purge, 500/10110)
+    public static let deleteDenied = APIError(code: 500, errCode: 10057, description: "message delete not permitted")
+    public static let purgeDenied = APIError(code: 500, errCode: 10110, description: "stream purge not permitted")
     public static let streamSealed = APIError(code: 400, errCode: 10109, description: "invalid operation on sealed stream")
     public static let unsupported = APIError(code: 501, errCode: 10003, description: "not implemented by strata yet")
 
