@@ -72,7 +72,51 @@ STEPS = [
  ("$JS.API.STREAM.CREATE.O", {"name":"O","subjects":["$JS.API.>"]}),
  ("$JS.API.STREAM.CREATE.P", {"name":"P","subjects":["p"],"max_msgs":-5}),
  ("$JS.API.STREAM.CREATE.Q", {"name":"Q","subjects":["q"],"storage":"bogus"}),
+ ("$JS.API.STREAM.UPDATE.B", {"name":"B","subjects":["b.x"],"retention":"interest"}),
+ ("$JS.API.STREAM.UPDATE.B", {"name":"B","subjects":["b.x"],"max_consumers":1}),
+ ("$JS.API.STREAM.UPDATE.NOPE", {"name":"NOPE","subjects":["nope"]}),
+ ("$JS.API.STREAM.CREATE.R", {"name":"R","subjects":["r.>"],"allow_rollup_hdrs":True,"max_msgs_per_subject":5}),
+ ("pub", ("r.a", b"1", None)),
+ ("pub", ("r.a", b"2", None)),
+ ("pub", ("r.b", b"3", None)),
+ ("pub", ("r.a", b"4", {"Nats-Rollup": "sub"})),
+ ("$JS.API.STREAM.INFO.R", {"subjects_filter": ">"}),
+ ("pub", ("r.c", b"5", {"Nats-Rollup": "all"})),
+ ("$JS.API.STREAM.INFO.R", {"subjects_filter": ">"}),
+ ("pub", ("a.x", b"7", {"Nats-Rollup": "sub"})),
+ ("$JS.API.STREAM.CREATE.S", {"name":"S","subjects":["s"],"allow_direct":True}),
+ ("pub", ("s", b"d1", None)),
+ ("$JS.API.STREAM.CREATE.T", {"name":"T","subjects":["t"],"mirror":{"name":"S"}}),
+ ("$JS.API.STREAM.CREATE.V", {"name":"V","subjects":["v"],"max_consumers":1}),
+ ("$JS.API.CONSUMER.DURABLE.CREATE.V.one", {"stream_name":"V","config":{"durable_name":"one","ack_policy":"explicit"}}),
+ ("$JS.API.CONSUMER.DURABLE.CREATE.V.two", {"stream_name":"V","config":{"durable_name":"two","ack_policy":"explicit"}}),
+ ("$JS.API.CONSUMER.DURABLE.CREATE.V.one", {"stream_name":"V","config":{"durable_name":"one","ack_policy":"all"}}),
+ ("$JS.API.CONSUMER.DURABLE.CREATE.V.one", {"stream_name":"V","config":{"durable_name":"one","ack_policy":"explicit","max_deliver":3}}),
+ ("$JS.API.CONSUMER.INFO.V.one", None),
+ ("$JS.API.CONSUMER.LIST.V", None),
+ ("$JS.API.STREAM.PURGE.V", {"filter": "v", "seq": 5, "keep": 1}),
+ ("$JS.API.STREAM.PURGE.V", {"filter": "w"}),
+ ("$JS.API.STREAM.DELETE.V", None),
+ ("$JS.API.CONSUMER.INFO.V.one", None),
+ ("$JS.API.STREAM.CREATE.W", {"name":"W","subjects":["w"],"storage":"memory","max_bytes":100,"discard":"new"}),
+ ("pub", ("w", b"x" * 90, None)),
+ ("pub", ("w", b"x" * 10, None)),
+ ("$JS.API.STREAM.CREATE.X", {"name":"X","subjects":["x.*"],"max_msgs_per_subject":1,"discard":"new"}),
+ ("pub", ("x.1", b"a", None)),
+ ("pub", ("x.1", b"b", None)),
+ ("$JS.API.STREAM.CREATE.Y", {"name":"Y","subjects":["y"],"max_msg_size":-1,"max_bytes":0,"max_age":0,"max_msgs":0}),
+ ("$JS.API.STREAM.CREATE.Z", {"name":"Z","subjects":["z"],"retention":"workqueue"}),
+ ("$JS.API.CONSUMER.DURABLE.CREATE.Z.w", {"stream_name":"Z","config":{"durable_name":"w","ack_policy":"explicit","deliver_policy":"new"}}),
+ ("$JS.API.CONSUMER.DURABLE.CREATE.Z.w", {"stream_name":"Z","config":{"durable_name":"w","ack_policy":"explicit"}}),
+ ("$JS.API.CONSUMER.DURABLE.CREATE.Z.v", {"stream_name":"Z","config":{"durable_name":"v","ack_policy":"explicit","filter_subject":"z"}}),
  ("$JS.API.INFO", None),
+ ("$JS.API.STREAM.INFO.A", None),
+ ("$JS.API.STREAM.INFO.E", None),
+ ("$JS.API.STREAM.INFO.F", None),
+ ("$JS.API.STREAM.INFO.R", None),
+ ("$JS.API.STREAM.INFO.W", None),
+ ("$JS.API.STREAM.INFO.X", None),
+ ("$JS.API.STREAM.INFO.Y", None),
 ]
 
 
@@ -85,6 +129,10 @@ def normalized(text):
         return text
     if isinstance(value, dict):
         value = {k: v for k, v in value.items() if not k.startswith("x_")}
+        if value.get("type", "").endswith("account_info_response"):
+            # nats-server 2.9.10 does not take rolled-up messages off its account usage (every stream's
+            # bytes agree; the account's sum does not): the streams' own states are compared instead.
+            value.pop("storage", None)
     text = json.dumps(value, sort_keys=True)
     return re.sub(r'"(created|ts|time|timestamp|first_ts|last_ts|last_active)": "[^"]*"', r'"\1": "T"', text)
 
@@ -97,13 +145,16 @@ async def answers(kind):
     try:
         nc = await nats.connect(server.url, allow_reconnect=False)
         for subject, body in STEPS:
-            if subject == "pub":
-                to, data, headers = body
-                reply = await nc.request(to, data, headers=headers, timeout=5)
-            else:
-                payload = body if isinstance(body, bytes) else (json.dumps(body).encode() if body is not None else b"")
-                reply = await nc.request(subject, payload, timeout=5)
-            out.append(normalized(reply.data.decode()))
+            try:
+                if subject == "pub":
+                    to, data, headers = body
+                    reply = await nc.request(to, data, headers=headers, timeout=2)
+                else:
+                    payload = body if isinstance(body, bytes) else (json.dumps(body).encode() if body is not None else b"")
+                    reply = await nc.request(subject, payload, timeout=2)
+                out.append(normalized(reply.data.decode()))
+            except (nats.errors.TimeoutError, nats.errors.NoRespondersError) as error:
+                out.append(f"no answer: {type(error).__name__}")
         await nc.close()
     finally:
         server.stop()

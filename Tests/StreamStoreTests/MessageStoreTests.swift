@@ -125,6 +125,20 @@ import Testing
     }
 
     @Test(arguments: StoreKind.allCases)
+    func maxBytesDiscardNewAsTheReference(kind: StoreKind) async throws {
+        // nats-server's test: held bytes plus the new message's headers and payload reaching max_bytes.
+        let f = try StoreFixture(kind) { $0.maxBytes = 100; $0.discard = .new }
+        #expect(try await f.store.append(request("w", String(repeating: "x", count: 60))).sequence == 1)
+        let held = f.store.state.bytes  // 77 (memory) or 91 (file)
+        // 40 more bytes of payload reach the limit: refused (though 60 + 40 alone would not exceed it).
+        await #expect { _ = try await f.store.append(request("w", String(repeating: "y", count: 40))) } throws: { error in
+            guard case StoreError.limitReached("bytes") = error else { return false }
+            return true
+        }
+        #expect(f.store.state.messages == 1 && f.store.state.bytes == held)
+    }
+
+    @Test(arguments: StoreKind.allCases)
     func maxBytesDiscardOld(kind: StoreKind) async throws {
         let size = kind.accountedSize(subject: 1, headers: 0, payload: 10)
         let f = try StoreFixture(kind) { $0.maxBytes = size * 3 }

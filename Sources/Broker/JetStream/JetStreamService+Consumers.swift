@@ -80,7 +80,7 @@ extension JetStreamService {
                     return error("consumer_create_response", APIError(code: 400, errCode: 10101, description: "consumer must be deliver all on workqueue stream"))
                 }
             }
-            if config.name == nil { config.name = name }
+            if config.name == nil && config.durableName == nil { config.name = name }  // (a durable's stays unset, as the reference's)
             if let existing = stream.consumers[name] {
                 if existing.config != config {
                     if let refusal = Self.refusedUpdate(from: existing.config, to: config) {
@@ -153,6 +153,17 @@ extension JetStreamService {
         // (try?: encoding a plain Codable config cannot fail)
         var config = (try? JSONSerialization.jsonObject(with: JSONEncoder().encode(engine.config)) as? [String: Any]) ?? [:]
         if let start = engine.config.optStartTime { config["opt_start_time"] = Self.time(start) }  // (RFC 3339, as given)
+        // The reference leaves out what is zero, false or empty (its fields are `omitempty`), but these.
+        let always: Set<String> = ["deliver_policy", "ack_policy", "replay_policy", "num_replicas"]
+        config = config.filter { key, value in
+            if always.contains(key) { return true }
+            switch value {
+            case let number as NSNumber: return number.doubleValue != 0  // (false is 0 too)
+            case let array as [Any]: return !array.isEmpty
+            case let text as String: return !text.isEmpty
+            default: return true
+            }
+        }
         var delivered: [String: Any] = ["consumer_seq": engine.state.delivered.consumerSeq, "stream_seq": engine.state.delivered.streamSeq]
         var floor: [String: Any] = ["consumer_seq": engine.state.ackFloor.consumerSeq, "stream_seq": engine.state.ackFloor.streamSeq]
         if lastDelivered > 0 { delivered["last_active"] = Self.time(lastDelivered) }

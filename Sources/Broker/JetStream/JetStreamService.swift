@@ -162,7 +162,7 @@ final class JetStreamService: @unchecked Sendable {
         }
         var rollup: Rollup?
         if let text = header("Nats-Rollup") {
-            guard stream.config.allowRollupHdrs else { return .failure(APIError(code: 400, errCode: 10115, description: "rollup not permitted")) }
+            guard stream.config.allowRollupHdrs else { return .failure(APIError(code: 500, errCode: 10111, description: "rollup not permitted")) }
             switch text {
             case "sub": rollup = .subject
             case "all": rollup = .all
@@ -290,6 +290,7 @@ final class JetStreamService: @unchecked Sendable {
             // (try?: client input: a body that does not decode is answered as invalid JSON below)
             let request = body.isEmpty ? Request() : (try? JSONDecoder().decode(Request.self, from: body))
             guard let request else { return error("stream_purge_response", .invalidJSON) }
+            if request.seq != nil && request.keep != nil { return error("stream_purge_response", .badRequest, extra: ["purged": 0]) }
             do {
                 let purged = try await stream.store.purge(PurgeRequest(filter: request.filter, belowSequence: request.seq, keep: request.keep))
                 return encode("stream_purge_response", ["success": true, "purged": purged])

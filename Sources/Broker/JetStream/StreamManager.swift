@@ -128,7 +128,7 @@ final class StreamManager: @unchecked Sendable {
     /// Creates a stream, or returns the existing one when the config is the same.
     func create(_ requested: APIStreamConfig) throws -> Managed {
         var config = requested
-        if config.subjects.isEmpty { config.subjects = [config.name] }
+        if config.subjects.isEmpty && !config.hasMirror { config.subjects = [config.name] }
         try validate(config)
         if config.sealed { throw APIError(code: 500, errCode: 10052, description: "stream configuration for create can not be sealed") }
         // Checked and reserved under the lock; the store is made outside it (file creation syncs, and
@@ -177,7 +177,7 @@ final class StreamManager: @unchecked Sendable {
     /// Applies a new config to an existing stream (storage type and name may not change).
     func update(_ requested: APIStreamConfig) async throws -> Managed {
         var config = requested
-        if config.subjects.isEmpty { config.subjects = [config.name] }
+        if config.subjects.isEmpty && !config.hasMirror { config.subjects = [config.name] }
         try validate(config, creating: false)
         guard let existing = stream(named: config.name) else { throw APIError.streamNotFound }
         try Self.checkUpdate(from: existing.config, to: &config)
@@ -252,6 +252,13 @@ final class StreamManager: @unchecked Sendable {
             throw APIError(code: 400, errCode: 10057, description: "invalid stream name")
         }
         if creating && config.numReplicas > 1 { throw APIError.replicasNotSupported }
+        if config.hasMirror && !config.subjects.isEmpty {
+            throw APIError(code: 400, errCode: 10034, description: "stream mirrors can not contain subjects")
+        }
+        if config.hasMirror || config.hasSources {
+            // Refused rather than created without them: a stream that silently mirrors nothing loses data.
+            throw APIError(code: 500, errCode: 10052, description: "stream mirrors and sources are not served by strata")
+        }
         func invalid(_ why: String) -> APIError { APIError(code: 500, errCode: 10052, description: why) }
         for subject in config.subjects where !Subject.isValidFilter(subject) { throw invalid("invalid subject") }
         for (i, a) in config.subjects.enumerated() {

@@ -27,6 +27,9 @@ public struct APIStreamConfig: Codable, Equatable, Sendable {
     public var denyDelete = false
     public var denyPurge = false
     public var allowRollupHdrs = false
+    /// The request asked for a mirror, or for sources (read to refuse them: Strata serves neither).
+    public var hasMirror = false
+    public var hasSources = false
 
     public init(name: String, subjects: [String]) {
         self.name = name
@@ -40,6 +43,8 @@ public struct APIStreamConfig: Codable, Equatable, Sendable {
         case duplicateWindow = "duplicate_window", allowDirect = "allow_direct", mirrorDirect = "mirror_direct"
         case denyDelete = "deny_delete", denyPurge = "deny_purge", allowRollupHdrs = "allow_rollup_hdrs"
     }
+
+    enum UnservedKeys: String, CodingKey { case mirror, sources }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -63,10 +68,25 @@ public struct APIStreamConfig: Codable, Equatable, Sendable {
         denyDelete = try c.decodeIfPresent(Bool.self, forKey: .denyDelete) ?? false
         denyPurge = try c.decodeIfPresent(Bool.self, forKey: .denyPurge) ?? false
         allowRollupHdrs = try c.decodeIfPresent(Bool.self, forKey: .allowRollupHdrs) ?? false
+        let unserved = try decoder.container(keyedBy: UnservedKeys.self)
+        hasMirror = (try? unserved.decodeNil(forKey: .mirror)) == false
+        hasSources = (try? unserved.decodeNil(forKey: .sources)) == false
+            && ((try? unserved.decode([AnyDecodable].self, forKey: .sources).isEmpty) ?? false) == false
         if numReplicas == 0 { numReplicas = 1 }
+        // Zero limits mean unlimited, as the reference rewrites them.
+        if maxMsgs == 0 { maxMsgs = -1 }
+        if maxBytes == 0 { maxBytes = -1 }
+        if maxMsgsPerSubject == 0 { maxMsgsPerSubject = -1 }
+        if maxMsgSize == 0 { maxMsgSize = -1 }
+        if maxConsumers == 0 { maxConsumers = -1 }
         // Unset (or 0): two minutes, or max_age when that is shorter (as the reference).
         if duplicateWindow == 0 { duplicateWindow = maxAge > 0 ? min(maxAge, 120_000_000_000) : 120_000_000_000 }
     }
+}
+
+/// Any JSON value, decoded only to be counted (a `sources` array's entries).
+struct AnyDecodable: Decodable {
+    init(from decoder: any Decoder) throws {}
 }
 
 /// A JetStream API error, in the reference's shape `{"code","err_code","description"}`.

@@ -221,7 +221,7 @@ struct MemoryContents: RetentionTarget {
 
     mutating func append(_ request: AppendRequest, now: Int64) throws -> AppendResult {
         let size = StoredMessage.memoryAccountedSize(subject: request.subject.utf8.count, headers: request.headers.count, payload: request.payload.count)
-        try Retention.admit(size: size, content: request.headers.count + request.payload.count, config: config, state: state)
+        try Retention.admit(content: request.headers.count + request.payload.count, config: config, state: state)
         if config.duplicateWindow > 0, let id = request.messageID, let original = messageIDs[id],
            original.timestamp >= now - config.duplicateWindow {
             return AppendResult(sequence: original.sequence, timestamp: original.timestamp, duplicate: true)

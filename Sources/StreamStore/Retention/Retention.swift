@@ -12,15 +12,17 @@ protocol RetentionTarget {
 
 /// The retention rules of limits-based streams, as pure decisions over a ``RetentionTarget``.
 enum Retention {
-    /// Checks that a message of `size` accounted bytes, `content` of them its headers and payload, may be
-    /// appended: `max_msg_size` limits the content (as nats-server does), discard new the accounted size.
-    static func admit(size: UInt64, content: Int, config: StreamConfig, state: StreamState) throws {
+    /// Checks that a message whose headers and payload take `content` bytes may be appended, with
+    /// nats-server's tests: `max_msg_size` limits the content; discard new refuses when the held messages
+    /// are at `max_msgs`, or when the held bytes plus the content reach `max_bytes`.
+    static func admit(content: Int, config: StreamConfig, state: StreamState) throws {
         if config.maxMessageSize > 0 && UInt64(content) > config.maxMessageSize {
             throw StoreError.messageTooLarge(size: UInt64(content), limit: config.maxMessageSize)
         }
         guard config.discard == .new else { return }
         if config.maxMessages > 0 && state.messages >= config.maxMessages { throw StoreError.limitReached("messages") }
-        if config.maxBytes > 0 && state.bytes + size > config.maxBytes { throw StoreError.limitReached("bytes") }
+        // nats-server's test: the held bytes plus this message's headers and payload reaching the limit.
+        if config.maxBytes > 0 && state.bytes + UInt64(content) >= config.maxBytes { throw StoreError.limitReached("bytes") }
     }
 
     /// After a message on `subject` was appended: drops the subject's oldest beyond the per-subject limit,

@@ -17,7 +17,7 @@ extension StreamWriter {
                     let request = batch[i].request
                     let size = batch[i].size
                     do {
-                        try Retention.admit(size: size, content: request.headers.count + request.payload.count, config: config, state: writer.state.stream)
+                        try Retention.admit(content: request.headers.count + request.payload.count, config: config, state: writer.state.stream)
                     } catch {
                         results[i] = .failure(StoreError.wrap(error))
                         continue
