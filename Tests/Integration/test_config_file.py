@@ -230,3 +230,56 @@ async def test_jetstream_domain(kind, directory):
         await nc.close()
     finally:
         server.stop()
+
+
+def wait_for_log(server, needle, timeout=30):
+    """Reads the server's log until a line contains `needle` (the event awaited), or fails at `timeout`."""
+    import select
+    deadline = time.monotonic() + timeout
+    seen = b""
+    fd = server.process.stderr.fileno()
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.5)
+        if ready:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            seen += chunk
+            if needle.encode() in seen:
+                return seen.decode(errors="replace")
+    raise AssertionError(f"{needle!r} not logged; log so far:\n{seen.decode(errors='replace')}")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_write_deadline_cuts_off_a_client_that_stops_reading(kind, directory):
+    """A subscriber that stops reading, with everything it was sent fitting in max_pending: once its oldest
+    write has waited write_deadline, both servers close it as a slow consumer."""
+    server = ConfiguredServer(kind, directory, "port: @PORT@\nwrite_deadline: \"1s\"\nmax_pending: 1GB\nmax_payload: 8MB\n")
+    stalled = socket.socket()
+    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stalled.connect(("127.0.0.1", server.port))
+    stalled.settimeout(10)
+    try:
+        data = b""
+        while b"\r\n" not in data:
+            data += stalled.recv(4096)
+        stalled.sendall(b'CONNECT {"verbose":false}\r\nSUB big 1\r\nPING\r\n')
+        data = b""
+        while not data.endswith(b"PONG\r\n"):
+            data += stalled.recv(4096)
+        nc = await nats.connect(server.url, allow_reconnect=False)
+        payload = b"x" * (4 << 20)
+        for _ in range(16):  # 64 MB: far more than the socket buffers take, far less than max_pending
+            await nc.publish("big", payload)
+        await nc.flush(timeout=30)
+        needle = "write deadline" if kind == "strata" else "WriteDeadline"
+        wait_for_log(server, needle)
+        # The server closed it: what was buffered drains, then the stream ends.
+        stalled.settimeout(30)
+        while stalled.recv(1 << 20):
+            pass
+        assert server.process.poll() is None
+        await nc.close()
+    finally:
+        stalled.close()
+        server.stop()
