@@ -4,7 +4,7 @@ authorization without dropping connections, and a malformed reload leaves the ru
 import asyncio, json, os, shutil, signal, socket, subprocess, tempfile, time
 import pytest
 import nats
-from conftest import STRATA, free_port, wait_for_port
+from conftest import STRATA, Server, free_port
 
 KINDS = ["strata", "reference"]
 
@@ -18,7 +18,7 @@ def binary(kind):
     return path
 
 
-class ConfiguredServer:
+class ConfiguredServer(Server):
     """A server started with `-c FILE` only (everything it serves comes from the file)."""
 
     def __init__(self, kind, directory, text, port=None):
@@ -26,22 +26,16 @@ class ConfiguredServer:
         self.port = port or free_port()
         self.config = os.path.join(directory, "server.conf")
         self.write(text)
-        self.process = subprocess.Popen([binary(kind), "-c", self.config], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        wait_for_port(self.port, self.process)
+        super().__init__([binary(kind), "-c", self.config], self.port)
 
     def write(self, text):
         with open(self.config + ".tmp", "w") as f:
             f.write(text.replace("@PORT@", str(self.port)).replace("@DIR@", self.directory))
         os.replace(self.config + ".tmp", self.config)
 
-    @property
-    def url(self):
-        return f"nats://127.0.0.1:{self.port}"
-
     def stop(self):
-        if self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
+        """Stops the server; returns what it logged."""
+        super().stop()
         return self.process.stderr.read().decode()
 
 
