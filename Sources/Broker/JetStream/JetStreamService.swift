@@ -166,7 +166,8 @@ final class JetStreamService: @unchecked Sendable {
             switch text {
             case "sub": rollup = .subject
             case "all": rollup = .all
-            default: return .failure(APIError(code: 400, errCode: 10116, description: "rollup value invalid: \(text)"))
+            // (nats-server 2.9.10 leaves this publish unanswered; Strata answers it with its rollup error family)
+            default: return .failure(APIError(code: 500, errCode: 10111, description: "rollup value invalid: \"\(text)\""))
             }
         }
         let size = (publish.headers?.readableBytes ?? 0) + publish.payload.readableBytes
