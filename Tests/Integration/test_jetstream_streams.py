@@ -122,3 +122,15 @@ async def test_mirrors_and_sources_are_refused_not_ignored(js_server):
     reply = json.loads((await nc.request("$JS.API.STREAM.CREATE.E", json.dumps({"name": "E", "sources": []}).encode(), timeout=5)).data)
     assert "error" not in reply  # an empty list asks for nothing
     await nc.close()
+
+
+async def test_invalid_rollup_value_is_answered(js_server):
+    """nats-server 2.9.10 leaves such a publish unanswered (its client waits out its timeout); Strata
+    answers with the reference's rollup error family and stores nothing."""
+    nc = await nats.connect(js_server.url, allow_reconnect=False)
+    js = nc.jetstream()
+    await js.add_stream(name="RB", subjects=["rb"], allow_rollup_hdrs=True)
+    reply = json.loads((await nc.request("rb", b"x", headers={"Nats-Rollup": "bogus"}, timeout=5)).data)
+    assert reply["error"] == {"code": 500, "err_code": 10111, "description": 'rollup value invalid: "bogus"'}
+    assert (await js.stream_info("RB")).state.messages == 0
+    await nc.close()
