@@ -197,7 +197,9 @@ final class JetStreamService: @unchecked Sendable {
     }
 
     static func pubAck(to reply: String, stream: String, error: APIError) -> OutboundMessage {
-        let json = #"{"error":{"code":\#(error.code),"err_code":\#(error.errCode),"description":"\#(error.description)"},"stream":"\#(stream)","seq":0}"#
+        // (the description may quote what the client sent: escaped as a JSON string)
+        let description = error.description.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+        let json = #"{"error":{"code":\#(error.code),"err_code":\#(error.errCode),"description":"\#(description)"},"stream":"\#(stream)","seq":0}"#
         return OutboundMessage(to: reply, payload: ByteBuffer(string: json), oneOff: true)
     }
 
