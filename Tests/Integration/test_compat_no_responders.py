@@ -63,18 +63,20 @@ async def test_header_less_client_gets_jetstream_deliveries_without_headers(js_b
     await js.add_stream(name="H", subjects=["h"])
     await js.publish("h", b"hello", headers={"X-Kind": "greeting"})
     plain = socket.create_connection(("127.0.0.1", js_both.port), timeout=5)
-    data = b""
-    while b"\r\n" not in data:
-        data += plain.recv(4096)
+    def receive(until):
+        data = b""
+        while not until(data):
+            chunk = plain.recv(65536)
+            assert chunk, f"closed early: {data!r}"
+            data += chunk
+        return data
+
+    receive(lambda data: b"\r\n" in data)
     plain.sendall(b'CONNECT {"verbose":false}\r\nSUB plain.deliver 1\r\nPING\r\n')
-    data = b""
-    while not data.endswith(b"PONG\r\n"):
-        data += plain.recv(4096)
+    receive(lambda data: data.endswith(b"PONG\r\n"))
     await js.add_consumer("H", durable_name="p", deliver_subject="plain.deliver", ack_policy="explicit", idle_heartbeat=0.2)
     # The message, then (nothing else to send) heartbeats: read until two messages have arrived.
-    data = b""
-    while data.count(b"MSG ") < 2:
-        data += plain.recv(65536)
+    data = receive(lambda data: data.count(b"MSG ") >= 2)
     plain.close()
     await nc.close()
     assert b"HMSG" not in data

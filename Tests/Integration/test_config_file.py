@@ -51,7 +51,9 @@ def info(port, send=b""):
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
         data = b""
         while b"\r\n" not in data:
-            data += s.recv(4096)
+            chunk = s.recv(4096)
+            assert chunk, f"closed before INFO: {data!r}"
+            data += chunk
         line, _, rest = data.partition(b"\r\n")
         first = json.loads(line[5:].strip())
         if send:
@@ -186,25 +188,46 @@ async def test_sighup_reloads_limits_and_authorization(kind, directory):
         server.stop()
 
 
+def read_to_close(s):
+    """Everything a server sends on `s` until it closes the connection."""
+    data = b""
+    while True:
+        chunk = s.recv(4096)
+        if not chunk:
+            return data
+        data += chunk
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_max_connections(kind, directory):
     server = ConfiguredServer(kind, directory, "port: @PORT@\nmax_connections: 1\n")
     try:
-        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as first:
-            first.recv(4096)
-            first.sendall(b"CONNECT {}\r\nPING\r\n")
+        # The start-up probe's connection may not be counted out yet: retry until one is served.
+        first = None
+        for _ in range(200):
+            s = socket.create_connection(("127.0.0.1", server.port), timeout=5)
             data = b""
-            while not data.endswith(b"PONG\r\n"):
-                data += first.recv(4096)
-            # The one too many gets INFO, then the error, then the close (it sends nothing: a write racing
-            # the close would be answered with a reset).
-            with socket.create_connection(("127.0.0.1", server.port), timeout=5) as second:
-                data = b""
-                while True:
-                    chunk = second.recv(4096)
+            try:
+                s.sendall(b"CONNECT {}\r\nPING\r\n")
+                while not data.endswith(b"PONG\r\n"):
+                    chunk = s.recv(4096)
                     if not chunk:
                         break
                     data += chunk
+            except ConnectionResetError:  # refused while our CONNECT was on its way
+                data += b"-ERR 'maximum connections exceeded'"
+            if data.endswith(b"PONG\r\n"):
+                first = s
+                break
+            assert b"maximum connections exceeded" in data
+            s.close()
+            time.sleep(0.01)
+        assert first is not None
+        with first:
+            # The one too many gets INFO, then the error, then the close (it sends nothing: a write racing
+            # the close would be answered with a reset).
+            with socket.create_connection(("127.0.0.1", server.port), timeout=5) as second:
+                data = read_to_close(second)
             assert data.startswith(b"INFO ") and data.endswith(b"\r\n-ERR 'maximum connections exceeded'\r\n")
     finally:
         server.stop()
@@ -255,12 +278,16 @@ async def test_write_deadline_cuts_off_a_client_that_stops_reading(kind, directo
     stalled.settimeout(10)
     try:
         data = b""
-        while b"\r\n" not in data:
-            data += stalled.recv(4096)
+        while not data.endswith(b"\r\n"):
+            chunk = stalled.recv(4096)
+            assert chunk, f"closed before INFO: {data!r}"
+            data += chunk
         stalled.sendall(b'CONNECT {"verbose":false}\r\nSUB big 1\r\nPING\r\n')
         data = b""
         while not data.endswith(b"PONG\r\n"):
-            data += stalled.recv(4096)
+            chunk = stalled.recv(4096)
+            assert chunk, f"closed before PONG: {data!r}"
+            data += chunk
         nc = await nats.connect(server.url, allow_reconnect=False)
         payload = b"x" * (4 << 20)
         for _ in range(16):  # 64 MB: far more than the socket buffers take, far less than max_pending
