@@ -25,6 +25,8 @@ public struct ConfigParser {
 
     public var environment: [String: String]
     public var readFile: ReadFile
+    /// Environment variables being read (one that refers to itself, directly or not, is an error).
+    var resolving: Set<String> = []
 
     public init(environment: [String: String], readFile: @escaping ReadFile) {
         self.environment = environment

@@ -11,6 +11,9 @@ struct ConfigReader {
     private var column = 1
     /// The blocks being read, outermost first; the last one is filled now.
     private var scopes: [ConfigMap] = []
+    /// Blocks and arrays open around the value being read (bounded: the reader recurses).
+    private var depth = 0
+    static let maxDepth = 64
 
     init(text: String, file: String, parser: ConfigParser, including: [String]) {
         self.bytes = Array(text.utf8)
@@ -124,6 +127,13 @@ struct ConfigReader {
     private mutating func readValue() throws(ConfigError) -> ConfigValue {
         let start = location
         guard let byte = peek() else { throw error("expected a value") }
+        if byte == UInt8(ascii: "{") || byte == UInt8(ascii: "[") {
+            guard depth < Self.maxDepth else {
+                throw ConfigError("blocks and arrays are nested more than \(Self.maxDepth) deep", at: start)
+            }
+            depth += 1
+        }
+        defer { if byte == UInt8(ascii: "{") || byte == UInt8(ascii: "[") { depth -= 1 } }
         switch byte {
         case UInt8(ascii: "{"):
             advance()
@@ -297,9 +307,14 @@ struct ConfigReader {
         guard let text = parser.environment[name] else {
             throw ConfigError("variable '$\(name)' is not defined in an enclosing block nor in the environment", at: location)
         }
+        guard !parser.resolving.contains(name) else {
+            throw ConfigError("environment variable '$\(name)' refers to itself", at: location)
+        }
         // An environment variable is read as a value of this format (a number stays a number).
+        var inner = parser
+        inner.resolving.insert(name)
         let parsed: ConfigMap
-        do { parsed = try parser.parse("value: \(text)", file: "$\(name)") } catch {
+        do { parsed = try inner.parse("value: \(text)", file: "$\(name)") } catch {
             throw ConfigError("environment variable '$\(name)' is not a valid value: \(error.message)", at: location)
         }
         guard var value = parsed["value"] else { throw ConfigError("environment variable '$\(name)' is empty", at: location) }
