@@ -74,8 +74,16 @@ int main(int argc, char **argv) {
     }
     double sync_rate = sync_count / ((now_ns() - t0) / 1e9);
 
+    // JSBENCH_SPREAD=N: the async messages go to bench.async.0 … bench.async.<N-1> in turn, and
+    // JSBENCH_FILTER=1 makes the pull consumer filter to bench.async.0 (one subject of N).
+    long spread = getenv("JSBENCH_SPREAD") ? atol(getenv("JSBENCH_SPREAD")) : 0;
+    int filtered = getenv("JSBENCH_FILTER") != NULL && spread > 0;
+    char subject[64];
     t0 = now_ns();
-    for (long i = 0; i < count; i++) check(js_PublishAsync(js, "bench.async", payload, size, NULL), "publish async");
+    for (long i = 0; i < count; i++) {
+        if (spread > 0) snprintf(subject, sizeof subject, "bench.async.%ld", i % spread);
+        check(js_PublishAsync(js, spread > 0 ? subject : "bench.async", payload, size, NULL), "publish async");
+    }
     jsPubOptions po;
     jsPubOptions_Init(&po);
     po.MaxWait = 60000;
@@ -87,10 +95,11 @@ int main(int argc, char **argv) {
         return 0;
     }
     natsSubscription *pull = NULL;
-    check(js_PullSubscribe(&pull, js, "bench.>", "puller", NULL, NULL, &jerr), "pull subscribe");
+    check(js_PullSubscribe(&pull, js, filtered ? "bench.async.0" : "bench.>", "puller", NULL, NULL, &jerr), "pull subscribe");
     long got = 0;
+    long wanted = filtered ? (count + spread - 1) / spread : sync_count + count;
     t0 = now_ns();
-    while (!getenv("JSBENCH_SKIP_PULL") && got < sync_count + count) {  // (skipped when profiling push)
+    while (!getenv("JSBENCH_SKIP_PULL") && got < wanted) {  // (skipped when profiling push)
         natsMsgList list = {0};
         natsStatus s = natsSubscription_Fetch(&list, pull, 256, 5000, &jerr);
         if (s != NATS_OK) { fprintf(stderr, "fetch: %s after %ld\n", natsStatus_GetText(s), got); break; }

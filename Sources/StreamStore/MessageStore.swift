@@ -28,7 +28,9 @@ public protocol MessageStore: AnyObject, Sendable {
     func last(subject: String) throws -> StoredMessage?
     func firstSequence(atOrAfterTime time: Int64) throws -> UInt64?
     func subjectCounts(filter: String?) throws -> [String: UInt64]
-    func count(filter: String?, atOrAfter sequence: UInt64) throws -> UInt64
+    /// Held messages matching `filter` (all when nil) whose sequence is in `range`. O(those counted) for a
+    /// filter; from the stream's counters for all subjects over the whole stream.
+    func count(filter: String?, in range: ClosedRange<UInt64>) throws -> UInt64
     func sequence(forMessageID id: String) throws -> UInt64?
     /// Removes the held ones of `sequences` without waiting; removals queued together are applied in one
     /// write. `completion` gets how many were held.
@@ -52,6 +54,11 @@ public protocol MessageStore: AnyObject, Sendable {
 extension MessageStore {
     /// Removes every message.
     public func purge() async throws -> UInt64 { try await purge(PurgeRequest()) }
+
+    /// Held messages matching `filter` at or after `sequence`.
+    public func count(filter: String?, atOrAfter sequence: UInt64) throws -> UInt64 {
+        try count(filter: filter, in: sequence...UInt64.max)
+    }
 }
 
 extension FileStream: MessageStore {}

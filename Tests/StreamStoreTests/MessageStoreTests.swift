@@ -45,6 +45,13 @@ import Testing
         #expect(try f.store.subjectCounts(filter: nil).count == 6)
         #expect(try f.store.count(filter: "a.>", atOrAfter: 3) == 2)
         #expect(try f.store.count(filter: nil, atOrAfter: 3) == 4)
+        // Bounded ranges (subjects a.x.1, a.y.1, b.x.1, a.x.2, b.y.2, a.y.2 at 1…6).
+        #expect(try f.store.count(filter: "a.>", in: 2...4) == 2)
+        #expect(try f.store.count(filter: "a.x.*", in: 1...1) == 1)
+        #expect(try f.store.count(filter: "a.x.*", in: 2...3) == 0)
+        #expect(try f.store.count(filter: nil, in: 2...5) == 4)
+        #expect(try f.store.count(filter: "b.*.*", in: 6...100) == 0)
+        #expect(try f.store.count(filter: nil, in: 1...6) == 6)
         await #expect(throws: StoreError.self) { _ = try await f.store.append(request("a.*", "x")) }
         #expect(throws: StoreError.self) { _ = try f.store.next(atOrAfter: 1, filter: "a..b") }
     }

@@ -413,15 +413,52 @@ final class ConsumerHost: @unchecked Sendable {
 
     /// Messages matching the filter after `sequence` (exact for a filter; for all subjects, from the
     /// stream's counters).
+    ///
+    /// A filtered count is kept (``PendingCount``) and moved forward by the messages between the last
+    /// position and this one and those appended since: a run of deliveries costs what it delivers, not
+    /// the stream's remaining matching messages each time (that was O(n²) over a backlog). Any removal
+    /// that may have touched the counted range since makes it count afresh.
     private func pendingCount(after sequence: UInt64, covers: Bool, filter: String?) -> UInt64 {
         if filter == nil || filter == ">" || covers {
             let state = store.state
             guard state.lastSequence > sequence else { return 0 }
             return min(state.messages, state.lastSequence - max(sequence, state.firstSequence - 1))
         }
-        // A count that cannot be read shows as 0 pending in the delivery's ack subject; nothing depends on it.
-        return (try? store.count(filter: filter, atOrAfter: sequence + 1)) ?? 0
+        let last = store.state.lastSequence
+        return pendingLock.withLock {
+            if let cached = pending, cached.filter == filter, sequence >= cached.after, last >= cached.through {
+                let removals = store.removals(since: cached.removals, touching: (cached.after + 1)...max(cached.after + 1, last))
+                if !removals.touched,
+                   let passed = sequence > cached.after ? try? store.count(filter: filter, in: (cached.after + 1)...sequence) : 0,
+                   let appended = last > cached.through ? try? store.count(filter: filter, in: (cached.through + 1)...last) : 0,
+                   cached.count + appended >= passed {
+                    let count = cached.count + appended - passed
+                    pending = PendingCount(filter: filter, after: sequence, through: last, count: count, removals: removals.count)
+                    return count
+                }
+            }
+            let removals = store.removals(since: 0, touching: 0...0).count
+            // A count that cannot be read shows as 0 pending in the delivery's ack subject; nothing depends on it.
+            guard let count = try? store.count(filter: filter, in: (sequence + 1)...max(sequence + 1, last)) else {
+                pending = nil
+                return 0
+            }
+            pending = last > sequence ? PendingCount(filter: filter, after: sequence, through: last, count: count, removals: removals) : nil
+            return last > sequence ? count : 0
+        }
     }
+
+    /// A filtered pending count: `count` messages matched in (`after`, `through`] when the store's removal
+    /// count was `removals`.
+    private struct PendingCount {
+        var filter: String?
+        var after: UInt64
+        var through: UInt64
+        var count: UInt64
+        var removals: UInt64
+    }
+    private let pendingLock = NSLock()
+    private var pending: PendingCount?
 
     /// Arranges a tick at `deadline` (ns), unless one is already due sooner.
     private func schedule(_ deadline: Int64?) {

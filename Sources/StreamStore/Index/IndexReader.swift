@@ -68,13 +68,14 @@ struct IndexReader {
     }
 
     /// How many sequences of a subject are held at or after `sequence`.
-    func count(ofSubject id: UInt64, atOrAfter sequence: UInt64) throws -> UInt64 {
+    func count(ofSubject id: UInt64, in range: ClosedRange<UInt64>) throws -> UInt64 {
         try txn.withCursor(index.bySubject) { cursor in
-            guard try cursor.seek(key: Key.u64(id), valueAtOrAfter: Key.u64(sequence)) != nil else { return 0 }
-            // From the start, LMDB knows the count; otherwise walk the rest (8 bytes a value, packed).
-            if sequence <= 1 { return UInt64(try cursor.duplicateCount()) }
+            guard let first = try cursor.seek(key: Key.u64(id), valueAtOrAfter: Key.u64(range.lowerBound)),
+                  first.value.loadBE(UInt64.self, at: 0) <= range.upperBound else { return 0 }
+            // Over the whole subject, LMDB knows the count; otherwise walk the range (8 bytes a value, packed).
+            if range.lowerBound <= 1 && range.upperBound == .max { return UInt64(try cursor.duplicateCount()) }
             var total: UInt64 = 1
-            while try cursor.nextDuplicate() != nil { total += 1 }
+            while let next = try cursor.nextDuplicate(), next.value.loadBE(UInt64.self, at: 0) <= range.upperBound { total += 1 }
             return total
         }
     }

@@ -125,12 +125,14 @@ public final class MemoryStream: MessageStore, @unchecked Sendable {
         }
     }
 
-    public func count(filter: String?, atOrAfter sequence: UInt64) throws -> UInt64 {
+    public func count(filter: String?, in range: ClosedRange<UInt64>) throws -> UInt64 {
         try validate(filter)
         return try locked { (contents) throws in
             var total: UInt64 = 0
             for (subject, held) in contents.subjects where filter.map({ Subject.matches(subject, filter: $0) }) ?? true {
-                total += UInt64(held.sequences.count - held.sequences.partitioningIndex { $0 >= sequence })
+                let from = held.sequences.partitioningIndex { $0 >= range.lowerBound }
+                let to = range.upperBound == .max ? held.sequences.count : held.sequences.partitioningIndex { $0 > range.upperBound }
+                total += UInt64(max(0, to - from))
             }
             return total
         }

@@ -91,22 +91,23 @@ extension FileStream {
     }
 
     /// How many held messages match `filter` at or after `sequence` (for consumers' pending counts).
-    public func count(filter: String?, atOrAfter sequence: UInt64) throws -> UInt64 {
+    public func count(filter: String?, in range: ClosedRange<UInt64>) throws -> UInt64 {
         try validate(filter: filter)
         let state = self.state
-        if sequence <= state.firstSequence, filter == nil || filter == ">" { return state.messages }
+        let all = filter == nil || filter == ">"
+        if all && range.lowerBound <= state.firstSequence && range.upperBound >= state.lastSequence { return state.messages }
         return try index.read { reader in
             var total: UInt64 = 0
-            if filter == nil || filter == ">" {
+            if all {
                 try reader.txn.withCursor(index.sequences) { cursor in
-                    var entry = try cursor.seek(atOrAfter: Key.u64(sequence))
-                    while entry != nil { total += 1; entry = try cursor.next() }
+                    var entry = try cursor.seek(atOrAfter: Key.u64(range.lowerBound))
+                    while let found = entry, found.key.loadBE(UInt64.self, at: 0) <= range.upperBound { total += 1; entry = try cursor.next() }
                 }
                 return total
             }
             var ids: [UInt64] = []
             try reader.forEachSubject(matching: filter) { _, entry in ids.append(entry.id); return true }
-            for id in ids { total += try reader.count(ofSubject: id, atOrAfter: sequence) }
+            for id in ids { total += try reader.count(ofSubject: id, in: range) }
             return total
         }
     }
