@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # JetStream side by side: nats-server 2.9.10 (never fsyncs JetStream writes) and strata-server with its
 # default sync-before-ack, then strata with --js_sync none; same load generator (nats-jsbench, C client).
-# Then the work-queue workload (pull consume with explicit acks on a work-queue stream), each order once.
+# Then the work-queue workload (pull consume with explicit acks on a work-queue stream), each order once,
+# and a pull consumer filtered to one subject of ten (JSBENCH_SPREAD, JSBENCH_FILTER), each order once.
 # Usage: Benchmarks/broker/compare-js.sh [count] [size]      (from the repository root)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -29,3 +30,8 @@ run "work queue: nats-server 2.9.10" nats-server
 run "work queue: strata (sync always)" .build/release/strata-server
 run "work queue: strata (sync always)" .build/release/strata-server
 run "work queue: nats-server 2.9.10" nats-server
+JSBENCH_ENV="JSBENCH_SKIP_PUSH=1 JSBENCH_SPREAD=10 JSBENCH_FILTER=1" SYNC_COUNT=10
+run "filtered pull (1 subject of 10): nats-server 2.9.10" nats-server
+run "filtered pull (1 subject of 10): strata (sync always)" .build/release/strata-server
+run "filtered pull (1 subject of 10): strata (sync always)" .build/release/strata-server
+run "filtered pull (1 subject of 10): nats-server 2.9.10" nats-server
