@@ -304,3 +304,16 @@ async def test_write_deadline_cuts_off_a_client_that_stops_reading(kind, directo
     finally:
         stalled.close()
         server.stop()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_log_file_without_times(kind, directory):
+    """`log_file` and `logtime: false`: both servers write their lines to the file, as `[pid] [INF] …`."""
+    import re
+    path = os.path.join(directory, "server.log")
+    server = ConfiguredServer(kind, directory, f"port: @PORT@\nlog_file: \"{path}\"\nlogtime: false\n")
+    pid = server.process.pid
+    server.stop()
+    with open(path) as f:
+        lines = [line for line in f.read().splitlines() if line]
+    assert lines and all(re.match(rf"^\[{pid}\] \[(INF|WRN|DBG|ERR)\] ", line) for line in lines), lines

@@ -81,8 +81,14 @@ extension JetStreamService {
         let consumers = stream.consumers.all.map(\.engineSnapshot)
         var removable: [UInt64] = []
         var next = stream.store.state.firstSequence
-        // (try?: a page that cannot be read ends the walk: what was not looked at stays, never dropped on a guess)
-        while let page = try? stream.store.messages(from: next, filter: nil, limit: 1024), let last = page.last {
+        while true {
+            let page: [StoredMessage]
+            do { page = try stream.store.messages(from: next, filter: nil, limit: 1024) } catch {
+                // What was not looked at stays (never dropped on a guess); the next consumer delete looks again.
+                logger.warning("stream \(stream.config.name): messages after \(next) not checked for release after a consumer delete: \(error)")
+                break
+            }
+            guard let last = page.last else { break }
             for message in page where consumers.allSatisfy({ $0.isDone(with: message.sequence, subject: message.subject, matches: Subject.matches) }) {
                 removable.append(message.sequence)
             }
