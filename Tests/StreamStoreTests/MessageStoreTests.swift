@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Subjects
 @testable import StreamStore
 
 /// Behaviour every store must share, run against file streams (compressed and not) and memory streams.
@@ -21,6 +22,43 @@ import Testing
         let state = f.store.state
         #expect(state.messages == 10 && state.firstSequence == 1 && state.lastSequence == 10 && state.subjects == 3)
         #expect(state.bytes == (1...10).reduce(0) { $0 + kind.accountedSize(subject: 8, headers: $1 == 5 ? 18 : 0, payload: "payload-\($1)".utf8.count) })
+    }
+
+    /// Batched filtered reads equal a model's answer (every held message in order, filtered), over the
+    /// three ways a file stream finds them: one subject's sequences, a merge of a few subjects' (≤ 64), a
+    /// walk of the sequence index (more subjects), with removals in between and every batch size.
+    @Test(arguments: StoreKind.allCases)
+    func batchedFilteredReadsEqualTheModel(kind: StoreKind) async throws {
+        let f = try StoreFixture(kind)
+        var subjects: [UInt64: String] = [:]
+        var requests: [AppendRequest] = []
+        for i in 0..<900 {
+            let subject = "t.\(i % 3).\((i * 7) % 100)"
+            subjects[UInt64(i + 1)] = subject
+            requests.append(request(subject, "\(i)"))
+        }
+        let results: [Result<AppendResult, StoreError>] = await withCheckedContinuation { done in
+            f.store.append(contentsOf: requests) { done.resume(returning: $0) }
+        }
+        #expect(results.allSatisfy { (try? $0.get()) != nil })
+        for s in stride(from: UInt64(5), through: 900, by: 11) {
+            #expect(try await f.store.delete(sequence: s))
+            subjects[s] = nil
+        }
+        let held = subjects.keys.sorted()
+        // literal; wildcards over 10, 34 and 100 subjects; one over 300 (> 64: the walk); all.
+        let filters: [String?] = ["t.1.7", "t.*.1", "t.0.*", "t.*.7", "t.*.*", ">", nil, "t.2.>", "u.*"]
+        for filter in filters {
+            for from in [UInt64(1), 5, 6, 450, 899, 901] {
+                for limit in [1, 3, 64, 1000] {
+                    let expected = held.filter { s in s >= from && (filter.map { Subject.matches(subjects[s]!, filter: $0) } ?? true) }.prefix(limit)
+                    let got = try f.store.messages(from: from, filter: filter, limit: limit)
+                    #expect(got.map(\.sequence) == Array(expected), "filter \(filter ?? "nil") from \(from) limit \(limit)")
+                    #expect(got.allSatisfy { subjects[$0.sequence] == $0.subject })
+                    #expect(try f.store.next(atOrAfter: from, filter: filter)?.sequence == expected.first)
+                }
+            }
+        }
     }
 
     @Test(arguments: StoreKind.allCases)

@@ -129,15 +129,23 @@ struct IndexReader {
         return prefix
     }
 
-    /// The first held sequence at or after `sequence` whose subject matches `filter`.
-    ///
-    /// A literal filter seeks the subject index; a wildcard filter matching few subjects takes the least of
-    /// one seek per subject; otherwise the sequence index is walked with a per-subject-id match cache.
-    func nextSequence(atOrAfter sequence: UInt64, filter: String?) throws -> UInt64? {
-        guard let filter, filter != ">" else { return try firstHeld(atOrAfter: sequence)?.0 }
-        if !Subject.hasWildcard(filter) {
-            guard let entry = try subjectEntry(filter) else { return nil }
-            return try self.sequence(ofSubject: entry.id, atOrAfter: sequence)
+    /// The first held sequence at or after `sequence` whose subject matches `filter`, with its location.
+    func nextHeld(atOrAfter sequence: UInt64, filter: String?) throws -> (UInt64, MessageLocation)? {
+        try held(atOrAfter: sequence, filter: filter, limit: 1).first
+    }
+
+    /// Up to `limit` held messages at or after `sequence` whose subjects match `filter` (all when nil), in
+    /// sequence order, with their locations: one pass for the whole batch. A literal filter walks its
+    /// subject's packed sequences; a wildcard matching few subjects (at most 64) merges their sequences,
+    /// reading from each only what can still make the batch; otherwise the sequence index is walked once
+    /// with a per-subject-id match cache.
+    func held(atOrAfter sequence: UInt64, filter: String?, limit: Int) throws -> [(UInt64, MessageLocation)] {
+        guard limit > 0 else { return [] }
+        var result: [(UInt64, MessageLocation)] = []
+        result.reserveCapacity(min(limit, 4096))
+        guard let filter, filter != ">" else {
+            try walkSequences(from: sequence) { s, location in result.append((s, location)); return result.count < limit }
+            return result
         }
         var ids: [UInt64] = []
         var tooMany = false
@@ -146,18 +154,9 @@ struct IndexReader {
             if ids.count > 64 { tooMany = true; return false }
             return true
         }
-        if !tooMany {
-            var best: UInt64?
-            for id in ids {
-                if let s = try self.sequence(ofSubject: id, atOrAfter: sequence), s < (best ?? .max) { best = s }
-            }
-            return best
-        }
-        var cache: [UInt64: Bool] = [:]
-        return try txn.withCursor(index.sequences) { cursor in
-            var entry = try cursor.seek(atOrAfter: Key.u64(sequence))
-            while let current = entry {
-                guard let location = MessageLocation(current.value) else { return nil }
+        if tooMany {
+            var cache: [UInt64: Bool] = [:]
+            try walkSequences(from: sequence) { s, location in
                 let matches: Bool
                 if let known = cache[location.subjectID] {
                     matches = known
@@ -165,10 +164,49 @@ struct IndexReader {
                     matches = try subjectName(location.subjectID).map { Subject.matches($0, filter: filter) } ?? false
                     cache[location.subjectID] = matches
                 }
-                if matches { return current.key.loadBE(UInt64.self, at: 0) }
+                if matches { result.append((s, location)) }
+                return result.count < limit
+            }
+            return result
+        }
+        // Each subject's sequences below the batch's current cutoff (the limit-th smallest so far).
+        var sequences: [UInt64] = []
+        try txn.withCursor(index.bySubject) { cursor in
+            for id in ids {
+                let cutoff = sequences.count >= limit ? sequences[limit - 1] : UInt64.max
+                var entry = try cursor.seek(key: Key.u64(id), valueAtOrAfter: Key.u64(sequence))
+                var taken = 0
+                let before = sequences.count
+                while let current = entry, taken < limit {
+                    let s = current.value.loadBE(UInt64.self, at: 0)
+                    if s >= cutoff { break }
+                    sequences.append(s)
+                    taken += 1
+                    entry = try cursor.nextDuplicate()
+                }
+                if before > 0 && sequences.count > before {
+                    sequences.sort()
+                    if sequences.count > limit { sequences.removeLast(sequences.count - limit) }
+                }
+            }
+        }
+        for s in sequences {
+            if let location = try location(s) { result.append((s, location)) }
+        }
+        return result
+    }
+
+    /// Walks the sequence index from `sequence` on while `body` returns true.
+    private func walkSequences(from sequence: UInt64, _ body: (UInt64, MessageLocation) throws -> Bool) throws {
+        try txn.withCursor(index.sequences) { cursor in
+            var entry = try cursor.seek(atOrAfter: Key.u64(sequence))
+            while let current = entry {
+                guard let location = MessageLocation(current.value) else {
+                    throw StoreError.indexMismatch("sequence \(current.key.loadBE(UInt64.self, at: 0)) has no valid location")
+                }
+                if try !body(current.key.loadBE(UInt64.self, at: 0), location) { return }
                 entry = try cursor.next()
             }
-            return nil
         }
     }
 

@@ -13,11 +13,7 @@ extension FileStream {
         try validate(filter: filter)
         var from = sequence
         while true {
-            guard let (found, location) = try index.read({ reader -> (UInt64, MessageLocation)? in
-                guard let found = try reader.nextSequence(atOrAfter: from, filter: filter),
-                      let location = try reader.location(found) else { return nil }
-                return (found, location)
-            }) else { return nil }
+            guard let (found, location) = try index.read({ try $0.nextHeld(atOrAfter: from, filter: filter) }) else { return nil }
             if let message = try load(sequence: found, location: location) { return message }
             from = found + 1  // removed since the snapshot: the next one after it
         }
@@ -27,26 +23,7 @@ extension FileStream {
     /// (each frame is decoded once). The fast path for sequential consumers.
     public func messages(from sequence: UInt64, filter: String? = nil, limit: Int) throws -> [StoredMessage] {
         try validate(filter: filter)
-        let found: [(UInt64, MessageLocation)] = try index.read { reader in
-            var result: [(UInt64, MessageLocation)] = []
-            result.reserveCapacity(min(limit, 4096))
-            if filter == nil || filter == ">" {
-                try reader.txn.withCursor(index.sequences) { cursor in
-                    var entry = try cursor.seek(atOrAfter: Key.u64(sequence))
-                    while let current = entry, result.count < limit {
-                        if let location = MessageLocation(current.value) { result.append((current.key.loadBE(UInt64.self, at: 0), location)) }
-                        entry = try cursor.next()
-                    }
-                }
-            } else {
-                var next = sequence
-                while result.count < limit, let s = try reader.nextSequence(atOrAfter: next, filter: filter), let location = try reader.location(s) {
-                    result.append((s, location))
-                    next = s + 1
-                }
-            }
-            return result
-        }
+        let found = try index.read { try $0.held(atOrAfter: sequence, filter: filter, limit: limit) }
         var messages: [StoredMessage] = []
         messages.reserveCapacity(found.count)
         for (s, location) in found {

@@ -252,9 +252,14 @@ enum Purge {
         }
         var matching: [UInt64] = []
         var next = state.firstSequence
-        while next <= upper, let sequence = try writer.reader.nextSequence(atOrAfter: next, filter: request.filter), sequence <= upper {
-            matching.append(sequence)
-            next = sequence + 1
+        scan: while next <= upper {
+            let batch = try writer.reader.held(atOrAfter: next, filter: request.filter, limit: 4096)
+            for (sequence, _) in batch {
+                if sequence > upper { break scan }
+                matching.append(sequence)
+            }
+            guard let last = batch.last, batch.count == 4096 else { break }
+            next = last.0 + 1
         }
         if let keep = request.keep { matching.removeLast(min(Int(keep), matching.count)) }
         var removed: UInt64 = 0
