@@ -45,6 +45,8 @@ LoggingSystem.bootstrap { _ in ServerLogHandler(settings: logSettings) }
 let logger = Logger(label: "strata")
 if let path = options.configPath { logger.info("using configuration file \(path)") }
 for warning in options.warnings { logger.warning("\(warning)") }
+let openFiles = OpenFileLimit.raiseToHard()
+if openFiles.raised { logger.debug("open file limit raised to \(openFiles.limit)") }
 
 let server: BrokerServer
 do { server = try BrokerServer(configuration: configuration, logger: logger) } catch { fail("\(error)") }

@@ -28,9 +28,9 @@ def wait_for_port(port, process, timeout=20.0):
 
 
 class Server:
-    def __init__(self, command, port):
+    def __init__(self, command, port, preexec_fn=None):
         self.port = port
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=preexec_fn)
         wait_for_port(port, self.process)
 
     @property

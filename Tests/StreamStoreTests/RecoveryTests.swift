@@ -6,6 +6,36 @@ import LMDB
 /// Recovery on open after torn writes, bit flips and lost or damaged indexes (Specs/Recovery.md).
 /// Each case checks exactly which records survive.
 @Suite struct RecoveryTests {
+    /// An index file grows with its data: a new one starts at a quarter MiB, a full map is doubled by the
+    /// write that needs it (many times over here), and a file of the earlier 32 MiB up-front size (its map
+    /// mostly unused) opens with every message and is cut to what it holds.
+    @Test func indexFileGrowsWithItsDataAndAnOversizedOneShrinksOnOpen() async throws {
+        let directory = TemporaryDirectory()
+        var config = StreamConfig(name: "s")
+        config.compression = true
+        let stream = try FileStream.create(at: directory.stream(), config: config)
+        let indexFile = directory.stream() + "/index/data.mdb"
+        let fresh = try #require(try FileManager.default.attributesOfItem(atPath: indexFile)[.size] as? Int)
+        #expect(fresh <= IndexStore.initialMapBytes)
+        let results: [Result<AppendResult, StoreError>] = await withCheckedContinuation { done in
+            stream.append(contentsOf: (0..<20_000).map { request("g.\($0 % 5000)", "payload \($0)") }) { done.resume(returning: $0) }
+        }
+        #expect(results.allSatisfy { (try? $0.get()) != nil })
+        let grown = try #require(try FileManager.default.attributesOfItem(atPath: indexFile)[.size] as? Int)
+        #expect(grown > IndexStore.initialMapBytes && grown < 32 << 20)
+        stream.close()
+        // The earlier format's up-front size: the same file opened with a 32 MiB map is extended to it.
+        do { _ = try Environment(path: directory.stream() + "/index", mapSize: 32 << 20, maxDatabases: 10, durability: .deferred) }
+        #expect(try FileManager.default.attributesOfItem(atPath: indexFile)[.size] as? Int == 32 << 20)
+        let reopened = try FileStream(directory: directory.stream())
+        defer { reopened.close() }
+        #expect(reopened.state.messages == 20_000)
+        #expect(try reopened.message(sequence: 12_345)?.text == "payload 12344")
+        #expect(try reopened.count(filter: "g.7", atOrAfter: 1) == 4)
+        let reopenedSize = try #require(try FileManager.default.attributesOfItem(atPath: indexFile)[.size] as? Int)
+        #expect(reopenedSize <= grown)
+    }
+
     /// A closed stream of `count` messages, one frame each (every append awaited alone).
     static func makeStream(count: Int, compression: Bool, in directory: TemporaryDirectory) async throws -> String {
         var config = StreamConfig(name: "s")

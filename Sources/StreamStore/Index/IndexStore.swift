@@ -14,6 +14,10 @@ final class IndexStore: @unchecked Sendable {
     static let formatVersion: UInt32 = 3
     /// LMDB's key limit is 511 bytes; subjects and message ids longer than this are rejected.
     static let maxKeyBytes = 480
+    /// The map (and, mapped writably, the file) a new index starts with; a write that finds it full doubles
+    /// it (``write(_:)``), so the file grows with its data instead of taking 32 MiB up front. An existing file
+    /// opens at its own size.
+    static let initialMapBytes = 256 << 10
 
     let environment: Environment
     let meta: Database
@@ -66,7 +70,7 @@ final class IndexStore: @unchecked Sendable {
     /// Opens (or creates) the index in `path`. Throws `unsupportedFormat` for another format version.
     init(path: String, readOnly: Bool = false) throws {
         do {
-            environment = try Environment(path: path, maxDatabases: 10, durability: .deferred, readOnly: readOnly)
+            environment = try Environment(path: path, mapSize: IndexStore.initialMapBytes, maxDatabases: 10, durability: .deferred, readOnly: readOnly)
             let names = ["meta", "seq", "time", "subjects", "subjectNames", "bySubject", "messageIDs", "consumers", "idSequences"]
             let handles: [Database]
             if readOnly {

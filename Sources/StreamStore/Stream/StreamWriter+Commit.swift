@@ -150,8 +150,14 @@ extension StreamWriter {
     /// any frame names it; frames written before keep none. A failure to store it only means no dictionary.
     private func learnDictionary(from samples: [[UInt8]]) {
         for sample in samples {
-            dictionarySamples.append(Array(sample.prefix(16 << 10)))
-            dictionarySampleBytes += min(sample.count, 16 << 10)
+            // A copy of exactly its bytes: the sample shares the frame builder's buffer, whose capacity is a
+            // whole frame (kept, a stream of one-message frames would hold a frame's capacity per message).
+            let count = min(sample.count, 16 << 10)
+            dictionarySamples.append([UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+                _ = buffer.initialize(from: sample.prefix(count))
+                initialized = count
+            })
+            dictionarySampleBytes += count
         }
         guard dictionarySampleBytes >= 32 << 10 else { return }
         var bytes: [UInt8]

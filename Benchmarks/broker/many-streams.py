@@ -1,0 +1,72 @@
+"""Many small streams against one running server: create N file streams (one subject each) with one durable
+pull consumer each, publish M messages of 256 B to every stream, and print how long that took, the server's
+RSS and open files, and the store's allocated and apparent size. Used by many-streams.sh, which runs it
+against strata-server and nats-server side by side and then restarts each server on its store and times
+how long until JetStream lists every stream again.
+
+Usage: python many-streams.py URL STORE_DIR PID N M
+"""
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+
+import nats
+from nats.js.api import StreamConfig
+
+
+def du(path, flag):
+    return int(subprocess.run(["du", flag, path], capture_output=True, text=True).stdout.split()[0])
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS"))
+
+
+async def main(url, store, pid, n, m):
+    nc = await nats.connect(url)
+    js = nc.jetstream(timeout=30)
+    payload = b"x" * 256
+    start = time.monotonic()
+    for i in range(n):
+        await js.add_stream(StreamConfig(name=f"S{i}", subjects=[f"s.{i}"]))
+        await js.pull_subscribe(f"s.{i}", durable="D", stream=f"S{i}")
+        for _ in range(m):
+            await js.publish(f"s.{i}", payload)
+    elapsed = time.monotonic() - start
+    await nc.close()
+    print(f"streams={n} messages_each={m} seconds={elapsed:.2f} rss_mib={rss_kib(pid) / 1024:.0f} "
+          f"open_files={len(os.listdir(f'/proc/{pid}/fd'))} du_kib={du(store, '-sk')} "
+          f"apparent_kib={du(store, '-sb') // 1024}")
+
+
+async def quiet(_error):
+    pass
+
+
+async def ready(url, n):
+    """Seconds from now until the server lists n streams (polled: the server is starting)."""
+    start = time.monotonic()
+    while True:
+        try:
+            nc = await nats.connect(url, connect_timeout=1, allow_reconnect=False, max_reconnect_attempts=0, reconnect_time_wait=0,
+                                    error_cb=quiet)
+            try:
+                reply = await nc.request("$JS.API.STREAM.NAMES", b"{}", timeout=30)
+                if json.loads(reply.data).get("total", 0) >= n:
+                    return time.monotonic() - start
+            finally:
+                await nc.close()
+        except Exception:
+            pass
+        await asyncio.sleep(0.02)
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "ready":
+        print(f"ready_seconds={asyncio.run(ready(sys.argv[2], int(sys.argv[3]))):.2f}")
+    else:
+        asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])))

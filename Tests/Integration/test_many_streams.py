@@ -1,0 +1,79 @@
+"""Many streams in one store: both servers raise their soft open-file limit to the hard one at start, so a
+store of more streams than a low soft limit allows files for is created, filled, restarted and served;
+Strata's index files grow with their data instead of taking their whole map up front."""
+import asyncio, glob, json, os, resource, shutil, tempfile
+
+import nats
+import pytest
+from nats.js.api import StreamConfig
+
+from conftest import STRATA, Server, free_port
+
+SOFT = 256
+STREAMS = 150  # each holds files open (nats-server two, Strata five): more than SOFT in all
+
+
+def low_soft_limit():
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (SOFT, hard))
+
+
+def start(kind, store, port):
+    binary = STRATA if kind == "strata" else shutil.which("nats-server")
+    if binary is None:
+        pytest.skip("nats-server is not installed")
+    return Server([binary, "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", store], port, preexec_fn=low_soft_limit)
+
+
+def soft_open_files(pid):
+    with open(f"/proc/{pid}/limits") as f:
+        line = next(line for line in f if line.startswith("Max open files"))
+    return int(line.split()[3])
+
+
+@pytest.mark.parametrize("kind", ["strata", "reference"])
+def test_more_streams_than_the_soft_limit_allows_files_for(kind):
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 8 * STREAMS:
+        pytest.skip(f"hard open-file limit {hard} is too low for this test")
+    store = tempfile.mkdtemp(prefix="strata-many-")
+    port = free_port()
+    server = start(kind, store, port)
+    try:
+        assert soft_open_files(server.process.pid) == hard
+
+        async def fill():
+            nc = await nats.connect(server.url)
+            js = nc.jetstream(timeout=10)
+            for i in range(STREAMS):
+                await js.add_stream(StreamConfig(name=f"S{i}", subjects=[f"s.{i}"]))
+                await js.pull_subscribe(f"s.{i}", durable="D", stream=f"S{i}")
+                ack = await js.publish(f"s.{i}", f"m{i}".encode())
+                assert ack.stream == f"S{i}" and ack.seq == 1
+            await nc.close()
+
+        asyncio.run(fill())
+        assert len(os.listdir(f"/proc/{server.process.pid}/fd")) > SOFT
+        server.stop()
+        server = start(kind, store, port)
+
+        async def check():
+            nc = await nats.connect(server.url)
+            js = nc.jetstream(timeout=10)
+            names = json.loads((await nc.request("$JS.API.STREAM.NAMES", b"{}", timeout=10)).data)
+            assert names["total"] == STREAMS
+            for i in (0, STREAMS // 2, STREAMS - 1):
+                assert (await js.get_msg(f"S{i}", 1)).data == f"m{i}".encode()
+                sub = await js.pull_subscribe(f"s.{i}", durable="D", stream=f"S{i}")
+                [msg] = await sub.fetch(1, timeout=5)
+                assert msg.data == f"m{i}".encode()
+            await nc.close()
+
+        asyncio.run(check())
+        if kind == "strata":
+            maps = glob.glob(os.path.join(store, "**", "data.mdb"), recursive=True)
+            assert len(maps) == STREAMS
+            assert max(os.path.getsize(m) for m in maps) <= 1 << 20
+    finally:
+        server.stop()
+        shutil.rmtree(store, ignore_errors=True)
