@@ -114,6 +114,20 @@ public final class Environment: @unchecked Sendable {
         return result
     }
 
+    /// Runs `body` in a write transaction like ``write(_:)``; when the map is full, the transaction is
+    /// aborted, the map doubled (``growMap()``) and `body` run again from the start, up to 16 times, so
+    /// `body` must be repeatable. Lets a map start small and grow with its data.
+    public func writeGrowingMap<T>(_ body: (Transaction) throws -> T) throws -> T {
+        for _ in 0..<16 {
+            do {
+                return try write(body)
+            } catch let error as LMDBError where error == .mapFull {
+                try growMap()
+            }
+        }
+        throw LMDBError.mapFull
+    }
+
     /// The current map size in bytes.
     public var mapSize: Int {
         var info = MDB_envinfo()

@@ -10,6 +10,30 @@ import Testing
         try body(try Environment(path: path, mapSize: 16 << 20))
     }
 
+    /// A write that does not fit a small map fails with `mapFull` and changes nothing; through
+    /// `writeGrowingMap` it runs again on a doubled map until it fits, and the file grows with it.
+    @Test func smallMapGrowsForAWriteThatDoesNotFit() throws {
+        let path = NSTemporaryDirectory() + "lmdb-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let env = try Environment(path: path, mapSize: 64 << 10, durability: .deferred)
+        let db = try env.openDatabase("t")
+        let value = [UInt8](repeating: 7, count: 1000)
+        func fill(_ txn: Transaction) throws {
+            for i in 0..<2000 { try txn.put(db, key: withUnsafeBytes(of: UInt64(i).bigEndian, Array.init), value: value) }
+        }
+        #expect(throws: LMDBError.mapFull) { try env.write(fill) }
+        #expect(try env.read { try $0.count(db) } == 0)
+        #expect(env.mapSize == 64 << 10)
+        var runs = 0
+        try env.writeGrowingMap { txn in runs += 1; try fill(txn) }
+        #expect(runs > 1)
+        #expect(try env.read { try $0.count(db) } == 2000)
+        #expect(env.mapSize >= 2 << 20 && env.mapSize <= 8 << 20)
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: path + "/data.mdb")[.size] as? Int)
+        #expect(size == env.mapSize)
+    }
+
     @Test func putGetDeleteAndCursors() throws {
         try withEnvironment { env in
             let db = try env.openDatabase("t")

@@ -6,7 +6,7 @@ import LMDB
 /// Recovery on open after torn writes, bit flips and lost or damaged indexes (Specs/Recovery.md).
 /// Each case checks exactly which records survive.
 @Suite struct RecoveryTests {
-    /// An index file grows with its data: a new one starts at a quarter MiB, a full map is doubled by the
+    /// An index file grows with its data: a new one starts at 64 KiB, a full map is doubled by the
     /// write that needs it (many times over here), and a file of the earlier 32 MiB up-front size (its map
     /// mostly unused) opens with every message and is cut to what it holds.
     @Test func indexFileGrowsWithItsDataAndAnOversizedOneShrinksOnOpen() async throws {

@@ -17,7 +17,7 @@ final class IndexStore: @unchecked Sendable {
     /// The map (and, mapped writably, the file) a new index starts with; a write that finds it full doubles
     /// it (``write(_:)``), so the file grows with its data instead of taking 32 MiB up front. An existing file
     /// opens at its own size.
-    static let initialMapBytes = 256 << 10
+    static let initialMapBytes = 64 << 10
 
     let environment: Environment
     let meta: Database
@@ -70,13 +70,13 @@ final class IndexStore: @unchecked Sendable {
     /// Opens (or creates) the index in `path`. Throws `unsupportedFormat` for another format version.
     init(path: String, readOnly: Bool = false) throws {
         do {
-            environment = try Environment(path: path, mapSize: IndexStore.initialMapBytes, maxDatabases: 10, durability: .deferred, readOnly: readOnly)
+            environment = try Environment(path: path, mapSize: IndexStore.initialMapBytes, maxDatabases: 10, maxReaders: 126, durability: .deferred, readOnly: readOnly)
             let names = ["meta", "seq", "time", "subjects", "subjectNames", "bySubject", "messageIDs", "consumers", "idSequences"]
             let handles: [Database]
             if readOnly {
                 handles = try environment.openExistingDatabases(names, sortedFixedDuplicates: ["bySubject"])
             } else {
-                handles = try environment.write { (txn) throws in
+                handles = try environment.writeGrowingMap { (txn) throws in
                     let meta = try txn.openDatabase("meta", create: true)
                     let version = try txn.get(meta, key: Array("format".utf8)).map { $0.loadLE(UInt32.self, at: 0) }
                     if version == 1 { try IndexStore.upgradeFromVersion1(txn, meta: meta) }
@@ -98,7 +98,7 @@ final class IndexStore: @unchecked Sendable {
                 throw StoreError.unsupportedFormat("index format version \(version)")
             }
             if version == nil && !readOnly {
-                try environment.write { (txn) throws in
+                try environment.writeGrowingMap { (txn) throws in
                     var bytes: [UInt8] = []
                     bytes.appendLE(IndexStore.formatVersion)
                     try txn.put(meta, key: Array("format".utf8), value: bytes)
@@ -130,19 +130,12 @@ final class IndexStore: @unchecked Sendable {
     /// (every caller's is: it recomputes from the index state it reads).
     func write<T>(_ body: (inout IndexWriter) throws -> T) throws -> T {
         do {
-            for _ in 0..<16 {
-                do {
-                    return try environment.write { txn in
-                        var writer = try IndexWriter(index: self, txn: txn)
-                        let result = try body(&writer)
-                        try writer.flushSubjects()
-                        return result
-                    }
-                } catch let error as LMDBError where error == .mapFull {
-                    try environment.growMap()
-                }
+            return try environment.writeGrowingMap { txn in
+                var writer = try IndexWriter(index: self, txn: txn)
+                let result = try body(&writer)
+                try writer.flushSubjects()
+                return result
             }
-            throw LMDBError.mapFull
         } catch {
             throw StoreError.wrap(error)
         }

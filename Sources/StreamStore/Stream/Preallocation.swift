@@ -6,9 +6,10 @@
 /// a frame (no magic), so readers, recovery and the tools take an all-zero tail as the end of the log.
 enum Preallocation {
     /// How far past `end` to zero when the space runs out: as much as the segment already holds, from
-    /// 64 KiB up to 4 MiB (small streams stay small; busy ones extend rarely).
+    /// 4 KiB up to 4 MiB (small streams stay small; busy ones extend rarely: the doubling makes the syncs
+    /// that also commit a new size a logarithmic few).
     static func extent(activeSize: Int64) -> Int64 {
-        min(max(activeSize, 64 << 10), 4 << 20)
+        min(max(activeSize, 4 << 10), 4 << 20)
     }
 
     /// Whether the bytes of `file` from `offset` to `size` are all zero (the unused preallocated space).
