@@ -59,6 +59,17 @@ import Subjects
                 }
             }
         }
+        // The wildcard's matching subjects change: a new subject is found, one that left is not.
+        #expect(try f.store.count(filter: "t.*.7", atOrAfter: 1) == UInt64(held.filter { subjects[$0]!.hasSuffix(".7") }.count))
+        let added = try await f.store.append(request("t.9.7", "new"))
+        #expect(try f.store.messages(from: 890, filter: "t.*.7", limit: 100).last?.sequence == added.sequence)
+        #expect(try f.store.count(filter: "t.*.7", in: added.sequence...added.sequence) == 1)
+        #expect(try await f.store.delete(sequence: added.sequence))
+        #expect(try f.store.count(filter: "t.*.7", in: added.sequence...added.sequence) == 0)
+        #expect(try f.store.next(atOrAfter: added.sequence, filter: "t.*.7") == nil)
+        let again = try await f.store.append(request("t.9.7", "again"))
+        #expect(try f.store.next(atOrAfter: added.sequence, filter: "t.*.7")?.sequence == again.sequence)
+        #expect(try f.store.count(filter: "t.9.*", atOrAfter: 1) == 1)
     }
 
     @Test(arguments: StoreKind.allCases)

@@ -147,14 +147,7 @@ struct IndexReader {
             try walkSequences(from: sequence) { s, location in result.append((s, location)); return result.count < limit }
             return result
         }
-        var ids: [UInt64] = []
-        var tooMany = false
-        try forEachSubject(matching: filter) { _, entry in
-            ids.append(entry.id)
-            if ids.count > 64 { tooMany = true; return false }
-            return true
-        }
-        if tooMany {
+        guard let ids = try matchingSubjectIDs(filter) else {
             var cache: [UInt64: Bool] = [:]
             try walkSequences(from: sequence) { s, location in
                 let matches: Bool
@@ -194,6 +187,26 @@ struct IndexReader {
             if let location = try location(s) { result.append((s, location)) }
         }
         return result
+    }
+
+    /// The ids of the held subjects matching `filter`, or nil when more than ``SubjectIDCache/limit``
+    /// match. In a read transaction the answer is remembered per filter until the subject set changes
+    /// (``SubjectIDCache``); a write transaction, whose subjects may be ahead of its stored state, scans.
+    func matchingSubjectIDs(_ filter: String) throws -> [UInt64]? {
+        var version: SubjectIDCache.Version?
+        if txn.isReadOnly, let state = try persistentState() {
+            let current = SubjectIDCache.Version(subjects: state.stream.subjects, nextSubjectID: state.nextSubjectID)
+            if let known = index.subjectIDs.lookup(filter, at: current) { return known }
+            version = current
+        }
+        var ids: [UInt64]? = []
+        try forEachSubject(matching: filter) { _, entry in
+            ids!.append(entry.id)
+            if ids!.count > SubjectIDCache.limit { ids = nil; return false }
+            return true
+        }
+        if let version { index.subjectIDs.store(filter, at: version, ids: ids) }
+        return ids
     }
 
     /// Walks the sequence index from `sequence` on while `body` returns true.

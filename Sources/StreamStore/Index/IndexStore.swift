@@ -20,6 +20,8 @@ final class IndexStore: @unchecked Sendable {
     static let initialMapBytes = 64 << 10
 
     let environment: Environment
+    /// Wildcard filters' matching subject ids, for read transactions (``IndexReader/matchingSubjectIDs``).
+    let subjectIDs = SubjectIDCache()
     let meta: Database
     let sequences: Database
     let times: Database

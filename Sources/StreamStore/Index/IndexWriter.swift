@@ -79,6 +79,7 @@ struct IndexWriter {
         lastTimeEntry = nil
         subjectCache.removeAll()
         dirtySubjects.removeAll()
+        index.subjectIDs.removeAll()
     }
 
     /// Indexes one message. Its sequence must be above every sequence indexed before.

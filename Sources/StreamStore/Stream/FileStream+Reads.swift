@@ -82,8 +82,13 @@ extension FileStream {
                 }
                 return total
             }
-            var ids: [UInt64] = []
-            try reader.forEachSubject(matching: filter) { _, entry in ids.append(entry.id); return true }
+            var ids: [UInt64]
+            if let filter, let few = try reader.matchingSubjectIDs(filter) {
+                ids = few
+            } else {
+                ids = []
+                try reader.forEachSubject(matching: filter) { _, entry in ids.append(entry.id); return true }
+            }
             for id in ids { total += try reader.count(ofSubject: id, in: range) }
             return total
         }
