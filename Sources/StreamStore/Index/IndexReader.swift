@@ -190,11 +190,11 @@ struct IndexReader {
     }
 
     /// The ids of the held subjects matching `filter`, or nil when more than ``SubjectIDCache/limit``
-    /// match. In a read transaction the answer is remembered per filter until the subject set changes
+    /// match. In a read transaction a wildcard's answer is remembered until the subject set changes
     /// (``SubjectIDCache``); a write transaction, whose subjects may be ahead of its stored state, scans.
     func matchingSubjectIDs(_ filter: String) throws -> [UInt64]? {
         var version: SubjectIDCache.Version?
-        if txn.isReadOnly, let state = try persistentState() {
+        if txn.isReadOnly, Subject.hasWildcard(filter), let state = try persistentState() {
             let current = SubjectIDCache.Version(subjects: state.stream.subjects, nextSubjectID: state.nextSubjectID)
             if let known = index.subjectIDs.lookup(filter, at: current) { return known }
             version = current
