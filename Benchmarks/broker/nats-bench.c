@@ -5,7 +5,7 @@
 //   nats-bench <url> fanout  <size> <count>     1 publisher, 8 subscribers
 //   nats-bench <url> queue   <size> <count>     1 publisher, a queue group of 4
 //   nats-bench <url> reqrep  <size> <count>     sequential request/reply latency
-#include <nats/nats.h>
+#include "bench-common.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,12 +15,6 @@
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t done = PTHREAD_COND_INITIALIZER;
 static long received = 0, expected = 0;
-
-static int64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 static void on_message(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure) {
     natsMsg_Destroy(msg);

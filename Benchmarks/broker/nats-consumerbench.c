@@ -11,22 +11,12 @@
 // Pull: Fetch of 256; explicit acks every message, all acks the last of each batch.
 // Push: manual acks; explicit acks every message, all acks every 100th and the last.
 // CONSUMERBENCH_PAUSE=1 waits for a line on stdin between publishing and consuming (to profile the latter).
-#include <nats/nats.h>
+#include "bench-common.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
 #include <time.h>
-
-static int64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-static void check(natsStatus s, const char *what) {
-    if (s != NATS_OK) { fprintf(stderr, "%s: %s %s\n", what, natsStatus_GetText(s), nats_GetLastError(NULL)); exit(1); }
-}
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t done = PTHREAD_COND_INITIALIZER;
@@ -63,29 +53,11 @@ int main(int argc, char **argv) {
     else if (strcmp(kind, "sparse") == 0) { a = 100; b = 100; filter = "bench.s.0.0"; }
     else if (strcmp(kind, "none") != 0) { fprintf(stderr, "unknown filter kind %s\n", kind); return 2; }
 
-    char *payload = malloc(size);
-    for (int i = 0; i < size; i++) payload[i] = "{\"order\":12345,\"item\":\"widget\",\"qty\":3}"[i % 38];
+    char *payload = json_payload(size);
     natsConnection *nc = NULL;
-    natsOptions *opts = NULL;
-    natsOptions_Create(&opts);
-    natsOptions_SetURL(opts, argv[1]);
-    natsOptions_SetMaxPendingMsgs(opts, 10000000);
-    check(natsConnection_Connect(&nc, opts), "connect");
-    jsOptions jo;
-    jsOptions_Init(&jo);
-    jo.PublishAsync.MaxPending = 256;
-    jsCtx *js = NULL;
-    check(natsConnection_JetStream(&js, nc, &jo), "jetstream");
+    jsCtx *js = connect_jetstream(argv[1], 256, &nc);
     jsErrCode jerr = 0;
-    jsStreamConfig cfg;
-    jsStreamConfig_Init(&cfg);
-    cfg.Name = "C";
-    const char *subjects[] = {"bench.>"};
-    cfg.Subjects = subjects;
-    cfg.SubjectsLen = 1;
-    jsStreamInfo *si = NULL;
-    check(js_AddStream(&si, js, &cfg, NULL, &jerr), "add stream");
-    jsStreamInfo_Destroy(si);
+    add_file_stream(js, "C", "bench.>", 0);
 
     long wanted = 0;
     char subject[64];

@@ -6,18 +6,12 @@
 //   profile see the other phases)
 // JSBENCH_WORKQUEUE=1: the stream has work-queue retention; after the pull consume (no push) it prints how
 // many messages the stream still holds (acked ones must be gone).
-#include <nats/nats.h>
+#include "bench-common.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
 #include <time.h>
-
-static int64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t done = PTHREAD_COND_INITIALIZER;
@@ -31,40 +25,17 @@ static void on_push(natsConnection *nc, natsSubscription *sub, natsMsg *msg, voi
     pthread_mutex_unlock(&lock);
 }
 
-static void check(natsStatus s, const char *what) {
-    if (s != NATS_OK) { fprintf(stderr, "%s: %s %s\n", what, natsStatus_GetText(s), nats_GetLastError(NULL)); exit(1); }
-}
-
 int main(int argc, char **argv) {
     if (argc < 4) { fprintf(stderr, "usage: nats-jsbench <url> <size> <count>\n"); return 2; }
     int size = atoi(argv[2]);
     long count = atol(argv[3]);
     long sync_count = argc > 4 ? atol(argv[4]) : count;
-    char *payload = malloc(size);
-    for (int i = 0; i < size; i++) payload[i] = "{\"order\":12345,\"item\":\"widget\",\"qty\":3}"[i % 38];
+    char *payload = json_payload(size);
     natsConnection *nc = NULL;
-    natsOptions *opts = NULL;
-    natsOptions_Create(&opts);
-    natsOptions_SetURL(opts, argv[1]);
-    natsOptions_SetMaxPendingMsgs(opts, 10000000);
-    check(natsConnection_Connect(&nc, opts), "connect");
-    jsOptions jo;
-    jsOptions_Init(&jo);
-    jo.PublishAsync.MaxPending = 256;
-    jsCtx *js = NULL;
-    check(natsConnection_JetStream(&js, nc, &jo), "jetstream");
+    jsCtx *js = connect_jetstream(argv[1], 256, &nc);
     jsErrCode jerr = 0;
-    jsStreamConfig cfg;
-    jsStreamConfig_Init(&cfg);
-    cfg.Name = "B";
-    const char *subjects[] = {"bench.>"};
-    cfg.Subjects = subjects;
-    cfg.SubjectsLen = 1;
     int workqueue = getenv("JSBENCH_WORKQUEUE") != NULL;
-    if (workqueue) cfg.Retention = js_WorkQueuePolicy;
-    jsStreamInfo *si = NULL;
-    check(js_AddStream(&si, js, &cfg, NULL, &jerr), "add stream");
-    jsStreamInfo_Destroy(si);
+    add_file_stream(js, "B", "bench.>", workqueue);
 
     int64_t t0 = now_ns();
     for (long i = 0; i < sync_count; i++) {
