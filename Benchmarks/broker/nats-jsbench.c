@@ -32,7 +32,9 @@ int main(int argc, char **argv) {
     long sync_count = argc > 4 ? atol(argv[4]) : count;
     char *payload = json_payload(size);
     natsConnection *nc = NULL;
-    jsCtx *js = connect_jetstream(argv[1], 256, &nc);
+    // JSBENCH_WINDOW: async publishes in flight (default 256).
+    int window = getenv("JSBENCH_WINDOW") ? atoi(getenv("JSBENCH_WINDOW")) : 256;
+    jsCtx *js = connect_jetstream(argv[1], window, &nc);
     jsErrCode jerr = 0;
     int workqueue = getenv("JSBENCH_WORKQUEUE") != NULL;
     add_file_stream(js, "B", "bench.>", workqueue);

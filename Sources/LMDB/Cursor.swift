@@ -57,6 +57,8 @@ public struct Cursor {
     }
     /// The next value of the current key (`MDB_NEXT_DUP`), or nil after its last.
     public func nextDuplicate() throws -> Entry? { try op(MDB_NEXT_DUP) }
+    /// The previous value of the current key (`MDB_PREV_DUP`), or nil before its first.
+    public func previousDuplicate() throws -> Entry? { try op(MDB_PREV_DUP) }
     /// How many values the current key holds.
     public func duplicateCount() throws -> Int {
         var count = 0

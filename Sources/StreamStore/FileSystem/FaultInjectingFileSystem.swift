@@ -1,8 +1,9 @@
 import Foundation
 
 /// Wraps a file system and fails chosen operations: the Nth write or sync from now, every write
-/// (a full disk), or a short write that leaves only part of the bytes behind. For fault-injection tests
-/// of the log; thread-safe.
+/// (a full disk), or a short write that leaves only part of the bytes behind; or holds file syncs until
+/// released, to look at a stream while its syncs are outstanding. For fault-injection tests of the log;
+/// thread-safe.
 public final class FaultInjectingFileSystem: FileSystem, @unchecked Sendable {
     /// What to do to writes and syncs.
     public enum Fault: Sendable, Equatable {
@@ -19,10 +20,14 @@ public final class FaultInjectingFileSystem: FileSystem, @unchecked Sendable {
     }
 
     private let base: any FileSystem
-    private let lock = NSLock()
+    private let lock = NSCondition()
     private var fault: Fault?
     private var writes = 0, syncs = 0, renames = 0
     private var allSyncs = 0
+    private var holding = false
+    private var held = 0
+    private var holdRound = 0
+    private var failingRound: Int?
     /// File syncs (not directory syncs) since the file system was made, whatever was injected.
     public var syncCount: Int { lock.lock(); defer { lock.unlock() }; return allSyncs }
 
@@ -54,7 +59,36 @@ public final class FaultInjectingFileSystem: FileSystem, @unchecked Sendable {
         syncs += 1
         allSyncs += 1
         if case .failSync(let n) = fault, n == syncs { fault = nil; return EIO }
+        if holding {
+            let round = holdRound
+            held += 1
+            lock.broadcast()
+            while holding && holdRound == round { lock.wait() }
+            held -= 1
+            if failingRound == round { return EIO }
+        }
         return nil
+    }
+
+    /// From now on every file sync waits until ``releaseSyncs(failing:)``.
+    public func holdSyncs() {
+        lock.lock(); defer { lock.unlock() }
+        holding = true
+    }
+
+    /// Waits until at least one sync is being held.
+    public func waitForHeldSync() {
+        lock.lock(); defer { lock.unlock() }
+        while held == 0 { lock.wait() }
+    }
+
+    /// Lets the held syncs go (failing with EIO when `failing`) and stops holding new ones.
+    public func releaseSyncs(failing: Bool) {
+        lock.lock(); defer { lock.unlock() }
+        failingRound = failing ? holdRound : nil
+        holdRound += 1
+        holding = false
+        lock.broadcast()
     }
 
     public func open(_ path: String, create: Bool) throws -> any FileHandle {

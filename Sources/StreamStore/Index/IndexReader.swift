@@ -80,6 +80,16 @@ struct IndexReader {
         }
     }
 
+    /// The newest held sequence of a subject at or below `limit` (the durable watermark), or nil.
+    func lastSequence(of entry: SubjectEntry, atOrBelow limit: UInt64) throws -> UInt64? {
+        if entry.lastSequence <= limit { return entry.lastSequence }
+        return try txn.withCursor(index.bySubject) { cursor in
+            // The first above the limit exists (the subject's last is), so the one before it is the answer.
+            guard try cursor.seek(key: Key.u64(entry.id), valueAtOrAfter: Key.u64(limit &+ 1)) != nil else { return nil }
+            return try cursor.previousDuplicate()?.value.loadBE(UInt64.self, at: 0)
+        }
+    }
+
     /// The oldest held sequence of a subject, at or after `sequence`.
     func sequence(ofSubject id: UInt64, atOrAfter sequence: UInt64) throws -> UInt64? {
         try txn.withCursor(index.bySubject) { cursor in

@@ -6,12 +6,14 @@ import LMDB
 /// the stream's policy; the index is synced at checkpoints (segment seal, compaction, close) and is
 /// validated against the log on open (Specs/Recovery.md).
 final class IndexStore: @unchecked Sendable {
+    /// 4: the marker also says where the frames not known durable begin (`unsyncedFrom`, for pipelined
+    /// syncs); a version-3 marker (28 bytes) reads as having none, so a version-3 index is only relabelled.
     /// 3: `idSequences` lists the message ids by sequence, so that ids leaving the duplicate window are
     /// pruned in order (a version-2 index gets it built from `messageIDs` on open, in place).
     /// 2: `bySubject` holds, per subject id, its sequences as sorted fixed-size duplicates, and locations
     /// are varint-encoded (1: one (id, sequence) key per message, 40-byte locations). A version-1 index is
     /// emptied on open (consumer records kept) and rebuilt from the log by recovery.
-    static let formatVersion: UInt32 = 3
+    static let formatVersion: UInt32 = 4
     /// LMDB's key limit is 511 bytes; subjects and message ids longer than this are rejected.
     static let maxKeyBytes = 480
     /// The map (and, mapped writably, the file) a new index starts with; a write that finds it full doubles
@@ -69,6 +71,13 @@ final class IndexStore: @unchecked Sendable {
         try txn.put(meta, key: Array("format".utf8), value: bytes)
     }
 
+    /// Marks a version-3 index version 4: its markers decode as they are (nothing unsynced).
+    private static func upgradeFromVersion3(_ txn: Transaction, meta: Database) throws {
+        var bytes: [UInt8] = []
+        bytes.appendLE(IndexStore.formatVersion)
+        try txn.put(meta, key: Array("format".utf8), value: bytes)
+    }
+
     /// Opens (or creates) the index in `path`. Throws `unsupportedFormat` for another format version.
     init(path: String, readOnly: Bool = false) throws {
         do {
@@ -83,6 +92,7 @@ final class IndexStore: @unchecked Sendable {
                     let version = try txn.get(meta, key: Array("format".utf8)).map { $0.loadLE(UInt32.self, at: 0) }
                     if version == 1 { try IndexStore.upgradeFromVersion1(txn, meta: meta) }
                     if version == 2 { try IndexStore.upgradeFromVersion2(txn, meta: meta) }
+                    if version == 3 { try IndexStore.upgradeFromVersion3(txn, meta: meta) }
                     var opened: [Database] = [meta]
                     for name in names.dropFirst() {
                         opened.append(try txn.openDatabase(name, create: true, sortedFixedDuplicates: name == "bySubject"))

@@ -65,6 +65,10 @@ struct IndexMarker: Equatable, Sendable {
     var endOffset: UInt64
     /// CRC field of the last indexed frame (0 when none).
     var lastFrameCRC: UInt32
+    /// Where the frames of this segment not known to be durable when the marker was stored begin
+    /// (`endOffset`: none). Frames of pipelined batches are indexed before their sync returns
+    /// (Specs/WritePath.md, "Pipelined sync"); recovery checks every frame from here to `endOffset`.
+    var unsyncedFrom: UInt64
 
     func encoded() -> [UInt8] {
         var bytes: [UInt8] = []
@@ -72,21 +76,25 @@ struct IndexMarker: Equatable, Sendable {
         bytes.appendLE(lastFrameOffset)
         bytes.appendLE(endOffset)
         bytes.appendLE(lastFrameCRC)
+        bytes.appendLE(unsyncedFrom)
         return bytes
     }
 
-    init(segment: UInt64, lastFrameOffset: UInt64, endOffset: UInt64, lastFrameCRC: UInt32) {
+    init(segment: UInt64, lastFrameOffset: UInt64, endOffset: UInt64, lastFrameCRC: UInt32, unsyncedFrom: UInt64? = nil) {
         self.segment = segment
         self.lastFrameOffset = lastFrameOffset
         self.endOffset = endOffset
         self.lastFrameCRC = lastFrameCRC
+        self.unsyncedFrom = min(unsyncedFrom ?? endOffset, endOffset)
     }
 
+    /// Decodes a marker of 36 bytes, or one of 28 (index format 3, before pipelined syncs: nothing unsynced).
     init?(_ raw: UnsafeRawBufferPointer) {
-        guard raw.count == 28 else { return nil }
+        guard raw.count == 28 || raw.count == 36 else { return nil }
         segment = raw.loadLE(UInt64.self, at: 0)
         lastFrameOffset = raw.loadLE(UInt64.self, at: 8)
         endOffset = raw.loadLE(UInt64.self, at: 16)
         lastFrameCRC = raw.loadLE(UInt32.self, at: 24)
+        unsyncedFrom = raw.count == 36 ? min(raw.loadLE(UInt64.self, at: 28), endOffset) : endOffset
     }
 }

@@ -1,19 +1,26 @@
 import Subjects
 
-/// Reads run on the caller's thread against an LMDB snapshot; they never wait for the writer.
+/// Reads run on the caller's thread against an LMDB snapshot; they never wait for the writer. Each is
+/// bounded by the durable watermark, the published state's last sequence: the index may already hold
+/// pipelined batches whose sync has not returned (Specs/WritePath.md, "Pipelined sync"); those only add
+/// messages, so ignoring entries above the watermark reads the durable state.
 extension FileStream {
+    /// The last sequence a read may see.
+    var watermark: UInt64 { state.lastSequence }
+
     /// The message with `sequence`, or nil when it is not held.
     public func message(sequence: UInt64) throws -> StoredMessage? {
-        guard let location = try index.read({ try $0.location(sequence) }) else { return nil }
+        guard sequence <= watermark, let location = try index.read({ try $0.location(sequence) }) else { return nil }
         return try load(sequence: sequence, location: location)
     }
 
     /// The first held message at or after `sequence` whose subject matches `filter` (all when nil).
     public func next(atOrAfter sequence: UInt64, filter: String? = nil) throws -> StoredMessage? {
         try validate(filter: filter)
+        let watermark = self.watermark
         var from = sequence
         while true {
-            guard let (found, location) = try index.read({ try $0.nextHeld(atOrAfter: from, filter: filter) }) else { return nil }
+            guard let (found, location) = try index.read({ try $0.nextHeld(atOrAfter: from, filter: filter) }), found <= watermark else { return nil }
             if let message = try load(sequence: found, location: location) { return message }
             from = found + 1  // removed since the snapshot: the next one after it
         }
@@ -23,10 +30,12 @@ extension FileStream {
     /// (each frame is decoded once). The fast path for sequential consumers.
     public func messages(from sequence: UInt64, filter: String? = nil, limit: Int) throws -> [StoredMessage] {
         try validate(filter: filter)
+        let watermark = self.watermark
+        guard sequence <= watermark else { return [] }
         let found = try index.read { try $0.held(atOrAfter: sequence, filter: filter, limit: limit) }
         var messages: [StoredMessage] = []
         messages.reserveCapacity(found.count)
-        for (s, location) in found {
+        for (s, location) in found where s <= watermark {
             if let message = try load(sequence: s, location: location) { messages.append(message) }
         }
         return messages
@@ -35,13 +44,14 @@ extension FileStream {
     /// The newest held message on `subject` (a literal subject, or a filter: the newest of any match).
     public func last(subject: String) throws -> StoredMessage? {
         try validate(filter: subject)
+        let watermark = self.watermark
         let found: (UInt64, MessageLocation)? = try index.read { reader in
             var sequence: UInt64?
             if !Subject.hasWildcard(subject) {
-                sequence = try reader.subjectEntry(subject)?.lastSequence
+                if let entry = try reader.subjectEntry(subject) { sequence = try reader.lastSequence(of: entry, atOrBelow: watermark) }
             } else {
                 try reader.forEachSubject(matching: subject) { _, entry in
-                    sequence = max(sequence ?? 0, entry.lastSequence)
+                    if let last = try reader.lastSequence(of: entry, atOrBelow: watermark) { sequence = max(sequence ?? 0, last) }
                     return true
                 }
             }
@@ -54,15 +64,22 @@ extension FileStream {
 
     /// The first held sequence whose timestamp is at or after `time` (ns since the epoch).
     public func firstSequence(atOrAfterTime time: Int64) throws -> UInt64? {
-        try index.read { try $0.firstSequence(atOrAfterTime: time) }
+        let watermark = self.watermark
+        return try index.read { try $0.firstSequence(atOrAfterTime: time) }.flatMap { $0 <= watermark ? $0 : nil }
     }
 
     /// Held message count per subject matching `filter` (all when nil).
     public func subjectCounts(filter: String? = nil) throws -> [String: UInt64] {
         try validate(filter: filter)
+        let watermark = self.watermark
         return try index.read { reader in
             var counts: [String: UInt64] = [:]
-            try reader.forEachSubject(matching: filter) { name, entry in counts[name] = entry.count; return true }
+            try reader.forEachSubject(matching: filter) { name, entry in
+                var count = entry.count
+                if entry.lastSequence > watermark { count -= try reader.count(ofSubject: entry.id, in: (watermark + 1)...UInt64.max) }
+                if count > 0 { counts[name] = count }
+                return true
+            }
             return counts
         }
     }
@@ -73,6 +90,8 @@ extension FileStream {
         let state = self.state
         let all = filter == nil || filter == ">"
         if all && range.lowerBound <= state.firstSequence && range.upperBound >= state.lastSequence { return state.messages }
+        guard range.lowerBound <= state.lastSequence else { return 0 }
+        let range = range.lowerBound...min(range.upperBound, state.lastSequence)
         return try index.read { reader in
             var total: UInt64 = 0
             if all {
@@ -97,7 +116,8 @@ extension FileStream {
     /// The message id's original sequence, if it was stored within the duplicate window.
     public func sequence(forMessageID id: String) throws -> UInt64? {
         let window = currentConfig.duplicateWindow
-        guard window > 0, let found = try index.read({ try $0.messageID(id) }), found.timestamp >= clock() - window else { return nil }
+        guard window > 0, let found = try index.read({ try $0.messageID(id) }), found.timestamp >= clock() - window,
+              found.sequence <= watermark else { return nil }
         return found.sequence
     }
 

@@ -26,7 +26,7 @@ public final class FileStream: @unchecked Sendable {
 
     let shared: SharedStreamState
     /// Nil for a stream opened with ``openReadOnly(directory:fileSystem:)``.
-    private let writer: StreamWriter?
+    let writer: StreamWriter?
     private let readOnlyQueue = WriteQueue<StreamWriter.Operation>()
     private var queue: WriteQueue<StreamWriter.Operation> { writer?.queue ?? readOnlyQueue }
     /// The error for a write the queue refused: the stream is read-only, or closed.

@@ -170,6 +170,22 @@ struct Recovery {
             let crc = header.count == FrameHeader.size ? header.withUnsafeBytes { $0.loadLE(UInt32.self, at: 28) } : 0
             if crc != marker.lastFrameCRC { return "the last frame the index covers is not in the log" }
         }
+        // Frames indexed before their sync returned (pipelined batches): after a power cut the index may
+        // have reached the disk without them, so each must be whole.
+        var offset = Int64(marker.unsyncedFrom)
+        let decompressor = Decompressor()
+        let dictionaries = FrameDictionaries(directory: paths.dictionaries, fileSystem: fileSystem)
+        while offset < Int64(marker.endOffset) {
+            let frame: DecodedFrame?
+            do {
+                frame = try DecodedFrame.read(from: handle, at: offset, decompressor: decompressor, dictionaries: dictionaries)
+            } catch {
+                return "a frame the index covers, written before its sync returned, is damaged at \(paths.segment(marker.segment)):\(offset) (\(error))"
+            }
+            guard let frame else { return "a frame the index covers, written before its sync returned, is missing at \(paths.segment(marker.segment)):\(offset)" }
+            offset += Int64(frame.header.frameLength)
+        }
+        if offset != Int64(marker.endOffset) { return "the frames written before their sync returned do not end where the index says" }
         return nil
     }
 

@@ -1,17 +1,28 @@
 import Foundation
 import Zstd
 
+/// What one frame write left: the new state, the ranges it removed, and for a pipelined batch where its
+/// frames are (their sync is the pipeline's).
+struct FrameWrite {
+    var state: StreamState
+    var removed: [ClosedRange<UInt64>]
+    var pipelined: SyncPipeline.Frames?
+}
+
 /// The write path (Specs/WritePath.md): one frame, one write, one sync and one index transaction per batch.
 extension StreamWriter {
-    /// Commits a batch of appends: its frames, one write, one sync, one index transaction.
+    /// Commits a batch of appends: its frames, one write, one sync, one index transaction. With sync
+    /// `always`, a batch that removes nothing is pipelined: it is completed by the sync pipeline once its
+    /// frames are durable, while the writer goes on.
     func commit(_ batch: [PendingAppend]) {
         var results = [Result<AppendResult, StoreError>?](repeating: nil, count: batch.count)
         do {
             try ensureWritable()
+            if config.sync == .always { pipeline.waitForRoom() }
             let now = clock()
             let config = self.config
             var lastID = lastMessageID
-            let written: (state: StreamState, removed: [ClosedRange<UInt64>])? = try withFrameWrite { (writer: inout IndexWriter, frames: inout FrameBuilder, segment: UInt64) in
+            let written = try withFrameWrite(pipelining: true) { (writer: inout IndexWriter, frames: inout FrameBuilder, segment: UInt64) in
                 lastID = lastMessageID  // the body may run again (index map growth): start from the committed id
                 for i in batch.indices {  // (indices: no generic copy of each pending append)
                     let request = batch[i].request
@@ -73,10 +84,21 @@ extension StreamWriter {
                     lastID = request.messageID ?? ""
                 }
             }
-            if let written {
-                publish(state: written.state, removed: written.removed)
-                lastMessageID = lastID
+            if let written { lastMessageID = lastID }
+            if written?.pipelined != nil || (written == nil && pipeline.isBusy) {
+                // Completed after its sync, or (nothing written: duplicates, refusals) after the batches
+                // before it, whose messages a duplicate may name.
+                let finished = results
+                pipeline.submit(SyncPipeline.Ticket(frames: written?.pipelined, state: state) { failure in
+                    for i in batch.indices {
+                        var result = finished[i]!
+                        if let failure, case .success = result { result = .failure(failure) }
+                        batch[i].completion(result)
+                    }
+                })
+                return
             }
+            if let written { publish(state: written.state, removed: written.removed) }
         } catch {
             // The index transaction was aborted and the file cut back: nothing of the batch was stored.
             for i in results.indices {
@@ -91,7 +113,7 @@ extension StreamWriter {
     func writeRemovals<T>(_ body: (inout IndexWriter) throws -> T) throws -> T {
         try ensureWritable()
         var output: T?
-        let written = try withFrameWrite { (writer: inout IndexWriter, _: inout FrameBuilder, _: UInt64) in
+        let written = try withFrameWrite(pipelining: false) { (writer: inout IndexWriter, _: inout FrameBuilder, _: UInt64) in
             output = try body(&writer)
         }
         if let written { publish(state: written.state, removed: written.removed) }
@@ -103,14 +125,16 @@ extension StreamWriter {
     /// imply, write the frames with one `pwrite`, sync per policy, move the marker, and commit. On any
     /// failure the index transaction is aborted and the file cut back, so the stream is as it was.
     /// Returns the new state and the ranges removed, or nil when nothing was written. A failed sync also
-    /// poisons the stream (``failure``): see ``syncNow()``.
-    private func withFrameWrite(_ build: (inout IndexWriter, inout FrameBuilder, UInt64) throws -> Void) throws -> (state: StreamState, removed: [ClosedRange<UInt64>])? {
+    /// poisons the stream (``failure``): see ``syncNow()``. With `pipelining`, sync `always` and nothing
+    /// removed, the frames are not synced here: the caller hands them to the pipeline (``FrameWrite/pipelined``).
+    /// Sets ``state``; publishing it is the caller's (or, pipelined, the pipeline's).
+    private func withFrameWrite(pipelining: Bool, _ build: (inout IndexWriter, inout FrameBuilder, UInt64) throws -> Void) throws -> FrameWrite? {
         try rollIfNeeded()
         let offset = activeSize
         let segment = activeFirst
         var wroteBytes = false
         do {
-            let written: (StreamState, Int, [[UInt8]]?, [ClosedRange<UInt64>])? = try index.write { writer in
+            let written: (StreamState, Int, [[UInt8]]?, [ClosedRange<UInt64>], Bool)? = try index.write { writer in
                 var frames = FrameBuilder(baseOffset: offset, frameBytes: config.frameBytes, compressor: compressor,
                                           dictionary: compressor == nil ? nil : dictionary)
                 if compressor != nil && dictionary == nil && !dictionaryFailed { frames.samples = [] }
@@ -122,15 +146,27 @@ extension StreamWriter {
                 try frames.closeFrame()
                 guard let last = frames.lastFrame else { return nil }
                 wroteBytes = true
+                let pipelined = pipelining && config.sync == .always && writer.removed.isEmpty
                 if config.sync == .always { try preallocate(through: offset + Int64(frames.encoded.count)) }
                 try active.write(frames.encoded, at: offset)
-                if config.sync == .always { try syncLog() }
+                var unsyncedFrom: UInt64?
+                if pipelined {
+                    unsyncedFrom = UInt64(min(pipeline.unsyncedFrom(segment: segment) ?? offset, offset))
+                } else if config.sync == .always {
+                    try syncLog()
+                    // The pipeline's batches lie before this frame, so this sync made them durable; its
+                    // states are published before this one.
+                    pipeline.drain()
+                    if let failed = pipeline.failure { throw failed }
+                }
                 try writer.save(marker: IndexMarker(segment: segment, lastFrameOffset: UInt64(last.offset),
-                                                    endOffset: UInt64(offset) + UInt64(frames.encoded.count), lastFrameCRC: last.crc))
-                return (writer.state.stream, frames.encoded.count, frames.samples, writer.removed.ranges)
+                                                    endOffset: UInt64(offset) + UInt64(frames.encoded.count), lastFrameCRC: last.crc,
+                                                    unsyncedFrom: unsyncedFrom))
+                return (writer.state.stream, frames.encoded.count, frames.samples, writer.removed.ranges, pipelined)
             }
-            guard let (state, length, samples, removed) = written else { return nil }
+            guard let (state, length, samples, removed, pipelined) = written else { return nil }
             activeSize = offset + Int64(length)
+            self.state = state
             if config.sync != .always { unsynced = true }
             if let samples { learnDictionary(from: samples) }
             removedSinceReclaim += removed.reduce(0) { $0 + $1.upperBound - $1.lowerBound + 1 }
@@ -138,7 +174,8 @@ extension StreamWriter {
                 removedSinceIndexCheck = true
                 reclaimSpan = min(reclaimSpan?.lowerBound ?? low, low)...max(reclaimSpan?.upperBound ?? high, high)
             }
-            return (state, removed)
+            return FrameWrite(state: state, removed: removed,
+                              pipelined: pipelined ? SyncPipeline.Frames(segment: segment, handle: active, start: offset, end: activeSize) : nil)
         } catch {
             if wroteBytes { cutBack(to: offset) }
             throw error
@@ -197,7 +234,16 @@ extension StreamWriter {
     }
 
     func ensureWritable() throws {
+        absorbPipelineFailure()
         if let failure { throw failure }
+    }
+
+    /// After a failed pipelined sync: the stream is poisoned, and the log is cut back to the oldest failed
+    /// batch (the durable end), so that the failed batches are not in it when it is reopened.
+    func absorbPipelineFailure() {
+        guard let failed = pipeline.failure else { return }
+        if failure == nil { failure = failed }
+        if let cut = pipeline.takeCut(), cut.segment == activeFirst, cut.offset < activeSize { cutBack(to: cut.offset) }
     }
 
     /// Seals the active segment once it has reached the segment size and begins the next one.
@@ -208,6 +254,8 @@ extension StreamWriter {
         // of removals alone stay in the active segment.
         let next = state.lastSequence + 1
         guard force || activeSize >= config.segmentBytes, next > activeFirst else { return }
+        pipeline.drain()  // every ticket's frames are in the active segment
+        try ensureWritable()
         do {
             // A sealed segment ends at its last frame.
             if allocatedEnd > activeSize { try active.truncate(to: activeSize) }

@@ -62,6 +62,7 @@ extension StreamWriter {
     /// again.
     func reclaimIfDue() throws {
         guard reclamationDue else { return }
+        pipeline.drain()
         let removedBefore = removedSinceReclaim
         let span = reclaimSpan
         removedSinceReclaim = 0
@@ -125,6 +126,7 @@ extension StreamWriter {
               ContinuousClock.now - lastIndexCompactionCheck >= Self.indexCompactionInterval else { return }
         lastIndexCompactionCheck = .now
         removedSinceIndexCheck = false
+        pipeline.drain()
         do {
             _ = try index.compactIfWasteful()
         } catch {

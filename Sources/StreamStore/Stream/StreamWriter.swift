@@ -29,10 +29,15 @@ final class StreamWriter: @unchecked Sendable {
     let readers: SegmentReaders
     let clock: @Sendable () -> Int64
     let shared: SharedStreamState
+    /// Syncs pipelined append batches (sync `always`) while the writer goes on (Specs/WritePath.md).
+    let pipeline: SyncPipeline
     private let done = DispatchSemaphore(value: 0)
     private var running = false
 
     // Owned by the writer thread once started.
+    /// The state as of the last committed write: ahead of the published (durable) state while pipelined
+    /// batches wait for their sync.
+    var state: StreamState
     var config: StreamConfig
     var segments: [UInt64]
     var active: any FileHandle
@@ -82,6 +87,9 @@ final class StreamWriter: @unchecked Sendable {
         self.readers = readers
         self.clock = clock
         self.shared = shared
+        self.state = shared.state
+        let queue = self.queue
+        self.pipeline = SyncPipeline(shared: shared, wakeWriter: { queue.wake() })
         self.config = config
         self.segments = segments
         self.active = active
@@ -100,7 +108,6 @@ final class StreamWriter: @unchecked Sendable {
         }
     }
 
-    var state: StreamState { shared.state }
     func publish(state: StreamState, removed: [ClosedRange<UInt64>] = []) { shared.publish(state: state, removed: removed) }
     func publish(config: StreamConfig) { shared.config = config }
 
@@ -124,6 +131,7 @@ final class StreamWriter: @unchecked Sendable {
     private func runWriter() {
         while true {
             let (operations, closed) = queue.take(until: nextWakeup())
+            absorbPipelineFailure()
             var batch: [PendingAppend] = []
             var batchBytes = 0
             var removals: [(sequences: [UInt64], completion: @Sendable (Result<UInt64, StoreError>) -> Void)] = []
@@ -161,8 +169,11 @@ final class StreamWriter: @unchecked Sendable {
             runTimers()
             if closed && operations.isEmpty { break }
         }
-        // A clean close leaves no preallocated zeros behind, and the log and index synced. A failure here
-        // is already too late to report to anyone but the next open, whose recovery handles an unclean end.
+        // A clean close leaves no pipelined batch behind, no preallocated zeros, and the log and index synced.
+        // A failure here is already too late to report to anyone but the next open, whose recovery handles
+        // an unclean end.
+        pipeline.drain()
+        absorbPipelineFailure()
         if allocatedEnd > activeSize, (try? active.truncate(to: activeSize)) != nil { allocatedEnd = activeSize }
         if failure == nil { try? syncNow() }
         done.signal()
@@ -299,6 +310,7 @@ final class StreamWriter: @unchecked Sendable {
     }
 
     private func perform(_ operation: Operation) {
+        pipeline.drain()  // (every operation but appends, removals and consumer records: rare)
         switch operation {
         case .append: break
         case .purge(let request, let completion):

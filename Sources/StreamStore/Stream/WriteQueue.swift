@@ -7,6 +7,7 @@ final class WriteQueue<Operation>: @unchecked Sendable {
     private var pending: [Operation] = []
     private var closed = false
     private var bytes = 0
+    private var woken = false
 
     /// Bytes (of message payload, as callers count them) queued and not yet taken.
     var pendingBytes: Int { condition.lock(); defer { condition.unlock() }; return bytes }
@@ -38,7 +39,7 @@ final class WriteQueue<Operation>: @unchecked Sendable {
     func take(until deadline: Date?) -> (operations: [Operation], closed: Bool) {
         condition.lock()
         defer { condition.unlock() }
-        while pending.isEmpty && !closed {
+        while pending.isEmpty && !closed && !woken {
             if let deadline {
                 if !condition.wait(until: deadline) { break }
             } else {
@@ -48,7 +49,17 @@ final class WriteQueue<Operation>: @unchecked Sendable {
         let taken = pending
         pending.removeAll(keepingCapacity: true)
         bytes = 0
+        woken = false
         return (taken, closed)
+    }
+
+    /// Makes the writer's current or next wait return at once, with nothing to do (so that it looks at
+    /// state changed outside its queue: a failed pipelined sync).
+    func wake() {
+        condition.lock()
+        woken = true
+        condition.signal()
+        condition.unlock()
     }
 
     /// Stops accepting operations; the writer drains what is pending, then stops.
