@@ -9,28 +9,37 @@ import Testing
 /// the index on disk but not their frames is caught on open. Syncs are held by the fault-injecting file
 /// system, so each state is looked at while it lasts, without timing.
 @Suite struct PipelinedSyncTests {
-    /// A stream with message "a" on `f` acknowledged, then "b" on `f` and "c" on the new subject `g`
-    /// committed to the index with their syncs held.
+    /// A stream with message "a" on `f` acknowledged (a lone batch: synced by the writer), then one hand-off
+    /// of more than a batch: 4,096 messages "b1"… on `f` (sequences 2…4097; pipelined, as more follows) and
+    /// "c" on the new subject `g` (4098; pipelined, as a sync is outstanding), both committed to the index
+    /// with their syncs held.
     struct HeldBatches {
+        static let b = StreamWriter.maxBatchRecords
+        static let c = UInt64(b) + 2
         let directory = TemporaryDirectory()
         let fileSystem = FaultInjectingFileSystem()
         let stream: FileStream
-        let b: Task<Result<AppendResult, StoreError>, Never>
-        let c: Task<Result<AppendResult, StoreError>, Never>
+        let results: Task<[Result<AppendResult, StoreError>], Never>
 
         init() async throws {
-            stream = try FileStream.create(at: directory.stream(), config: StreamConfig(name: "s"), fileSystem: fileSystem)
+            // Uncompressed: a compressed stream would store its zstd dictionary (and sync it) in this batch.
+            var config = StreamConfig(name: "s")
+            config.compression = false
+            stream = try FileStream.create(at: directory.stream(), config: config, fileSystem: fileSystem)
             #expect(try await stream.append(request("f", "a")).sequence == 1)
             let pipeline = try #require(stream.writer?.pipeline)
-            let handedOver = pipeline.handedOverCount
+            #expect(pipeline.handedOverCount == 0)
             fileSystem.holdSyncs()
             let stream = self.stream
-            b = Task { await Self.outcome { try await stream.append(request("f", "b")) } }
+            let requests = (1...Self.b).map { request("f", "b\($0)") } + [request("g", "c")]
+            results = Task { await stream.append(contentsOf: requests) }
             let fileSystem = self.fileSystem
             await Self.offThePool { fileSystem.waitForHeldSync() }
-            c = Task { await Self.outcome { try await stream.append(request("g", "c")) } }
-            await Self.offThePool { pipeline.waitUntilHandedOver(handedOver + 2) }
+            await Self.offThePool { pipeline.waitUntilHandedOver(2) }
         }
+
+        var b: [Result<AppendResult, StoreError>] { get async { Array(await results.value.dropLast()) } }
+        var c: Result<AppendResult, StoreError> { get async { await results.value.last! } }
 
         /// Runs a blocking wait on a thread of its own, not on one of the few the tasks need.
         static func offThePool(_ wait: @escaping @Sendable () -> Void) async {
@@ -38,16 +47,12 @@ import Testing
                 Thread { wait(); done.resume() }.start()
             }
         }
-
-        static func outcome(_ body: () async throws -> AppendResult) async -> Result<AppendResult, StoreError> {
-            do { return .success(try await body()) } catch { return .failure(StoreError.wrap(error)) }
-        }
     }
 
-    /// Every read answers with the durable state while the index already holds two more messages.
+    /// Every read answers with the durable state while the index already holds 4,097 more messages.
     static func expectOnlyTheDurableMessage(_ stream: FileStream) throws {
         #expect(stream.state.lastSequence == 1 && stream.state.messages == 1)
-        #expect(try stream.message(sequence: 2) == nil && stream.message(sequence: 3) == nil)
+        #expect(try stream.message(sequence: 2) == nil && stream.message(sequence: HeldBatches.c) == nil)
         #expect(try stream.messages(from: 1, limit: 10).map(\.text) == ["a"])
         #expect(try stream.messages(from: 2, filter: "g", limit: 10).isEmpty)
         #expect(try stream.next(atOrAfter: 2) == nil)
@@ -64,20 +69,32 @@ import Testing
         let held = try await HeldBatches()
         let stream = held.stream
         // The index holds both (so what follows is the watermark at work, not a batch not yet written).
-        #expect(try stream.index.read { try $0.persistentState()?.stream.lastSequence } == 3)
+        #expect(try stream.index.read { try $0.persistentState()?.stream.lastSequence } == HeldBatches.c)
         try Self.expectOnlyTheDurableMessage(stream)
 
         held.fileSystem.releaseSyncs(failing: false)
-        #expect(try await held.b.value.get().sequence == 2)
-        #expect(try await held.c.value.get().sequence == 3)
-        #expect(try stream.messages(from: 1, limit: 10).map(\.text) == ["a", "b", "c"])
-        #expect(try stream.last(subject: "f")?.text == "b")
-        #expect(try stream.subjectCounts() == ["f": 2, "g": 1])
+        #expect(try await held.b.map { try $0.get().sequence } == Array(2...HeldBatches.c - 1))
+        #expect(try await held.c.get().sequence == HeldBatches.c)
+        let tail = ["b\(HeldBatches.b)", "c"]
+        #expect(try stream.messages(from: HeldBatches.c - 1, limit: 10).map(\.text) == tail)
+        #expect(try stream.last(subject: "f")?.text == "b\(HeldBatches.b)")
+        #expect(try stream.subjectCounts() == ["f": UInt64(HeldBatches.b) + 1, "g": 1])
         stream.close()
         let reopened = try FileStream(directory: held.directory.stream())
         defer { reopened.close() }
         #expect(reopened.recovery.isClean, "\(reopened.recovery)")
-        #expect(try reopened.messages(from: 1, limit: 10).map(\.text) == ["a", "b", "c"])
+        #expect(try reopened.messages(from: HeldBatches.c - 1, limit: 10).map(\.text) == tail)
+        #expect(reopened.state.messages == HeldBatches.c)
+    }
+
+    /// A lone batch (nothing queued, no sync outstanding) is synced by the writer itself: no hand-off.
+    @Test func aLoneBatchIsNotHandedOver() async throws {
+        let directory = TemporaryDirectory()
+        defer { withExtendedLifetime(directory) {} }
+        let stream = try FileStream.create(at: directory.stream(), config: StreamConfig(name: "s"))
+        defer { stream.close() }
+        for i in 1...5 { #expect(try await stream.append(request("f", "\(i)")).sequence == UInt64(i)) }
+        #expect(stream.writer?.pipeline.handedOverCount == 0)
     }
 
     /// A sync that fails after a later batch was committed: both fail, readers never see them, the stream
@@ -87,9 +104,15 @@ import Testing
         let held = try await HeldBatches()
         let stream = held.stream
         held.fileSystem.releaseSyncs(failing: true)
-        guard case .failure(.io(let error)) = await held.b.value else { Issue.record("b was not failed by its sync"); return }
-        #expect(error.operation.contains("fdatasync"))
-        guard case .failure(.needsRecovery) = await held.c.value else { Issue.record("c was not failed"); return }
+        for result in await held.b {
+            guard case .failure(.io(let error)) = result else { Issue.record("a message of b was not failed by its sync"); return }
+            #expect(error.operation.contains("fdatasync"))
+        }
+        // "c" failed with the same sync (if it was handed over before that sync began) or after it.
+        switch await held.c {
+        case .failure(.io), .failure(.needsRecovery): break
+        default: Issue.record("c was not failed by the sync or the poisoned stream")
+        }
         #expect(stream.failure != nil)
         try Self.expectOnlyTheDurableMessage(stream)
         await #expect(throws: StoreError.self) { _ = try await stream.append(request("f", "refused")) }
@@ -101,7 +124,7 @@ import Testing
         #expect(try reopened.messages(from: 1, limit: 10).map(\.text) == ["a"])
         #expect(try reopened.subjectCounts() == ["f": 1])
         let next = try await reopened.append(request("f", "d"))
-        #expect(next.sequence == 4)
+        #expect(next.sequence == HeldBatches.c + 1)
         reopened.close()
         let again = try FileStream(directory: held.directory.stream())
         defer { again.close() }
@@ -116,7 +139,7 @@ import Testing
         let held = try await HeldBatches()
         let stream = held.stream
         let b = try #require(try stream.index.read { try $0.location(2) })
-        let c = try #require(try stream.index.read { try $0.location(3) })
+        let c = try #require(try stream.index.read { try $0.location(HeldBatches.c) })
         #expect(b.segment == c.segment && b.frameOffset < c.frameOffset)
         let copy = held.directory.stream("power-cut")
         try FileManager.default.copyItem(atPath: held.directory.stream(), toPath: copy)
@@ -126,7 +149,7 @@ import Testing
         segment.write(Data(repeating: 0, count: Int(c.frameOffset - b.frameOffset)))
         try segment.close()
         held.fileSystem.releaseSyncs(failing: false)
-        _ = await (held.b.value, held.c.value)
+        _ = await held.results.value
         stream.close()
 
         let recovered = try FileStream(directory: copy)
@@ -136,6 +159,7 @@ import Testing
         #expect(try recovered.message(sequence: 2) == nil)
         // "c" was never acknowledged; its frame is whole on this disk, so it is kept.
         #expect(try recovered.messages(from: 1, limit: 10).map(\.text) == ["a", "c"])
+        #expect(recovered.recovery.damagedRegions.first?.lostSequences == 2...(HeldBatches.c - 1))
     }
 
     /// A version-3 index (28-byte marker) opens as it is, without a rebuild, and is marked version 4.

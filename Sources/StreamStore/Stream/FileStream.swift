@@ -6,12 +6,15 @@ import Zstd
 /// A stream stored on disk: a zstd-compressed, segmented, append-only log with LMDB indexes.
 ///
 /// Guarantees:
-/// - **Durability**: with sync `always` (the default) an append returns only once its frame is on disk;
-///   the log is written and synced before the index commits (Specs/WritePath.md), so a crash at any
-///   point loses no acknowledged append and leaves nothing half-applied.
+/// - **Durability**: with sync `always` (the default) an append returns only once its frame is on disk.
+///   A write that removes messages is synced before its index commits; an append batch may be pipelined
+///   (indexed first, synced by a sync thread while the next batch is built), and no read sees it before
+///   its sync returns (Specs/WritePath.md). A crash at any point loses no acknowledged append and leaves
+///   nothing half-applied.
 /// - **Group commit**: one writer thread turns every append waiting at once into one frame, one write
 ///   and one sync.
-/// - **Isolation**: reads run on the caller's thread against an LMDB snapshot and never block the writer.
+/// - **Isolation**: reads run on the caller's thread against an LMDB snapshot and never block the writer;
+///   they are bounded by the durable watermark (the published state's last sequence).
 /// - **Recovery**: opening cuts torn tails, indexes what the index lacks, rebuilds a missing or damaged
 ///   index from the log, and reports damage in ``recovery`` (Specs/Recovery.md).
 public final class FileStream: @unchecked Sendable {
@@ -180,7 +183,7 @@ public final class FileStream: @unchecked Sendable {
     }
 
     /// Appends several messages with one hand-off to the writer, without waiting: `completion` runs once
-    /// (on the writer thread, or at once if nothing could be queued) with each one's outcome, in order.
+    /// (on the writer thread or, for a pipelined batch, a sync thread; at once if nothing could be queued) with each one's outcome, in order.
     public func append(contentsOf requests: [AppendRequest],
                        completion: @escaping @Sendable ([Result<AppendResult, StoreError>]) -> Void) {
         guard !requests.isEmpty else { completion([]); return }
@@ -204,7 +207,7 @@ public final class FileStream: @unchecked Sendable {
         }
     }
 
-    /// Appends without waiting: `completion` runs on the writer thread once the append is committed.
+    /// Appends without waiting: `completion` runs on the writer thread (or a sync thread) once the append is durable.
     public func append(_ request: AppendRequest, completion: @escaping @Sendable (Result<AppendResult, StoreError>) -> Void) {
         do { try FileStream.validate(request) } catch { completion(.failure(StoreError.wrap(error))); return }
         let size = StoredMessage.fileAccountedSize(subject: request.subject.utf8.count, headers: request.headers.count, payload: request.payload.count)

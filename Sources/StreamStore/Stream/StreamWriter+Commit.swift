@@ -12,9 +12,11 @@ struct FrameWrite {
 /// The write path (Specs/WritePath.md): one frame, one write, one sync and one index transaction per batch.
 extension StreamWriter {
     /// Commits a batch of appends: its frames, one write, one sync, one index transaction. With sync
-    /// `always`, a batch that removes nothing is pipelined: it is completed by the sync pipeline once its
-    /// frames are durable, while the writer goes on.
-    func commit(_ batch: [PendingAppend]) {
+    /// `always`, a batch that removes nothing is pipelined when there is more to do meanwhile (`moreFollows`
+    /// in this take, work queued, or syncs outstanding): it is completed by the sync pipeline once its frames
+    /// are durable, while the writer goes on. A lone batch is synced here, without a hand-over to another
+    /// thread on its way to the ack.
+    func commit(_ batch: [PendingAppend], moreFollows: Bool) {
         var results = [Result<AppendResult, StoreError>?](repeating: nil, count: batch.count)
         do {
             try ensureWritable()
@@ -22,7 +24,7 @@ extension StreamWriter {
             let now = clock()
             let config = self.config
             var lastID = lastMessageID
-            let written = try withFrameWrite(pipelining: true) { (writer: inout IndexWriter, frames: inout FrameBuilder, segment: UInt64) in
+            let written = try withFrameWrite(pipelining: moreFollows || queue.hasPending || pipeline.isBusy) { (writer: inout IndexWriter, frames: inout FrameBuilder, segment: UInt64) in
                 lastID = lastMessageID  // the body may run again (index map growth): start from the committed id
                 for i in batch.indices {  // (indices: no generic copy of each pending append)
                     let request = batch[i].request

@@ -136,13 +136,13 @@ final class StreamWriter: @unchecked Sendable {
             var batchBytes = 0
             var removals: [(sequences: [UInt64], completion: @Sendable (Result<UInt64, StoreError>) -> Void)] = []
             var consumerWrites: [Operation] = []
-            for operation in operations {
+            for (position, operation) in operations.enumerated() {
                 switch operation {
                 case .append(let request, let size, let completion):
                     batch.append(PendingAppend(request: request, size: size, completion: completion))
                     batchBytes += Int(size)
                     if batch.count >= StreamWriter.maxBatchRecords || batchBytes >= StreamWriter.maxBatchBytes {
-                        commit(batch)
+                        commit(batch, moreFollows: position < operations.count - 1)
                         batch.removeAll(keepingCapacity: true)
                         batchBytes = 0
                     }
@@ -158,12 +158,12 @@ final class StreamWriter: @unchecked Sendable {
                     break
                 }
                 // Everything queued before another operation is applied before it (a sync waits for it).
-                if !batch.isEmpty { commit(batch); batch.removeAll(keepingCapacity: true); batchBytes = 0 }
+                if !batch.isEmpty { commit(batch, moreFollows: false); batch.removeAll(keepingCapacity: true); batchBytes = 0 }
                 if !removals.isEmpty { remove(removals); removals.removeAll() }
                 if !consumerWrites.isEmpty { writeConsumers(consumerWrites); consumerWrites.removeAll() }
                 perform(operation)
             }
-            if !batch.isEmpty { commit(batch) }
+            if !batch.isEmpty { commit(batch, moreFollows: false) }
             if !removals.isEmpty { remove(removals) }
             if !consumerWrites.isEmpty { writeConsumers(consumerWrites) }
             runTimers()

@@ -12,6 +12,9 @@ final class WriteQueue<Operation>: @unchecked Sendable {
     /// Bytes (of message payload, as callers count them) queued and not yet taken.
     var pendingBytes: Int { condition.lock(); defer { condition.unlock() }; return bytes }
 
+    /// Whether operations wait to be taken.
+    var hasPending: Bool { condition.lock(); defer { condition.unlock() }; return !pending.isEmpty }
+
     /// Adds an operation of `bytes`; returns false when the queue is closed.
     func enqueue(_ operation: Operation, bytes: Int = 0) -> Bool {
         condition.lock()
