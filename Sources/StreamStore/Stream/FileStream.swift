@@ -182,6 +182,9 @@ public final class FileStream: @unchecked Sendable {
         }
     }
 
+    /// Completions of appends, removals and consumer records run on the stream's writer or sync threads:
+    /// they must not wait for the stream (its blocking `saveConsumer(_:)` or `deleteConsumer(named:)`), only
+    /// hand work on.
     /// Appends several messages with one hand-off to the writer, without waiting: `completion` runs once
     /// (on the writer thread or, for a pipelined batch, a sync thread; at once if nothing could be queued) with each one's outcome, in order.
     public func append(contentsOf requests: [AppendRequest],

@@ -206,6 +206,9 @@ struct Recovery {
             var pending: [(Int64, DecodedFrame)] = []
             func flush() throws {
                 guard let last = pending.last else { return }
+                // The frames may be only in the page cache (a process crash with sync `none` or `interval`,
+                // or a pipelined batch): on disk before the index says they are indexed and synced.
+                try handle.sync()
                 try index.write { writer in
                     for (frameOffset, frame) in pending {
                         try Recovery.index(frame, segment: segment, offset: frameOffset, writer: &writer)
