@@ -14,11 +14,8 @@ KINDS=${*:-}
 if [ -z "$KINDS" ]; then
   for c in pull push; do for a in explicit all; do for f in none one wildcard sparse; do KINDS="$KINDS $c:$a:$f"; done; done; done
 fi
-for p in libnats-dev nats-server; do dpkg -s $p >/dev/null 2>&1 || { apt-get update -qq; apt-get install -y -qq $p; }; done
-swift build -c release --product strata-server >/dev/null
-mkdir -p .build/bench
-cc -O2 -o .build/bench/nats-consumerbench Benchmarks/broker/nats-consumerbench.c -lnats -lpthread
 source Benchmarks/broker/lib.sh
+prepare_c_bench nats-consumerbench
 rate_of() {  # label kind command... → prints the run's line, sets RATE
   local label=$1 kind=$2; shift 2
   start_server "$@"

@@ -8,11 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 COUNT=${1:-20000}
 SIZE=${2:-256}
-for p in libnats-dev nats-server; do dpkg -s $p >/dev/null 2>&1 || { apt-get update -qq; apt-get install -y -qq $p; }; done
-swift build -c release --product strata-server >/dev/null
-mkdir -p .build/bench
-cc -O2 -o .build/bench/nats-jsbench Benchmarks/broker/nats-jsbench.c -lnats -lpthread
 source Benchmarks/broker/lib.sh
+prepare_c_bench nats-jsbench
 run() {  # label command...
   local label=$1; shift
   start_server "$@"

@@ -6,10 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 COUNT=${1:-1000000}
 REQS=${REQS:-20000}
-for p in libnats-dev nats-server; do dpkg -s $p >/dev/null 2>&1 || { apt-get update -qq; apt-get install -y -qq $p; }; done
-swift build -c release --product strata-server >/dev/null
-mkdir -p .build/bench
-cc -O2 -o .build/bench/nats-bench Benchmarks/broker/nats-bench.c -lnats -lpthread
+source Benchmarks/broker/lib.sh
+prepare_c_bench nats-bench
 BENCH=.build/bench/nats-bench
 
 start() {  # name port -> pid

@@ -2,6 +2,8 @@
 # JetStream on a fresh store on a free loopback port, and stop it again.
 #   start_server COMMAND [ARGS...]   sets SERVER_PID, SERVER_PORT, SERVER_DIR
 #   stop_server                      stops it and removes its store
+#   prepare_c_bench NAME...          installs libnats-dev and nats-server if missing, builds the release
+#                                    strata-server, and compiles Benchmarks/broker/NAME.c to .build/bench/NAME
 start_server() {
   SERVER_DIR=$(mktemp -d)
   SERVER_PORT=$((26000 + RANDOM % 5000))
@@ -14,4 +16,12 @@ stop_server() {
   kill $SERVER_PID 2>/dev/null || true
   wait $SERVER_PID 2>/dev/null || true
   rm -rf "$SERVER_DIR"
+}
+
+prepare_c_bench() {
+  for p in libnats-dev nats-server; do dpkg -s $p >/dev/null 2>&1 || { apt-get update -qq; apt-get install -y -qq $p; }; done
+  swift build -c release --product strata-server >/dev/null
+  mkdir -p .build/bench
+  local name
+  for name in "$@"; do cc -O2 -o .build/bench/$name Benchmarks/broker/$name.c -lnats -lpthread; done
 }
