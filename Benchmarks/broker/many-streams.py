@@ -5,6 +5,9 @@ against strata-server and nats-server side by side and then restarts each server
 how long until JetStream lists every stream again.
 
 Usage: python many-streams.py URL STORE_DIR PID N M
+       python many-streams.py curve URL PID N C M STEP
+The curve form (memory-curve.sh) creates N streams with C durable pull consumers and M messages each, and
+prints the server's RSS and open files after every STEP streams: the memory curve with streams and consumers.
 """
 import asyncio
 import json
@@ -14,7 +17,7 @@ import sys
 import time
 
 import nats
-from nats.js.api import StreamConfig
+from nats.js.api import ConsumerConfig, StreamConfig
 
 
 def du(path, flag):
@@ -43,6 +46,24 @@ async def main(url, store, pid, n, m):
           f"apparent_kib={du(store, '-sb') // 1024}")
 
 
+async def curve(url, pid, n, c, m, step):
+    nc = await nats.connect(url)
+    js = nc.jetstream(timeout=30)
+    payload = b"x" * 256
+    print(f"streams=0 consumers=0 rss_mib={rss_kib(pid) / 1024:.1f} open_files={len(os.listdir(f'/proc/{pid}/fd'))}", flush=True)
+    start = time.monotonic()
+    for i in range(n):
+        await js.add_stream(StreamConfig(name=f"S{i}", subjects=[f"s.{i}"]))
+        for j in range(c):
+            await js.add_consumer(f"S{i}", ConsumerConfig(durable_name=f"D{j}", ack_policy="explicit"))
+        for _ in range(m):
+            await js.publish(f"s.{i}", payload)
+        if (i + 1) % step == 0:
+            print(f"streams={i + 1} consumers={(i + 1) * c} seconds={time.monotonic() - start:.1f} "
+                  f"rss_mib={rss_kib(pid) / 1024:.1f} open_files={len(os.listdir(f'/proc/{pid}/fd'))}", flush=True)
+    await nc.close()
+
+
 async def quiet(_error):
     pass
 
@@ -66,7 +87,9 @@ async def ready(url, n):
 
 
 if __name__ == "__main__":
-    if sys.argv[1] == "ready":
+    if sys.argv[1] == "curve":
+        asyncio.run(curve(sys.argv[2], *map(int, sys.argv[3:8])))
+    elif sys.argv[1] == "ready":
         print(f"ready_seconds={asyncio.run(ready(sys.argv[2], int(sys.argv[3]))):.2f}")
     else:
         asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])))
