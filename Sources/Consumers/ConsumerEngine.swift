@@ -129,8 +129,20 @@ public struct ConsumerEngine: Sendable {
         switch kind {
         case .ack:
             if config.ackPolicy == .all {
-                let done = state.pending.keys.filter { $0 <= streamSequence }.sorted()
-                for sequence in done { state.pending[sequence] = nil }
+                // Everything pending up to the sequence: walked in order from the oldest pending bound when
+                // that range is short (the usual case: acks follow deliveries), else one scan and a sort.
+                var done: [UInt64] = []
+                let from = oldestPendingBound
+                if streamSequence < from {
+                    // nothing pending at or below it
+                } else if streamSequence - from <= UInt64(state.pending.count) + 64 {
+                    for sequence in from...streamSequence where state.pending.removeValue(forKey: sequence) != nil {
+                        done.append(sequence)
+                    }
+                } else {
+                    done = state.pending.keys.filter { $0 <= streamSequence }.sorted()
+                    for sequence in done { state.pending[sequence] = nil }
+                }
                 actions.append(.acknowledged(streamSequences: done))
             } else {
                 guard state.pending.removeValue(forKey: streamSequence) != nil else { return [] }

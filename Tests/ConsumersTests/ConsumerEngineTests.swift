@@ -73,6 +73,26 @@ let second: Int64 = 1_000_000_000
         #expect(engine.state.ackFloor.streamSeq == 4)
     }
 
+    /// Ack-all over a sparse filter (one message in 100 pending): what each ack removes is the pending set
+    /// at or below it, in order, whether the engine walks the range (short) or scans the pending messages.
+    @Test func ackAllOverSparsePendingRemovesExactlyWhatIsBelow() {
+        var stream = FakeStream(count: 3000) { $0 % 100 == 0 ? "a" : "b" }
+        stream.filter = "a"
+        var engine = ConsumerEngine(stream: "S", name: "d", config: explicitConfig { $0.ackPolicy = .all; $0.filterSubject = "a" }, startSequence: 1)
+        _ = engine.pull(PullRequest(id: 1, replyTo: "r", batch: 30), now: 0, lookup: stream.lookup)
+        var model = Set((1...30).map { UInt64($0 * 100) })
+        #expect(Set(engine.state.pending.keys) == model)
+        for ack: UInt64 in [50, 250, 320, 301, 1999, 2000, 5000] {
+            let removed = engine.acknowledge(streamSequence: ack, .ack, now: 1, lookup: stream.lookup).compactMap { action -> [UInt64]? in
+                if case .acknowledged(let sequences) = action { return sequences } else { return nil }
+            }.flatMap { $0 }
+            let expected = model.filter { $0 <= ack }.sorted()
+            model.subtract(expected)
+            #expect(removed == expected, "ack \(ack)")
+            #expect(Set(engine.state.pending.keys) == model, "ack \(ack)")
+        }
+    }
+
     @Test func ackNoneTracksNothing() {
         let stream = FakeStream(count: 3)
         var engine = ConsumerEngine(stream: "S", name: "d", config: explicitConfig { $0.ackPolicy = .none }, startSequence: 1)
