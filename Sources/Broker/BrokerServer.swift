@@ -154,19 +154,21 @@ public final class BrokerServer: @unchecked Sendable {
             return route(local, from: publisher)
         }
         if let jetStream {
-            if publish.subject.hasPrefix("$JS.API.CONSUMER.MSG.NEXT.") {
+            // (One byte decides for nearly every message that it is none of JetStream's own subjects.)
+            let isJetStreamSubject = publish.subject.utf8.first == UInt8(ascii: "$") && publish.subject.hasPrefix("$JS.")
+            if isJetStreamSubject && publish.subject.hasPrefix("$JS.API.CONSUMER.MSG.NEXT.") {
                 // Pull requests are served at once, on the requester's loop (no task hop).
                 let tokens = publish.subject.split(separator: ".", omittingEmptySubsequences: false).dropFirst(2).map(String.init)
                 jetStream.pullRequest(tokens, body: Data(publish.payload.readableBytesView), reply: publish.reply)
                 taken = true  // (the reference's `$JS.API.>` dispatcher takes it, consumer or not)
-            } else if publish.subject.hasPrefix("$JS.API.") {
+            } else if isJetStreamSubject && publish.subject.hasPrefix("$JS.API.") {
                 let reply = publish.reply
                 Task {
                     let json = await jetStream.handle(subject: publish.subject, payload: publish.payload, reply: reply)
                     if let reply, let json { self.routeInternal(subject: reply, payload: json) }
                 }
                 taken = true
-            } else if publish.subject.hasPrefix("$JS.ACK.") {
+            } else if isJetStreamSubject && publish.subject.hasPrefix("$JS.ACK.") {
                 // Applied here, on the publisher's loop: acks are the hot path of consumption.
                 var confirm: (@Sendable () -> Void)?
                 if let reply = publish.reply { confirm = { self.routeInternal(subject: reply, payload: "") } }
@@ -174,7 +176,7 @@ public final class BrokerServer: @unchecked Sendable {
                                               deferDelivery: { host in publisher.deliverAfterRead(host) },
                                               deferAck: { host, sequence in publisher.acknowledgeAfterRead(host, sequence) },
                                               cache: &publisher.ackTarget)
-            } else if publish.subject.hasPrefix("$JS.FC.") {
+            } else if isJetStreamSubject && publish.subject.hasPrefix("$JS.FC.") {
                 jetStream.flowControlAnswered(publish.subject)
                 taken = true
             } else if let stream = jetStream.streams.stream(capturing: publish.subject) {
@@ -182,7 +184,14 @@ public final class BrokerServer: @unchecked Sendable {
                 taken = true
             }
         }
-        let matches = router.matches(publish.subject)
+        let matches: Router.Matches
+        let version = router.version
+        if let last = publisher.lastRoute, last.version == version, last.subject == publish.subject {
+            matches = last.matches
+        } else {
+            matches = router.matches(publish.subject)
+            if !matches.isEmpty { publisher.lastRoute = (publish.subject, version, matches) }
+        }
         guard !matches.isEmpty else { return taken }
         let echo = publisher.echo
         for subscription in matches.plain where echo || subscription.client !== publisher {

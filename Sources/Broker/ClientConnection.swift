@@ -30,6 +30,10 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
     private(set) var channel: Channel?
     /// The consumer this connection acknowledged last (on its loop only).
     var ackTarget = JetStreamService.AckTargetCache()
+    /// The subscriptions this connection's last published subject reached, valid while the router's
+    /// version is the same (on its loop only): a run of publishes to one subject skips the router's lock
+    /// and hash.
+    var lastRoute: (subject: String, version: UInt64, matches: Router.Matches)?
     /// Consumers acknowledged during this read, with the plain acks left for the end of the read.
     private var acknowledged: [(host: ConsumerHost, sequences: [UInt64])] = []
     /// This read's messages for streams, stored at its end.

@@ -1,5 +1,6 @@
 import Foundation
 import Subjects
+import Synchronization
 
 /// Subjects to subscriptions, shared by every connection: a subject tree plus a cache of recent
 /// non-empty match results, cleared on any change. Queue subscriptions are grouped so that a message goes to one member
@@ -16,16 +17,25 @@ final class Router: @unchecked Sendable {
     private var tree = SubjectTree<Subscription>()
     private var cache: [String: Matches] = [:]
     private let cacheLimit = 4096
+    private let changes = Atomic<UInt64>(0)
+
+    /// Changes with every subscription added or removed: a match result taken when it had one value is
+    /// valid while it keeps it (read it before matching).
+    var version: UInt64 { changes.load(ordering: .acquiring) }
 
     func add(_ subscription: Subscription) {
         lock.lock(); defer { lock.unlock() }
         tree.insert(subscription.subject, subscription)
         cache.removeAll(keepingCapacity: true)
+        changes.add(1, ordering: .releasing)
     }
 
     func remove(_ subscription: Subscription) {
         lock.lock(); defer { lock.unlock() }
-        if tree.remove(subscription.subject, subscription) { cache.removeAll(keepingCapacity: true) }
+        if tree.remove(subscription.subject, subscription) {
+            cache.removeAll(keepingCapacity: true)
+            changes.add(1, ordering: .releasing)
+        }
     }
 
     var count: Int { lock.lock(); defer { lock.unlock() }; return tree.count }

@@ -120,7 +120,7 @@ final class StreamManager: @unchecked Sendable {
 
     /// The stream that captures messages published to `subject`.
     func stream(capturing subject: String) -> Managed? {
-        lock.withLock { bySubject.matches(subject).first.flatMap { streams[$0] } }
+        lock.withLock { bySubject.count == 0 ? nil : bySubject.matches(subject).first.flatMap { streams[$0] } }
     }
 
     var all: [Managed] { lock.withLock { streams.values.sorted { $0.config.name < $1.config.name } } }
