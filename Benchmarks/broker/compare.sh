@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Side-by-side broker benchmark: nats-server (Debian, the reference) and strata-server (release build),
-# same machine, same load generator (nats-bench, on the C client libnats), same run. Prints a markdown table.
+# same machine, same load generator (nats-bench, on the C client libnats), same run, each order once.
+# Prints a markdown table of geometric means.
 # Usage: Benchmarks/broker/compare.sh [count]     (from the repository root; needs libnats-dev, nats-server)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -18,26 +19,35 @@ wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/nul
 
 echo "| scenario | nats-server 2.9.10 | strata | strata ÷ nats-server |"
 echo "|---|---:|---:|---:|"
+field() { echo "$1" | tr ' ' '\n' | grep "^$2=" | cut -d= -f2; }
+gmean() { awk '{s += log($1); n++} END {printf "%.0f", exp(s / n)}'; }
+# Each scenario runs each server once in each order (nats-server, strata, strata, nats-server): whichever
+# runs first tends to look faster here. Figures are geometric means of the two runs.
 run() {  # label args...
   local label=$1; shift
-  local results=()
-  for server in nats-server strata; do
+  local -A out=([nats-server]="" [strata]="")
+  local server
+  for server in nats-server strata strata nats-server; do
     local port=$((24000 + RANDOM % 2000))
     local pid; pid=$(start $server $port)
     wait_port $port
-    results+=("$($BENCH nats://127.0.0.1:$port "$@" || true)")
+    out[$server]+="$($BENCH nats://127.0.0.1:$port "$@" || true)"$'\n'
     kill $pid; wait $pid 2>/dev/null || true
   done
-  field() { echo "$1" | tr ' ' '\n' | grep "^$2=" | cut -d= -f2; }
-  if [ "$1" = reqrep ]; then
-    for f in p50_us p99_us; do
-      local a; a=$(field "${results[0]}" $f); local b; b=$(field "${results[1]}" $f)
-      echo "| $label $f | $a | $b | $(awk "BEGIN{printf \"%.2f\", $b/$a}") |"
-    done
-  else
-    local a; a=$(field "${results[0]}" delivery_rate); local b; b=$(field "${results[1]}" delivery_rate)
-    echo "| $label msgs/s delivered (lost: $(field "${results[0]}" lost) / $(field "${results[1]}" lost)) | $a | $b | $(awk "BEGIN{printf \"%.2f\", $b/$a}") |"
-  fi
+  local fields=(delivery_rate)
+  [ "$1" = reqrep ] && fields=(p50_us p99_us)
+  local f
+  for f in "${fields[@]}"; do
+    local a; a=$(echo -n "${out[nats-server]}" | while read -r line; do field "$line" $f; done | gmean)
+    local b; b=$(echo -n "${out[strata]}" | while read -r line; do field "$line" $f; done | gmean)
+    local name="$label $f"
+    if [ $f = delivery_rate ]; then
+      local lost=0 line
+      while read -r line; do [ -n "$line" ] && lost=$((lost + $(field "$line" lost))); done <<< "${out[nats-server]}${out[strata]}"
+      name="$label msgs/s delivered (lost: $lost)"
+    fi
+    echo "| $name | $a | $b | $(awk "BEGIN{printf \"%.2f\", $b/$a}") |"
+  done
 }
 run "pub→sub 16 B" pubsub 16 $COUNT
 run "pub→sub 256 B" pubsub 256 $COUNT
