@@ -1,7 +1,7 @@
 // swift-tools-version:6.1
 // Strata: a NATS-compatible durable message broker whose heart is its own storage engine.
 //
-// Imports point one way: C shims -> C wrappers -> subjects -> storage -> protocol, config -> broker -> executables.
+// Imports point one way: C shims -> C wrappers -> subjects -> storage -> protocol, config, auth -> broker -> executables.
 import PackageDescription
 
 // The per-message paths (parser, connection handler) are state machines touched by one thread at a time;
@@ -20,12 +20,15 @@ let package = Package(
         .library(name: "StreamStore", targets: ["StreamStore"]),
         .library(name: "Subjects", targets: ["Subjects"]),
         .library(name: "NATSConfig", targets: ["NATSConfig"]),
+        .library(name: "Auth", targets: ["Auth"]),
         .executable(name: "strata", targets: ["strata"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // C shims over Debian's system libraries (liblmdb-dev, libzstd-dev).
@@ -33,6 +36,8 @@ let package = Package(
                        providers: [.apt(["liblmdb-dev"])]),
         .systemLibrary(name: "CZstd", path: "Sources/CZstd", pkgConfig: "libzstd",
                        providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CCrypt", path: "Sources/CCrypt", pkgConfig: "libxcrypt",
+                       providers: [.apt(["libcrypt-dev"])]),
         // Hardware CRC32C (SSE4.2) with a portable fallback.
         .target(name: "CCRC32C", path: "Sources/CCRC32C"),
 
@@ -56,9 +61,13 @@ let package = Package(
         // nats-server's configuration file format, pure: parser, values, typed readings. No dependencies.
         .target(name: "NATSConfig"),
 
+        // Authentication and permissions, pure: users, tokens, bcrypt, NKeys, permission decisions.
+        .target(name: "Auth", dependencies: ["Subjects", "CCrypt", .product(name: "Crypto", package: "swift-crypto")]),
+
         // The server: connections, routing, keepalive, auth (SwiftNIO).
         .target(name: "Broker", dependencies: [
-            "NATSProtocol", "Subjects", "StreamStore", "Consumers", "NATSConfig",
+            "NATSProtocol", "Subjects", "StreamStore", "Consumers", "NATSConfig", "Auth",
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
@@ -77,6 +86,7 @@ let package = Package(
         .testTarget(name: "ZstdTests", dependencies: ["Zstd"]),
         .testTarget(name: "SubjectsTests", dependencies: ["Subjects"]),
         .testTarget(name: "NATSProtocolTests", dependencies: ["NATSProtocol"]),
+        .testTarget(name: "AuthTests", dependencies: ["Auth", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "ConsumersTests", dependencies: ["Consumers"]),
         .testTarget(name: "NATSConfigTests", dependencies: ["NATSConfig"], resources: [.copy("Golden")]),
         .testTarget(name: "BrokerTests", dependencies: ["Broker", "StreamStore", "Consumers", "NATSProtocol", "strata-server",
