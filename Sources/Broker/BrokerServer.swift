@@ -20,6 +20,8 @@ public final class BrokerServer: @unchecked Sendable {
     public let serverID: String
     let logger: Logger
     let router = Router()
+    /// Runs work that would stall an event loop (bcrypt password checks).
+    let blockingPool = NIOThreadPool(numberOfThreads: 1)
     /// The JetStream API and stream capture, when JetStream is on.
     let jetStream: JetStreamService?
     private let group: MultiThreadedEventLoopGroup
@@ -31,12 +33,7 @@ public final class BrokerServer: @unchecked Sendable {
     private(set) var boundPort = 0
 
     public init(configuration: BrokerConfiguration, logger: Logger = Logger(label: "strata")) throws {
-        if configuration.authToken != nil && configuration.user != nil {
-            throw ConfigurationError("use either a token or a user and password, not both")
-        }
-        if (configuration.user == nil) != (configuration.password == nil) {
-            throw ConfigurationError("a user needs a password, and a password a user")
-        }
+        if let problem = configuration.auth.validate() { throw ConfigurationError(problem) }
         self.current = configuration
         self.domainAPIPrefix = configuration.jetStreamDomain.map { "$JS.\($0).API." }
         self.logger = logger
@@ -61,6 +58,7 @@ public final class BrokerServer: @unchecked Sendable {
     /// Binds and starts accepting clients; returns the port (useful with port 0).
     @discardableResult
     public func start() async throws -> Int {
+        blockingPool.start()
         if let jetStream {
             jetStream.send = { [weak self] messages in self?.routeInternal(messages) }
             jetStream.hasInterest = { [weak self] subject in !(self?.router.matches(subject).isEmpty ?? true) }
@@ -100,6 +98,7 @@ public final class BrokerServer: @unchecked Sendable {
         for client in connections { client.closeFromAnyThread() }
         // (try?: event loops that already stopped leave nothing to undo)
         try? await group.shutdownGracefully()
+        try? await blockingPool.shutdownGracefully()
         if let jetStream {
             // Consumers' unsaved state is queued before the streams close; closing drains and syncs it.
             jetStream.flushConsumers()
@@ -132,12 +131,6 @@ public final class BrokerServer: @unchecked Sendable {
     /// Connected clients and slow consumers cut off so far.
     public var statistics: (clients: Int, subscriptions: Int, slowConsumers: Int) {
         lock.withLock { (clients.count, router.count, slowConsumers) }
-    }
-
-    static func authorize(_ options: ConnectOptions, by configuration: BrokerConfiguration) -> Bool {
-        if let token = configuration.authToken { return options.authToken == token }
-        if let user = configuration.user { return options.user == user && options.pass == configuration.password }
-        return true
     }
 
     // MARK: Routing
@@ -232,6 +225,7 @@ public final class BrokerServer: @unchecked Sendable {
             var targets = matches.plain
             for group in matches.groups { if let chosen = group.randomElement() { targets.append(chosen) } }
             for subscription in targets {
+                guard subscription.admits(message.to, reply: message.reply) else { continue }
                 let (deliver, last) = subscription.claimDelivery()
                 if deliver {
                     let key = ObjectIdentifier(subscription.client)
@@ -251,6 +245,7 @@ public final class BrokerServer: @unchecked Sendable {
     }
 
     private func deliver(_ publish: Publish, to subscription: Subscription, from publisher: ClientConnection) {
+        guard subscription.admits(publish.subject, reply: publish.reply) else { return }
         let (deliver, last) = subscription.claimDelivery()
         if deliver { subscription.client.deliver(publish, to: subscription, from: publisher) }
         if last {

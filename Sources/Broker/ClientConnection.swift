@@ -1,3 +1,4 @@
+import Auth
 import Foundation
 import Logging
 import NATSProtocol
@@ -18,6 +19,15 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
     private var parser: ClientParser
     private var options = ConnectOptions()
     private var connected = false
+    /// The nonce this connection's INFO carried (NKeys sign it).
+    private var nonce: String?
+    /// What the authenticated user may do; nil: everything.
+    private(set) var permissions: ConnectionPermissions?
+    /// The user's name, for the log (never a password or token).
+    private var userName: String?
+    /// Set while CONNECT is checked off the loop (bcrypt): nothing more is parsed until it is decided.
+    private var authenticating = false
+    private var authTimer: Scheduled<Void>?
     private var subscriptions: [String: Subscription] = [:]
     private var pingsOutstanding = 0
     private var pingTask: RepeatedTask?
@@ -68,9 +78,17 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
         server.register(self)
         let remote = context.channel.remoteAddress
         logger.debug("client connected from \(remote?.description ?? "?")")
-        let info = ServerInfo(serverID: server.serverID, serverName: server.serverName, host: config.host,
+        var info = ServerInfo(serverID: server.serverID, serverName: server.serverName, host: config.host,
                               port: server.boundPort, maxPayload: config.maxPayload, jetstream: server.jetStream != nil,
-                              authRequired: config.authRequired, clientID: id, clientIP: remote?.ipAddress ?? "")
+                              authRequired: config.auth.advertisesAuthRequired, clientID: id, clientIP: remote?.ipAddress ?? "")
+        if config.auth.needsNonce {
+            nonce = Authenticator.makeNonce()
+            info.nonce = nonce
+        }
+        if let tls = config.tls {
+            info.tlsRequired = true
+            if tls.verifiesClients { info.tlsVerify = true }
+        }
         ServerEncoder.info(info.json(), into: &outbound)
         if server.clientCount > config.maxConnections {
             logger.info("maximum connections (\(config.maxConnections)) exceeded: refused")
@@ -79,6 +97,12 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
             return
         }
         flushNow()
+        if config.authRequired {
+            let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+            authTimer = context.eventLoop.scheduleTask(in: .nanoseconds(Int64(config.authTimeout * 1e9))) {
+                loopBound.value.authenticationTimedOut()
+            }
+        }
         startWriteDeadline(context.eventLoop)
         let interval = TimeAmount.nanoseconds(Int64(config.pingInterval * 1e9))
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
@@ -87,6 +111,7 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
 
     func channelInactive(context: ChannelHandlerContext) {
         pingTask?.cancel()
+        authTimer?.cancel()
         writeDeadlineTask?.cancel()
         for subscription in subscriptions.values { server.router.remove(subscription) }
         subscriptions.removeAll()
@@ -101,8 +126,14 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
         } else {
             inbound!.writeBuffer(&bytes)
         }
+        processInbound()
+    }
+
+    /// Parses and handles what has arrived, then does the end-of-read work (hand-overs, stores, acks).
+    private func processInbound() {
+        guard let channel else { return }
         do {
-            while !closing, let operation = try parser.next(from: &inbound!) {
+            while !closing, !authenticating, inbound != nil, let operation = try parser.next(from: &inbound!) {
                 handle(operation)
             }
         } catch {
@@ -112,7 +143,7 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
         }
         if let buffer = inbound, buffer.readableBytes == 0 { inbound = nil } else { inbound?.discardReadBytes() }
         handOverRemoteDeliveries()
-        if !captured.isEmpty { storeCaptured(context) }
+        if !captured.isEmpty { storeCaptured(channel) }
         if !acknowledged.isEmpty {
             let pending = acknowledged
             acknowledged.removeAll(keepingCapacity: true)
@@ -123,7 +154,7 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
     }
 
     /// Hands this read's stream publishes to their stores, and stops reading while too much waits.
-    private func storeCaptured(_ context: ChannelHandlerContext) {
+    private func storeCaptured(_ channel: Channel) {
         guard let jetStream = server.jetStream else { captured.removeAll(); return }
         let bytes = captured.reduce(0) { $0 + JetStreamService.bytes(of: $1.publish) }
         var queued = 0
@@ -135,16 +166,16 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
         // Counted before the hand-off: publishes the service refuses complete within it, at once.
         if publishWindow.handed(bytes, queued: queued) {
             logger.debug("\(publishWindow.inFlight) bytes of publishes waiting for their streams: reading paused")
-            context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+            channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
         }
-        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        jetStream.store(captured, on: context.eventLoop) { done in loopBound.value.publishesStored(done) }
+        let loopBound = NIOLoopBound(self, eventLoop: channel.eventLoop)
+        jetStream.store(captured, on: channel.eventLoop) { done in loopBound.value.publishesStored(done) }
         captured.removeAll(keepingCapacity: true)
     }
 
     /// Earlier stream publishes were stored and acknowledged (on this connection's loop).
     private func publishesStored(_ bytes: Int) {
-        if publishWindow.completed(bytes), let channel {
+        if publishWindow.completed(bytes), !authenticating, let channel {
             logger.debug("publishes stored: reading resumed")
             channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
         }
@@ -201,23 +232,22 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
         switch operation {
         case .connect(let json):
             guard let decoded = ConnectOptions.decode(json) else { close(); return }
-            if config.authRequired && !BrokerServer.authorize(decoded, by: config) {
-                authorizationViolation()
-                return
-            }
             if decoded.noResponders && !decoded.headers {
                 sendError("no responders requires headers support")
                 close()
                 return
             }
-            options = decoded
-            connected = true
-            ok()
+            authenticate(decoded)
         case .publish(let publish):
             if publish.headers != nil && !options.headers { close(); return }
             if options.pedantic && !Subject.isValidLiteral(publish.subject) {
                 sendError("Invalid Publish Subject")
                 ok()
+                return
+            }
+            if let permissions, !permissions.allowsPublish(publish.subject) {
+                logger.error("publish violation - \(userDescription), subject \"\(publish.subject)\"")
+                sendError("Permissions Violation for Publish to \"\(publish.subject)\"")
                 return
             }
             ok()  // the reference acknowledges before it routes (a self-subscription sees +OK first)
@@ -229,7 +259,15 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
                 sendError("Invalid Subject")
                 return
             }
-            let subscription = Subscription(client: self, sid: sid, subject: subject, queue: queue, receivesHeaders: options.headers)
+            if let permissions, !permissions.allowsSubscribe(subject, queue: queue) {
+                let text = "Permissions Violation for Subscription to \"\(subject)\"" + (queue.map { " using queue \"\($0)\"" } ?? "")
+                logger.error("subscription violation - \(userDescription), subject \"\(subject)\"\(queue.map { ", queue \"\($0)\"" } ?? ""), sid \(sid)")
+                sendError(text)
+                return
+            }
+            let subscription = Subscription(client: self, sid: sid, subject: subject, queue: queue, receivesHeaders: options.headers,
+                                            deliveryFilter: permissions?.deliveryFilter(forSubscription: subject),
+                                            replies: permissions?.replies)
             if let previous = subscriptions.updateValue(subscription, forKey: sid) { server.router.remove(previous) }
             server.router.add(subscription)
             ok()
@@ -251,6 +289,74 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
         }
     }
 
+    // MARK: Authentication
+
+    /// Decides who the client of `connect` is (``Authenticator``, from the configuration this connection
+    /// holds). A bcrypt check runs on the server's blocking pool, and nothing more the client sent is
+    /// parsed until it is decided; every other check is made here at once.
+    private func authenticate(_ connect: ConnectOptions, reauthenticating: Bool = false) {
+        let auth = config.auth
+        guard auth.required else { return accept(connect, as: Identity(), reauthenticating: reauthenticating) }
+        let credentials = Credentials(user: connect.user, password: connect.pass, token: connect.authToken,
+                                      nkey: connect.nkey, signature: connect.signature)
+        let nonce = self.nonce
+        guard Authenticator.isExpensive(credentials, by: auth), let channel else {
+            return decided(Authenticator.authenticate(credentials, nonce: nonce, by: auth), connect, reauthenticating)
+        }
+        authenticating = true
+        channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+        let loopBound = NIOLoopBound(self, eventLoop: channel.eventLoop)
+        server.blockingPool.runIfActive(eventLoop: channel.eventLoop) {
+            Authenticator.authenticate(credentials, nonce: nonce, by: auth)
+        }.whenComplete { result in
+            let connection = loopBound.value
+            connection.authenticating = false
+            let decision = (try? result.get()) ?? .refused(reason: "the server is shutting down")
+            connection.decided(decision, connect, reauthenticating)
+            guard !connection.closing, let channel = connection.channel else { return }
+            if !connection.publishWindow.paused {
+                channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+            }
+            connection.processInbound()
+            connection.flushNow()
+        }
+    }
+
+    private func decided(_ decision: AuthDecision, _ connect: ConnectOptions, _ reauthenticating: Bool) {
+        switch decision {
+        case .accepted(let identity):
+            accept(connect, as: identity, reauthenticating: reauthenticating)
+        case .refused(let reason):
+            // The reason names the user or key, never the password, token or signature.
+            logger.error("\(channel?.remoteAddress?.description ?? "?") - authentication error: \(reason)")
+            authorizationViolation()
+        }
+    }
+
+    private func accept(_ connect: ConnectOptions, as identity: Identity, reauthenticating: Bool) {
+        authTimer?.cancel()
+        authTimer = nil
+        permissions = identity.permissions.map(ConnectionPermissions.init)
+        userName = identity.name
+        if reauthenticating { return }
+        options = connect
+        connected = true
+        ok()
+    }
+
+    /// No CONNECT within the authorization timeout.
+    private func authenticationTimedOut() {
+        guard !connected, !closing else { return }
+        logger.error("\(channel?.remoteAddress?.description ?? "?") - authentication timeout")
+        sendError("Authentication Timeout")
+        close()
+    }
+
+    /// Who this connection is, for the log: the user's name or NKey, or its address.
+    private var userDescription: String {
+        userName.map { "user \"\($0)\"" } ?? "client \(channel?.remoteAddress?.description ?? "?")"
+    }
+
     /// A request that reached nobody: the reference answers the requester's own subscription for the reply
     /// subject with a header-only 503 status (nats.go's `ErrNoResponders`, nats-py's `NoRespondersError`).
     private func answerNoResponders(_ reply: String) {
@@ -264,7 +370,6 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
     }
 
     private func authorizationViolation() {
-        logger.info("authorization violation")
         sendError("Authorization Violation")
         close()
     }
@@ -435,8 +540,10 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
                               value: .init(low: configuration.maxPending / 2, high: configuration.maxPending)).whenFailure { _ in }
         }
         if previous.writeDeadline != configuration.writeDeadline { startWriteDeadline(channel.eventLoop) }
-        if connected && configuration.authRequired && !BrokerServer.authorize(options, by: configuration) {
-            authorizationViolation()
+        if connected && (configuration.auth != previous.auth || configuration.tls != previous.tls) {
+            // As nats-server: every connection is authenticated again; one that no longer passes is closed,
+            // the others carry on with their new permissions.
+            authenticate(options, reauthenticating: true)
         }
         flushNow()
     }

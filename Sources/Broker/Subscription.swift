@@ -1,3 +1,4 @@
+import Auth
 import Foundation
 
 /// One client subscription. Identity is the object (a client may subscribe the same subject twice).
@@ -9,12 +10,20 @@ final class Subscription: Hashable, @unchecked Sendable {
     /// Whether the client said `headers: true` in its CONNECT: a client that did not is sent messages
     /// without their header block (`MSG` with the payload only), as the reference does.
     let receivesHeaders: Bool
+    /// The subscriber's permissions when a deny entry falls within this (wildcard) subscription: messages
+    /// on denied subjects are not delivered to it. nil for nearly every subscription.
+    let deliveryFilter: Permissions?
+    /// The subscriber's reply allowance (`allow_responses`): a delivered request opens its reply subject.
+    let replies: ReplyTracker?
     private let lock = NSLock()
     private var maxMessages: Int?
     private var delivered = 0
 
-    init(client: ClientConnection, sid: String, subject: String, queue: String?, receivesHeaders: Bool) {
+    init(client: ClientConnection, sid: String, subject: String, queue: String?, receivesHeaders: Bool,
+         deliveryFilter: Permissions? = nil, replies: ReplyTracker? = nil) {
         self.client = client
+        self.deliveryFilter = deliveryFilter
+        self.replies = replies
         self.receivesHeaders = receivesHeaders
         self.sid = sid
         self.subject = subject
@@ -29,6 +38,15 @@ final class Subscription: Hashable, @unchecked Sendable {
         lock.lock(); defer { lock.unlock() }
         maxMessages = max
         return delivered >= max
+    }
+
+    /// True when a message on `subject` (with `reply`) may be delivered here; a reply subject it carries is
+    /// opened for the subscriber's responses. Costs two nil checks for a subscription without either.
+    @inline(__always)
+    func admits(_ subject: String, reply: String?) -> Bool {
+        if let deliveryFilter, deliveryFilter.deniesDelivery(of: subject) { return false }
+        if let replies, let reply { replies.delivered(reply: reply) }
+        return true
     }
 
     /// Counts one delivery. Returns (deliver, lastOne): whether to deliver, and whether this was the last.

@@ -16,6 +16,9 @@ public struct ConnectOptions: Equatable, Sendable, Decodable {
     public var user: String?
     public var pass: String?
     public var authToken: String?
+    /// The user's NKey public key, and its signature of INFO's nonce (base64 RawURL).
+    public var nkey: String?
+    public var signature: String?
 
     public init() {}
 
@@ -24,6 +27,7 @@ public struct ConnectOptions: Equatable, Sendable, Decodable {
         case noResponders = "no_responders"
         case protocolVersion = "protocol"
         case authToken = "auth_token"
+        case nkey, signature = "sig"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -40,6 +44,8 @@ public struct ConnectOptions: Equatable, Sendable, Decodable {
         user = try c.decodeIfPresent(String.self, forKey: .user)
         pass = try c.decodeIfPresent(String.self, forKey: .pass)
         authToken = try c.decodeIfPresent(String.self, forKey: .authToken)
+        nkey = try c.decodeIfPresent(String.self, forKey: .nkey)
+        signature = try c.decodeIfPresent(String.self, forKey: .signature)
     }
 
     /// Decodes the JSON of a CONNECT; nil when it is not valid JSON (the reference then closes silently).
@@ -64,6 +70,10 @@ public struct ServerInfo: Encodable, Sendable {
     public var authRequired: Bool?
     public var clientID: UInt64
     public var clientIP: String
+    /// Set when NKeys are configured: the client signs it.
+    public var nonce: String?
+    public var tlsRequired: Bool?
+    public var tlsVerify: Bool?
     /// What this server really is (the reference has no such field; clients ignore it).
     public var implementation = "strata"
 
@@ -84,6 +94,7 @@ public struct ServerInfo: Encodable, Sendable {
         case serverID = "server_id", serverName = "server_name", version, proto, host, port, headers
         case maxPayload = "max_payload", jetstream, authRequired = "auth_required"
         case clientID = "client_id", clientIP = "client_ip", implementation = "x_implementation"
+        case nonce, tlsRequired = "tls_required", tlsVerify = "tls_verify"
     }
 
     public func json() -> String {

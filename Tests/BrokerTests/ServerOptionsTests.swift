@@ -9,7 +9,7 @@ import Testing
         #expect(options.configuration.host == "127.0.0.1" && options.configuration.port == 4333)
         #expect(options.configuration.serverName == "east" && options.configuration.jetStream)
         #expect(options.configuration.storeDirectory == "/tmp/x" && options.configuration.maxPayload == 2048)
-        #expect(options.configuration.user == "u" && options.configuration.password == "p" && options.configuration.debug)
+        #expect(options.configuration.auth.user == "u" && options.configuration.auth.password == "p" && options.configuration.debug)
         #expect(try ServerOptions.parse(["-js"]).configuration.storeDirectory == "./data")
         #expect(try ServerOptions.parse(["--help"]).action == .help)
         #expect(try ServerOptions.parse(["-v"]).action == .version)
@@ -22,9 +22,9 @@ import Testing
         #expect(throws: ConfigurationError.self) { _ = try ServerOptions.parse(["-p", "70000"]) }
         #expect(throws: ConfigurationError.self) { _ = try ServerOptions.parse(["-c", "/nonexistent.json"]) }
         var both = BrokerConfiguration()
-        both.authToken = "t"
-        both.user = "u"
-        both.password = "p"
+        both.auth.token = "t"
+        both.auth.user = "u"
+        both.auth.password = "p"
         #expect(throws: ConfigurationError.self) { _ = try BrokerServer(configuration: both) }
     }
 
@@ -35,7 +35,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: path) }
         let options = try ServerOptions.parse(["-c", path, "-p", "6000"])
         #expect(options.configuration.port == 6000 && options.configuration.maxPayload == 4096)
-        #expect(options.configuration.authToken == "abc" && options.configuration.storeDirectory == "/srv/js")
+        #expect(options.configuration.auth.token == "abc" && options.configuration.storeDirectory == "/srv/js")
         #expect(options.configPath == path)
     }
 }

@@ -1,3 +1,4 @@
+import Auth
 import Foundation
 
 /// What a server listens on and how it treats clients. Defaults are nats-server's.
@@ -28,10 +29,10 @@ public struct BrokerConfiguration: Sendable, Equatable {
     public var logTime = true
     public var logFile: String?
     public var pidFile: String?
-    /// Authentication: a token, or a user and password (at most one of the two).
-    public var authToken: String?
-    public var user: String?
-    public var password: String?
+    /// Authentication and permissions (`authorization { }`, `no_auth_user`, `--user`, `--pass`, `--auth`).
+    public var auth = AuthConfiguration()
+    /// TLS for client connections (`tls { }`, `--tls…` flags); nil: plain TCP.
+    public var tls: TLSSettings?
     /// JetStream storage (the API itself arrives with the JetStream issue).
     public var jetStream = false
     /// How JetStream file streams sync (Specs/WritePath.md): always (default: sync before the pub ack),
@@ -52,7 +53,11 @@ public struct BrokerConfiguration: Sendable, Equatable {
 
     public init() {}
 
-    public var authRequired: Bool { authToken != nil || user != nil }
+    public var authRequired: Bool { auth.required }
+
+    /// Seconds a client has to send CONNECT when authentication is required: `authorization { timeout }`,
+    /// else nats-server's default (2 s; with TLS, the TLS timeout plus one).
+    public var authTimeout: Double { auth.timeout ?? tls.map { $0.timeout + 1 } ?? 2 }
 }
 
 /// A configuration that cannot be used, with why.

@@ -26,14 +26,13 @@ public enum ConfigFileOptions {
         "client_advertise", "trace_verbose", "mappings", "maps", "disable_sublist_cache", "no_sublist_cache", "accounts",
         "http", "https", "http_port", "monitor_port", "https_port", "http_base_path", "cluster", "gateway", "leaf", "leafnodes",
         "logfile_size_limit", "log_size_limit", "syslog", "remote_syslog", "ports_file_dir", "prof_port", "max_traced_msg_len",
-        "max_subscriptions", "max_subs", "max_sub_tokens", "max_subscription_tokens", "tls", "ocsp", "allow_non_tls",
+        "max_subscriptions", "max_subs", "max_sub_tokens", "max_subscription_tokens", "ocsp", "allow_non_tls",
         "lame_duck_duration", "lame_duck_grace_period", "operator", "operators", "roots", "root", "root_operators",
         "root_operator", "resolver", "account_resolver", "accounts_resolver", "resolver_tls", "resolver_preload",
-        "resolver_pinned_accounts", "no_auth_user", "system_account", "system", "no_system_account", "no_system", "no_sys_acc",
+        "resolver_pinned_accounts", "system_account", "system", "no_system_account", "no_system", "no_sys_acc",
         "no_header_support", "trusted", "trusted_keys", "connect_error_reports", "reconnect_error_reports", "websocket", "ws",
         "mqtt", "server_tags", "default_js_domain",
     ]
-    static let unservedAuthorization: Set<String> = ["timeout", "users", "default_permission", "default_permissions", "permissions"]
     static let unservedJetStream: Set<String> = [
         "key", "ek", "encryption_key", "cipher", "limits", "unique_tag", "max_outstanding_catchup", "extension_hint",
     ]
@@ -67,13 +66,16 @@ public enum ConfigFileOptions {
                 case "pidfile", "pid_file": configuration.pidFile = try value.string(for: key)
                 case "store_dir", "storedir": configuration.storeDirectory = try value.string(for: key)
                 case "authorization": try authorization(value.map(for: key))
+                case "no_auth_user": configuration.auth.noAuthUser = try value.string(for: key)
+                case "tls": try tls(value)
                 case "jetstream": try jetStream(value)
                 default:
                     try unserved(entry, known: ConfigFileOptions.unservedTopLevel)
                 }
             }
-            if configuration.authToken != nil && configuration.user != nil {
-                throw ConfigError("authorization: use either a token or a user and password, not both", at: map.entry("authorization")!.value.location)
+            if let problem = configuration.auth.validate() {
+                let location = (map.entry("authorization") ?? map.entry("no_auth_user"))?.value.location ?? map.entries[0].keyLocation
+                throw ConfigError(problem, at: location)
             }
         }
 
@@ -91,21 +93,6 @@ public enum ConfigFileOptions {
             if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
             if !host.isEmpty { configuration.host = host }
             configuration.port = port
-        }
-
-        mutating func authorization(_ map: ConfigMap) throws(ConfigError) {
-            for entry in map.entries where !entry.usedAsVariable {
-                let key = entry.key.lowercased()
-                switch key {
-                case "token": configuration.authToken = try entry.value.string(for: key)
-                case "user", "username": configuration.user = try entry.value.string(for: key)
-                case "pass", "password": configuration.password = try entry.value.string(for: key)
-                default: try unserved(entry, known: ConfigFileOptions.unservedAuthorization, within: "authorization")
-                }
-            }
-            if (configuration.user == nil) != (configuration.password == nil), let first = map.entries.first {
-                throw ConfigError("authorization: a user needs a password, and a password a user", at: first.keyLocation)
-            }
         }
 
         mutating func jetStream(_ value: ConfigValue) throws(ConfigError) {

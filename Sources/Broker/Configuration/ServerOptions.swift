@@ -40,6 +40,13 @@ public struct ServerOptions: Sendable {
             --pass <password>            Password required for connections
             --auth <token>               Authorization token required for connections
 
+    TLS options:
+            --tls                        Enable TLS, do not verify clients (default: false)
+            --tlscert <file>             Server certificate file
+            --tlskey <file>              Private key for server certificate
+            --tlsverify                  Enable TLS, verify client certificates
+            --tlscacert <file>           Client certificate CA for verification
+
     Logging options:
         -D, --debug                      Enable debugging output
         -V, --trace                      Trace the raw protocol
@@ -84,6 +91,7 @@ public struct ServerOptions: Sendable {
             guard let n = Int(text), n >= 0 else { throw ConfigurationError("flag \(flag) needs a number, got '\(text)'") }
             return n
         }
+        var tlsFlags = (enabled: false, verify: false, cert: String?.none, key: String?.none, ca: String?.none)
         while index < args.count {
             let flag = args[index]
             switch flag {
@@ -106,9 +114,14 @@ public struct ServerOptions: Sendable {
                     throw ConfigurationError("--js_sync takes always, none or interval:<n>ms")
                 }
                 options.configuration.jetStreamSync = policy
-            case "--user", "-user": options.configuration.user = try value(flag)
-            case "--pass", "-pass": options.configuration.password = try value(flag)
-            case "--auth", "-auth": options.configuration.authToken = try value(flag)
+            case "--user", "-user": options.configuration.auth.user = try value(flag)
+            case "--pass", "-pass": options.configuration.auth.password = try value(flag)
+            case "--auth", "-auth": options.configuration.auth.token = try value(flag)
+            case "--tls", "-tls": tlsFlags.enabled = true
+            case "--tlsverify", "-tlsverify": tlsFlags.enabled = true; tlsFlags.verify = true
+            case "--tlscert", "-tlscert": tlsFlags.cert = try value(flag)
+            case "--tlskey", "-tlskey": tlsFlags.key = try value(flag)
+            case "--tlscacert", "-tlscacert": tlsFlags.ca = try value(flag)
             case "-D", "--debug", "-debug": options.configuration.debug = true
             case "-V", "--trace", "-trace": options.configuration.trace = true
             case "-DV", "-VD": options.configuration.debug = true; options.configuration.trace = true
@@ -118,6 +131,19 @@ public struct ServerOptions: Sendable {
             default: throw ConfigurationError("unknown flag \(flag)")
             }
             index += 1
+        }
+        if tlsFlags.enabled || tlsFlags.cert != nil || tlsFlags.key != nil || tlsFlags.ca != nil {
+            // As nats-server: the flags override the config file's `tls` block, field by field.
+            guard let cert = tlsFlags.cert ?? options.configuration.tls?.certFile,
+                  let key = tlsFlags.key ?? options.configuration.tls?.keyFile else {
+                throw ConfigurationError("TLS Server certificate must be present and valid (--tlscert and --tlskey)")
+            }
+            var tls = options.configuration.tls ?? TLSSettings(certFile: cert, keyFile: key)
+            tls.certFile = cert
+            tls.keyFile = key
+            if let ca = tlsFlags.ca { tls.caFile = ca }
+            if tlsFlags.verify { tls.verify = true }
+            options.configuration.tls = tls
         }
         if options.configuration.port > 65535 { throw ConfigurationError("port \(options.configuration.port) is out of range") }
         if options.configuration.jetStream && options.configuration.storeDirectory == nil {
