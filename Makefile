@@ -3,8 +3,8 @@ SWIFT ?= swift
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Build: the system libraries the package links. Test: the reference server for side-by-side checks and
 # the C client (libnats-dev) and nats.go (Go 1.19 and golang-github-nats-io-go-nats-dev) for their interop tests.
-APT_PACKAGES := liblmdb-dev libzstd-dev pkg-config
-TEST_APT_PACKAGES := nats-server python3-venv libnats-dev gcc golang-go golang-github-nats-io-go-nats-dev
+APT_PACKAGES := liblmdb-dev libzstd-dev libcrypt-dev pkg-config
+TEST_APT_PACKAGES := nats-server openssl python3-venv libnats-dev gcc golang-go golang-github-nats-io-go-nats-dev
 PY := .build-py/bin/python
 DATA ?= data
 PORT ?= 4222
@@ -26,9 +26,9 @@ deps:
 # The interop client (nats-py from PyPI) in a virtual environment, and the reference nats-server.
 test-deps: deps
 	$(call apt_install,$(TEST_APT_PACKAGES))
-	@$(PY) -c "import nats, pytest, pytest_asyncio" 2>/dev/null || { \
+	@$(PY) -c "import nats, nkeys, bcrypt, pytest, pytest_asyncio" 2>/dev/null || { \
 	  python3 -m venv .build-py && $(PY) -m pip install -q --upgrade pip && \
-	  $(PY) -m pip install -q nats-py pytest pytest-asyncio; }
+	  $(PY) -m pip install -q nats-py nkeys bcrypt pytest pytest-asyncio; }
 
 build: deps
 	$(SWIFT) build

@@ -4,70 +4,9 @@ authorization without dropping connections, and a malformed reload leaves the ru
 import asyncio, json, os, shutil, signal, socket, subprocess, tempfile, time
 import pytest
 import nats
-from conftest import STRATA, Server, free_port
+from conftest import STRATA, Server, free_port, ConfiguredServer, binary, info
 
 KINDS = ["strata", "reference"]
-
-
-def binary(kind):
-    if kind == "strata":
-        return STRATA
-    path = shutil.which("nats-server")
-    if path is None:
-        pytest.skip("nats-server is not installed")
-    return path
-
-
-class ConfiguredServer(Server):
-    """A server started with `-c FILE` only (everything it serves comes from the file)."""
-
-    def __init__(self, kind, directory, text, port=None):
-        self.kind, self.directory = kind, directory
-        self.port = port or free_port()
-        self.config = os.path.join(directory, "server.conf")
-        self.write(text)
-        super().__init__([binary(kind), "-c", self.config], self.port)
-
-    def write(self, text):
-        with open(self.config + ".tmp", "w") as f:
-            f.write(text.replace("@PORT@", str(self.port)).replace("@DIR@", self.directory))
-        os.replace(self.config + ".tmp", self.config)
-
-    def stop(self):
-        """Stops the server; returns what it logged."""
-        super().stop()
-        return self.process.stderr.read().decode()
-
-
-@pytest.fixture
-def directory():
-    path = tempfile.mkdtemp(prefix="strata-conf-")
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
-def info(port, send=b""):
-    """The INFO a new connection gets, and what the server says next to `send` (until PONG or close)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-        data = b""
-        while b"\r\n" not in data:
-            chunk = s.recv(4096)
-            assert chunk, f"closed before INFO: {data!r}"
-            data += chunk
-        line, _, rest = data.partition(b"\r\n")
-        first = json.loads(line[5:].strip())
-        if send:
-            s.sendall(send)
-            try:
-                while not rest.endswith(b"PONG\r\n"):
-                    chunk = s.recv(4096)
-                    if not chunk:
-                        rest += b"<CLOSED>"
-                        break
-                    rest += chunk
-            except socket.timeout:
-                pass
-        return first, rest
 
 
 FULL = """
