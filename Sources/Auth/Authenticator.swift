@@ -5,8 +5,12 @@ public struct Credentials: Sendable, Equatable {
     public var token: String?
     public var nkey: String?
     public var signature: String?
+    /// With `verify_and_map`: the verified client certificate's names; the user is the one they name.
+    public var certificate: CertificateIdentity?
 
-    public init(user: String? = nil, password: String? = nil, token: String? = nil, nkey: String? = nil, signature: String? = nil) {
+    public init(user: String? = nil, password: String? = nil, token: String? = nil, nkey: String? = nil, signature: String? = nil,
+                certificate: CertificateIdentity? = nil) {
+        self.certificate = certificate
         self.user = user
         self.password = password
         self.token = token
@@ -56,6 +60,9 @@ public enum Authenticator {
         guard configuration.required else { return .accepted(Identity()) }
         if !configuration.nkeys.isEmpty, let nkey = credentials.nkey, !nkey.isEmpty {
             return authenticateNKey(nkey, signature: credentials.signature, nonce: nonce, by: configuration)
+        }
+        if !configuration.users.isEmpty, let certificate = credentials.certificate {
+            return authenticateCertificate(certificate, password: credentials.password, by: configuration)
         }
         if !configuration.users.isEmpty {
             let name = credentials.user ?? ""
@@ -109,6 +116,21 @@ public enum Authenticator {
             return .refused(reason: "signature not verified for nkey \(nkey)")
         }
         return .accepted(Identity(name: nkey, permissions: user.permissions ?? configuration.defaultPermissions))
+    }
+
+    /// `verify_and_map`: the first of the certificate's alternative names that is a listed user, else the
+    /// listed user whose name is the certificate's subject. The user's password (normally empty) must
+    /// match too, as nats-server checks it.
+    static func authenticateCertificate(_ certificate: CertificateIdentity, password: String?, by configuration: AuthConfiguration) -> AuthDecision {
+        var user = certificate.names.lazy.compactMap { name in configuration.users.first { $0.name == name } }.first
+        if user == nil, let subject = certificate.subject {
+            user = configuration.users.first { DistinguishedName($0.name) == subject }
+        }
+        guard let user else { return .refused(reason: "no user matches the client certificate \(certificate.names)") }
+        guard PasswordCheck.matches(password, configured: user.password) else {
+            return .refused(reason: "wrong password for user \"\(user.name)\" (mapped from its certificate)")
+        }
+        return .accepted(Identity(name: user.name, permissions: user.permissions ?? configuration.defaultPermissions))
     }
 
     /// A fresh nonce for INFO: 11 random bytes in base64 RawURL (15 characters), as nats-server makes it.

@@ -3,6 +3,7 @@ import Logging
 import NATSProtocol
 import NIOCore
 import NIOPosix
+import NIOSSL
 import StreamStore
 
 /// A NATS server: accepts clients over TCP and routes their messages.
@@ -20,6 +21,8 @@ public final class BrokerServer: @unchecked Sendable {
     public let serverID: String
     let logger: Logger
     let router = Router()
+    /// The TLS context for client connections, when TLS is configured.
+    let tlsContext: NIOSSLContext?
     /// Runs work that would stall an event loop (bcrypt password checks).
     let blockingPool = NIOThreadPool(numberOfThreads: 1)
     /// The JetStream API and stream capture, when JetStream is on.
@@ -34,6 +37,7 @@ public final class BrokerServer: @unchecked Sendable {
 
     public init(configuration: BrokerConfiguration, logger: Logger = Logger(label: "strata")) throws {
         if let problem = configuration.auth.validate() { throw ConfigurationError(problem) }
+        self.tlsContext = try configuration.tls.map(TLSContextFactory.make)
         self.current = configuration
         self.domainAPIPrefix = configuration.jetStreamDomain.map { "$JS.\($0).API." }
         self.logger = logger

@@ -3,6 +3,8 @@ import Foundation
 import Logging
 import NATSProtocol
 import NIOCore
+import NIOSSL
+import NIOTLS
 import Subjects
 
 /// One client connection: parses its operations, answers them as nats-server does, and writes the
@@ -28,6 +30,10 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
     /// Set while CONNECT is checked off the loop (bcrypt): nothing more is parsed until it is decided.
     private var authenticating = false
     private var authTimer: Scheduled<Void>?
+    /// Pending while the TLS handshake runs: it closes the connection when the handshake takes too long.
+    private var tlsTimer: Scheduled<Void>?
+    /// With `verify_and_map`: who the client's certificate names.
+    private var certificateIdentity: CertificateIdentity?
     private var subscriptions: [String: Subscription] = [:]
     private var pingsOutstanding = 0
     private var pingTask: RepeatedTask?
@@ -97,6 +103,20 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
             return
         }
         flushNow()
+        if let tlsContext = server.tlsContext, let tls = config.tls {
+            // As nats-server: INFO goes out in plain text, then the client starts the handshake.
+            do {
+                try context.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tlsContext), position: .first)
+            } catch {
+                logger.error("\(remote?.description ?? "?") - TLS handshake error: \(error)")
+                close()
+                return
+            }
+            let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+            tlsTimer = context.eventLoop.scheduleTask(in: .nanoseconds(Int64(tls.timeout * 1e9))) {
+                loopBound.value.tlsHandshakeTimedOut()
+            }
+        }
         if config.authRequired {
             let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
             authTimer = context.eventLoop.scheduleTask(in: .nanoseconds(Int64(config.authTimeout * 1e9))) {
@@ -111,6 +131,7 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
 
     func channelInactive(context: ChannelHandlerContext) {
         pingTask?.cancel()
+        tlsTimer?.cancel()
         authTimer?.cancel()
         writeDeadlineTask?.cancel()
         for subscription in subscriptions.values { server.router.remove(subscription) }
@@ -214,7 +235,36 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
     func channelReadComplete(context: ChannelHandlerContext) { flushNow() }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        logger.debug("connection error: \(error)")
+        if tlsTimer != nil || error is NIOSSLError || error is BoringSSLError {
+            // A failed handshake (no or a wrong client certificate, plain text to a TLS port) closes this
+            // connection only.
+            logger.error("\(context.remoteAddress?.description ?? "?") - TLS handshake error: \(error)")
+            tlsTimer?.cancel()
+            tlsTimer = nil
+        } else {
+            logger.debug("connection error: \(error)")
+        }
+        close()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? TLSUserEvent, case .handshakeCompleted = event {
+            tlsTimer?.cancel()
+            tlsTimer = nil
+            logger.debug("TLS handshake complete")
+            if config.tls?.verifyAndMap == true,
+               let handler = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self) {
+                certificateIdentity = handler.peerCertificate.flatMap(ClientCertificate.identity)
+            }
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    private func tlsHandshakeTimedOut() {
+        guard tlsTimer != nil, !closing else { return }
+        tlsTimer = nil
+        logger.error("\(channel?.remoteAddress?.description ?? "?") - TLS handshake timeout")
         close()
     }
 
@@ -298,7 +348,8 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
         let auth = config.auth
         guard auth.required else { return accept(connect, as: Identity(), reauthenticating: reauthenticating) }
         let credentials = Credentials(user: connect.user, password: connect.pass, token: connect.authToken,
-                                      nkey: connect.nkey, signature: connect.signature)
+                                      nkey: connect.nkey, signature: connect.signature,
+                                      certificate: config.tls?.verifyAndMap == true ? certificateIdentity ?? CertificateIdentity(names: [], subject: nil) : nil)
         let nonce = self.nonce
         guard Authenticator.isExpensive(credentials, by: auth), let channel else {
             return decided(Authenticator.authenticate(credentials, nonce: nonce, by: auth), connect, reauthenticating)
