@@ -310,3 +310,30 @@ import Testing
         #expect(Self.users().validate() == nil)
     }
 }
+
+@Suite struct CertificateMappingTests {
+    static func configuration() -> AuthConfiguration {
+        var configuration = AuthConfiguration()
+        configuration.users = [.init(name: "alice@example.com", password: ""), .init(name: "O=Acme, OU=eng, CN=bob", password: "")]
+        return configuration
+    }
+
+    @Test func distinguishedNamesCompareInAnyOrder() {
+        #expect(DistinguishedName("CN=bob,OU=eng,O=Acme") == DistinguishedName("o=Acme, OU=eng,CN=bob"))
+        #expect(DistinguishedName("CN=bob,O=Acme") != DistinguishedName("CN=bob,OU=eng,O=Acme"))
+        #expect(DistinguishedName("CN=a\\,b,O=x")?.attributes == ["CN=a\\,b", "O=x"])
+        #expect(DistinguishedName("alice@example.com") == nil)
+    }
+
+    @Test func theFirstListedNameOrTheSubjectIsTheUser() {
+        let configuration = Self.configuration()
+        let alice = CertificateIdentity(names: ["other@example.com", "alice@example.com"], subject: DistinguishedName("CN=alice"))
+        #expect(Authenticator.authenticate(Credentials(certificate: alice), nonce: nil, by: configuration).identity?.name == "alice@example.com")
+        let bob = CertificateIdentity(names: [], subject: DistinguishedName("CN=bob,OU=eng,O=Acme"))
+        #expect(Authenticator.authenticate(Credentials(certificate: bob), nonce: nil, by: configuration).identity?.name == "O=Acme, OU=eng, CN=bob")
+        let carol = CertificateIdentity(names: ["carol@example.com"], subject: DistinguishedName("CN=carol"))
+        #expect(Authenticator.authenticate(Credentials(certificate: carol), nonce: nil, by: configuration).identity == nil)
+        // A user name in CONNECT does not override the certificate.
+        #expect(Authenticator.authenticate(Credentials(user: "alice@example.com", certificate: carol), nonce: nil, by: configuration).identity == nil)
+    }
+}
