@@ -20,6 +20,7 @@ public enum ConfigurationReload {
         if old.eventLoopThreads != new.eventLoopThreads { names.append("event_loops") }
         if old.logFile != new.logFile { names.append("log_file") }
         if old.pidFile != new.pidFile { names.append("pid_file") }
+        if old.tls != new.tls { names.append("tls") }  // (the TLS context is built at start)
         return names
     }
 }
