@@ -33,8 +33,17 @@ enum StreamFiles {
     static func acquireLock(_ path: String) throws -> Int32 {
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         if fd < 0 { throw StoreError.io(FileSystemError(operation: "open", path: path, errno: errno)) }
-        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+        // A child this process forks (a tool, a test's helper) shares the lock's open file until it execs,
+        // which closes it (O_CLOEXEC): a stream closed and reopened in that window finds it held for a
+        // moment. A lock still held after ~100 ms is another owner.
+        var attempts = 0
+        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
             let code = errno
+            if code == EWOULDBLOCK && attempts < 50 {
+                attempts += 1
+                usleep(2_000)
+                continue
+            }
             Glibc.close(fd)
             if code == EWOULDBLOCK { throw StoreError.locked(path: path) }
             throw StoreError.io(FileSystemError(operation: "flock", path: path, errno: code))
