@@ -20,26 +20,39 @@ public struct AuthConfiguration: Sendable, Equatable {
 
     public init() {}
 
-    /// A user with a name and a password (plain or bcrypt).
+    /// The account of users configured outside any `accounts { }` block.
+    public static let globalAccount = "$G"
+
+    /// A user with a name and a password (plain or bcrypt), in an account.
     public struct User: Sendable, Equatable {
         public var name: String
         public var password: String
         public var permissions: Permissions?
-        public init(name: String, password: String, permissions: Permissions? = nil) {
+        public var account: String
+        public init(name: String, password: String, permissions: Permissions? = nil, account: String = AuthConfiguration.globalAccount) {
             self.name = name
             self.password = password
             self.permissions = permissions
+            self.account = account
         }
     }
 
-    /// A user known by its NKey public key.
+    /// A user known by its NKey public key, in an account.
     public struct NKeyUser: Sendable, Equatable {
         public var publicKey: String
         public var permissions: Permissions?
-        public init(publicKey: String, permissions: Permissions? = nil) {
+        public var account: String
+        public init(publicKey: String, permissions: Permissions? = nil, account: String = AuthConfiguration.globalAccount) {
             self.publicKey = publicKey
             self.permissions = permissions
+            self.account = account
         }
+    }
+
+    /// A user's own permissions, else `default_permissions` for a user of the global account (an account's
+    /// own `default_permissions` are given to its users when the config is read).
+    public func permissions(of own: Permissions?, in account: String) -> Permissions? {
+        own ?? (account == Self.globalAccount ? defaultPermissions : nil)
     }
 
     /// True when a client must authenticate (before `no_auth_user`, which lets one in without).

@@ -41,10 +41,13 @@ public struct Identity: Sendable, Equatable {
     public var name: String?
     /// nil: everything is allowed.
     public var permissions: Permissions?
+    /// The account the connection is in: its subjects and its JetStream.
+    public var account: String
 
-    public init(name: String? = nil, permissions: Permissions? = nil) {
+    public init(name: String? = nil, permissions: Permissions? = nil, account: String = AuthConfiguration.globalAccount) {
         self.name = name
         self.permissions = permissions
+        self.account = account
     }
 }
 
@@ -68,7 +71,7 @@ public enum Authenticator {
             let name = credentials.user ?? ""
             if name.isEmpty, credentials.isEmpty, let noAuthUser = configuration.noAuthUser,
                let user = configuration.users.first(where: { $0.name == noAuthUser }) {
-                return .accepted(Identity(name: user.name, permissions: user.permissions ?? configuration.defaultPermissions))
+                return .accepted(Identity(name: user.name, permissions: configuration.permissions(of: user.permissions, in: user.account), account: user.account))
             }
             if !name.isEmpty {
                 guard let user = configuration.users.first(where: { $0.name == name }) else {
@@ -77,7 +80,7 @@ public enum Authenticator {
                 guard PasswordCheck.matches(credentials.password, configured: user.password) else {
                     return .refused(reason: "wrong password for user \"\(name)\"")
                 }
-                return .accepted(Identity(name: user.name, permissions: user.permissions ?? configuration.defaultPermissions))
+                return .accepted(Identity(name: user.name, permissions: configuration.permissions(of: user.permissions, in: user.account), account: user.account))
             }
         }
         if let token = configuration.token {
@@ -115,7 +118,7 @@ public enum Authenticator {
         guard let nonce, key.verifies(signature: raw, of: Array(nonce.utf8)) else {
             return .refused(reason: "signature not verified for nkey \(nkey)")
         }
-        return .accepted(Identity(name: nkey, permissions: user.permissions ?? configuration.defaultPermissions))
+        return .accepted(Identity(name: nkey, permissions: configuration.permissions(of: user.permissions, in: user.account), account: user.account))
     }
 
     /// `verify_and_map`: the first of the certificate's alternative names that is a listed user, else the
@@ -130,7 +133,7 @@ public enum Authenticator {
         guard PasswordCheck.matches(password, configured: user.password) else {
             return .refused(reason: "wrong password for user \"\(user.name)\" (mapped from its certificate)")
         }
-        return .accepted(Identity(name: user.name, permissions: user.permissions ?? configuration.defaultPermissions))
+        return .accepted(Identity(name: user.name, permissions: configuration.permissions(of: user.permissions, in: user.account), account: user.account))
     }
 
     /// A fresh nonce for INFO: 11 random bytes in base64 RawURL (15 characters), as nats-server makes it.

@@ -5,6 +5,8 @@ import NIOCore
 import NIOPosix
 import NIOSSL
 import StreamStore
+import Subjects
+import Auth
 
 /// A NATS server: accepts clients over TCP and routes their messages.
 ///
@@ -20,13 +22,21 @@ public final class BrokerServer: @unchecked Sendable {
     private let domainAPIPrefix: String?
     public let serverID: String
     let logger: Logger
-    let router = Router()
+    /// The global account (`$G`): every client when no accounts are configured, else those of
+    /// `authorization { }`.
+    let globalAccount: Account
+    /// Every account by name, the global one included.
+    let accounts: [String: Account]
+    /// JetStream is on for the server (INFO's `jetstream`); which accounts have it is each account's.
+    let hasJetStream: Bool
+    /// The global account's subject space (tests and statistics).
+    var router: Router { globalAccount.router }
     /// The TLS context for client connections, when TLS is configured.
     let tlsContext: NIOSSLContext?
     /// Runs work that would stall an event loop (bcrypt password checks).
     let blockingPool = NIOThreadPool(numberOfThreads: 1)
-    /// The JetStream API and stream capture, when JetStream is on.
-    let jetStream: JetStreamService?
+    /// The global account's JetStream, when it has it.
+    var jetStream: JetStreamService? { globalAccount.jetStream }
     private let group: MultiThreadedEventLoopGroup
     private var serverChannel: Channel?
     private let lock = NSLock()
@@ -43,19 +53,53 @@ public final class BrokerServer: @unchecked Sendable {
         self.logger = logger
         self.serverID = "N" + UUID().uuidString.replacingOccurrences(of: "-", with: "").uppercased()
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.eventLoopThreads))
-        if configuration.jetStream, let directory = configuration.storeDirectory {
-            let sync: StreamConfig.SyncPolicy
-            switch configuration.jetStreamSync {
-            case "none": sync = .none
-            case let text where text.hasPrefix("interval:"): sync = .interval(milliseconds: Int(text.dropFirst(9).dropLast(2)) ?? 100)
-            default: sync = .always
-            }
-            jetStream = try JetStreamService(storeDirectory: directory, sync: sync,
-                                             maxMemoryStore: configuration.maxMemoryStore, maxFileStore: configuration.maxFileStore)
-        } else {
-            jetStream = nil
+        if let problem = AccountSettings.validate(configuration.accounts) { throw ConfigurationError(problem) }
+        let sync: StreamConfig.SyncPolicy
+        switch configuration.jetStreamSync {
+        case "none": sync = .none
+        case let text where text.hasPrefix("interval:"): sync = .interval(milliseconds: Int(text.dropFirst(9).dropLast(2)) ?? 100)
+        default: sync = .always
         }
+        let directory = configuration.jetStream ? configuration.storeDirectory : nil
+        hasJetStream = directory != nil
+        /// An account's JetStream: the global account's in the store directory itself (the layout of a store
+        /// without accounts), another's in `accounts/<name>/` under it.
+        func jetStream(for name: String, limits: AccountSettings.JetStreamLimits) throws -> JetStreamService? {
+            guard let directory else { return nil }
+            let root = name == AuthConfiguration.globalAccount ? directory : directory + "/accounts/" + name
+            return try JetStreamService(storeDirectory: root, sync: sync, maxMemoryStore: configuration.maxMemoryStore,
+                                        maxFileStore: configuration.maxFileStore, accountLimits: limits)
+        }
+        // As nats-server 2.9: with accounts configured, only those with `jetstream` have it, the global
+        // account none; without, the global account has it.
+        let global: Account
+        if configuration.accounts.isEmpty {
+            global = Account(name: AuthConfiguration.globalAccount,
+                             jetStream: try jetStream(for: AuthConfiguration.globalAccount, limits: .init()), jetStreamRefused: false)
+        } else {
+            global = Account(name: AuthConfiguration.globalAccount, jetStream: nil, jetStreamRefused: hasJetStream)
+        }
+        var accounts = [global.name: global]
+        for settings in configuration.accounts {
+            let service = try settings.jetStream.flatMap { try jetStream(for: settings.name, limits: $0) }
+            accounts[settings.name] = Account(name: settings.name, jetStream: service, jetStreamRefused: hasJetStream && service == nil)
+        }
+        for settings in configuration.accounts {
+            let importer = accounts[settings.name]!
+            for item in settings.imports {
+                let exporter = accounts[item.account]!  // (validated above)
+                switch item.kind {
+                case .service: importer.addServiceImport(local: item.localSubject, subject: item.subject, from: exporter)
+                case .stream: exporter.addStreamImporter(filter: item.subject, importer: importer, prefix: item.prefix, to: item.to)
+                }
+            }
+        }
+        self.globalAccount = global
+        self.accounts = accounts
     }
+
+    /// The account a user authenticated into (the global one for a name no account has).
+    func account(named name: String) -> Account { accounts[name] ?? globalAccount }
 
     public var serverName: String { configuration.serverName ?? serverID }
 
@@ -63,13 +107,15 @@ public final class BrokerServer: @unchecked Sendable {
     @discardableResult
     public func start() async throws -> Int {
         blockingPool.start()
-        if let jetStream {
-            jetStream.send = { [weak self] messages in self?.routeInternal(messages) }
-            jetStream.hasInterest = { [weak self] subject in !(self?.router.matches(subject).isEmpty ?? true) }
+        for account in accounts.values {
+            guard let jetStream = account.jetStream else { continue }
+            jetStream.send = { [weak self, unowned account] messages in self?.routeInternal(messages, in: account) }
+            jetStream.hasInterest = { [unowned account] subject in !account.router.matches(subject).isEmpty }
             jetStream.logger = logger
             jetStream.domain = configuration.jetStreamDomain
+            let owner = account.name == AuthConfiguration.globalAccount ? "" : " of account \(account.name)"
             for damaged in jetStream.streams.damaged {
-                logger.error("stream \(damaged.name) not served: \(damaged.reason) (left as it is at \(damaged.path))")
+                logger.error("stream \(damaged.name)\(owner) not served: \(damaged.reason) (left as it is at \(damaged.path))")
             }
             jetStream.restoreConsumers()
         }
@@ -103,7 +149,8 @@ public final class BrokerServer: @unchecked Sendable {
         // (try?: event loops that already stopped leave nothing to undo)
         try? await group.shutdownGracefully()
         try? await blockingPool.shutdownGracefully()
-        if let jetStream {
+        for account in accounts.values {
+            guard let jetStream = account.jetStream else { continue }
             // Consumers' unsaved state is queued before the streams close; closing drains and syncs it.
             jetStream.flushConsumers()
             jetStream.streams.closeAll()
@@ -134,7 +181,8 @@ public final class BrokerServer: @unchecked Sendable {
 
     /// Connected clients and slow consumers cut off so far.
     public var statistics: (clients: Int, subscriptions: Int, slowConsumers: Int) {
-        lock.withLock { (clients.count, router.count, slowConsumers) }
+        let subscriptions = accounts.values.reduce(0) { $0 + $1.router.count }
+        return lock.withLock { (clients.count, subscriptions, slowConsumers) }
     }
 
     // MARK: Routing
@@ -145,12 +193,25 @@ public final class BrokerServer: @unchecked Sendable {
     @discardableResult
     func route(_ publish: Publish, from publisher: ClientConnection) -> Bool {
         var taken = false
+        let account = publisher.account
+        let router = account.router
         if let domainAPIPrefix, publish.subject.hasPrefix(domainAPIPrefix) {
             var local = publish
             local.subject = "$JS.API." + publish.subject.dropFirst(domainAPIPrefix.count)
             return route(local, from: publisher)
         }
-        if let jetStream {
+        if let response = account.takeResponse(publish.subject) {
+            // The one response to a request that came in through a service import: to the requester.
+            var crossed = publish
+            crossed.subject = response.reply
+            return deliver(crossed, in: response.importer, from: publisher)
+        }
+        if account.shares { taken = routeAcross(publish, from: account, publisher: publisher) }
+        if account.jetStreamRefused, publish.subject.utf8.first == UInt8(ascii: "$"), publish.subject.hasPrefix("$JS.API.") {
+            if let reply = publish.reply { routeInternal(subject: reply, payload: JetStreamService.notEnabledResponse(publish.subject), in: account) }
+            return true
+        }
+        if let jetStream = account.jetStream {
             // (One byte decides for nearly every message that it is none of JetStream's own subjects.)
             let isJetStreamSubject = publish.subject.utf8.first == UInt8(ascii: "$") && publish.subject.hasPrefix("$JS.")
             if isJetStreamSubject && publish.subject.hasPrefix("$JS.API.CONSUMER.MSG.NEXT.") {
@@ -162,13 +223,13 @@ public final class BrokerServer: @unchecked Sendable {
                 let reply = publish.reply
                 Task {
                     let json = await jetStream.handle(subject: publish.subject, payload: publish.payload, reply: reply)
-                    if let reply, let json { self.routeInternal(subject: reply, payload: json) }
+                    if let reply, let json { self.routeInternal(subject: reply, payload: json, in: account) }
                 }
                 taken = true
             } else if isJetStreamSubject && publish.subject.hasPrefix("$JS.ACK.") {
                 // Applied here, on the publisher's loop: acks are the hot path of consumption.
                 var confirm: (@Sendable () -> Void)?
-                if let reply = publish.reply { confirm = { self.routeInternal(subject: reply, payload: "") } }
+                if let reply = publish.reply { confirm = { self.routeInternal(subject: reply, payload: "", in: account) } }
                 taken = jetStream.acknowledge(subject: publish.subject, body: publish.payload, confirm: confirm,
                                               deferDelivery: { host in publisher.deliverAfterRead(host) },
                                               deferAck: { host, sequence in publisher.acknowledgeAfterRead(host, sequence) },
@@ -205,15 +266,45 @@ public final class BrokerServer: @unchecked Sendable {
         return taken
     }
 
-    /// Publishes a message from the server itself (API replies, pub acks); safe from any thread.
-    func routeInternal(subject: String, payload: String) {
-        routeInternal([OutboundMessage(to: subject, payload: ByteBuffer(string: payload))])
+    /// What a service import or a stream import carries from `account` to others: returns whether any
+    /// subscription took it.
+    private func routeAcross(_ publish: Publish, from account: Account, publisher: ClientConnection) -> Bool {
+        var taken = false
+        if let (subject, exporter) = account.serviceImport(for: publish.subject) {
+            var crossed = publish
+            crossed.subject = subject
+            if let reply = publish.reply { crossed.reply = exporter.openResponse(to: reply, in: account) }
+            taken = deliver(crossed, in: exporter, from: publisher) || taken
+        }
+        for item in account.streamImporters where Subject.matches(publish.subject, filter: item.filter) {
+            var crossed = publish
+            crossed.subject = SubjectMapping.imported(publish.subject, filter: item.filter, prefix: item.prefix, to: item.to)
+            taken = deliver(crossed, in: item.importer, from: publisher) || taken
+        }
+        return taken
+    }
+
+    /// Delivers a message that crossed into `account` to its subscriptions (one member per queue group).
+    private func deliver(_ publish: Publish, in account: Account, from publisher: ClientConnection) -> Bool {
+        let matches = account.router.matches(publish.subject)
+        for subscription in matches.plain { deliver(publish, to: subscription, from: publisher) }
+        for group in matches.groups {
+            if let chosen = group.randomElement(using: &publisher.random) { deliver(publish, to: chosen, from: publisher) }
+        }
+        return !matches.isEmpty
+    }
+
+    /// Publishes a message from the server itself (API replies, pub acks) in the global account; safe from
+    /// any thread.
+    func routeInternal(subject: String, payload: String, in account: Account? = nil) {
+        routeInternal([OutboundMessage(to: subject, payload: ByteBuffer(string: payload))], in: account)
     }
 
     /// Sends messages from the server, each routed by its `to` and shown with its own subject (JetStream
     /// deliveries go to an inbox under the stream message's subject). Safe from any thread. The messages
     /// for one connection are encoded together and handed to it in one piece, in order.
-    func routeInternal(_ messages: [OutboundMessage]) {
+    func routeInternal(_ messages: [OutboundMessage], in account: Account? = nil) {
+        let router = (account ?? globalAccount).router
         var batches: [ObjectIdentifier: (client: ClientConnection, buffer: ByteBuffer)] = [:]
         var previous: (to: String, matches: Router.Matches)?
         for message in messages {
@@ -239,7 +330,7 @@ public final class BrokerServer: @unchecked Sendable {
                                           payload: message.payload, into: &batches[key]!.buffer)
                 }
                 if last {
-                    router.remove(subscription)
+                    subscription.router.remove(subscription)
                     let client = subscription.client
                     client.channel?.eventLoop.execute { client.remove(subscription) }
                 }
@@ -253,7 +344,7 @@ public final class BrokerServer: @unchecked Sendable {
         let (deliver, last) = subscription.claimDelivery()
         if deliver { subscription.client.deliver(publish, to: subscription, from: publisher) }
         if last {
-            router.remove(subscription)
+            subscription.router.remove(subscription)
             let client = subscription.client
             client.channel?.eventLoop.execute { client.remove(subscription) }
         }

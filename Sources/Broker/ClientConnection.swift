@@ -23,6 +23,8 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
     private var connected = false
     /// The nonce this connection's INFO carried (NKeys sign it).
     private var nonce: String?
+    /// The account this connection is in (the global one until CONNECT says otherwise); on its loop.
+    private(set) var account: Account
     /// What the authenticated user may do; nil: everything.
     private(set) var permissions: ConnectionPermissions?
     /// The user's name, for the log (never a password or token).
@@ -74,6 +76,7 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
         self.publishWindow = PublishWindow(limit: config.maxPublishBytesInFlight, streamQueueLimit: config.maxStreamQueueBytes)
         self.random = FastRandom(seed: id &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(UInt(bitPattern: ObjectIdentifier(server).hashValue)))
         self.logger = server.logger
+        self.account = server.globalAccount
         logger[metadataKey: "cid"] = "\(id)"
     }
 
@@ -85,7 +88,7 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
         let remote = context.channel.remoteAddress
         logger.debug("client connected from \(remote?.description ?? "?")")
         var info = ServerInfo(serverID: server.serverID, serverName: server.serverName, host: config.host,
-                              port: server.boundPort, maxPayload: config.maxPayload, jetstream: server.jetStream != nil,
+                              port: server.boundPort, maxPayload: config.maxPayload, jetstream: server.hasJetStream,
                               authRequired: config.auth.advertisesAuthRequired, clientID: id, clientIP: remote?.ipAddress ?? "")
         if config.auth.needsNonce {
             nonce = Authenticator.makeNonce()
@@ -134,7 +137,7 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
         tlsTimer?.cancel()
         authTimer?.cancel()
         writeDeadlineTask?.cancel()
-        for subscription in subscriptions.values { server.router.remove(subscription) }
+        for subscription in subscriptions.values { account.router.remove(subscription) }
         subscriptions.removeAll()
         server.unregister(self)
         logger.debug("client closed")
@@ -176,7 +179,7 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
 
     /// Hands this read's stream publishes to their stores, and stops reading while too much waits.
     private func storeCaptured(_ channel: Channel) {
-        guard let jetStream = server.jetStream else { captured.removeAll(); return }
+        guard let jetStream = account.jetStream else { captured.removeAll(); return }
         let bytes = captured.reduce(0) { $0 + JetStreamService.bytes(of: $1.publish) }
         var queued = 0
         var previous: StreamManager.Managed?
@@ -315,11 +318,11 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
                 sendError(text)
                 return
             }
-            let subscription = Subscription(client: self, sid: sid, subject: subject, queue: queue, receivesHeaders: options.headers,
+            let subscription = Subscription(client: self, router: account.router, sid: sid, subject: subject, queue: queue, receivesHeaders: options.headers,
                                             deliveryFilter: permissions?.deliveryFilter(forSubscription: subject),
                                             replies: permissions?.replies)
-            if let previous = subscriptions.updateValue(subscription, forKey: sid) { server.router.remove(previous) }
-            server.router.add(subscription)
+            if let previous = subscriptions.updateValue(subscription, forKey: sid) { account.router.remove(previous) }
+            account.router.add(subscription)
             ok()
         case .unsubscribe(let sid, let max):
             if let subscription = subscriptions[sid] {
@@ -387,6 +390,14 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
     private func accept(_ connect: ConnectOptions, as identity: Identity, reauthenticating: Bool) {
         authTimer?.cancel()
         authTimer = nil
+        let target = server.account(named: identity.account)
+        if reauthenticating && target !== account {
+            // (subscriptions live in the old account's router: moving them is not served; reconnect)
+            logger.error("\(channel?.remoteAddress?.description ?? "?") - user \(identity.name ?? "?") moved to account \(identity.account) by a reload")
+            authorizationViolation()
+            return
+        }
+        account = target
         permissions = identity.permissions.map(ConnectionPermissions.init)
         userName = identity.name
         if reauthenticating { return }
@@ -411,7 +422,7 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
     /// A request that reached nobody: the reference answers the requester's own subscription for the reply
     /// subject with a header-only 503 status (nats.go's `ErrNoResponders`, nats-py's `NoRespondersError`).
     private func answerNoResponders(_ reply: String) {
-        guard let subscription = server.router.matches(reply, cache: false).plain.first(where: { $0.client === self }) else { return }
+        guard let subscription = account.router.matches(reply, cache: false).plain.first(where: { $0.client === self }) else { return }
         ServerEncoder.message(subject: reply, sid: subscription.sid, reply: nil, headers: ServerEncoder.noRespondersStatus,
                               payload: ByteBuffer(), into: &outbound)
     }
@@ -431,7 +442,7 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
 
     /// Removes a subscription (on this connection's loop).
     func remove(_ subscription: Subscription) {
-        server.router.remove(subscription)
+        account.router.remove(subscription)
         if subscriptions[subscription.sid] === subscription { subscriptions[subscription.sid] = nil }
     }
 

@@ -4,6 +4,8 @@ import Foundation
 /// One client subscription. Identity is the object (a client may subscribe the same subject twice).
 final class Subscription: Hashable, @unchecked Sendable {
     let client: ClientConnection
+    /// The subject space (the account's router) this subscription is in.
+    unowned let router: Router
     let sid: String
     let subject: String
     let queue: String?
@@ -19,9 +21,10 @@ final class Subscription: Hashable, @unchecked Sendable {
     private var maxMessages: Int?
     private var delivered = 0
 
-    init(client: ClientConnection, sid: String, subject: String, queue: String?, receivesHeaders: Bool,
+    init(client: ClientConnection, router: Router, sid: String, subject: String, queue: String?, receivesHeaders: Bool,
          deliveryFilter: Permissions? = nil, replies: ReplyTracker? = nil) {
         self.client = client
+        self.router = router
         self.deliveryFilter = deliveryFilter
         self.replies = replies
         self.receivesHeaders = receivesHeaders

@@ -12,21 +12,25 @@ struct Strata: AsyncParsableCommand {
         subcommands: [Inspect.self, Verify.self, Repair.self, Compact.self, Demo.self, CrashWriter.self])
 }
 
-/// A store directory (with `streams/`) or one stream directory.
+/// A store directory (with `streams/`, and with accounts `accounts/<name>/streams/`) or one stream directory.
 struct Target: ParsableArguments {
-    @Argument(help: "A stream directory, or a store directory holding streams/.")
+    @Argument(help: "A stream directory, or a store directory holding streams/ (and accounts/<name>/streams/).")
     var path: String
 
-    /// The stream directories the path names.
+    /// The stream directories the path names: a store's global-account streams, then each account's.
     func streams() throws -> [String] {
         let manager = FileManager.default
         if manager.fileExists(atPath: path + "/stream.json") { return [path] }
-        let streams = path + "/streams"
-        if let names = try? manager.contentsOfDirectory(atPath: streams) {
-            let found = names.sorted().map { streams + "/" + $0 }.filter { manager.fileExists(atPath: $0 + "/stream.json") }
-            if !found.isEmpty { return found }
+        func streams(in root: String) -> [String] {
+            let streams = root + "/streams"
+            guard let names = try? manager.contentsOfDirectory(atPath: streams) else { return [] }
+            return names.sorted().map { streams + "/" + $0 }.filter { manager.fileExists(atPath: $0 + "/stream.json") }
         }
-        throw ValidationError("\(path) is neither a stream directory (no stream.json) nor a store directory with streams/")
+        var found = streams(in: path)
+        let accounts = (try? manager.contentsOfDirectory(atPath: path + "/accounts")) ?? []
+        for account in accounts.sorted() { found += streams(in: path + "/accounts/" + account) }
+        if !found.isEmpty { return found }
+        throw ValidationError("\(path) is neither a stream directory (no stream.json) nor a store directory with streams/ or accounts/")
     }
 }
 

@@ -31,6 +31,9 @@ public struct BrokerConfiguration: Sendable, Equatable {
     public var pidFile: String?
     /// Authentication and permissions (`authorization { }`, `no_auth_user`, `--user`, `--pass`, `--auth`).
     public var auth = AuthConfiguration()
+    /// The accounts of `accounts { }`; empty: every client is in the global account, which has JetStream
+    /// when the server does. With accounts, only those with `jetstream` have it (as nats-server 2.9).
+    public var accounts: [AccountSettings] = []
     /// TLS for client connections (`tls { }`, `--tls…` flags); nil: plain TCP.
     public var tls: TLSSettings?
     /// JetStream storage (the API itself arrives with the JetStream issue).

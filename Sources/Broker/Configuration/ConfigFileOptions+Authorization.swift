@@ -15,7 +15,10 @@ extension ConfigFileOptions.Reading {
             case "user", "username": auth.user = try value.string(for: key)
             case "pass", "password": auth.password = try value.string(for: key)
             case "timeout": auth.timeout = try seconds(value, key)
-            case "users": (auth.users, auth.nkeys) = try users(value)
+            case "users":  // (appended: the users of `accounts { }` may have been read first)
+                let (listed, nkeys) = try users(value)
+                auth.users += listed
+                auth.nkeys += nkeys
             case "default_permission", "default_permissions", "permissions": auth.defaultPermissions = try permissions(value, key)
             default: throw ConfigError("unknown field \"\(entry.key)\"", at: entry.keyLocation)
             }

@@ -23,7 +23,7 @@ public enum ConfigFileOptions {
 
     /// nats-server 2.9's top-level options that Strata does not serve yet (a warning each).
     static let unservedTopLevel: Set<String> = [
-        "client_advertise", "trace_verbose", "mappings", "maps", "disable_sublist_cache", "no_sublist_cache", "accounts",
+        "client_advertise", "trace_verbose", "mappings", "maps", "disable_sublist_cache", "no_sublist_cache",
         "http", "https", "http_port", "monitor_port", "https_port", "http_base_path", "cluster", "gateway", "leaf", "leafnodes",
         "logfile_size_limit", "log_size_limit", "syslog", "remote_syslog", "ports_file_dir", "prof_port", "max_traced_msg_len",
         "max_subscriptions", "max_subs", "max_sub_tokens", "max_subscription_tokens", "ocsp", "allow_non_tls",
@@ -68,6 +68,7 @@ public enum ConfigFileOptions {
                 case "authorization": try authorization(value.map(for: key))
                 case "no_auth_user": configuration.auth.noAuthUser = try value.string(for: key)
                 case "tls": try tls(value)
+                case "accounts": try accounts(value)
                 case "jetstream": try jetStream(value)
                 default:
                     try unserved(entry, known: ConfigFileOptions.unservedTopLevel)

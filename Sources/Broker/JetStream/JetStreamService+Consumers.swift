@@ -90,6 +90,9 @@ extension JetStreamService {
                 }
                 return encode("consumer_create_response", consumerInfo(existing, stream: stream))
             }
+            if accountLimits.maxConsumers >= 0 && streams.all.reduce(0, { $0 + $1.consumers.all.count }) >= accountLimits.maxConsumers {
+                return error("consumer_create_response", APIError(code: 400, errCode: 10026, description: "maximum consumers limit reached"))
+            }
             if stream.config.maxConsumers > 0 && stream.consumers.all.count >= stream.config.maxConsumers {
                 return error("consumer_create_response", APIError(code: 400, errCode: 10026, description: "maximum consumers limit reached"))
             }

@@ -38,8 +38,17 @@ final class JetStreamService: @unchecked Sendable {
         requestLock.withLock { !poisonedLogged.insert(ObjectIdentifier(stream.store)).inserted }
     }
 
-    init(storeDirectory: String, sync: StreamConfig.SyncPolicy = .always, maxMemoryStore: Int64 = -1, maxFileStore: Int64 = -1) throws {
-        streams = try StreamManager(storeDirectory: storeDirectory, sync: sync, maxMemoryStore: maxMemoryStore, maxFileStore: maxFileStore)
+    /// The account's own limits (`accounts { A: { jetstream { max_mem, max_file, max_streams, max_consumers } } }`),
+    /// reported by `$JS.API.INFO`; -1: none. Memory and file bytes are also the store's limits when they are
+    /// lower than the server's.
+    let accountLimits: AccountSettings.JetStreamLimits
+
+    init(storeDirectory: String, sync: StreamConfig.SyncPolicy = .always, maxMemoryStore: Int64 = -1, maxFileStore: Int64 = -1,
+         accountLimits: AccountSettings.JetStreamLimits = AccountSettings.JetStreamLimits()) throws {
+        func lower(_ server: Int64, _ account: Int64) -> Int64 { account < 0 ? server : server < 0 ? account : min(server, account) }
+        self.accountLimits = accountLimits
+        streams = try StreamManager(storeDirectory: storeDirectory, sync: sync, maxMemoryStore: lower(maxMemoryStore, accountLimits.maxMemory),
+                                    maxFileStore: lower(maxFileStore, accountLimits.maxFile))
     }
 
     // MARK: Publish
@@ -243,6 +252,9 @@ final class JetStreamService: @unchecked Sendable {
             guard config.name == tokens[2] else { return error(type, .streamMismatch) }
             do {
                 if tokens[1] == "CREATE" {
+                    if accountLimits.maxStreams >= 0 && streams.stream(named: config.name) == nil && streams.all.count >= accountLimits.maxStreams {
+                        return error(type, APIError(code: 400, errCode: 10027, description: "maximum number of streams reached"))
+                    }
                     var info = streamInfo(try streams.create(config))
                     info["did_create"] = true  // as the reference, also when the stream existed with this config
                     return encode(type, info)
@@ -379,6 +391,22 @@ final class JetStreamService: @unchecked Sendable {
         return encode("stream_msg_get_response", ["message": fields])
     }
 
+    /// The answer to a `$JS.API.` request in an account without JetStream on a server with it (503, 10039),
+    /// typed as the reference types the request's response.
+    static func notEnabledResponse(_ subject: String) -> String {
+        let tokens = subject.split(separator: ".").dropFirst(2).map { $0.lowercased() }
+        let type: String
+        switch (tokens.first ?? "", tokens.count > 1 ? tokens[1] : "") {
+        case ("info", _): type = "account_info_response"
+        case ("consumer", "durable"), ("consumer", "create"): type = "consumer_create_response"
+        case ("consumer", "msg"): type = "consumer_getnext_response"
+        case ("stream", "msg"): type = tokens.count > 2 && tokens[2] == "delete" ? "stream_msg_delete_response" : "stream_msg_get_response"
+        case (let kind, let operation) where !operation.isEmpty: type = "\(kind)_\(operation)_response"
+        default: type = "account_info_response"
+        }
+        return #"{"type":"io.nats.jetstream.api.v1."# + type + #"","error":{"code":503,"err_code":10039,"description":"JetStream not enabled for account"}}"#
+    }
+
     private func accountInfo() -> String {
         let all = streams.all
         var memory: UInt64 = 0, storage: UInt64 = 0
@@ -387,7 +415,8 @@ final class JetStreamService: @unchecked Sendable {
         }
         var info: [String: Any] = [
             "memory": memory, "storage": storage, "streams": all.count, "consumers": all.reduce(0) { $0 + $1.consumers.all.count },
-            "limits": ["max_memory": -1, "max_storage": -1, "max_streams": -1, "max_consumers": -1, "max_ack_pending": -1,
+            "limits": ["max_memory": accountLimits.maxMemory, "max_storage": accountLimits.maxFile,
+                       "max_streams": accountLimits.maxStreams, "max_consumers": accountLimits.maxConsumers, "max_ack_pending": -1,
                        "memory_max_stream_bytes": -1, "storage_max_stream_bytes": -1, "max_bytes_required": false],
             "api": requestLock.withLock { ["total": apiTotal, "errors": apiErrors] },
             // Not in the reference's reply (it reports account limits above): the server-wide limits.
