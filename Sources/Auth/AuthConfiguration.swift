@@ -90,6 +90,11 @@ public struct AuthConfiguration: Sendable, Equatable {
         return nil
     }
 
+    /// True when a password is configured in plain text (nats-server then warns at start).
+    public var hasPlaintextPasswords: Bool {
+        password.map { !PasswordCheck.isBcrypt($0) } == true || users.contains { !$0.password.isEmpty && !PasswordCheck.isBcrypt($0.password) }
+    }
+
     /// True when a listed password needs bcrypt (the check then runs off the event loop).
     public var hasBcrypt: Bool {
         users.contains { PasswordCheck.isBcrypt($0.password) } || token.map(PasswordCheck.isBcrypt) == true

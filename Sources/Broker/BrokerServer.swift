@@ -136,6 +136,7 @@ public final class BrokerServer: @unchecked Sendable {
         boundPort = channel.localAddress?.port ?? configuration.port
         logger.info("listening for client connections on \(configuration.host):\(boundPort)")
         logger.info("server id \(serverID), name \(serverName), version 2.9.10 (strata)")
+        if configuration.auth.hasPlaintextPasswords { logger.warning("Plaintext passwords detected, use nkeys or bcrypt") }
         return boundPort
     }
 

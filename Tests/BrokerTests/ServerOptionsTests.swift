@@ -39,3 +39,19 @@ import Testing
         #expect(options.configPath == path)
     }
 }
+
+@Suite struct TLSFlagsTests {
+    @Test func tlsFlagsAsNatsServerTakesThem() throws {
+        let options = try ServerOptions.parse(["--tlsverify", "--tlscert", "/c.pem", "--tlskey=/k.pem", "--tlscacert", "/ca.pem"])
+        let tls = try #require(options.configuration.tls)
+        #expect(tls.certFile == "/c.pem" && tls.keyFile == "/k.pem" && tls.caFile == "/ca.pem" && tls.verify && tls.timeout == 2)
+        #expect(try ServerOptions.parse(["--tls", "--tlscert", "/c", "--tlskey", "/k"]).configuration.tls?.verify == false)
+        #expect(throws: ConfigurationError.self) { _ = try ServerOptions.parse(["--tls", "--tlscert", "/c"]) }
+        #expect(try ServerOptions.parse([]).configuration.tls == nil)
+        // A certificate that cannot be read stops the server with its path.
+        var configuration = BrokerConfiguration()
+        configuration.tls = TLSSettings(certFile: "/nonexistent/cert.pem", keyFile: "/nonexistent/key.pem")
+        let error = #expect(throws: ConfigurationError.self) { _ = try BrokerServer(configuration: configuration) }
+        #expect(error?.description.contains("/nonexistent/cert.pem") == true)
+    }
+}

@@ -239,3 +239,56 @@ def test_refusals_are_logged_with_the_address_never_the_secret(directory):
     assert log.count("authentication error") == 3, log
     assert "127.0.0.1:" in log
     assert "guess" not in log and "alice-pw" not in log and ALICE_HASH not in log
+
+
+RELOAD = """
+listen: 127.0.0.1:@PORT@
+authorization { users = [
+  { user: admin, password: admin-pw }
+  { user: worker, password: worker-pw, permissions { publish: "%s", subscribe: "_INBOX.>" } }
+  %s
+] }
+"""
+
+
+async def test_a_reload_changes_permissions_and_removes_users_in_place(directory):
+    import signal
+    for kind in KINDS:
+        server = ConfiguredServer(kind, directory, RELOAD % ("orders.>", "{ user: gone, password: gone-pw }"))
+        try:
+            url = f"nats://127.0.0.1:{server.port}"
+            admin = await nats.connect(url, user="admin", password="admin-pw", allow_reconnect=False)
+            worker = await nats.connect(url, user="worker", password="worker-pw", allow_reconnect=False)
+            gone = await nats.connect(url, user="gone", password="gone-pw", allow_reconnect=False)
+            orders, other = await admin.subscribe("orders.>"), await admin.subscribe("other.>")
+            await admin.flush()
+            await worker.publish("orders.1", b"before")
+            await worker.flush()
+            assert (await orders.next_msg(timeout=5)).data == b"before"
+
+            server.write(RELOAD % ("other.>", ""))
+            server.process.send_signal(signal.SIGHUP)
+            # The removed user's connection is closed; the worker's stays, with its new permissions.
+            deadline = asyncio.get_running_loop().time() + 20
+            while not gone.is_closed and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.05)
+            assert gone.is_closed, kind
+            received = None
+            while received is None and asyncio.get_running_loop().time() < deadline:
+                await worker.publish("other.1", b"after")
+                await worker.flush()
+                try:
+                    received = await other.next_msg(timeout=0.2)
+                except NatsTimeout:
+                    pass
+            assert received is not None and received.data == b"after", kind
+            assert worker.is_connected, kind
+            await worker.publish("orders.2", b"refused now")
+            await worker.flush()
+            await admin.flush()
+            with pytest.raises(NatsTimeout):
+                await orders.next_msg(timeout=0.3)
+            await worker.close()
+            await admin.close()
+        finally:
+            server.stop()
