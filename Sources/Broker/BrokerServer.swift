@@ -254,14 +254,12 @@ public final class BrokerServer: @unchecked Sendable {
         guard !matches.isEmpty else { return taken }
         let echo = publisher.echo
         for subscription in matches.plain where echo || subscription.client !== publisher {
-            deliver(publish, to: subscription, from: publisher)
-            taken = true
+            if deliver(publish, to: subscription, from: publisher) { taken = true }
         }
         for group in matches.groups {
             let candidates = echo ? group : group.filter { $0.client !== publisher }
             if let chosen = candidates.randomElement(using: &publisher.random) {
-                deliver(publish, to: chosen, from: publisher)
-                taken = true
+                if deliver(publish, to: chosen, from: publisher) { taken = true }
             }
         }
         return taken
@@ -288,11 +286,12 @@ public final class BrokerServer: @unchecked Sendable {
     /// Delivers a message that crossed into `account` to its subscriptions (one member per queue group).
     private func deliver(_ publish: Publish, in account: Account, from publisher: ClientConnection) -> Bool {
         let matches = account.router.matches(publish.subject)
-        for subscription in matches.plain { deliver(publish, to: subscription, from: publisher) }
+        var taken = false
+        for subscription in matches.plain where deliver(publish, to: subscription, from: publisher) { taken = true }
         for group in matches.groups {
-            if let chosen = group.randomElement(using: &publisher.random) { deliver(publish, to: chosen, from: publisher) }
+            if let chosen = group.randomElement(using: &publisher.random), deliver(publish, to: chosen, from: publisher) { taken = true }
         }
-        return !matches.isEmpty
+        return taken
     }
 
     /// Publishes a message from the server itself (API replies, pub acks) in the global account; safe from
@@ -340,8 +339,10 @@ public final class BrokerServer: @unchecked Sendable {
         for (_, batch) in batches { batch.client.deliverEncoded(batch.buffer) }
     }
 
-    private func deliver(_ publish: Publish, to subscription: Subscription, from publisher: ClientConnection) {
-        guard subscription.admits(publish.subject, reply: publish.reply) else { return }
+    /// Delivers to one subscription; false when its deny filter keeps the message from it.
+    @discardableResult
+    private func deliver(_ publish: Publish, to subscription: Subscription, from publisher: ClientConnection) -> Bool {
+        guard subscription.admits(publish.subject, reply: publish.reply) else { return false }
         let (deliver, last) = subscription.claimDelivery()
         if deliver { subscription.client.deliver(publish, to: subscription, from: publisher) }
         if last {
@@ -349,5 +350,6 @@ public final class BrokerServer: @unchecked Sendable {
             let client = subscription.client
             client.channel?.eventLoop.execute { client.remove(subscription) }
         }
+        return true
     }
 }

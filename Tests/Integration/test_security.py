@@ -125,6 +125,9 @@ async def test_a_wildcard_subscription_does_not_get_denied_subjects(secured):
     await admin.publish("orders.hidden", b"hidden")
     await admin.publish("orders.open", b"open")
     assert (await sub.next_msg(timeout=5)).data == b"open"
+    # A request only that filtered subscription would have received reached no one.
+    with pytest.raises(NoRespondersError):
+        await admin.request("orders.hidden", b"?", timeout=5)
     await admin.close()
     await limited.close()
 
