@@ -9,7 +9,7 @@ PY := .build-py/bin/python
 DATA ?= data
 PORT ?= 4222
 
-.PHONY: deps test-deps build release run test unit-test integration-test crash-test soak soak-reclaim soak-backpressure bench clean
+.PHONY: deps test-deps build release run test unit-test integration-test crash-test soak soak-reclaim soak-backpressure bench fuzz-config clean
 
 define apt_install
 	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -52,6 +52,14 @@ unit-test: deps
 integration-test: test-deps
 	$(SWIFT) build --product strata-server
 	cd Tests/Integration && ../../$(PY) -m pytest -q
+
+# libFuzzer over the config parser (NATSConfig compiled with Tests/Fuzz/ConfigParserFuzz.swift, ASan on), seeded
+# with the golden files, for FUZZ_SECONDS (60); a crash leaves its input as crash-* in the repository root.
+fuzz-config:
+	mkdir -p .build/fuzz .build/fuzz/corpus && cp Tests/NATSConfigTests/Golden/*.conf .build/fuzz/corpus/
+	swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name NATSConfig Sources/NATSConfig/*.swift \
+	  Tests/Fuzz/ConfigParserFuzz.swift -o .build/fuzz/config-parser
+	.build/fuzz/config-parser -max_total_time=$${FUZZ_SECONDS:-60} -max_len=4096 -timeout=5 -rss_limit_mb=2048 .build/fuzz/corpus
 
 # A longer crash loop than the one in `make test` (STRATA_CRASH_ROUNDS rounds).
 crash-test: deps

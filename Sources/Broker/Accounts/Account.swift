@@ -26,8 +26,14 @@ final class Account: @unchecked Sendable {
     private let responsesLock = NSLock()
     /// `_R_.…` reply subjects given to requests that came in through a service import: where the one
     /// response goes (the importer and the requester's own reply subject).
-    private var responses: [String: (importer: Account, reply: String)] = [:]
+    private var responses: [String: (importer: Account, reply: String, opened: ContinuousClock.Instant)] = [:]
+    /// Past this many open mappings, those older than ``responseLifetime`` are dropped (requests never
+    /// answered); past ``responseLimit`` all are.
+    private static let responsePruneAt = 10_000
     private static let responseLimit = 100_000
+    static let responseLifetime = Duration.seconds(120)
+    /// The count at which the next prune runs (doubles with what stays, so pruning is amortised O(1)).
+    private var pruneAt = Account.responsePruneAt
     static let responsePrefix = "_R_."
 
     init(name: String, jetStream: JetStreamService?, jetStreamRefused: Bool) {
@@ -57,9 +63,14 @@ final class Account: @unchecked Sendable {
     /// A fresh `_R_.` reply subject in this account that routes its one response to `reply` in `importer`.
     func openResponse(to reply: String, in importer: Account) -> String {
         let subject = Self.responsePrefix + SubjectMapping.randomToken() + "." + SubjectMapping.randomToken()
+        let now = ContinuousClock.now
         responsesLock.withLock {
-            if responses.count >= Self.responseLimit { responses.removeAll() }  // (abandoned requests)
-            responses[subject] = (importer, reply)
+            if responses.count >= pruneAt {
+                responses = responses.filter { now - $0.value.opened < Self.responseLifetime }
+                if responses.count >= Self.responseLimit { responses.removeAll() }
+                pruneAt = max(Self.responsePruneAt, responses.count * 2)
+            }
+            responses[subject] = (importer, reply, now)
         }
         return subject
     }
@@ -67,7 +78,7 @@ final class Account: @unchecked Sendable {
     /// Where a response published here on `subject` goes, once (nil for any other subject).
     func takeResponse(_ subject: String) -> (importer: Account, reply: String)? {
         guard subject.utf8.first == UInt8(ascii: "_"), subject.hasPrefix(Self.responsePrefix) else { return nil }
-        return responsesLock.withLock { responses.removeValue(forKey: subject) }
+        return responsesLock.withLock { responses.removeValue(forKey: subject).map { ($0.importer, $0.reply) } }
     }
 }
 
