@@ -29,11 +29,15 @@ public struct AuthConfiguration: Sendable, Equatable {
         public var password: String
         public var permissions: Permissions?
         public var account: String
-        public init(name: String, password: String, permissions: Permissions? = nil, account: String = AuthConfiguration.globalAccount) {
+        /// `allowed_connection_types` (upper-cased); nil: any. A plain client connection is `STANDARD`.
+        public var connectionTypes: Set<String>?
+        public init(name: String, password: String, permissions: Permissions? = nil, account: String = AuthConfiguration.globalAccount,
+                    connectionTypes: Set<String>? = nil) {
             self.name = name
             self.password = password
             self.permissions = permissions
             self.account = account
+            self.connectionTypes = connectionTypes
         }
     }
 
@@ -42,10 +46,14 @@ public struct AuthConfiguration: Sendable, Equatable {
         public var publicKey: String
         public var permissions: Permissions?
         public var account: String
-        public init(publicKey: String, permissions: Permissions? = nil, account: String = AuthConfiguration.globalAccount) {
+        /// `allowed_connection_types` (upper-cased); nil: any.
+        public var connectionTypes: Set<String>?
+        public init(publicKey: String, permissions: Permissions? = nil, account: String = AuthConfiguration.globalAccount,
+                    connectionTypes: Set<String>? = nil) {
             self.publicKey = publicKey
             self.permissions = permissions
             self.account = account
+            self.connectionTypes = connectionTypes
         }
     }
 
@@ -54,6 +62,10 @@ public struct AuthConfiguration: Sendable, Equatable {
     public func permissions(of own: Permissions?, in account: String) -> Permissions? {
         own ?? (account == Self.globalAccount ? defaultPermissions : nil)
     }
+
+    /// The connection type of every client Strata serves (nats-server's `STANDARD`: no websocket, MQTT or
+    /// leaf node listener yet).
+    public static let standardConnection = "STANDARD"
 
     /// True when a client must authenticate (before `no_auth_user`, which lets one in without).
     public var required: Bool { token != nil || user != nil || !users.isEmpty || !nkeys.isEmpty }

@@ -70,13 +70,14 @@ public enum Authenticator {
         if !configuration.users.isEmpty {
             let name = credentials.user ?? ""
             if name.isEmpty, credentials.isEmpty, let noAuthUser = configuration.noAuthUser,
-               let user = configuration.users.first(where: { $0.name == noAuthUser }) {
+               let user = configuration.users.first(where: { $0.name == noAuthUser }), Self.allows(user.connectionTypes) {
                 return .accepted(Identity(name: user.name, permissions: configuration.permissions(of: user.permissions, in: user.account), account: user.account))
             }
             if !name.isEmpty {
                 guard let user = configuration.users.first(where: { $0.name == name }) else {
                     return .refused(reason: "unknown user \"\(name)\"")
                 }
+                guard Self.allows(user.connectionTypes) else { return .refused(reason: "user \"\(name)\" may not connect as a standard client") }
                 guard PasswordCheck.matches(credentials.password, configured: user.password) else {
                     return .refused(reason: "wrong password for user \"\(name)\"")
                 }
@@ -112,6 +113,7 @@ public enum Authenticator {
         guard let user = configuration.nkeys.first(where: { $0.publicKey == nkey }) else {
             return .refused(reason: "unknown nkey \(nkey)")
         }
+        guard allows(user.connectionTypes) else { return .refused(reason: "nkey \(nkey) may not connect as a standard client") }
         guard let signature, !signature.isEmpty else { return .refused(reason: "signature missing for nkey \(nkey)") }
         guard let raw = NKeyPublicKey.decodeSignature(signature) else { return .refused(reason: "signature not valid base64") }
         guard let key = try? NKeyPublicKey(nkey) else { return .refused(reason: "nkey \(nkey) not valid") }
@@ -129,12 +131,15 @@ public enum Authenticator {
         if user == nil, let subject = certificate.subject {
             user = configuration.users.first { DistinguishedName($0.name) == subject }
         }
-        guard let user else { return .refused(reason: "no user matches the client certificate \(certificate.names)") }
+        guard let user, allows(user.connectionTypes) else { return .refused(reason: "no user matches the client certificate \(certificate.names)") }
         guard PasswordCheck.matches(password, configured: user.password) else {
             return .refused(reason: "wrong password for user \"\(user.name)\" (mapped from its certificate)")
         }
         return .accepted(Identity(name: user.name, permissions: configuration.permissions(of: user.permissions, in: user.account), account: user.account))
     }
+
+    /// True when a user restricted to `types` may connect as a plain client.
+    static func allows(_ types: Set<String>?) -> Bool { types?.contains(AuthConfiguration.standardConnection) ?? true }
 
     /// A fresh nonce for INFO: 11 random bytes in base64 RawURL (15 characters), as nats-server makes it.
     public static func makeNonce() -> String {

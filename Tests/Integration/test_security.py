@@ -30,6 +30,8 @@ authorization {{
       }} }}
     {{ user: service, password: service-pw,
       permissions {{ subscribe: "svc.>", allow_responses: true }} }}
+    {{ user: wsonly, password: ws-pw, allowed_connection_types: ["WEBSOCKET"] }}
+    {{ user: std, password: std-pw, allowed_connection_types: ["STANDARD", "WEBSOCKET"] }}
     {{ nkey: {NKEY}, permissions {{ publish: "nkey.>", subscribe: ["nkey.>", "_INBOX.>"] }} }}
   ]
 }}
@@ -59,7 +61,9 @@ async def test_users_with_plain_and_bcrypt_passwords(secured):
         await nc.publish("hello", b"x")
         await nc.flush()
         await nc.close()
-    for user, password in [("alice", "wrong"), ("alice", ""), ("nobody", "admin-pw"), ("carol", CAROL_HASH)]:
+    nc = await nats.connect(secured.url, user="std", password="std-pw", allow_reconnect=False)
+    await nc.close()
+    for user, password in [("alice", "wrong"), ("alice", ""), ("nobody", "admin-pw"), ("carol", CAROL_HASH), ("wsonly", "ws-pw")]:
         answer = exchange(secured.port, b"CONNECT " + connect_options(user=user, **{"pass": password}) + b"\r\nPING\r\n")
         assert answer == b"-ERR 'Authorization Violation'\r\n<CLOSED>", (user, answer)
     answer = exchange(secured.port, b"CONNECT " + connect_options() + b"\r\nPING\r\n")

@@ -36,7 +36,7 @@ extension ConfigFileOptions.Reading {
             guard case .map(let map) = item.kind else {
                 throw ConfigError("Expected user entry to be a map/struct, got \(item.kindName)", at: item.location)
             }
-            var name: String?, password: String?, nkey: String?, permissions: Permissions?
+            var name: String?, password: String?, nkey: String?, permissions: Permissions?, types: Set<String>?
             for entry in map.entries where !entry.usedAsVariable {
                 let key = entry.key.lowercased()
                 switch key {
@@ -45,13 +45,16 @@ extension ConfigFileOptions.Reading {
                 case "pass", "password": password = try entry.value.string(for: key)
                 case "permission", "permissions", "authorization": permissions = try self.permissions(entry.value, key)
                 case "allowed_connection_types", "connection_types", "clients":
-                    // Every client here is a plain NATS client; the list may only name kinds nats-server knows.
+                    // Every client here is a plain NATS client (STANDARD); the list may only name kinds nats-server knows.
+                    var listed = Set<String>()
                     for kind in try entry.value.array(for: key) {
                         let text = try kind.string(for: key).uppercased()
                         guard ["STANDARD", "WEBSOCKET", "LEAFNODE", "MQTT"].contains(text) else {
                             throw ConfigError("invalid connection types [\"\(text)\"]", at: kind.location)
                         }
+                        listed.insert(text)
                     }
+                    types = listed
                 default: throw ConfigError("unknown field \"\(entry.key)\"", at: entry.keyLocation)
                 }
             }
@@ -60,10 +63,10 @@ extension ConfigFileOptions.Reading {
                 guard name == nil && password == nil else {
                     throw ConfigError("Nkey users do not take usernames or passwords", at: item.location)
                 }
-                nkeys.append(.init(publicKey: nkey, permissions: permissions))
+                nkeys.append(.init(publicKey: nkey, permissions: permissions, connectionTypes: types))
             } else {
                 guard let name, !name.isEmpty else { throw ConfigError("User entry requires a user", at: item.location) }
-                users.append(.init(name: name, password: password ?? "", permissions: permissions))
+                users.append(.init(name: name, password: password ?? "", permissions: permissions, connectionTypes: types))
             }
         }
         return (users, nkeys)
