@@ -32,7 +32,9 @@ public final class BrokerServer: @unchecked Sendable {
     /// The global account's subject space (tests and statistics).
     var router: Router { globalAccount.router }
     /// The TLS context for client connections, when TLS is configured.
-    let tlsContext: NIOSSLContext?
+    var tlsContext: NIOSSLContext? { settingsLock.withLock { currentTLS?.context } }
+    /// The TLS settings and the context built from them (replaced together by a reload).
+    private var currentTLS: (settings: TLSSettings, context: NIOSSLContext)?
     /// Runs work that would stall an event loop (bcrypt password checks).
     let blockingPool = NIOThreadPool(numberOfThreads: 1)
     /// The global account's JetStream, when it has it.
@@ -47,7 +49,7 @@ public final class BrokerServer: @unchecked Sendable {
 
     public init(configuration: BrokerConfiguration, logger: Logger = Logger(label: "strata")) throws {
         if let problem = configuration.auth.validate() { throw ConfigurationError(problem) }
-        self.tlsContext = try configuration.tls.map(TLSContextFactory.make)
+        self.currentTLS = try configuration.tls.map { ($0, try TLSContextFactory.make($0)) }
         self.current = configuration
         self.domainAPIPrefix = configuration.jetStreamDomain.map { "$JS.\($0).API." }
         self.logger = logger
@@ -175,7 +177,16 @@ public final class BrokerServer: @unchecked Sendable {
         guard unchangeable.isEmpty else {
             throw ConfigurationError("config reload not supported for \(unchangeable.joined(separator: ", ")): restart the server to change it")
         }
-        settingsLock.withLock { current = configuration }
+        // New certificates are read before anything changes: a reload whose files cannot be used is refused.
+        let existing = settingsLock.withLock { currentTLS }
+        let tls = try configuration.tls.map { settings in
+            if let existing, existing.settings == settings { return existing }
+            return (settings, try TLSContextFactory.make(settings))
+        }
+        settingsLock.withLock {
+            current = configuration
+            currentTLS = tls
+        }
         let connections = lock.withLock { Array(clients.values) }
         for client in connections { client.reconfigureFromAnyThread(configuration) }
     }

@@ -238,12 +238,14 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
     func channelReadComplete(context: ChannelHandlerContext) { flushNow() }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        if tlsTimer != nil || error is NIOSSLError || error is BoringSSLError {
+        if tlsTimer != nil {
             // A failed handshake (no or a wrong client certificate, plain text to a TLS port) closes this
             // connection only.
             logger.error("\(context.remoteAddress?.description ?? "?") - TLS handshake error: \(error)")
             tlsTimer?.cancel()
             tlsTimer = nil
+        } else if error is NIOSSLError || error is BoringSSLError {
+            logger.debug("TLS error: \(error)")  // (a client that closed without close_notify, say)
         } else {
             logger.debug("connection error: \(error)")
         }

@@ -220,3 +220,33 @@ def test_nats_go_over_tls_with_a_client_certificate(kind, pki, directory):
         assert out.stdout.strip() == "go:ping true", out.stdout + out.stderr
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_reload_takes_a_new_server_certificate(kind, pki, directory):
+    import signal, time
+    # A second server certificate, from the other CA: after the reload, only a client trusting it connects.
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server2.key", "-out", "server2.csr", "-subj", "/CN=localhost", cwd=pki)
+    with open(os.path.join(pki, "server2.ext"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
+    openssl("x509", "-req", "-in", "server2.csr", "-CA", "other-ca.pem", "-CAkey", "other-ca.key", "-CAcreateserial",
+            "-out", "server2.pem", "-days", "2", "-extfile", "server2.ext", cwd=pki)
+    server = ConfiguredServer(kind, directory, config(pki))
+    trusts_other = ssl.create_default_context(cafile=os.path.join(pki, "other-ca.pem"))
+    try:
+        assert raw_tls(server.port, client_context(pki))[1] == b"PONG\r\n"
+        assert isinstance(raw_tls(server.port, trusts_other)[1], Exception)
+        server.write(config(pki).replace("server.pem", "server2.pem").replace("server.key", "server2.key"))
+        server.process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 20
+        while raw_tls(server.port, trusts_other)[1] != b"PONG\r\n" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert raw_tls(server.port, trusts_other)[1] == b"PONG\r\n"
+        assert isinstance(raw_tls(server.port, client_context(pki))[1], Exception)
+        # A reload naming a certificate that does not exist is refused; the server keeps the one it has.
+        server.write(config(pki).replace("server.pem", "missing.pem"))
+        server.process.send_signal(signal.SIGHUP)
+        assert raw_tls(server.port, trusts_other)[1] == b"PONG\r\n"
+        assert server.process.poll() is None
+    finally:
+        server.stop()

@@ -20,7 +20,6 @@ public enum ConfigurationReload {
         if old.eventLoopThreads != new.eventLoopThreads { names.append("event_loops") }
         if old.logFile != new.logFile { names.append("log_file") }
         if old.pidFile != new.pidFile { names.append("pid_file") }
-        if old.tls != new.tls { names.append("tls") }
         if old.accounts != new.accounts { names.append("accounts") }  // (their users may change: they are authorization)  // (the TLS context is built at start)
         return names
     }
