@@ -204,21 +204,27 @@ public final class BrokerServer: @unchecked Sendable {
     /// for a pull request or an ack). The caller answers a request nothing took with no responders.
     @discardableResult
     func route(_ publish: Publish, from publisher: ClientConnection) -> Bool {
+        route(publish, in: publisher.account, from: publisher, crossings: 0)
+    }
+
+    /// Routes `publish` in `account`: the publisher's own, or one an import carried it into (`crossings`
+    /// counts those hops; nats-server refuses import cycles, this stops at four).
+    private func route(_ publish: Publish, in account: Account, from publisher: ClientConnection, crossings: Int) -> Bool {
         var taken = false
-        let account = publisher.account
         let router = account.router
+        let home = crossings == 0
         if let domainAPIPrefix, publish.subject.hasPrefix(domainAPIPrefix) {
             var local = publish
             local.subject = "$JS.API." + publish.subject.dropFirst(domainAPIPrefix.count)
-            return route(local, from: publisher)
+            return route(local, in: account, from: publisher, crossings: crossings)
         }
         if let response = account.takeResponse(publish.subject) {
             // The one response to a request that came in through a service import: to the requester.
             var crossed = publish
             crossed.subject = response.reply
-            return deliver(crossed, in: response.importer, from: publisher)
+            return crossings < 4 && route(crossed, in: response.importer, from: publisher, crossings: crossings + 1)
         }
-        if account.shares { taken = routeAcross(publish, from: account, publisher: publisher) }
+        if account.shares && crossings < 4 { taken = routeAcross(publish, from: account, publisher: publisher, crossings: crossings) }
         if account.jetStreamRefused, publish.subject.utf8.first == UInt8(ascii: "$"), publish.subject.hasPrefix("$JS.API.") {
             if let reply = publish.reply { routeInternal(subject: reply, payload: JetStreamService.notEnabledResponse(publish.subject), in: account) }
             return true
@@ -242,25 +248,33 @@ public final class BrokerServer: @unchecked Sendable {
                 // Applied here, on the publisher's loop: acks are the hot path of consumption.
                 var confirm: (@Sendable () -> Void)?
                 if let reply = publish.reply { confirm = { self.routeInternal(subject: reply, payload: "", in: account) } }
-                taken = jetStream.acknowledge(subject: publish.subject, body: publish.payload, confirm: confirm,
-                                              deferDelivery: { host in publisher.deliverAfterRead(host) },
-                                              deferAck: { host, sequence in publisher.acknowledgeAfterRead(host, sequence) },
-                                              cache: &publisher.ackTarget)
+                func acknowledge(_ cache: inout JetStreamService.AckTargetCache) -> Bool {
+                    jetStream.acknowledge(subject: publish.subject, body: publish.payload, confirm: confirm,
+                                          deferDelivery: { host in publisher.deliverAfterRead(host) },
+                                          deferAck: { host, sequence in publisher.acknowledgeAfterRead(host, sequence) },
+                                          cache: &cache)
+                }
+                if home {
+                    taken = acknowledge(&publisher.ackTarget)
+                } else {
+                    var elsewhere = JetStreamService.AckTargetCache()  // (the connection's cache is its own account's)
+                    taken = acknowledge(&elsewhere)
+                }
             } else if isJetStreamSubject && publish.subject.hasPrefix("$JS.FC.") {
                 jetStream.flowControlAnswered(publish.subject)
                 taken = true
             } else if let stream = jetStream.streams.stream(capturing: publish.subject) {
-                publisher.capture(publish, for: stream)  // stored with the rest of this read's publishes
+                publisher.capture(publish, for: stream, in: jetStream)  // stored with the rest of this read's publishes
                 taken = true
             }
         }
         let matches: Router.Matches
         let version = router.version
-        if let last = publisher.lastRoute, last.version == version, last.subject == publish.subject {
+        if home, let last = publisher.lastRoute, last.version == version, last.subject == publish.subject {
             matches = last.matches
         } else {
             matches = router.matches(publish.subject)
-            if !matches.isEmpty { publisher.lastRoute = (publish.subject, version, matches) }
+            if home && !matches.isEmpty { publisher.lastRoute = (publish.subject, version, matches) }
         }
         guard !matches.isEmpty else { return taken }
         let echo = publisher.echo
@@ -278,29 +292,18 @@ public final class BrokerServer: @unchecked Sendable {
 
     /// What a service import or a stream import carries from `account` to others: returns whether any
     /// subscription took it.
-    private func routeAcross(_ publish: Publish, from account: Account, publisher: ClientConnection) -> Bool {
+    private func routeAcross(_ publish: Publish, from account: Account, publisher: ClientConnection, crossings: Int) -> Bool {
         var taken = false
         if let (subject, exporter) = account.serviceImport(for: publish.subject) {
             var crossed = publish
             crossed.subject = subject
             if let reply = publish.reply { crossed.reply = exporter.openResponse(to: reply, in: account) }
-            taken = deliver(crossed, in: exporter, from: publisher) || taken
+            taken = route(crossed, in: exporter, from: publisher, crossings: crossings + 1) || taken
         }
         for item in account.streamImporters where Subject.matches(publish.subject, filter: item.filter) {
             var crossed = publish
             crossed.subject = SubjectMapping.imported(publish.subject, filter: item.filter, prefix: item.prefix, to: item.to)
-            taken = deliver(crossed, in: item.importer, from: publisher) || taken
-        }
-        return taken
-    }
-
-    /// Delivers a message that crossed into `account` to its subscriptions (one member per queue group).
-    private func deliver(_ publish: Publish, in account: Account, from publisher: ClientConnection) -> Bool {
-        let matches = account.router.matches(publish.subject)
-        var taken = false
-        for subscription in matches.plain where deliver(publish, to: subscription, from: publisher) { taken = true }
-        for group in matches.groups {
-            if let chosen = group.randomElement(using: &publisher.random), deliver(publish, to: chosen, from: publisher) { taken = true }
+            taken = route(crossed, in: item.importer, from: publisher, crossings: crossings + 1) || taken
         }
         return taken
     }
@@ -315,7 +318,23 @@ public final class BrokerServer: @unchecked Sendable {
     /// deliveries go to an inbox under the stream message's subject). Safe from any thread. The messages
     /// for one connection are encoded together and handed to it in one piece, in order.
     func routeInternal(_ messages: [OutboundMessage], in account: Account? = nil) {
-        let router = (account ?? globalAccount).router
+        let account = account ?? globalAccount
+        let router = account.router
+        var messages = messages
+        // JetStream's replies to requests that came in through a service import go back to the requester.
+        if let i = messages.firstIndex(where: { $0.to.utf8.first == UInt8(ascii: "_") && $0.to.hasPrefix(Account.responsePrefix) }) {
+            var crossing: [(Account, OutboundMessage)] = []
+            messages = messages[..<i] + messages[i...].filter { message in
+                guard let response = account.takeResponse(message.to) else { return true }
+                var crossed = message
+                crossed.to = response.reply
+                crossed.subject = response.reply
+                crossed.oneOff = true
+                crossing.append((response.importer, crossed))
+                return false
+            }
+            for (importer, message) in crossing { routeInternal([message], in: importer) }
+        }
         var batches: [ObjectIdentifier: (client: ClientConnection, buffer: ByteBuffer)] = [:]
         var previous: (to: String, matches: Router.Matches)?
         for message in messages {

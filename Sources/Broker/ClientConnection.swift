@@ -56,6 +56,9 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
     private var acknowledged: [(host: ConsumerHost, sequences: [UInt64])] = []
     /// This read's messages for streams, stored at its end.
     private var captured: [(publish: Publish, stream: StreamManager.Managed)] = []
+    /// The JetStream of the captured messages' streams: this connection's account's, unless an import
+    /// carried a message into another account's stream (kept apart in `capturedElsewhere`).
+    private var capturedElsewhere: [(publish: Publish, stream: StreamManager.Managed, service: JetStreamService)] = []
     /// Backpressure: stream publishes not yet stored; reading stops while too many bytes wait.
     private(set) var publishWindow: PublishWindow
     /// Messages from other threads waiting for one hop onto this connection's loop (under `handOver`).
@@ -168,6 +171,7 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
         if let buffer = inbound, buffer.readableBytes == 0 { inbound = nil } else { inbound?.discardReadBytes() }
         handOverRemoteDeliveries()
         if !captured.isEmpty { storeCaptured(channel) }
+        if !capturedElsewhere.isEmpty { storeCapturedElsewhere(channel) }
         if !acknowledged.isEmpty {
             let pending = acknowledged
             acknowledged.removeAll(keepingCapacity: true)
@@ -197,6 +201,24 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
         captured.removeAll(keepingCapacity: true)
     }
 
+    /// Messages an import carried into other accounts' streams, handed to those accounts' JetStream (the
+    /// publish window counts them as well).
+    private func storeCapturedElsewhere(_ channel: Channel) {
+        let items = capturedElsewhere
+        capturedElsewhere.removeAll(keepingCapacity: true)
+        let loopBound = NIOLoopBound(self, eventLoop: channel.eventLoop)
+        var services: [JetStreamService] = []
+        for item in items where !services.contains(where: { $0 === item.service }) { services.append(item.service) }
+        for service in services {
+            let mine = items.filter { $0.service === service }.map { ($0.publish, $0.stream) }
+            let bytes = mine.reduce(0) { $0 + JetStreamService.bytes(of: $1.0) }
+            if publishWindow.handed(bytes, queued: 0) {
+                channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+            }
+            service.store(mine, on: channel.eventLoop) { done in loopBound.value.publishesStored(done) }
+        }
+    }
+
     /// Earlier stream publishes were stored and acknowledged (on this connection's loop).
     private func publishesStored(_ bytes: Int) {
         if publishWindow.completed(bytes), !authenticating, let channel {
@@ -222,8 +244,8 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
 
     /// Keeps a message published to a stream's subject until the end of this read, when the read's stream
     /// messages are handed to the store together (on this connection's loop only).
-    func capture(_ publish: Publish, for stream: StreamManager.Managed) {
-        captured.append((publish, stream))
+    func capture(_ publish: Publish, for stream: StreamManager.Managed, in service: JetStreamService) {
+        if service === account.jetStream { captured.append((publish, stream)) } else { capturedElsewhere.append((publish, stream, service)) }
     }
 
     /// Sends each other-loop target the messages encoded for it during this read, in one hop.

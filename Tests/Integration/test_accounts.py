@@ -173,3 +173,41 @@ async def test_the_offline_tool_reads_a_store_with_accounts(directory):
     result = subprocess.run([tool, "verify", os.path.join(directory, "js")], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("ORDERS") >= 2, result.stdout
+
+
+SHARED_JS = """
+listen: 127.0.0.1:@PORT@
+jetstream { store_dir: "@DIR@/js" }
+accounts {
+  OWNER: { users: [ { user: owner, password: owner } ], jetstream: enabled,
+           exports: [ { service: "$JS.API.>" }, { service: "orders.>" } ] }
+  CLIENT: { users: [ { user: client, password: client } ],
+            imports: [ { service: { account: OWNER, subject: "$JS.API.>" }, to: "JSO.API.>" },
+                       { service: { account: OWNER, subject: "orders.>" } } ] }
+}
+"""
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_another_accounts_jetstream_through_service_imports(kind, directory):
+    server = ConfiguredServer(kind, directory, SHARED_JS)
+    try:
+        owner, client = await connect(server, "owner"), await connect(server, "client")
+        await owner.jetstream().add_stream(name="ORDERS", subjects=["orders.>"])
+        # The owner's JetStream API, imported under a prefix: the client reads the owner's stream.
+        remote = client.jetstream(prefix="JSO.API")
+        assert (await remote.stream_info("ORDERS")).config.name == "ORDERS"
+        # A publish on an imported stream subject is stored in the owner's stream; the pub ack comes back.
+        for i in range(3):
+            ack = await remote.publish("orders.new", f"from client {i}".encode())
+            assert (ack.stream, ack.seq) == ("ORDERS", i + 1)
+        info = await owner.jetstream().stream_info("ORDERS")
+        assert info.state.messages == 3
+        assert (await owner.jetstream().get_msg("ORDERS", 2)).data == b"from client 1"
+        # The client's own account still has no JetStream.
+        refused = json.loads((await client.request("$JS.API.INFO", b"", timeout=5)).data)
+        assert refused["error"]["err_code"] == 10039
+        await owner.close()
+        await client.close()
+    finally:
+        server.stop()
