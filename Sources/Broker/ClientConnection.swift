@@ -298,7 +298,7 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
     // MARK: Operations
 
     private func handle(_ operation: ClientOperation) {
-        if config.authRequired && !connected {
+        if !connected && config.authRequired {  // (connected first: the configuration is not touched per operation)
             switch operation {
             case .connect: break
             default:
