@@ -45,7 +45,16 @@ public final class BrokerServer: @unchecked Sendable {
     private var clients: [UInt64: ClientConnection] = [:]
     private var nextClientID: UInt64 = 0
     private var slowConsumers = 0
+    /// What closed connections received and were sent (monitoring's totals add the open ones').
+    private var closedReceived = MessageCount(), closedSent = MessageCount()
+    /// When the server started and when its configuration was last loaded (monitoring).
+    let startedAt = Date()
+    private(set) var configLoadedAt = Date()
     private(set) var boundPort = 0
+    /// The monitoring port's server, when `http_port` is set.
+    private var monitoring: MonitoringServer?
+    /// The monitoring port bound (0: none).
+    public var monitoringPort: Int { monitoring?.boundPort ?? 0 }
 
     public init(configuration: BrokerConfiguration, logger: Logger = Logger(label: "strata")) throws {
         if let problem = configuration.auth.validate() { throw ConfigurationError(problem) }
@@ -138,6 +147,13 @@ public final class BrokerServer: @unchecked Sendable {
         boundPort = channel.localAddress?.port ?? configuration.port
         logger.info("listening for client connections on \(configuration.host):\(boundPort)")
         logger.info("server id \(serverID), name \(serverName), version 2.9.10 (strata)")
+        if let httpPort = configuration.httpPort {
+            let monitor = MonitoringServer(broker: self)
+            let host = configuration.httpHost ?? configuration.host
+            let port = try await monitor.start(host: host, port: httpPort, group: group)
+            monitoring = monitor
+            logger.info("starting http monitor on \(host):\(port)")
+        }
         if configuration.auth.hasPlaintextPasswords { logger.warning("Plaintext passwords detected, use nkeys or bcrypt") }
         return boundPort
     }
@@ -147,6 +163,7 @@ public final class BrokerServer: @unchecked Sendable {
         logger.info("shutting down")
         // (try?: a listener already closed, or loops already stopped, leave nothing to undo)
         try? await serverChannel?.close()
+        await monitoring?.stop()
         let connections = lock.withLock { Array(clients.values) }
         for client in connections { client.closeFromAnyThread() }
         // (try?: event loops that already stopped leave nothing to undo)
@@ -164,7 +181,27 @@ public final class BrokerServer: @unchecked Sendable {
 
     private func newClientID() -> UInt64 { lock.withLock { nextClientID += 1; return nextClientID } }
     func register(_ client: ClientConnection) { lock.withLock { clients[client.id] = client } }
-    func unregister(_ client: ClientConnection) { lock.withLock { clients[client.id] = nil } }
+    /// (On the client's loop: its counters are read there.)
+    func unregister(_ client: ClientConnection) {
+        let received = client.received, sent = client.sent
+        lock.withLock {
+            clients[client.id] = nil
+            closedReceived += received
+            closedSent += sent
+        }
+    }
+
+    /// Every open connection as its own loop sees it, with the closed connections' totals and the number
+    /// of connections ever accepted.
+    func connectionSnapshots() -> EventLoopFuture<(open: [ConnectionSnapshot], closedReceived: MessageCount, closedSent: MessageCount, total: UInt64)> {
+        let (connections, received, sent, total) = lock.withLock { (Array(clients.values), closedReceived, closedSent, nextClientID) }
+        let loop = group.next()
+        let futures = connections.compactMap { client in client.channel.map { $0.eventLoop.submit { client.snapshot() } } }
+        return EventLoopFuture.whenAllComplete(futures, on: loop).map { results in
+            let open = results.compactMap { try? $0.get() }.sorted { $0.id < $1.id }
+            return (open, received, sent, total)
+        }
+    }
     func countSlowConsumer() { lock.withLock { slowConsumers += 1 } }
     var clientCount: Int { lock.withLock { clients.count } }
 
@@ -186,6 +223,7 @@ public final class BrokerServer: @unchecked Sendable {
         settingsLock.withLock {
             current = configuration
             currentTLS = tls
+            configLoadedAt = Date()
         }
         let connections = lock.withLock { Array(clients.values) }
         for client in connections { client.reconfigureFromAnyThread(configuration) }
@@ -335,7 +373,7 @@ public final class BrokerServer: @unchecked Sendable {
             }
             for (importer, message) in crossing { routeInternal([message], in: importer) }
         }
-        var batches: [ObjectIdentifier: (client: ClientConnection, buffer: ByteBuffer)] = [:]
+        var batches: [ObjectIdentifier: (client: ClientConnection, buffer: ByteBuffer, count: MessageCount)] = [:]
         var previous: (to: String, matches: Router.Matches)?
         for message in messages {
             // A consumer's deliveries share one subject: it is matched once for the batch.
@@ -354,10 +392,11 @@ public final class BrokerServer: @unchecked Sendable {
                 let (deliver, last) = subscription.claimDelivery()
                 if deliver {
                     let key = ObjectIdentifier(subscription.client)
-                    if batches[key] == nil { batches[key] = (subscription.client, ByteBufferAllocator().buffer(capacity: 512)) }
+                    if batches[key] == nil { batches[key] = (subscription.client, ByteBufferAllocator().buffer(capacity: 512), MessageCount()) }
+                    let headers = subscription.receivesHeaders ? message.headers : nil
                     ServerEncoder.message(subject: message.subject, sid: subscription.sid, reply: message.reply,
-                                          headers: subscription.receivesHeaders ? message.headers : nil,
-                                          payload: message.payload, into: &batches[key]!.buffer)
+                                          headers: headers, payload: message.payload, into: &batches[key]!.buffer)
+                    batches[key]!.count.add(bytes: message.payload.readableBytes &+ (headers?.readableBytes ?? 0))
                 }
                 if last {
                     subscription.router.remove(subscription)
@@ -366,7 +405,7 @@ public final class BrokerServer: @unchecked Sendable {
                 }
             }
         }
-        for (_, batch) in batches { batch.client.deliverEncoded(batch.buffer) }
+        for (_, batch) in batches { batch.client.deliverEncoded(batch.buffer, count: batch.count) }
     }
 
     /// Delivers to one subscription; false when its deny filter keeps the message from it.

@@ -44,7 +44,11 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
     private var flushScheduled = false
     private var closing = false
     /// Messages for clients on other event loops, encoded during one read and handed over once per target.
-    private var remoteDeliveries: [ObjectIdentifier: (client: ClientConnection, buffer: ByteBuffer)] = [:]
+    private var remoteDeliveries: [ObjectIdentifier: (client: ClientConnection, buffer: ByteBuffer, count: MessageCount)] = [:]
+    /// What this connection published and what it was sent (on its loop only; monitoring reads a snapshot).
+    private(set) var received = MessageCount()
+    private(set) var sent = MessageCount()
+    let startedAt = Date()
     private(set) var channel: Channel?
     /// The consumer this connection acknowledged last (on its loop only).
     var ackTarget = JetStreamService.AckTargetCache()
@@ -64,6 +68,7 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
     /// Messages from other threads waiting for one hop onto this connection's loop (under `handOver`).
     private let handOver = NSLock()
     private var handOverBuffer: ByteBuffer?
+    private var handOverCount = MessageCount()
     private var handOverScheduled = false
     /// Picks queue-group members for messages this connection publishes (used on its loop only).
     var random: FastRandom
@@ -146,7 +151,11 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
         logger.debug("client closed")
     }
 
+    /// When the client last sent something (monitoring's `last_activity`; one clock read per socket read).
+    private var lastActivity = Date()
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        lastActivity = Date()
         var bytes = unwrapInboundIn(data)
         if inbound == nil || inbound!.readableBytes == 0 {
             inbound = bytes
@@ -251,8 +260,8 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
     /// Sends each other-loop target the messages encoded for it during this read, in one hop.
     private func handOverRemoteDeliveries() {
         guard !remoteDeliveries.isEmpty else { return }
-        for (_, (client, buffer)) in remoteDeliveries {
-            client.channel?.eventLoop.execute { client.append(encoded: buffer) }
+        for (_, (client, buffer, count)) in remoteDeliveries {
+            client.channel?.eventLoop.execute { client.append(encoded: buffer, count: count) }
         }
         remoteDeliveries.removeAll(keepingCapacity: true)
     }
@@ -316,6 +325,7 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
             }
             authenticate(decoded)
         case .publish(let publish):
+            received.add(bytes: publish.payload.readableBytes &+ (publish.headers?.readableBytes ?? 0))
             if publish.headers != nil && !options.headers { close(); return }
             if options.pedantic && !Subject.isValidLiteral(publish.subject) {
                 sendError("Invalid Publish Subject")
@@ -472,6 +482,19 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
 
     var echo: Bool { options.echo }
 
+    /// What monitoring shows of this connection (on its loop).
+    func snapshot() -> ConnectionSnapshot {
+        let remote = channel?.remoteAddress
+        // (try?: a closing channel reports nothing pending)
+        let pending = (try? channel?.syncOptions?.getOption(ChannelOptions.bufferedWritableBytes)) ?? 0
+        return ConnectionSnapshot(id: id, ip: remote?.ipAddress ?? "", port: remote?.port ?? 0, start: startedAt,
+                                  lastActivity: lastActivity, received: received, sent: sent,
+                                  pendingBytes: pending + outbound.readableBytes,
+                                  subscriptions: subscriptions.values.map(\.subject).sorted(),
+                                  name: options.name, lang: options.lang, version: options.version, user: userName,
+                                  account: account.name, tls: config.tls != nil)
+    }
+
     // MARK: Delivery
 
     /// Delivers a routed message, called on the publisher's event loop (`publisher` is the connection
@@ -481,9 +504,10 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
         guard let channel else { return }
         if channel.eventLoop === publisher.channel?.eventLoop {
             guard admit() else { return }
+            let headers = subscription.receivesHeaders ? publish.headers : nil
             ServerEncoder.message(subject: publish.subject, sid: subscription.sid, reply: publish.reply,
-                                  headers: subscription.receivesHeaders ? publish.headers : nil,
-                                  payload: publish.payload, into: &outbound)
+                                  headers: headers, payload: publish.payload, into: &outbound)
+            sent.add(bytes: publish.payload.readableBytes &+ (headers?.readableBytes ?? 0))
             scheduleFlush()
         } else {
             publisher.encodeRemote(publish, to: subscription)
@@ -493,31 +517,33 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
     /// Takes messages already encoded for this connection, from any thread: appended at once on its own
     /// loop; from elsewhere, gathered under a lock and moved over in one hop for everything that arrives
     /// before the loop gets to it (pub acks completing one by one on the store's writer thread).
-    func deliverEncoded(_ buffer: ByteBuffer) {
+    func deliverEncoded(_ buffer: ByteBuffer, count: MessageCount) {
         guard let channel else { return }
         if channel.eventLoop.inEventLoop {
             // What other threads handed over earlier goes first (a consumer's deliveries stay in order).
-            if let earlier = handOver.withLock({ () -> ByteBuffer? in defer { handOverBuffer = nil }; return handOverBuffer }) {
-                append(encoded: earlier)
-            }
-            append(encoded: buffer)
+            if let earlier = takeHandOver() { append(encoded: earlier.buffer, count: earlier.count) }
+            append(encoded: buffer, count: count)
             return
         }
         var buffer = buffer
         let schedule: Bool = handOver.withLock {
             if handOverBuffer == nil { handOverBuffer = buffer } else { handOverBuffer!.writeBuffer(&buffer) }
+            handOverCount += count
             if handOverScheduled { return false }
             handOverScheduled = true
             return true
         }
         guard schedule else { return }
         channel.eventLoop.execute {
-            let taken: ByteBuffer? = self.handOver.withLock {
-                self.handOverScheduled = false
-                defer { self.handOverBuffer = nil }
-                return self.handOverBuffer
-            }
-            if let taken { self.append(encoded: taken) }
+            if let taken = self.takeHandOver(clearingSchedule: true) { self.append(encoded: taken.buffer, count: taken.count) }
+        }
+    }
+
+    private func takeHandOver(clearingSchedule: Bool = false) -> (buffer: ByteBuffer, count: MessageCount)? {
+        handOver.withLock {
+            if clearingSchedule { handOverScheduled = false }
+            defer { handOverBuffer = nil; handOverCount = MessageCount() }
+            return handOverBuffer.map { ($0, handOverCount) }
         }
     }
 
@@ -525,16 +551,18 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
         let target = subscription.client
         let key = ObjectIdentifier(target)
         if remoteDeliveries[key] == nil {
-            remoteDeliveries[key] = (target, ByteBufferAllocator().buffer(capacity: 16 << 10))
+            remoteDeliveries[key] = (target, ByteBufferAllocator().buffer(capacity: 16 << 10), MessageCount())
         }
+        let headers = subscription.receivesHeaders ? publish.headers : nil
         ServerEncoder.message(subject: publish.subject, sid: subscription.sid, reply: publish.reply,
-                              headers: subscription.receivesHeaders ? publish.headers : nil,
-                              payload: publish.payload, into: &remoteDeliveries[key]!.buffer)
+                              headers: headers, payload: publish.payload, into: &remoteDeliveries[key]!.buffer)
+        remoteDeliveries[key]!.count.add(bytes: publish.payload.readableBytes &+ (headers?.readableBytes ?? 0))
     }
 
     /// Takes messages encoded on another loop (on this connection's loop).
-    private func append(encoded buffer: ByteBuffer) {
+    private func append(encoded buffer: ByteBuffer, count: MessageCount) {
         guard admit() else { return }
+        sent += count
         var buffer = buffer
         outbound.writeBuffer(&buffer)
         scheduleFlush()

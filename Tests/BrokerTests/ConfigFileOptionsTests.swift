@@ -99,7 +99,6 @@ import Testing
         let (_, warnings) = try read("port: 4222\ncluster { port: 6222 }\nhttp_port: 8222\nauthorization { token: x\n  timeout: 2 }\njetstream { cipher: aes }\n")
         #expect(warnings.map(\.description) == [
             "nats.conf:2:1: 'cluster' is a nats-server option strata does not serve yet: ignored",
-            "nats.conf:3:1: 'http_port' is a nats-server option strata does not serve yet: ignored",
             "nats.conf:6:13: 'jetstream { cipher }' is a nats-server option strata does not serve yet: ignored",
         ])
     }

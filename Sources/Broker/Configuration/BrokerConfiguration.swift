@@ -34,6 +34,10 @@ public struct BrokerConfiguration: Sendable, Equatable {
     /// The accounts of `accounts { }`; empty: every client is in the global account, which has JetStream
     /// when the server does. With accounts, only those with `jetstream` have it (as nats-server 2.9).
     public var accounts: [AccountSettings] = []
+    /// The monitoring port (`http_port`, `http: host:port`, `-m`); nil: none. Its host defaults to the
+    /// client listener's.
+    public var httpPort: Int?
+    public var httpHost: String?
     /// TLS for client connections (`tls { }`, `--tls…` flags); nil: plain TCP.
     public var tls: TLSSettings?
     /// JetStream storage (the API itself arrives with the JetStream issue).

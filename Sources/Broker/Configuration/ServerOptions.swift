@@ -30,6 +30,9 @@ public struct ServerOptions: Sendable {
             --max_pending <bytes>        Bytes pending to a client before it is a slow consumer (default: 67108864)
             --event_loops <n>            I/O threads (default: half the cores; strata only)
 
+    Monitoring options:
+        -m, --http_port <port>           Use port for http monitoring (/varz /connz /subsz /jsz /accountz /healthz)
+
     JetStream options:
         -js, --jetstream                 Enable JetStream (see Specs/Protocol.md for what is served)
         -sd, --store_dir <dir>           Storage directory (default: ./data)
@@ -106,6 +109,7 @@ public struct ServerOptions: Sendable {
                 let loops = try number(flag)
                 guard loops > 0 else { throw ConfigurationError("--event_loops needs at least 1") }
                 options.configuration.eventLoopThreads = loops
+            case "-m", "--http_port", "-http_port": options.configuration.httpPort = try number(flag)
             case "-js", "--jetstream", "-jetstream": options.configuration.jetStream = true
             case "-sd", "--store_dir", "-store_dir": options.configuration.storeDirectory = try value(flag)
             case "--js_sync", "-js_sync":

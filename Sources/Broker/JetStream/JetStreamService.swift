@@ -407,6 +407,9 @@ final class JetStreamService: @unchecked Sendable {
         return #"{"type":"io.nats.jetstream.api.v1."# + type + #"","error":{"code":503,"err_code":10039,"description":"JetStream not enabled for account"}}"#
     }
 
+    /// API requests served and those answered with an error (monitoring).
+    var apiCounts: (total: Int, errors: Int) { requestLock.withLock { (apiTotal, apiErrors) } }
+
     private func accountInfo() -> String {
         let all = streams.all
         var memory: UInt64 = 0, storage: UInt64 = 0

@@ -1,0 +1,67 @@
+import Foundation
+import NIOCore
+
+/// The broker's side of monitoring: one snapshot per request, gathered without touching the message path
+/// (connections report on their own loops; stores report their published state).
+extension BrokerServer {
+    func monitoringSnapshot(httpPort: Int, requestCounts: [String: Int], on loop: EventLoop) -> EventLoopFuture<ServerSnapshot> {
+        let configuration = self.configuration
+        return connectionSnapshots().hop(to: loop).map { gathered in
+            let received = gathered.open.reduce(gathered.closedReceived) { $0 + $1.received }
+            let sent = gathered.open.reduce(gathered.closedSent) { $0 + $1.sent }
+            var subjects: [String] = []
+            for connection in gathered.open { subjects += connection.subscriptions }
+            let jetStream: [ServerSnapshot.JetStreamAccount]? = self.hasJetStream ? self.accounts.values.sorted { $0.name < $1.name }.compactMap { account in
+                guard let service = account.jetStream else { return nil }
+                let streams = service.streams.all
+                var memory: UInt64 = 0, storage: UInt64 = 0, messages: UInt64 = 0
+                var details: [(name: String, messages: UInt64, bytes: UInt64, firstSequence: UInt64, lastSequence: UInt64, consumers: Int)] = []
+                for stream in streams {
+                    let state = stream.store.state
+                    if stream.config.storage == .memory { memory += state.bytes } else { storage += state.bytes }
+                    messages += state.messages
+                    details.append((stream.config.name, state.messages, state.bytes, state.firstSequence, state.lastSequence, stream.consumers.all.count))
+                }
+                let api = service.apiCounts
+                return ServerSnapshot.JetStreamAccount(name: account.name, streams: streams.count,
+                                                       consumers: streams.reduce(0) { $0 + $1.consumers.all.count },
+                                                       messages: messages, memory: memory, storage: storage,
+                                                       apiTotal: api.total, apiErrors: api.errors,
+                                                       streamDetails: details.sorted { $0.name < $1.name })
+            } : nil
+            let damaged = self.accounts.values.flatMap { $0.jetStream?.streams.damaged.map(\.name) ?? [] }
+            let usage = ProcessUsage.now(since: self.startedAt)
+            return ServerSnapshot(serverID: self.serverID, serverName: self.serverName, configuration: configuration,
+                                  httpHost: configuration.httpHost ?? configuration.host, httpPort: httpPort,
+                                  start: self.startedAt, now: Date(), configLoaded: self.configLoadedAt,
+                                  connections: gathered.open, totalConnections: gathered.total, received: received, sent: sent,
+                                  slowConsumers: self.statistics.slowConsumers, subscriptions: self.statistics.subscriptions,
+                                  subscriptionSubjects: subjects.sorted(), residentBytes: usage.residentBytes,
+                                  cpuPercent: usage.cpuPercent, cores: ProcessInfo.processInfo.activeProcessorCount,
+                                  jetStream: jetStream, jetStreamDamaged: damaged.sorted(), accounts: Array(self.accounts.keys),
+                                  requestCounts: requestCounts)
+        }
+    }
+}
+
+/// This process's resident memory and its CPU share since it started (as `ps -o pcpu` counts it, which is
+/// what nats-server reports as `cpu`), from /proc.
+enum ProcessUsage {
+    static func now(since start: Date) -> (residentBytes: Int, cpuPercent: Double) {
+        var resident = 0
+        if let statm = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) {
+            let fields = statm.split(separator: " ")
+            if fields.count > 1, let pages = Int(fields[1]) { resident = pages * Int(sysconf(Int32(_SC_PAGESIZE))) }
+        }
+        var cpu = 0.0
+        if let stat = try? String(contentsOfFile: "/proc/self/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") {
+            // Fields after the command name: state is the 3rd field, utime the 14th and stime the 15th.
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            if fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) {
+                let elapsed = max(Date().timeIntervalSince(start), 0.001)
+                cpu = (user + system) / Double(sysconf(Int32(_SC_CLK_TCK))) / elapsed * 100
+            }
+        }
+        return (resident, cpu)
+    }
+}

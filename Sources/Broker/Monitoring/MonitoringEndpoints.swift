@@ -1,0 +1,282 @@
+import Foundation
+import Subjects
+
+/// What the monitoring endpoints report, gathered once per request: the server's identity and limits, every
+/// open connection as its own loop saw it, totals, and each account's JetStream figures.
+struct ServerSnapshot: Sendable {
+    struct JetStreamAccount: Sendable {
+        var name: String
+        var streams: Int
+        var consumers: Int
+        var messages: UInt64
+        var memory: UInt64
+        var storage: UInt64
+        var apiTotal: Int
+        var apiErrors: Int
+        var streamDetails: [(name: String, messages: UInt64, bytes: UInt64, firstSequence: UInt64, lastSequence: UInt64, consumers: Int)]
+    }
+
+    var serverID: String
+    var serverName: String
+    var configuration: BrokerConfiguration
+    var httpHost: String
+    var httpPort: Int
+    var start: Date
+    var now: Date
+    var configLoaded: Date
+    var connections: [ConnectionSnapshot]
+    var totalConnections: UInt64
+    var received: MessageCount
+    var sent: MessageCount
+    var slowConsumers: Int
+    var subscriptions: Int
+    var subscriptionSubjects: [String]
+    var residentBytes: Int
+    var cpuPercent: Double
+    var cores: Int
+    var jetStream: [JetStreamAccount]?
+    var jetStreamDamaged: [String]
+    var accounts: [String]
+    var requestCounts: [String: Int]
+}
+
+/// nats-server 2.9's monitoring endpoints, answered from a ``ServerSnapshot``. Pure: a path and its query
+/// in, a status and a JSON body out. Field names and units are the reference's (durations in
+/// nanoseconds where it uses them, times in RFC 3339); a bad query value is a 400 with the reference's
+/// text, an unknown path a 404.
+enum MonitoringEndpoints {
+    static let paths = ["/varz", "/connz", "/subsz", "/jsz", "/accountz", "/healthz"]
+
+    struct Response: Equatable {
+        var status: Int
+        var body: String
+    }
+
+    static func respond(path: String, query: [String: String], snapshot: ServerSnapshot) -> Response {
+        do {
+            switch path {
+            case "/", "": return json(["varz": "/varz", "connz": "/connz", "subsz": "/subsz", "jsz": "/jsz", "accountz": "/accountz", "healthz": "/healthz"])
+            case "/varz": return json(varz(snapshot))
+            case "/connz": return json(try connz(snapshot, query))
+            case "/subsz", "/subscriptionsz": return json(try subsz(snapshot, query))
+            case "/jsz": return json(try jsz(snapshot, query))
+            case "/accountz": return json(accountz(snapshot))
+            case "/healthz": return healthz(snapshot, query)
+            default: return Response(status: 404, body: "404 page not found\n")
+            }
+        } catch let error as QueryError {
+            return Response(status: 400, body: error.text)
+        } catch {
+            return Response(status: 500, body: "\(error)")
+        }
+    }
+
+    struct QueryError: Error { var text: String }
+
+    static func integer(_ query: [String: String], _ key: String, default value: Int) throws -> Int {
+        guard let text = query[key], !text.isEmpty else { return value }
+        guard let number = Int(text) else { throw QueryError(text: "Error decoding int for '\(key)': strconv.Atoi: parsing \"\(text)\": invalid syntax") }
+        return number
+    }
+
+    static func flag(_ query: [String: String], _ key: String) throws -> Bool {
+        guard let text = query[key], !text.isEmpty else { return false }
+        switch text.lowercased() {
+        case "1", "true", "t": return true
+        case "0", "false", "f": return false
+        case "detail": return true
+        default: throw QueryError(text: "Error decoding boolean for '\(key)': strconv.ParseBool: parsing \"\(text)\": invalid syntax")
+        }
+    }
+
+    static func time(_ date: Date) -> String { JetStreamService.time(Int64(date.timeIntervalSince1970 * 1e9)) }
+
+    /// Go's `time.Duration.String()` rounded to seconds, as `/varz` `uptime` shows it (`1h2m3s`, `0s`).
+    static func goDuration(_ seconds: Double) -> String {
+        var rest = Int(seconds)
+        let days = rest / 86400; rest %= 86400
+        let hours = rest / 3600; rest %= 3600
+        let minutes = rest / 60; rest %= 60
+        var text = ""
+        if days > 0 { text += "\(days)d" }
+        if days > 0 || hours > 0 { text += "\(hours)h" }
+        if days > 0 || hours > 0 || minutes > 0 { text += "\(minutes)m" }
+        return text + "\(rest)s"
+    }
+
+    static func varz(_ s: ServerSnapshot) -> [String: Any] {
+        let c = s.configuration
+        var varz: [String: Any] = [
+            "server_id": s.serverID, "server_name": s.serverName, "version": "2.9.10", "proto": 1,
+            "host": c.host, "port": c.port, "max_connections": c.maxConnections,
+            "ping_interval": Int64(c.pingInterval * 1e9), "ping_max": c.maxPingsOut,
+            "http_host": s.httpHost, "http_port": s.httpPort, "http_base_path": "", "https_port": 0,
+            "auth_timeout": c.authTimeout, "max_control_line": c.maxControlLine, "max_payload": c.maxPayload,
+            "max_pending": c.maxPending, "cluster": [String: Any](), "gateway": [String: Any](), "leaf": [String: Any](),
+            "mqtt": [String: Any](), "websocket": [String: Any](),
+            "tls_timeout": c.tls?.timeout ?? 2, "write_deadline": Int64(c.writeDeadline * 1e9),
+            "start": time(s.start), "now": time(s.now), "uptime": goDuration(s.now.timeIntervalSince(s.start)),
+            "mem": s.residentBytes, "cores": s.cores, "cpu": (s.cpuPercent * 10).rounded() / 10,
+            "connections": s.connections.count, "total_connections": s.totalConnections,
+            "routes": 0, "remotes": 0, "leafnodes": 0,
+            "in_msgs": s.received.messages, "out_msgs": s.sent.messages, "in_bytes": s.received.bytes, "out_bytes": s.sent.bytes,
+            "slow_consumers": s.slowConsumers, "subscriptions": s.subscriptions,
+            "http_req_stats": s.requestCounts, "config_load_time": time(s.configLoaded),
+            "x_implementation": "strata",
+        ]
+        if c.authRequired { varz["auth_required"] = true }
+        if c.tls != nil {
+            varz["tls_required"] = true
+            if c.tls?.verifiesClients == true { varz["tls_verify"] = true }
+        }
+        if let jetStream = s.jetStream {
+            let memory = jetStream.reduce(0) { $0 + $1.memory }, storage = jetStream.reduce(0) { $0 + $1.storage }
+            var config: [String: Any] = ["max_memory": c.maxMemoryStore, "max_storage": c.maxFileStore, "store_dir": c.storeDirectory ?? ""]
+            if let domain = c.jetStreamDomain { config["domain"] = domain }
+            varz["jetstream"] = [
+                "config": config,
+                "stats": ["memory": memory, "storage": storage, "reserved_memory": 0, "reserved_storage": 0,
+                          "accounts": jetStream.count, "ha_assets": 0,
+                          "api": ["total": jetStream.reduce(0) { $0 + $1.apiTotal }, "errors": jetStream.reduce(0) { $0 + $1.apiErrors }]],
+            ]
+        } else {
+            varz["jetstream"] = [String: Any]()
+        }
+        return varz
+    }
+
+    static func connz(_ s: ServerSnapshot, _ query: [String: String]) throws -> [String: Any] {
+        let offset = max(0, try integer(query, "offset", default: 0))
+        let limit = try integer(query, "limit", default: 1024)
+        let subs = try flag(query, "subs")
+        var connections = s.connections
+        if let cid = query["cid"], !cid.isEmpty {
+            guard let id = UInt64(cid) else { throw QueryError(text: "Error decoding uint for 'cid': strconv.ParseUint: parsing \"\(cid)\": invalid syntax") }
+            connections = connections.filter { $0.id == id }
+        }
+        if let state = query["state"], !state.isEmpty {
+            switch state.lowercased() {
+            case "open", "any": break
+            case "closed": connections = []  // (closed connections are not kept)
+            default: throw QueryError(text: "Error decoding connection state: unknown state \"\(state)\"")
+            }
+        }
+        switch query["sort"] ?? "" {
+        case "", "cid": break
+        case "start": connections.sort { $0.start < $1.start }
+        case "subs": connections.sort { $0.subscriptions.count > $1.subscriptions.count }
+        case "pending": connections.sort { $0.pendingBytes > $1.pendingBytes }
+        case "msgs_to": connections.sort { $0.sent.messages > $1.sent.messages }
+        case "msgs_from": connections.sort { $0.received.messages > $1.received.messages }
+        case "bytes_to": connections.sort { $0.sent.bytes > $1.sent.bytes }
+        case "bytes_from": connections.sort { $0.received.bytes > $1.received.bytes }
+        case "last": connections.sort { $0.lastActivity > $1.lastActivity }
+        case "idle": connections.sort { $0.lastActivity < $1.lastActivity }
+        case "uptime": connections.sort { $0.start < $1.start }
+        case let other: throw QueryError(text: "Invalid sorting option: \(other)")
+        }
+        let total = connections.count
+        let shown = offset >= total ? [] : Array(connections[offset..<min(total, offset + max(0, limit))])
+        return [
+            "server_id": s.serverID, "now": time(s.now), "num_connections": shown.count, "total": total,
+            "offset": offset, "limit": limit,
+            "connections": shown.map { connection -> [String: Any] in
+                var item: [String: Any] = [
+                    "cid": connection.id, "kind": "Client", "type": "nats", "ip": connection.ip, "port": connection.port,
+                    "start": time(connection.start), "last_activity": time(connection.lastActivity),
+                    "uptime": goDuration(s.now.timeIntervalSince(connection.start)),
+                    "idle": goDuration(s.now.timeIntervalSince(connection.lastActivity)),
+                    "pending_bytes": connection.pendingBytes,
+                    "in_msgs": connection.received.messages, "out_msgs": connection.sent.messages,
+                    "in_bytes": connection.received.bytes, "out_bytes": connection.sent.bytes,
+                    "subscriptions": connection.subscriptions.count,
+                ]
+                if let name = connection.name { item["name"] = name }
+                if let lang = connection.lang { item["lang"] = lang }
+                if let version = connection.version { item["version"] = version }
+                if let user = connection.user { item["authorized_user"] = user }
+                if connection.account != "$G" || s.accounts.count > 1 { item["account"] = connection.account }
+                if subs { item["subscriptions_list"] = connection.subscriptions }
+                return item
+            },
+        ]
+    }
+
+    static func subsz(_ s: ServerSnapshot, _ query: [String: String]) throws -> [String: Any] {
+        let subs = try flag(query, "subs")
+        var result: [String: Any] = ["server_id": s.serverID, "now": time(s.now), "num_subscriptions": s.subscriptions]
+        if let test = query["test"], !test.isEmpty {
+            result["num_subscriptions"] = s.subscriptionSubjects.filter { Subject.matches(test, filter: $0) }.count
+        }
+        if subs {
+            let offset = max(0, try integer(query, "offset", default: 0)), limit = try integer(query, "limit", default: 1024)
+            var subjects = s.subscriptionSubjects
+            if let test = query["test"], !test.isEmpty { subjects = subjects.filter { Subject.matches(test, filter: $0) } }
+            result["total"] = subjects.count
+            result["offset"] = offset
+            result["limit"] = limit
+            result["subscriptions_list"] = (offset >= subjects.count ? [] : Array(subjects[offset..<min(subjects.count, offset + max(0, limit))]))
+                .map { ["subject": $0] }
+        }
+        return result
+    }
+
+    static func jsz(_ s: ServerSnapshot, _ query: [String: String]) throws -> [String: Any] {
+        let streams = try flag(query, "streams"), consumers = try flag(query, "consumers"), accounts = try flag(query, "accounts")
+        _ = try flag(query, "config")
+        guard let jetStream = s.jetStream else {
+            return ["server_id": s.serverID, "now": time(s.now), "disabled": true, "config": [String: Any]()]
+        }
+        let c = s.configuration
+        var result: [String: Any] = [
+            "server_id": s.serverID, "now": time(s.now),
+            "config": ["max_memory": c.maxMemoryStore, "max_storage": c.maxFileStore, "store_dir": c.storeDirectory ?? ""],
+            "memory": jetStream.reduce(0) { $0 + $1.memory }, "storage": jetStream.reduce(0) { $0 + $1.storage },
+            "reserved_memory": 0, "reserved_storage": 0, "accounts": jetStream.count, "ha_assets": 0,
+            "api": ["total": jetStream.reduce(0) { $0 + $1.apiTotal }, "errors": jetStream.reduce(0) { $0 + $1.apiErrors }],
+            "streams": jetStream.reduce(0) { $0 + $1.streams }, "consumers": jetStream.reduce(0) { $0 + $1.consumers },
+            "messages": jetStream.reduce(0) { $0 + $1.messages }, "bytes": jetStream.reduce(0) { $0 + $1.memory + $1.storage },
+        ]
+        if accounts || streams || consumers {
+            result["account_details"] = jetStream.map { account -> [String: Any] in
+                var detail: [String: Any] = ["name": account.name, "id": account.name, "memory": account.memory, "storage": account.storage,
+                                             "api": ["total": account.apiTotal, "errors": account.apiErrors]]
+                if streams || consumers {
+                    detail["stream_detail"] = account.streamDetails.map { stream -> [String: Any] in
+                        ["name": stream.name,
+                         "state": ["messages": stream.messages, "bytes": stream.bytes, "first_seq": stream.firstSequence,
+                                   "last_seq": stream.lastSequence, "consumer_count": stream.consumers]]
+                    }
+                }
+                return detail
+            }
+        }
+        return result
+    }
+
+    static func accountz(_ s: ServerSnapshot) -> [String: Any] {
+        ["server_id": s.serverID, "now": time(s.now), "accounts": s.accounts.sorted()]
+    }
+
+    /// `{"status":"ok"}`, or 503 with the reason: JetStream on the server but a stream found damaged at start
+    /// (`js-enabled-only` asks only whether JetStream is on).
+    static func healthz(_ s: ServerSnapshot, _ query: [String: String]) -> Response {
+        let enabledOnly = (try? flag(query, "js-enabled-only")) ?? false
+        let serverOnly = (try? flag(query, "js-server-only")) ?? false
+        if enabledOnly && s.jetStream == nil {
+            return Response(status: 503, body: #"{"status":"unavailable","error":"JetStream not enabled"}"#)
+        }
+        if !enabledOnly && !serverOnly, let damaged = s.jetStreamDamaged.first {
+            var response = json(["status": "unavailable", "error": "JetStream stream \(damaged) was found damaged at start"])
+            response.status = 503
+            return response
+        }
+        return Response(status: 200, body: #"{"status":"ok"}"#)
+    }
+
+    static func json(_ object: [String: Any]) -> Response {
+        // (try?: the dictionaries are built of plain JSON values here)
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+        return Response(status: 200, body: String(decoding: data, as: UTF8.self))
+    }
+}

@@ -1,0 +1,122 @@
+"""The HTTP monitoring port side by side: strata-server and nats-server 2.9.10 with `-m`, the same traffic
+from nats-py, the same answers from /varz, /connz, /subsz, /jsz, /accountz and /healthz for the fields they
+share; 404 for an unknown path and 400 with the reference's text for a bad query value."""
+import asyncio, json, urllib.error, urllib.request
+import pytest
+import nats
+from conftest import free_port, start_jetstream
+
+KINDS = ["strata", "reference"]
+
+
+@pytest.fixture(params=KINDS)
+def monitored(request):
+    http = free_port()
+    server = start_jetstream(request.param, "-m", str(http))
+    if server is None:
+        pytest.skip("nats-server is not installed")
+    server.kind, server.http = request.param, http
+    yield server
+    server.stop()
+
+
+def get(server, path):
+    """(status, parsed JSON or text) of GET path on the monitoring port."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{server.http}{path}", timeout=10) as response:
+            body = response.read().decode()
+            status = response.status
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+    try:
+        return status, json.loads(body)
+    except ValueError:
+        return status, body
+
+
+async def test_varz_and_connz_count_the_traffic(monitored):
+    publisher = await nats.connect(monitored.url, name="publisher")
+    subscriber = await nats.connect(monitored.url, name="subscriber")
+    sub = await subscriber.subscribe("mon.data")
+    await subscriber.subscribe("mon.other")
+    await subscriber.subscribe("mon.*")
+    await subscriber.flush()
+    for _ in range(10):
+        await publisher.publish("mon.data", b"x" * 100)
+    await publisher.flush()
+    for _ in range(10):
+        await sub.next_msg(timeout=5)
+    # mon.* gets the 10 messages as well: 20 deliveries to the subscriber.
+    status, varz = get(monitored, "/varz")
+    assert status == 200
+    assert (varz["in_msgs"], varz["in_bytes"], varz["out_msgs"], varz["out_bytes"]) == (10, 1000, 20, 2000), varz
+    assert varz["connections"] == 2 and varz["total_connections"] >= 3  # (the fixture's readiness probe counts)
+    assert varz["subscriptions"] >= 3 and varz["max_payload"] == 1048576 and varz["port"] == monitored.port
+    assert varz["http_port"] == monitored.http and varz["version"] == "2.9.10" and varz["slow_consumers"] == 0
+    assert "jetstream" in varz and "config" in varz["jetstream"] and varz["jetstream"]["stats"]["accounts"] == 1
+    for key in ["server_id", "server_name", "start", "now", "uptime", "mem", "cores", "cpu", "ping_interval", "write_deadline",
+                "max_connections", "max_control_line", "max_pending", "auth_timeout", "http_req_stats", "config_load_time"]:
+        assert key in varz, key
+
+    status, connz = get(monitored, "/connz?subs=1")
+    assert status == 200 and connz["num_connections"] == 2 and connz["total"] == 2 and connz["limit"] == 1024
+    by_name = {c["name"]: c for c in connz["connections"]}
+    assert (by_name["publisher"]["in_msgs"], by_name["publisher"]["in_bytes"], by_name["publisher"]["out_msgs"]) == (10, 1000, 0)
+    assert (by_name["subscriber"]["out_msgs"], by_name["subscriber"]["out_bytes"], by_name["subscriber"]["in_msgs"]) == (20, 2000, 0)
+    assert sorted(by_name["subscriber"]["subscriptions_list"]) == ["mon.*", "mon.data", "mon.other"]
+    assert by_name["subscriber"]["subscriptions"] == 3 and by_name["subscriber"]["lang"] == "python3"
+    for key in ["cid", "ip", "port", "start", "last_activity", "uptime", "idle", "pending_bytes"]:
+        assert key in by_name["subscriber"], key
+    ids = [c["cid"] for c in connz["connections"]]
+    assert ids == sorted(ids)
+    _, page = get(monitored, "/connz?limit=1&offset=1")
+    assert page["num_connections"] == 1 and page["total"] == 2 and page["connections"][0]["cid"] == ids[1]
+    _, one = get(monitored, f"/connz?cid={ids[0]}")
+    assert [c["cid"] for c in one["connections"]] == [ids[0]]
+    _, by_messages = get(monitored, "/connz?sort=msgs_to")
+    assert by_messages["connections"][0]["name"] == "subscriber"
+    await publisher.close()
+    await subscriber.close()
+
+
+async def test_subsz_jsz_accountz_and_healthz(monitored):
+    nc = await nats.connect(monitored.url)
+    await nc.subscribe("orders.*")
+    await nc.subscribe("orders.eu.>")
+    await nc.flush()
+    status, subsz = get(monitored, "/subsz")
+    assert status == 200 and subsz["num_subscriptions"] >= 2
+    _, listed = get(monitored, "/subsz?subs=1&test=orders.new")
+    assert [s["subject"] for s in listed["subscriptions_list"]] == ["orders.*"]
+
+    js = nc.jetstream()
+    await js.add_stream(name="MON", subjects=["mon.js.>"])
+    for i in range(5):
+        await js.publish("mon.js.x", b"y" * 10)
+    await js.add_consumer("MON", durable_name="c1")
+    status, jsz = get(monitored, "/jsz")
+    assert status == 200 and (jsz["streams"], jsz["consumers"], jsz["messages"]) == (1, 1, 5), jsz
+    assert jsz["bytes"] > 50 and jsz["storage"] == jsz["bytes"] and jsz["memory"] == 0 and jsz["accounts"] == 1
+    assert jsz["api"]["total"] >= 2 and "config" in jsz
+    _, detailed = get(monitored, "/jsz?streams=1")
+    [account] = detailed["account_details"]
+    [stream] = account["stream_detail"]
+    assert stream["name"] == "MON" and stream["state"]["messages"] == 5 and stream["state"]["last_seq"] == 5
+    assert stream["state"]["consumer_count"] == 1
+
+    status, accountz = get(monitored, "/accountz")
+    assert status == 200 and "$G" in accountz["accounts"]
+    assert get(monitored, "/healthz") == (200, {"status": "ok"})
+    assert get(monitored, "/healthz?js-enabled-only=true") == (200, {"status": "ok"})
+    await nc.close()
+
+
+def test_unknown_paths_and_bad_queries(monitored):
+    status, _ = get(monitored, "/nothing-here")
+    assert status == 404
+    assert get(monitored, "/connz?limit=abc") == (400, "Error decoding int for 'limit': strconv.Atoi: parsing \"abc\": invalid syntax")
+    status, _ = get(monitored, "/connz?subs=maybe")
+    assert status == 400
+    status, varz = get(monitored, "/varz")
+    # A refused query is not counted; /varz counts itself.
+    assert status == 200 and varz["http_req_stats"]["/varz"] == 1 and "/connz" not in varz["http_req_stats"]
