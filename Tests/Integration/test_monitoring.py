@@ -120,3 +120,53 @@ def test_unknown_paths_and_bad_queries(monitored):
     status, varz = get(monitored, "/varz")
     # A refused query is not counted; /varz counts itself.
     assert status == 200 and varz["http_req_stats"]["/varz"] == 1 and "/connz" not in varz["http_req_stats"]
+
+
+async def test_metrics_in_prometheus_text_format_with_the_exporters_names():
+    from prometheus_client.parser import text_string_to_metric_families
+    http = free_port()
+    server = start_jetstream("strata", "-m", str(http))
+    server.http = http
+    try:
+        nc = await nats.connect(server.url)
+        sub = await nc.subscribe("m.x")
+        await nc.flush()
+        for _ in range(7):
+            await nc.publish("m.x", b"z" * 50)
+        await nc.flush()
+        for _ in range(7):
+            await sub.next_msg(timeout=5)
+        js = nc.jetstream()
+        await js.add_stream(name="PROM", subjects=["prom.>"])
+        for _ in range(3):
+            await js.publish("prom.a", b"p")
+        with urllib.request.urlopen(f"http://127.0.0.1:{http}/metrics", timeout=10) as response:
+            assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+            text = response.read().decode()
+        samples = {}
+        for family in text_string_to_metric_families(text):
+            assert family.type == "gauge", family.name
+            for sample in family.samples:
+                samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+        _, varz = get(server, "/varz")
+        id_label = (("server_id", varz["server_id"]),)
+        # In: 7 core messages, the stream-create request, 3 stream publishes. Out: 7 deliveries, its reply,
+        # 3 pub acks.
+        assert samples[("gnatsd_varz_in_msgs", id_label)] == 11
+        assert samples[("gnatsd_varz_out_msgs", id_label)] == 11
+        assert samples[("gnatsd_varz_in_bytes", id_label)] > 7 * 50 + 3
+        assert samples[("gnatsd_varz_connections", id_label)] == 1
+        assert samples[("gnatsd_varz_jetstream_stats_accounts", id_label)] == 1
+        assert samples[("gnatsd_varz_version", (("server_id", varz["server_id"]), ("value", "2.9.10")))] == 1
+        assert samples[("gnatsd_connz_num_connections", id_label)] == 1
+        assert samples[("gnatsd_connz_subscriptions", id_label)] >= 1
+        assert samples[("gnatsd_healthz_status", id_label)] == 0
+        streams = {dict(labels)["stream_name"]: value for (name, labels), value in samples.items() if name == "jetstream_stream_total_messages"}
+        assert streams == {"PROM": 3}
+        server_samples = [v for (name, labels), v in samples.items() if name == "jetstream_server_total_streams"]
+        assert server_samples == [1]
+        start = samples[("gnatsd_varz_start", id_label)]
+        assert 1.7e12 < start < 4e12  # Unix milliseconds, as the exporter makes of `start`
+        await nc.close()
+    finally:
+        server.stop()

@@ -45,11 +45,13 @@ struct ServerSnapshot: Sendable {
 /// nanoseconds where it uses them, times in RFC 3339); a bad query value is a 400 with the reference's
 /// text, an unknown path a 404.
 enum MonitoringEndpoints {
-    static let paths = ["/varz", "/connz", "/subsz", "/jsz", "/accountz", "/healthz"]
+    static let paths = ["/varz", "/connz", "/subsz", "/jsz", "/accountz", "/healthz", "/metrics"]
 
     struct Response: Equatable {
         var status: Int
         var body: String
+        /// nil: JSON for a body that is an object, plain text otherwise.
+        var contentType: String? = nil
     }
 
     static func respond(path: String, query: [String: String], snapshot: ServerSnapshot) -> Response {
@@ -62,6 +64,7 @@ enum MonitoringEndpoints {
             case "/jsz": return json(try jsz(snapshot, query))
             case "/accountz": return json(accountz(snapshot))
             case "/healthz": return healthz(snapshot, query)
+            case "/metrics": return Response(status: 200, body: PrometheusExposition.text(snapshot), contentType: "text/plain; version=0.0.4; charset=utf-8")
             default: return Response(status: 404, body: "404 page not found\n")
             }
         } catch let error as QueryError {

@@ -102,7 +102,7 @@ private final class MonitoringHandler: ChannelInboundHandler, @unchecked Sendabl
     private func write(_ context: ChannelHandlerContext, _ request: HTTPRequestHead, _ response: MonitoringEndpoints.Response) {
         var headers = HTTPHeaders()
         let json = response.body.hasPrefix("{")
-        headers.add(name: "Content-Type", value: json ? "application/json" : "text/plain; charset=utf-8")
+        headers.add(name: "Content-Type", value: response.contentType ?? (json ? "application/json" : "text/plain; charset=utf-8"))
         headers.add(name: "Content-Length", value: "\(response.body.utf8.count)")
         if !request.isKeepAlive { headers.add(name: "Connection", value: "close") }
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: request.version, status: .init(statusCode: response.status), headers: headers))), promise: nil)
