@@ -77,4 +77,23 @@ import Testing
         #expect(MonitoringEndpoints.goDuration(3600) == "1h0m0s")
         #expect(MonitoringEndpoints.goDuration(90061) == "1d1h1m1s")
     }
+
+    @Test func metricsUseTheExportersNames() {
+        let text = PrometheusExposition.text(Self.snapshot())
+        #expect(text.contains("gnatsd_varz_in_msgs{server_id=\"NID\"} 6\n"))
+        #expect(text.contains("gnatsd_varz_version{server_id=\"NID\",value=\"2.9.10\"} 1\n"))
+        #expect(text.contains("gnatsd_varz_start{server_id=\"NID\"} 1800000000000\n"))
+        #expect(text.contains("gnatsd_connz_out_msgs{server_id=\"NID\"} 60\n"))
+        #expect(text.contains("gnatsd_healthz_status{server_id=\"NID\"} 0\n"))
+        #expect(text.contains("jetstream_server_jetstream_disabled{"))
+        #expect(!text.contains("gnatsd_varz_auth_required"))  // (a boolean: skipped, as the exporter skips it)
+        #expect(text.components(separatedBy: "# TYPE gnatsd_varz_in_msgs gauge").count == 2)
+    }
+
+    @Test func rfc3339BackToUnixNanoseconds() {
+        #expect(RFC3339Nanoseconds.parse("2027-01-15T08:00:00Z") == Int64(1_800_000_000_000_000_000))
+        #expect(RFC3339Nanoseconds.parse("2027-01-15T08:00:00.5Z") == Int64(1_800_000_000_500_000_000))
+        #expect(RFC3339Nanoseconds.parse(JetStreamService.time(1_800_000_000_123_456_789)) == 1_800_000_000_123_456_789)
+        #expect(RFC3339Nanoseconds.parse("yesterday") == nil)
+    }
 }
