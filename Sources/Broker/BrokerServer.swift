@@ -182,24 +182,32 @@ public final class BrokerServer: @unchecked Sendable {
     private func newClientID() -> UInt64 { lock.withLock { nextClientID += 1; return nextClientID } }
     func register(_ client: ClientConnection) { lock.withLock { clients[client.id] = client } }
     /// (On the client's loop: its counters are read there.)
-    func unregister(_ client: ClientConnection) {
+    func unregister(_ client: ClientConnection, ended: ConnectionSnapshot? = nil) {
         let received = client.received, sent = client.sent
         lock.withLock {
             clients[client.id] = nil
             closedReceived += received
             closedSent += sent
+            if let ended {
+                closed.append(ended)
+                if closed.count > Self.closedKept { closed.removeFirst(closed.count - Self.closedKept) }
+            }
         }
     }
 
+    /// The most recently closed connections, oldest first (nats-server keeps 10,000 by default).
+    private var closed: [ConnectionSnapshot] = []
+    static let closedKept = 10_000
+
     /// Every open connection as its own loop sees it, with the closed connections' totals and the number
     /// of connections ever accepted.
-    func connectionSnapshots() -> EventLoopFuture<(open: [ConnectionSnapshot], closedReceived: MessageCount, closedSent: MessageCount, total: UInt64)> {
-        let (connections, received, sent, total) = lock.withLock { (Array(clients.values), closedReceived, closedSent, nextClientID) }
+    func connectionSnapshots() -> EventLoopFuture<(open: [ConnectionSnapshot], closed: [ConnectionSnapshot], closedReceived: MessageCount, closedSent: MessageCount, total: UInt64)> {
+        let (connections, closed, received, sent, total) = lock.withLock { (Array(clients.values), self.closed, closedReceived, closedSent, nextClientID) }
         let loop = group.next()
         let futures = connections.compactMap { client in client.channel.map { $0.eventLoop.submit { client.snapshot() } } }
         return EventLoopFuture.whenAllComplete(futures, on: loop).map { results in
             let open = results.compactMap { try? $0.get() }.sorted { $0.id < $1.id }
-            return (open, received, sent, total)
+            return (open, closed, received, sent, total)
         }
     }
     func countSlowConsumer() { lock.withLock { slowConsumers += 1 } }

@@ -110,7 +110,7 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
         if server.clientCount > config.maxConnections {
             logger.info("maximum connections (\(config.maxConnections)) exceeded: refused")
             sendError("maximum connections exceeded")
-            close()
+            close(.maxConnectionsExceeded)
             return
         }
         flushNow()
@@ -120,7 +120,7 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
                 try context.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tlsContext), position: .first)
             } catch {
                 logger.error("\(remote?.description ?? "?") - TLS handshake error: \(error)")
-                close()
+                close(.tlsHandshakeFailure)
                 return
             }
             let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
@@ -145,11 +145,17 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
         tlsTimer?.cancel()
         authTimer?.cancel()
         writeDeadlineTask?.cancel()
+        var ended = snapshot()
+        ended.stop = Date()
+        ended.reason = (closeReason ?? .clientClosed).rawValue
         for subscription in subscriptions.values { account.router.remove(subscription) }
         subscriptions.removeAll()
-        server.unregister(self)
+        server.unregister(self, ended: ended)
         logger.debug("client closed")
     }
+
+    /// Why the connection ended, when the server ended it (nil: the client closed it).
+    private var closeReason: CloseReason?
 
     /// When the client last sent something (monitoring's `last_activity`; one clock read per socket read).
     private var lastActivity = Date()
@@ -175,7 +181,11 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
         } catch {
             if let text = error.errorText { sendError(text) }
             logger.debug("protocol error: \(error)")
-            close()
+            switch error {
+            case .maximumPayloadViolation: close(.maxPayloadExceeded)
+            case .maximumControlLineExceeded: close(.maxControlLineExceeded)
+            case .unknownOperation, .malformedArguments: close(.parseError)
+            }
         }
         if let buffer = inbound, buffer.readableBytes == 0 { inbound = nil } else { inbound?.discardReadBytes() }
         handOverRemoteDeliveries()
@@ -275,6 +285,7 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
             logger.error("\(context.remoteAddress?.description ?? "?") - TLS handshake error: \(error)")
             tlsTimer?.cancel()
             tlsTimer = nil
+            closeReason = closeReason ?? .tlsHandshakeFailure
         } else if error is NIOSSLError || error is BoringSSLError {
             logger.debug("TLS error: \(error)")  // (a client that closed without close_notify, say)
         } else {
@@ -301,7 +312,7 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
         guard tlsTimer != nil, !closing else { return }
         tlsTimer = nil
         logger.error("\(channel?.remoteAddress?.description ?? "?") - TLS handshake timeout")
-        close()
+        close(.tlsHandshakeFailure)
     }
 
     // MARK: Operations
@@ -317,16 +328,16 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
         }
         switch operation {
         case .connect(let json):
-            guard let decoded = ConnectOptions.decode(json) else { close(); return }
+            guard let decoded = ConnectOptions.decode(json) else { close(.protocolViolation); return }
             if decoded.noResponders && !decoded.headers {
                 sendError("no responders requires headers support")
-                close()
+                close(.noRespondersRequiresHeaders)
                 return
             }
             authenticate(decoded)
         case .publish(let publish):
             received.add(bytes: publish.payload.readableBytes &+ (publish.headers?.readableBytes ?? 0))
-            if publish.headers != nil && !options.headers { close(); return }
+            if publish.headers != nil && !options.headers { close(.headerViolation); return }
             if options.pedantic && !Subject.isValidLiteral(publish.subject) {
                 sendError("Invalid Publish Subject")
                 ok()
@@ -445,7 +456,7 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
         guard !connected, !closing else { return }
         logger.error("\(channel?.remoteAddress?.description ?? "?") - authentication timeout")
         sendError("Authentication Timeout")
-        close()
+        close(.authenticationTimeout)
     }
 
     /// Who this connection is, for the log: the user's name or NKey, or its address.
@@ -467,7 +478,7 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
 
     private func authorizationViolation() {
         sendError("Authorization Violation")
-        close()
+        close(.authenticationFailure)
     }
 
     private func sendError(_ text: String) {
@@ -575,7 +586,7 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
         server.countSlowConsumer()
         logger.warning("slow consumer: more than \(config.maxPending) bytes pending, closing")
         sendError("Slow Consumer")
-        close()
+        close(.slowConsumerPendingBytes)
         return false
     }
 
@@ -632,6 +643,7 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
         server.countSlowConsumer()
         logger.warning("slow consumer: nothing written for longer than the write deadline (\(config.writeDeadline) s), closing")
         closing = true
+        closeReason = .slowConsumerWriteDeadline
         channel.close(promise: nil)
     }
 
@@ -666,7 +678,7 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
         if pingsOutstanding >= config.maxPingsOut {
             logger.info("stale connection: \(pingsOutstanding) PINGs unanswered, closing")
             sendError("Stale Connection")
-            close()
+            close(.staleConnection)
             return
         }
         pingsOutstanding += 1
@@ -675,9 +687,10 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
     }
 
     /// Flushes what is pending and closes the connection (on its loop).
-    func close() {
+    func close(_ reason: CloseReason? = nil) {
         guard !closing, let channel else { return }
         closing = true
+        if closeReason == nil { closeReason = reason }
         flushNow()
         channel.close(promise: nil)
     }
@@ -685,6 +698,6 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
     /// Closes from any thread.
     func closeFromAnyThread() {
         guard let channel else { return }
-        channel.eventLoop.execute { self.close() }
+        channel.eventLoop.execute { self.close(.serverShutdown) }
     }
 }

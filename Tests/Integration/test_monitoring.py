@@ -170,3 +170,42 @@ async def test_metrics_in_prometheus_text_format_with_the_exporters_names():
         await nc.close()
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_closed_connections_are_kept_with_their_reason(kind):
+    import socket, time
+    http = free_port()
+    server = start_jetstream(kind, "-m", str(http), "--user", "u", "--pass", "p")
+    if server is None:
+        pytest.skip("nats-server is not installed")
+    server.http = http
+    try:
+        nc = await nats.connect(f"nats://u:p@127.0.0.1:{server.port}", name="leaver")
+        await nc.publish("x", b"1")
+        await nc.flush()
+        await nc.close()
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:
+            s.recv(4096)
+            s.sendall(b'CONNECT {"verbose":false,"user":"u","pass":"wrong"}\r\nPING\r\n')
+            while s.recv(4096):
+                pass
+        deadline = time.monotonic() + 20
+        closed = []
+        while time.monotonic() < deadline:
+            _, connz = get(server, "/connz?state=closed")
+            closed = [c for c in connz["connections"] if c.get("name") == "leaver" or c.get("reason") == "Authentication Failure"]
+            if len(closed) == 2:
+                break
+            await asyncio.sleep(0.05)
+        reasons = sorted(c["reason"] for c in closed)
+        assert reasons == ["Authentication Failure", "Client Closed"], connz
+        leaver = next(c for c in closed if c.get("name") == "leaver")
+        assert leaver["in_msgs"] == 1 and "stop" in leaver
+        _, anyone = get(server, "/connz?state=any")
+        assert anyone["total"] >= 2
+        _, open_only = get(server, "/connz")
+        assert all("reason" not in c for c in open_only["connections"])
+        assert get(server, "/connz?state=sideways")[0] == 400
+    finally:
+        server.stop()

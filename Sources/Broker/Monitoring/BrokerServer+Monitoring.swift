@@ -34,7 +34,7 @@ extension BrokerServer {
             return ServerSnapshot(serverID: self.serverID, serverName: self.serverName, configuration: configuration,
                                   httpHost: configuration.httpHost ?? configuration.host, httpPort: httpPort,
                                   start: self.startedAt, now: Date(), configLoaded: self.configLoadedAt,
-                                  connections: gathered.open, totalConnections: gathered.total, received: received, sent: sent,
+                                  connections: gathered.open, closedConnections: gathered.closed, totalConnections: gathered.total, received: received, sent: sent,
                                   slowConsumers: self.statistics.slowConsumers, subscriptions: self.statistics.subscriptions,
                                   subscriptionSubjects: subjects.sorted(), residentBytes: usage.residentBytes,
                                   cpuPercent: usage.cpuPercent, cores: ProcessInfo.processInfo.activeProcessorCount,

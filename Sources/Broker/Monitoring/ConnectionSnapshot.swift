@@ -18,4 +18,7 @@ struct ConnectionSnapshot: Sendable {
     var user: String?
     var account: String
     var tls: Bool
+    /// For a closed connection: when and why it ended.
+    var stop: Date? = nil
+    var reason: String? = nil
 }

@@ -25,6 +25,8 @@ struct ServerSnapshot: Sendable {
     var now: Date
     var configLoaded: Date
     var connections: [ConnectionSnapshot]
+    /// The most recently closed connections, oldest first.
+    var closedConnections: [ConnectionSnapshot] = []
     var totalConnections: UInt64
     var received: MessageCount
     var sent: MessageCount
@@ -153,19 +155,20 @@ enum MonitoringEndpoints {
         let limit = try integer(query, "limit", default: 1024)
         let subs = try flag(query, "subs")
         var connections = s.connections
+        if let state = query["state"], !state.isEmpty {
+            switch state.lowercased() {
+            case "open": break
+            case "any": connections += s.closedConnections
+            case "closed": connections = s.closedConnections
+            default: throw QueryError(text: "Error decoding connection state: unknown state \"\(state)\"")
+            }
+        }
         if let cid = query["cid"], !cid.isEmpty {
             guard let id = UInt64(cid) else { throw QueryError(text: "Error decoding uint for 'cid': strconv.ParseUint: parsing \"\(cid)\": invalid syntax") }
             connections = connections.filter { $0.id == id }
         }
-        if let state = query["state"], !state.isEmpty {
-            switch state.lowercased() {
-            case "open", "any": break
-            case "closed": connections = []  // (closed connections are not kept)
-            default: throw QueryError(text: "Error decoding connection state: unknown state \"\(state)\"")
-            }
-        }
         switch query["sort"] ?? "" {
-        case "", "cid": break
+        case "", "cid": connections.sort { $0.id < $1.id }
         case "start": connections.sort { $0.start < $1.start }
         case "subs": connections.sort { $0.subscriptions.count > $1.subscriptions.count }
         case "pending": connections.sort { $0.pendingBytes > $1.pendingBytes }
@@ -200,6 +203,11 @@ enum MonitoringEndpoints {
                 if let user = connection.user { item["authorized_user"] = user }
                 if connection.account != "$G" || s.accounts.count > 1 { item["account"] = connection.account }
                 if subs { item["subscriptions_list"] = connection.subscriptions }
+                if let stop = connection.stop {
+                    item["stop"] = time(stop)
+                    item["uptime"] = goDuration(stop.timeIntervalSince(connection.start))
+                }
+                if let reason = connection.reason { item["reason"] = reason }
                 return item
             },
         ]
