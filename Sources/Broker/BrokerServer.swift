@@ -51,10 +51,8 @@ public final class BrokerServer: @unchecked Sendable {
     let startedAt = Date()
     private(set) var configLoadedAt = Date()
     private(set) var boundPort = 0
-    /// The monitoring port's server, when `http_port` is set.
-    private var monitoring: MonitoringServer?
-    /// The monitoring port bound (0: none).
-    public var monitoringPort: Int { monitoring?.boundPort ?? 0 }
+    /// The monitoring ports' servers (`http_port`, `https_port`).
+    private var monitoring: [MonitoringServer] = []
 
     public init(configuration: BrokerConfiguration, logger: Logger = Logger(label: "strata")) throws {
         if let problem = configuration.auth.validate() { throw ConfigurationError(problem) }
@@ -65,6 +63,9 @@ public final class BrokerServer: @unchecked Sendable {
         self.serverID = "N" + UUID().uuidString.replacingOccurrences(of: "-", with: "").uppercased()
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.eventLoopThreads))
         if let problem = AccountSettings.validate(configuration.accounts) { throw ConfigurationError(problem) }
+        if configuration.httpsPort != nil && configuration.tls == nil {
+            throw ConfigurationError("TLS configuration is required for https monitoring (https_port)")
+        }
         let sync: StreamConfig.SyncPolicy
         switch configuration.jetStreamSync {
         case "none": sync = .none
@@ -147,12 +148,19 @@ public final class BrokerServer: @unchecked Sendable {
         boundPort = channel.localAddress?.port ?? configuration.port
         logger.info("listening for client connections on \(configuration.host):\(boundPort)")
         logger.info("server id \(serverID), name \(serverName), version 2.9.10 (strata)")
+        let monitorHost = configuration.httpHost ?? configuration.host
         if let httpPort = configuration.httpPort {
             let monitor = MonitoringServer(broker: self)
-            let host = configuration.httpHost ?? configuration.host
-            let port = try await monitor.start(host: host, port: httpPort, group: group)
-            monitoring = monitor
-            logger.info("starting http monitor on \(host):\(port)")
+            let port = try await monitor.start(host: monitorHost, port: httpPort, tls: nil, group: group)
+            monitoring.append(monitor)
+            logger.info("starting http monitor on \(monitorHost):\(port)")
+        }
+        if let httpsPort = configuration.httpsPort {
+            // (checked at init: HTTPS monitoring needs the server's TLS settings)
+            let monitor = MonitoringServer(broker: self)
+            let port = try await monitor.start(host: monitorHost, port: httpsPort, tls: tlsContext, group: group)
+            monitoring.append(monitor)
+            logger.info("starting https monitor on \(monitorHost):\(port)")
         }
         if configuration.auth.hasPlaintextPasswords { logger.warning("Plaintext passwords detected, use nkeys or bcrypt") }
         return boundPort
@@ -163,7 +171,7 @@ public final class BrokerServer: @unchecked Sendable {
         logger.info("shutting down")
         // (try?: a listener already closed, or loops already stopped, leave nothing to undo)
         try? await serverChannel?.close()
-        await monitoring?.stop()
+        for monitor in monitoring { await monitor.stop() }
         let connections = lock.withLock { Array(clients.values) }
         for client in connections { client.closeFromAnyThread() }
         // (try?: event loops that already stopped leave nothing to undo)

@@ -69,9 +69,9 @@ def test_malformed_file_exits_with_its_location(kind, directory, text, where):
 
 
 def test_unserved_keys_are_named_at_start(directory):
-    server = ConfiguredServer("strata", directory, "port: @PORT@\nhttps_port: 8222\nmqtt { port: 1883 }\n")
+    server = ConfiguredServer("strata", directory, "port: @PORT@\nhttp_base_path: /x\nmqtt { port: 1883 }\n")
     log = server.stop()
-    assert "server.conf:2:1: 'https_port' is a nats-server option strata does not serve yet" in log
+    assert "server.conf:2:1: 'http_base_path' is a nats-server option strata does not serve yet" in log
     assert "server.conf:3:1: 'mqtt' is a nats-server option strata does not serve yet" in log
 
 

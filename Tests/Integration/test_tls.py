@@ -250,3 +250,22 @@ def test_a_reload_takes_a_new_server_certificate(kind, pki, directory):
         assert server.process.poll() is None
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_https_monitoring_with_the_servers_certificate(kind, pki, directory):
+    import urllib.request
+    from conftest import free_port
+    https = free_port()
+    server = ConfiguredServer(kind, directory, config(pki, extra=f"https_port: {https}"))
+    try:
+        with urllib.request.urlopen(f"https://127.0.0.1:{https}/varz", context=client_context(pki), timeout=10) as response:
+            varz = json.loads(response.read())
+        assert varz["https_port"] == https and varz["tls_required"] is True
+        with urllib.request.urlopen(f"https://127.0.0.1:{https}/healthz", context=client_context(pki), timeout=10) as response:
+            assert json.loads(response.read()) == {"status": "ok"}
+        # Plain HTTP to the HTTPS port gets no answer.
+        with pytest.raises(Exception):
+            urllib.request.urlopen(f"http://127.0.0.1:{https}/varz", timeout=5).read()
+    finally:
+        server.stop()

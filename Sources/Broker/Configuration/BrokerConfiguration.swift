@@ -38,6 +38,8 @@ public struct BrokerConfiguration: Sendable, Equatable {
     /// client listener's.
     public var httpPort: Int?
     public var httpHost: String?
+    /// HTTPS monitoring (`https_port`, `https: host:port`, `-ms`), with the client listener's TLS settings.
+    public var httpsPort: Int?
     /// TLS for client connections (`tls { }`, `--tls…` flags); nil: plain TCP.
     public var tls: TLSSettings?
     /// JetStream storage (the API itself arrives with the JetStream issue).

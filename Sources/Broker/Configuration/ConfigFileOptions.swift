@@ -24,7 +24,7 @@ public enum ConfigFileOptions {
     /// nats-server 2.9's top-level options that Strata does not serve yet (a warning each).
     static let unservedTopLevel: Set<String> = [
         "client_advertise", "trace_verbose", "mappings", "maps", "disable_sublist_cache", "no_sublist_cache",
-        "https", "https_port", "http_base_path", "cluster", "gateway", "leaf", "leafnodes",
+         "http_base_path", "cluster", "gateway", "leaf", "leafnodes",
         "logfile_size_limit", "log_size_limit", "syslog", "remote_syslog", "ports_file_dir", "prof_port", "max_traced_msg_len",
         "max_subscriptions", "max_subs", "max_sub_tokens", "max_subscription_tokens", "ocsp", "allow_non_tls",
         "lame_duck_duration", "lame_duck_grace_period", "operator", "operators", "roots", "root", "root_operators",
@@ -69,17 +69,20 @@ public enum ConfigFileOptions {
                 case "no_auth_user": configuration.auth.noAuthUser = try value.string(for: key)
                 case "tls": try tls(value)
                 case "http_port", "monitor_port": configuration.httpPort = Int(try value.integer(for: key, in: 0...65535))
-                case "http":  // `http: 8222` or `http: "host:port"`
+                case "https_port": configuration.httpsPort = Int(try value.integer(for: key, in: 0...65535))
+                case "http", "https":  // `http: 8222` or `http: "host:port"`
+                    var port: Int
                     if case .integer = value.kind {
-                        configuration.httpPort = Int(try value.integer(for: key, in: 0...65535))
+                        port = Int(try value.integer(for: key, in: 0...65535))
                     } else {
                         let text = try value.string(for: key)
-                        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
-                            throw ConfigError("'http' expects host:port or a port, got '\(text)'", at: value.location)
+                        guard let colon = text.lastIndex(of: ":"), let parsed = Int(text[text.index(after: colon)...]), (0...65535).contains(parsed) else {
+                            throw ConfigError("'\(key)' expects host:port or a port, got '\(text)'", at: value.location)
                         }
                         if colon != text.startIndex { configuration.httpHost = String(text[..<colon]) }
-                        configuration.httpPort = port
+                        port = parsed
                     }
+                    if key == "http" { configuration.httpPort = port } else { configuration.httpsPort = port }
                 case "accounts": try accounts(value)
                 case "jetstream": try jetStream(value)
                 default:

@@ -31,7 +31,8 @@ public struct ServerOptions: Sendable {
             --event_loops <n>            I/O threads (default: half the cores; strata only)
 
     Monitoring options:
-        -m, --http_port <port>           Use port for http monitoring (/varz /connz /subsz /jsz /accountz /healthz)
+        -m, --http_port <port>           Use port for http monitoring (/varz /connz /subsz /jsz /accountz /healthz /metrics)
+        -ms,--https_port <port>          Use port for https monitoring (needs the TLS options)
 
     JetStream options:
         -js, --jetstream                 Enable JetStream (see Specs/Protocol.md for what is served)
@@ -110,6 +111,7 @@ public struct ServerOptions: Sendable {
                 guard loops > 0 else { throw ConfigurationError("--event_loops needs at least 1") }
                 options.configuration.eventLoopThreads = loops
             case "-m", "--http_port", "-http_port": options.configuration.httpPort = try number(flag)
+            case "-ms", "--https_port", "-https_port": options.configuration.httpsPort = try number(flag)
             case "-js", "--jetstream", "-jetstream": options.configuration.jetStream = true
             case "-sd", "--store_dir", "-store_dir": options.configuration.storeDirectory = try value(flag)
             case "--js_sync", "-js_sync":

@@ -4,7 +4,8 @@ import NIOCore
 /// The broker's side of monitoring: one snapshot per request, gathered without touching the message path
 /// (connections report on their own loops; stores report their published state).
 extension BrokerServer {
-    func monitoringSnapshot(httpPort: Int, requestCounts: [String: Int], on loop: EventLoop) -> EventLoopFuture<ServerSnapshot> {
+    /// `httpPort`/`httpsPort`: the port the request came in on (the other from the configuration).
+    func monitoringSnapshot(httpPort: Int?, httpsPort: Int?, requestCounts: [String: Int], on loop: EventLoop) -> EventLoopFuture<ServerSnapshot> {
         let configuration = self.configuration
         return connectionSnapshots().hop(to: loop).map { gathered in
             let received = gathered.open.reduce(gathered.closedReceived) { $0 + $1.received }
@@ -32,7 +33,8 @@ extension BrokerServer {
             let damaged = self.accounts.values.flatMap { $0.jetStream?.streams.damaged.map(\.name) ?? [] }
             let usage = ProcessUsage.now(since: self.startedAt)
             return ServerSnapshot(serverID: self.serverID, serverName: self.serverName, configuration: configuration,
-                                  httpHost: configuration.httpHost ?? configuration.host, httpPort: httpPort,
+                                  httpHost: configuration.httpHost ?? configuration.host,
+                                  httpPort: httpPort ?? configuration.httpPort ?? 0, httpsPort: httpsPort ?? configuration.httpsPort ?? 0,
                                   start: self.startedAt, now: Date(), configLoaded: self.configLoadedAt,
                                   connections: gathered.open, closedConnections: gathered.closed, totalConnections: gathered.total, received: received, sent: sent,
                                   slowConsumers: self.statistics.slowConsumers, subscriptions: self.statistics.subscriptions,

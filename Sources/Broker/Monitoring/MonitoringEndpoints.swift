@@ -21,6 +21,7 @@ struct ServerSnapshot: Sendable {
     var configuration: BrokerConfiguration
     var httpHost: String
     var httpPort: Int
+    var httpsPort: Int = 0
     var start: Date
     var now: Date
     var configLoaded: Date
@@ -115,7 +116,7 @@ enum MonitoringEndpoints {
             "server_id": s.serverID, "server_name": s.serverName, "version": "2.9.10", "proto": 1,
             "host": c.host, "port": c.port, "max_connections": c.maxConnections,
             "ping_interval": Int64(c.pingInterval * 1e9), "ping_max": c.maxPingsOut,
-            "http_host": s.httpHost, "http_port": s.httpPort, "http_base_path": "", "https_port": 0,
+            "http_host": s.httpHost, "http_port": s.httpPort, "http_base_path": "", "https_port": s.httpsPort,
             "auth_timeout": c.authTimeout, "max_control_line": c.maxControlLine, "max_payload": c.maxPayload,
             "max_pending": c.maxPending, "cluster": [String: Any](), "gateway": [String: Any](), "leaf": [String: Any](),
             "mqtt": [String: Any](), "websocket": [String: Any](),

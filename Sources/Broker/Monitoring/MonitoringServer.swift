@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 
 /// The monitoring port (`http_port`, `http`, `-m`): HTTP GET of nats-server's endpoints, answered by
 /// ``MonitoringEndpoints`` from a snapshot the broker gathers per request (each connection reports on its
@@ -12,17 +13,23 @@ final class MonitoringServer: @unchecked Sendable {
     private let lock = NSLock()
     private var requestCounts: [String: Int] = [:]
     private(set) var boundPort = 0
+    /// Serving HTTPS (its port is `/varz` `https_port`).
+    private(set) var secure = false
 
     init(broker: BrokerServer) { self.broker = broker }
 
-    func start(host: String, port: Int, group: EventLoopGroup) async throws -> Int {
+    /// Listens on `host:port`; with `tls`, HTTPS (the client listener's certificate and verification).
+    func start(host: String, port: Int, tls: NIOSSLContext?, group: EventLoopGroup) async throws -> Int {
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
-                channel.pipeline.configureHTTPServerPipeline(withErrorHandling: true).flatMap {
-                    channel.pipeline.addHandler(MonitoringHandler(server: self))
+                channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    try channel.pipeline.syncOperations.addHandler(MonitoringHandler(server: self))
                 }
             }
+        secure = tls != nil
         let channel = try await bootstrap.bind(host: host, port: port).get()
         self.channel = channel
         boundPort = channel.localAddress?.port ?? port
@@ -52,7 +59,7 @@ final class MonitoringServer: @unchecked Sendable {
         guard path == "/" || MonitoringEndpoints.paths.contains(path) || path == "/subscriptionsz" else {
             return loop.makeSucceededFuture(MonitoringEndpoints.Response(status: 404, body: "404 page not found\n"))
         }
-        return broker.monitoringSnapshot(httpPort: boundPort, requestCounts: counts, on: loop).map { snapshot in
+        return broker.monitoringSnapshot(httpPort: secure ? nil : boundPort, httpsPort: secure ? boundPort : nil, requestCounts: counts, on: loop).map { snapshot in
             let response = MonitoringEndpoints.respond(path: path, query: query, snapshot: snapshot)
             if response.status == 400 { self.uncount(path) }
             return response
