@@ -102,3 +102,18 @@ import Zstd
         #expect(try stream.last(subject: "orders.new")?.sequence == 3)
     }
 }
+
+@Suite struct DiskUsageTests {
+    @Test func aStreamsDiskUsageCountsItsSegmentsIndexAndDictionary() async throws {
+        let directory = TemporaryDirectory()
+        defer { withExtendedLifetime(directory) {} }
+        let stream = try FileStream.create(at: directory.stream(), config: StreamConfig(name: "s"))
+        _ = await stream.append(contentsOf: (1...500).map { request("orders.\($0 % 7)", "{\"order\":\($0),\"status\":\"new\"}") })
+        let usage = stream.diskUsage
+        #expect(usage.segments >= 1 && usage.logBytes > 0 && usage.indexBytes > 0)
+        #expect(usage.compressionRatio(logical: stream.state.bytes) > 0)
+        #expect(StreamDiskUsage().compressionRatio(logical: 100) == 0)
+        stream.close()
+        #expect(StreamDiskUsage.measure(root: directory.stream() + "/missing") == StreamDiskUsage())
+    }
+}

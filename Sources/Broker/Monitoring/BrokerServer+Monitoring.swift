@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import StreamStore
 
 /// The broker's side of monitoring: one snapshot per request, gathered without touching the message path
 /// (connections report on their own loops; stores report their published state).
@@ -16,12 +17,20 @@ extension BrokerServer {
                 guard let service = account.jetStream else { return nil }
                 let streams = service.streams.all
                 var memory: UInt64 = 0, storage: UInt64 = 0, messages: UInt64 = 0
-                var details: [(name: String, messages: UInt64, bytes: UInt64, firstSequence: UInt64, lastSequence: UInt64, consumers: Int)] = []
+                var details: [ServerSnapshot.StreamFigures] = []
                 for stream in streams {
                     let state = stream.store.state
                     if stream.config.storage == .memory { memory += state.bytes } else { storage += state.bytes }
                     messages += state.messages
-                    details.append((stream.config.name, state.messages, state.bytes, state.firstSequence, state.lastSequence, stream.consumers.all.count))
+                    var figures = ServerSnapshot.StreamFigures(name: stream.config.name, messages: state.messages, bytes: state.bytes,
+                                                               firstSequence: state.firstSequence, lastSequence: state.lastSequence,
+                                                               consumers: stream.consumers.all.count)
+                    if let file = stream.store as? FileStream {
+                        figures.disk = file.diskUsage
+                        figures.damagedRegionsAtStart = file.recovery.damagedRegions.count
+                        figures.recordsLostAtStart = file.recovery.damagedRegions.reduce(0) { $0 + UInt64($1.lostSequences?.count ?? 0) }
+                    }
+                    details.append(figures)
                 }
                 let api = service.apiCounts
                 return ServerSnapshot.JetStreamAccount(name: account.name, streams: streams.count,

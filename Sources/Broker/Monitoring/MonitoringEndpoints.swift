@@ -1,4 +1,5 @@
 import Foundation
+import StreamStore
 import Subjects
 
 /// What the monitoring endpoints report, gathered once per request: the server's identity and limits, every
@@ -13,7 +14,21 @@ struct ServerSnapshot: Sendable {
         var storage: UInt64
         var apiTotal: Int
         var apiErrors: Int
-        var streamDetails: [(name: String, messages: UInt64, bytes: UInt64, firstSequence: UInt64, lastSequence: UInt64, consumers: Int)]
+        var streamDetails: [StreamFigures]
+    }
+
+    /// One stream's figures: the reference's, and Strata's own (disk use, compression, what recovery found).
+    struct StreamFigures: Sendable {
+        var name: String
+        var messages: UInt64
+        var bytes: UInt64
+        var firstSequence: UInt64
+        var lastSequence: UInt64
+        var consumers: Int
+        /// nil for a memory stream.
+        var disk: StreamDiskUsage?
+        var damagedRegionsAtStart = 0
+        var recordsLostAtStart: UInt64 = 0
     }
 
     var serverID: String
@@ -255,9 +270,23 @@ enum MonitoringEndpoints {
                                              "api": ["total": account.apiTotal, "errors": account.apiErrors]]
                 if streams || consumers {
                     detail["stream_detail"] = account.streamDetails.map { stream -> [String: Any] in
-                        ["name": stream.name,
-                         "state": ["messages": stream.messages, "bytes": stream.bytes, "first_seq": stream.firstSequence,
-                                   "last_seq": stream.lastSequence, "consumer_count": stream.consumers]]
+                        var item: [String: Any] = [
+                            "name": stream.name,
+                            "state": ["messages": stream.messages, "bytes": stream.bytes, "first_seq": stream.firstSequence,
+                                      "last_seq": stream.lastSequence, "consumer_count": stream.consumers],
+                        ]
+                        // Strata's own figures (the reference has none of these).
+                        var strata: [String: Any] = ["damaged_regions_at_start": stream.damagedRegionsAtStart,
+                                                     "records_lost_at_start": stream.recordsLostAtStart]
+                        if let disk = stream.disk {
+                            strata["segments"] = disk.segments
+                            strata["log_disk_bytes"] = disk.logBytes
+                            strata["index_disk_bytes"] = disk.indexBytes
+                            strata["dictionary_disk_bytes"] = disk.dictionaryBytes
+                            strata["compression_ratio"] = (disk.compressionRatio(logical: stream.bytes) * 100).rounded() / 100
+                        }
+                        item["x_strata"] = strata
+                        return item
                     }
                 }
                 return detail

@@ -64,6 +64,16 @@ enum PrometheusExposition {
                 out.gauge("jetstream_stream_first_seq", labels, Double(stream.firstSequence))
                 out.gauge("jetstream_stream_last_seq", labels, Double(stream.lastSequence))
                 out.gauge("jetstream_stream_consumer_count", labels, Double(stream.consumers))
+                // Strata's own, under its prefix, with the account and stream only.
+                let own = ["account": account.name, "stream_name": stream.name]
+                if let disk = stream.disk {
+                    out.gauge("strata_stream_segments", own, Double(disk.segments))
+                    out.gauge("strata_stream_log_disk_bytes", own, Double(disk.logBytes))
+                    out.gauge("strata_stream_index_disk_bytes", own, Double(disk.indexBytes))
+                    out.gauge("strata_stream_compression_ratio", own, disk.compressionRatio(logical: stream.bytes))
+                }
+                out.gauge("strata_stream_damaged_regions_at_start", own, Double(stream.damagedRegionsAtStart))
+                out.gauge("strata_stream_records_lost_at_start", own, Double(stream.recordsLostAtStart))
             }
         }
         return out.text
@@ -107,16 +117,26 @@ enum PrometheusExposition {
         return Double(nanoseconds / 1_000_000)
     }
 
-    /// The text format's lines, one `# TYPE` per metric name.
+    /// The text format's lines: each metric's samples together under its one `# TYPE` line, in the order
+    /// the metrics first appear (the format requires a family's lines to be contiguous).
     struct Lines {
-        private var typed: Set<String> = []
-        private(set) var text = ""
+        private var order: [String] = []
+        private var samples: [String: [String]] = [:]
+
+        var text: String {
+            var out = ""
+            for name in order {
+                out += "# HELP \(name) \(name)\n# TYPE \(name) gauge\n"
+                for line in samples[name]! { out += line }
+            }
+            return out
+        }
 
         mutating func gauge(_ name: String, _ labels: [String: String], _ value: Double) {
-            if typed.insert(name).inserted { text += "# HELP \(name) \(name)\n# TYPE \(name) gauge\n" }
+            if samples[name] == nil { order.append(name); samples[name] = [] }
             let rendered = labels.sorted { $0.key < $1.key }.map { "\($0.key)=\"\(escape($0.value))\"" }.joined(separator: ",")
             let number = value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(value)
-            text += "\(name){\(rendered)} \(number)\n"
+            samples[name]!.append("\(name){\(rendered)} \(number)\n")
         }
 
         private func escape(_ value: String) -> String {
