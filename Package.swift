@@ -83,7 +83,7 @@ let package = Package(
 
         // Offline tool: inspect, verify, repair, compact (thin shells over StreamStore APIs).
         .executableTarget(name: "strata", dependencies: [
-            "StreamStore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "StreamStore", "NATSProtocol", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Tools/strata"),
 
         .testTarget(name: "LMDBTests", dependencies: ["LMDB"]),

@@ -110,3 +110,33 @@ import Testing
         #expect(String(buffer: out) == "MSG a 1 2\r\nxy\r\nHMSG a 2 r 12 14\r\nNATS/1.0\r\n\r\nxy\r\nPING\r\nPONG\r\n+OK\r\n-ERR 'Stale Connection'\r\n")
     }
 }
+
+@Suite struct ServerOperationParserTests {
+    @Test func parsesWhatAServerSendsInPieces() throws {
+        var parser = ServerOperationParser()
+        let stream = Array("INFO {\"server_id\":\"X\"}\r\n+OK\r\nMSG a.b 1 5\r\nhello\r\nMSG a.b 2 _INBOX.r 0\r\n\r\nHMSG h 3 12 14\r\nNATS/1.0\r\n\r\nhi\r\nPING\r\n-ERR 'Authorization Violation'\r\nPONG\r\n".utf8)
+        var operations: [ServerOperation] = []
+        for byte in stream {  // one byte at a time: nothing is returned before it is whole
+            parser.feed([byte])
+            while let operation = try parser.next() { operations.append(operation) }
+        }
+        #expect(operations == [
+            .info("{\"server_id\":\"X\"}"), .ok,
+            .message(subject: "a.b", sid: "1", reply: nil, headers: nil, payload: Array("hello".utf8)),
+            .message(subject: "a.b", sid: "2", reply: "_INBOX.r", headers: nil, payload: []),
+            .message(subject: "h", sid: "3", reply: nil, headers: Array("NATS/1.0\r\n\r\n".utf8), payload: Array("hi".utf8)),
+            .ping, .error("Authorization Violation"), .pong,
+        ])
+    }
+
+    @Test func refusesWhatIsNotTheProtocol() {
+        for text in ["BOGUS\r\n", "MSG a 1 x\r\n", "MSG a 1 2\r\nabcd\r\n", "HMSG a 1 9 3\r\n"] {
+            var parser = ServerOperationParser()
+            parser.feed(Array(text.utf8))
+            #expect(throws: ServerOperationParser.Malformed.self) { _ = try parser.next() }
+        }
+        var long = ServerOperationParser(maxControlLine: 8)
+        long.feed(Array("INFO 0123456789".utf8))
+        #expect(throws: ServerOperationParser.Malformed.self) { _ = try long.next() }
+    }
+}

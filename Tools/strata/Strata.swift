@@ -8,8 +8,9 @@ import StreamStore
 struct Strata: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "strata",
-        abstract: "Inspect, verify, repair and compact Strata streams offline.",
-        subcommands: [Inspect.self, Verify.self, Repair.self, Compact.self, Demo.self, CrashWriter.self])
+        abstract: "Inspect, verify, repair and compact Strata streams offline; manage a running server.",
+        subcommands: [Inspect.self, Verify.self, Repair.self, Compact.self, Demo.self, CrashWriter.self,
+                      ServerCommand.self, StreamCommand.self, Pub.self, Request.self])
 }
 
 /// A store directory (with `streams/`, and with accounts `accounts/<name>/streams/`) or one stream directory.

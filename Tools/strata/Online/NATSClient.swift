@@ -1,0 +1,165 @@
+import Foundation
+import NATSProtocol
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A small blocking NATS client for the `strata` tool's online commands: one TCP connection, CONNECT with
+/// the given credentials, publish, subscribe, request/reply and PING, over ``ServerOperationParser``.
+/// Enough to manage a server from a shell; not a general client (no reconnect, no TLS).
+final class NATSClient {
+    struct Failure: Error, CustomStringConvertible { let description: String }
+    struct Message { let subject: String; let reply: String?; let headers: [UInt8]?; let payload: [UInt8] }
+
+    private let socket: Int32
+    private var parser = ServerOperationParser()
+    private var nextSID = 0
+    private(set) var info: String = ""
+
+    /// Connects to `url` (`nats://[user:pass@]host:port`, or `host:port`) and completes the handshake.
+    init(url: String, user: String?, password: String?, token: String?, timeout: Double = 5) throws {
+        var text = url
+        if let scheme = text.range(of: "://") { text = String(text[scheme.upperBound...]) }
+        var user = user, password = password, token = token
+        if let at = text.lastIndex(of: "@") {
+            let credentials = text[..<at]
+            text = String(text[text.index(after: at)...])
+            if let colon = credentials.firstIndex(of: ":") {
+                user = String(credentials[..<colon])
+                password = String(credentials[credentials.index(after: colon)...])
+            } else {
+                token = String(credentials)
+            }
+        }
+        let host = text.split(separator: ":").first.map(String.init) ?? "127.0.0.1"
+        let port = text.split(separator: ":").dropFirst().first.flatMap { Int($0) } ?? 4222
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var result: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, String(port), &hints, &result) == 0, let first = result else {
+            throw Failure(description: "cannot resolve \(host)")
+        }
+        defer { freeaddrinfo(result) }
+        socket = Glibc.socket(first.pointee.ai_family, first.pointee.ai_socktype, first.pointee.ai_protocol)
+        guard socket >= 0 else { throw Failure(description: "socket: \(String(cString: strerror(errno)))") }
+        guard Glibc.connect(socket, first.pointee.ai_addr, first.pointee.ai_addrlen) == 0 else {
+            let reason = String(cString: strerror(errno))
+            Glibc.close(socket)
+            throw Failure(description: "no server at \(host):\(port): \(reason)")
+        }
+        guard case .info(let json)? = try next(timeout: timeout) else { throw Failure(description: "no INFO from \(host):\(port)") }
+        info = json
+        var connect: [String: Any] = ["verbose": false, "pedantic": false, "headers": true, "no_responders": true,
+                                      "lang": "swift", "name": "strata", "version": "1", "protocol": 1]
+        if let user { connect["user"] = user }
+        if let password { connect["pass"] = password }
+        if let token { connect["auth_token"] = token }
+        let data = try JSONSerialization.data(withJSONObject: connect)
+        try send(Array("CONNECT ".utf8) + Array(data) + Array("\r\nPING\r\n".utf8))
+        try waitForPong(timeout: timeout)
+    }
+
+    deinit { Glibc.close(socket) }
+
+    func publish(_ subject: String, _ payload: [UInt8], reply: String? = nil) throws {
+        let line = "PUB \(subject)\(reply.map { " \($0)" } ?? "") \(payload.count)\r\n"
+        try send(Array(line.utf8) + payload + [13, 10])
+    }
+
+    func subscribe(_ subject: String) throws -> String {
+        nextSID += 1
+        try send(Array("SUB \(subject) \(nextSID)\r\n".utf8))
+        return String(nextSID)
+    }
+
+    /// Round trip of a PING, in seconds.
+    func ping(timeout: Double = 5) throws -> Double {
+        let start = Date()
+        try send(Array("PING\r\n".utf8))
+        try waitForPong(timeout: timeout)
+        return Date().timeIntervalSince(start)
+    }
+
+    /// Publishes a request and waits for its reply; "no responders" when nothing took it.
+    func request(_ subject: String, _ payload: [UInt8], timeout: Double = 5) throws -> Message {
+        let inbox = "_INBOX.strata.\(UInt64.random(in: 1...UInt64.max))"
+        let sid = try subscribe(inbox)
+        try publish(subject, payload, reply: inbox)
+        let deadline = Date().addingTimeInterval(timeout)
+        while true {
+            let left = deadline.timeIntervalSinceNow
+            guard left > 0, let operation = try next(timeout: left) else { throw Failure(description: "timeout waiting for a reply on \(subject)") }
+            switch operation {
+            case .message(let replySubject, let messageSID, let reply, let headers, let payload) where messageSID == sid:
+                try send(Array("UNSUB \(sid)\r\n".utf8))
+                if let headers, String(decoding: headers, as: UTF8.self).hasPrefix("NATS/1.0 503") {
+                    throw Failure(description: "no responders for \(subject)")
+                }
+                return Message(subject: replySubject, reply: reply, headers: headers, payload: payload)
+            case .ping: try send(Array("PONG\r\n".utf8))
+            case .error(let text): throw Failure(description: text)
+            default: continue
+            }
+        }
+    }
+
+    /// The next message on any subscription, or nil after `timeout` seconds.
+    func nextMessage(timeout: Double) throws -> Message? {
+        let deadline = Date().addingTimeInterval(timeout)
+        while true {
+            let left = deadline.timeIntervalSinceNow
+            guard left > 0, let operation = try next(timeout: left) else { return nil }
+            switch operation {
+            case .message(let subject, _, let reply, let headers, let payload): return Message(subject: subject, reply: reply, headers: headers, payload: payload)
+            case .ping: try send(Array("PONG\r\n".utf8))
+            case .error(let text): throw Failure(description: text)
+            default: continue
+            }
+        }
+    }
+
+    private func waitForPong(timeout: Double) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while true {
+            let left = deadline.timeIntervalSinceNow
+            guard left > 0, let operation = try next(timeout: left) else { throw Failure(description: "timeout waiting for the server") }
+            switch operation {
+            case .pong: return
+            case .ping: try send(Array("PONG\r\n".utf8))
+            case .error(let text): throw Failure(description: text)
+            default: continue
+            }
+        }
+    }
+
+    private func send(_ bytes: [UInt8]) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes[offset...].withUnsafeBytes { Glibc.send(socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            guard written > 0 else { throw Failure(description: "connection lost: \(String(cString: strerror(errno)))") }
+            offset += written
+        }
+    }
+
+    /// The next operation, reading from the socket until one is whole or `timeout` passes (nil).
+    private func next(timeout: Double) throws -> ServerOperation? {
+        let deadline = Date().addingTimeInterval(timeout)
+        while true {
+            do {
+                if let operation = try parser.next() { return operation }
+            } catch {
+                throw Failure(description: "the server sent something unreadable: \(error)")
+            }
+            let left = deadline.timeIntervalSinceNow
+            guard left > 0 else { return nil }
+            var descriptor = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&descriptor, 1, Int32(max(1, left * 1000)))
+            if ready == 0 { return nil }
+            guard ready > 0 else { throw Failure(description: "poll: \(String(cString: strerror(errno)))") }
+            var chunk = [UInt8](repeating: 0, count: 65536)
+            let count = chunk.withUnsafeMutableBytes { recv(socket, $0.baseAddress, $0.count, 0) }
+            guard count > 0 else { throw Failure(description: "the server closed the connection") }
+            parser.feed(chunk[..<count])
+        }
+    }
+}
