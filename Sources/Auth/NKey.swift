@@ -65,20 +65,7 @@ public struct NKeyPublicKey: Sendable, Equatable, CustomStringConvertible {
 enum Base32 {
     static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567".utf8)
 
-    static func encode(_ bytes: [UInt8]) -> String {
-        var out: [UInt8] = []
-        var buffer: UInt32 = 0, bits = 0
-        for byte in bytes {
-            buffer = buffer << 8 | UInt32(byte)
-            bits += 8
-            while bits >= 5 {
-                out.append(alphabet[Int(buffer >> UInt32(bits - 5) & 31)])
-                bits -= 5
-            }
-        }
-        if bits > 0 { out.append(alphabet[Int(buffer << UInt32(5 - bits) & 31)]) }
-        return String(decoding: out, as: UTF8.self)
-    }
+    static func encode(_ bytes: [UInt8]) -> String { BitGroups.encode(bytes, bits: 5, alphabet: alphabet) }
 
     static func decode(_ text: String) -> [UInt8]? {
         var out: [UInt8] = []
@@ -131,18 +118,26 @@ enum Base64 {
 
     /// RawURL encoding (no padding), as a nonce is sent.
     static func encodeRawURL(_ bytes: [UInt8]) -> String {
-        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+        BitGroups.encode(bytes, bits: 6, alphabet: Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8))
+    }
+}
+
+/// Bytes written as symbols of `bits` bits each (5: base32, 6: base64), the last one zero-padded, no
+/// padding characters.
+enum BitGroups {
+    static func encode(_ bytes: [UInt8], bits width: Int, alphabet: [UInt8]) -> String {
         var out: [UInt8] = []
         var buffer: UInt32 = 0, bits = 0
+        let mask = UInt32(1 << width - 1)
         for byte in bytes {
             buffer = buffer << 8 | UInt32(byte)
             bits += 8
-            while bits >= 6 {
-                out.append(alphabet[Int(buffer >> UInt32(bits - 6) & 63)])
-                bits -= 6
+            while bits >= width {
+                out.append(alphabet[Int(buffer >> UInt32(bits - width) & mask)])
+                bits -= width
             }
         }
-        if bits > 0 { out.append(alphabet[Int(buffer << UInt32(6 - bits) & 63)]) }
+        if bits > 0 { out.append(alphabet[Int(buffer << UInt32(width - bits) & mask)]) }
         return String(decoding: out, as: UTF8.self)
     }
 }

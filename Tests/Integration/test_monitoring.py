@@ -4,7 +4,7 @@ share; 404 for an unknown path and 400 with the reference's text for a bad query
 import asyncio, json, urllib.error, urllib.request
 import pytest
 import nats
-from conftest import free_port, start_jetstream
+from conftest import free_port, publish_until_received, start_jetstream
 
 KINDS = ["strata", "reference"]
 
@@ -42,14 +42,7 @@ async def test_varz_and_connz_count_the_traffic(monitored):
     # below are then differences from what the server reports after it.
     warm = await subscriber.subscribe("warm.up")
     await subscriber.flush()
-    for _ in range(40):
-        await publisher.publish("warm.up", b"w")
-        await publisher.flush()
-        try:
-            await warm.next_msg(timeout=0.5)
-            break
-        except nats.errors.TimeoutError:
-            pass
+    assert await publish_until_received(publisher, warm, "warm.up", b"w", each=0.5) is not None
     await warm.unsubscribe()
     await subscriber.flush()
     _, base = get(monitored, "/varz")
