@@ -72,3 +72,33 @@ async def test_request_reaches_a_service(tool, server):
 def test_no_server_is_a_clear_failure(tool, server):
     gone = subprocess.run([tool, "server", "ping", "-s", "nats://127.0.0.1:1"], capture_output=True, text=True, timeout=30)
     assert gone.returncode == 1 and "no server at 127.0.0.1:1" in gone.stderr
+
+
+async def test_consumers_and_sub(tool, server):
+    nc = await nats.connect(server.url)
+    js = nc.jetstream()
+    await js.add_stream(name="WORK", subjects=["work.>"])
+    for i in range(3):
+        await js.publish("work.item", f"job {i}".encode())
+    await js.add_consumer("WORK", durable_name="workers", ack_policy="explicit")
+    listed = await asyncio.to_thread(run, tool, server, "consumer", "ls", "WORK")
+    assert listed.returncode == 0 and listed.stdout.split() == ["workers"], listed.stderr
+    fetched = await asyncio.to_thread(run, tool, server, "consumer", "next", "WORK", "workers", "--count", "2")
+    assert fetched.returncode == 0, fetched.stderr
+    assert fetched.stdout.splitlines() == ["[#1] work.item: job 0", "[#2] work.item: job 1"]
+    info = await asyncio.to_thread(run, tool, server, "consumer", "info", "WORK", "workers", "--json")
+    parsed = json.loads(info.stdout)
+    assert parsed["num_pending"] == 1 and parsed["num_ack_pending"] == 0, parsed
+    missing = await asyncio.to_thread(run, tool, server, "consumer", "info", "WORK", "nobody")
+    assert missing.returncode == 1 and "consumer not found" in missing.stderr
+
+    # sub: prints what arrives; started first, then fed.
+    process = await asyncio.create_subprocess_exec(tool, "sub", "feed.>", "--count", "2", "-s", server.url,
+                                                   stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    assert (await asyncio.wait_for(process.stdout.readline(), 30)).decode().strip() == "subscribed to feed.>"
+    await nc.publish("feed.a", b"one")
+    await nc.publish("feed.b", b"two")
+    await nc.flush()
+    out, _ = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0 and out.decode().splitlines() == ["[#1] feed.a: one", "[#2] feed.b: two"]
+    await nc.close()

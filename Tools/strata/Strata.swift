@@ -10,7 +10,7 @@ struct Strata: AsyncParsableCommand {
         commandName: "strata",
         abstract: "Inspect, verify, repair and compact Strata streams offline; manage a running server.",
         subcommands: [Inspect.self, Verify.self, Repair.self, Compact.self, Demo.self, CrashWriter.self,
-                      ServerCommand.self, StreamCommand.self, Pub.self, Request.self])
+                      ServerCommand.self, StreamCommand.self, ConsumerCommand.self, Pub.self, Sub.self, Request.self])
 }
 
 /// A store directory (with `streams/`, and with accounts `accounts/<name>/streams/`) or one stream directory.
