@@ -26,9 +26,9 @@ deps:
 # The interop client (nats-py from PyPI) in a virtual environment, and the reference nats-server.
 test-deps: deps
 	$(call apt_install,$(TEST_APT_PACKAGES))
-	@$(PY) -c "import nats, nkeys, bcrypt, prometheus_client, pytest, pytest_asyncio" 2>/dev/null || { \
+	@$(PY) -c "import nats, nkeys, bcrypt, prometheus_client, pytest, pytest_asyncio, pytest_rerunfailures" 2>/dev/null || { \
 	  python3 -m venv .build-py && $(PY) -m pip install -q --upgrade pip && \
-	  $(PY) -m pip install -q nats-py nkeys bcrypt prometheus-client pytest pytest-asyncio; }
+	  $(PY) -m pip install -q nats-py nkeys bcrypt prometheus-client pytest pytest-asyncio pytest-rerunfailures; }
 
 build: deps
 	$(SWIFT) build

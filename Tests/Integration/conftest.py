@@ -192,3 +192,12 @@ async def publish_until_received(publisher, subscription, subject, payload, time
         except NatsTimeout:
             break
     return received
+
+
+def pytest_collection_modifyitems(config, items):
+    """The reference server's runs (parametrized `reference`) are retried twice on a nats-py timeout:
+    nats-server 2.9.10 was seen, about once per few full runs here, not to deliver a fresh connection's
+    first message within 5 s (never in isolated reruns). Strata's runs are never retried."""
+    for item in items:
+        if "[reference" in item.nodeid or "-reference" in item.nodeid:
+            item.add_marker(pytest.mark.flaky(reruns=2, only_rerun=["TimeoutError"]))
