@@ -68,52 +68,32 @@ enum Base32 {
     static func encode(_ bytes: [UInt8]) -> String { BitGroups.encode(bytes, bits: 5, alphabet: alphabet) }
 
     static func decode(_ text: String) -> [UInt8]? {
-        var out: [UInt8] = []
-        var buffer: UInt32 = 0, bits = 0
-        for character in text.utf8 {
-            let value: UInt32
+        BitGroups.decode(text, bits: 5) { character in
             switch character {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"): value = UInt32(character - UInt8(ascii: "A"))
-            case UInt8(ascii: "2")...UInt8(ascii: "7"): value = UInt32(character - UInt8(ascii: "2")) + 26
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"): return UInt32(character - UInt8(ascii: "A"))
+            case UInt8(ascii: "2")...UInt8(ascii: "7"): return UInt32(character - UInt8(ascii: "2")) + 26
             default: return nil
             }
-            buffer = buffer << 5 | value
-            bits += 5
-            if bits >= 8 {
-                out.append(UInt8(buffer >> UInt32(bits - 8) & 0xFF))
-                bits -= 8
-            }
         }
-        return out
     }
 }
 
 /// Base64 without padding requirements: RawURL (`-`, `_`) or standard (`+`, `/`), padding optional.
 enum Base64 {
     static func decode(_ text: String, urlAlphabet: Bool) -> [UInt8]? {
-        var out: [UInt8] = []
-        var buffer: UInt32 = 0, bits = 0
-        var sawPadding = false
-        for character in text.utf8 {
-            if character == UInt8(ascii: "=") { sawPadding = true; continue }
-            if sawPadding { return nil }
-            let value: UInt32
+        // Padding may only close the text.
+        var body = Substring(text)
+        while body.last == "=" { body = body.dropLast() }
+        return BitGroups.decode(String(body), bits: 6) { character in
             switch character {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"): value = UInt32(character - UInt8(ascii: "A"))
-            case UInt8(ascii: "a")...UInt8(ascii: "z"): value = UInt32(character - UInt8(ascii: "a")) + 26
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): value = UInt32(character - UInt8(ascii: "0")) + 52
-            case UInt8(ascii: "-") where urlAlphabet, UInt8(ascii: "+") where !urlAlphabet: value = 62
-            case UInt8(ascii: "_") where urlAlphabet, UInt8(ascii: "/") where !urlAlphabet: value = 63
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"): return UInt32(character - UInt8(ascii: "A"))
+            case UInt8(ascii: "a")...UInt8(ascii: "z"): return UInt32(character - UInt8(ascii: "a")) + 26
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): return UInt32(character - UInt8(ascii: "0")) + 52
+            case UInt8(ascii: "-") where urlAlphabet, UInt8(ascii: "+") where !urlAlphabet: return 62
+            case UInt8(ascii: "_") where urlAlphabet, UInt8(ascii: "/") where !urlAlphabet: return 63
             default: return nil
             }
-            buffer = buffer << 6 | value
-            bits += 6
-            if bits >= 8 {
-                out.append(UInt8(buffer >> UInt32(bits - 8) & 0xFF))
-                bits -= 8
-            }
         }
-        return out
     }
 
     /// RawURL encoding (no padding), as a nonce is sent.
@@ -139,6 +119,22 @@ enum BitGroups {
         }
         if bits > 0 { out.append(alphabet[Int(buffer << UInt32(width - bits) & mask)]) }
         return String(decoding: out, as: UTF8.self)
+    }
+    /// The bytes of symbols of `bits` bits each, each character's value given by `value` (nil: not a
+    /// symbol, and the whole text is refused); leftover bits are dropped.
+    static func decode(_ text: String, bits width: Int, value: (UInt8) -> UInt32?) -> [UInt8]? {
+        var out: [UInt8] = []
+        var buffer: UInt32 = 0, bits = 0
+        for character in text.utf8 {
+            guard let symbol = value(character) else { return nil }
+            buffer = buffer << UInt32(width) | symbol
+            bits += width
+            if bits >= 8 {
+                out.append(UInt8(buffer >> UInt32(bits - 8) & 0xFF))
+                bits -= 8
+            }
+        }
+        return out
     }
 }
 

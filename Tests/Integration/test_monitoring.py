@@ -20,6 +20,16 @@ def monitored(request):
     server.stop()
 
 
+@pytest.fixture
+def strata_monitored():
+    """strata-server with JetStream and a monitoring port (for what only Strata serves)."""
+    http = free_port()
+    server = start_jetstream("strata", "-m", str(http))
+    server.http = http
+    yield server
+    server.stop()
+
+
 def get(server, path):
     """(status, parsed JSON or text) of GET path on the monitoring port."""
     try:
@@ -136,60 +146,55 @@ def test_unknown_paths_and_bad_queries(monitored):
     assert status == 200 and varz["http_req_stats"]["/varz"] == 1 and "/connz" not in varz["http_req_stats"]
 
 
-async def test_metrics_in_prometheus_text_format_with_the_exporters_names():
+async def test_metrics_in_prometheus_text_format_with_the_exporters_names(strata_monitored):
     from prometheus_client.parser import text_string_to_metric_families
-    http = free_port()
-    server = start_jetstream("strata", "-m", str(http))
-    server.http = http
-    try:
-        nc = await nats.connect(server.url)
-        sub = await nc.subscribe("m.x")
-        await nc.flush()
-        for _ in range(7):
-            await nc.publish("m.x", b"z" * 50)
-        await nc.flush()
-        for _ in range(7):
-            await sub.next_msg(timeout=5)
-        js = nc.jetstream()
-        await js.add_stream(name="PROM", subjects=["prom.>"])
-        for _ in range(3):
-            await js.publish("prom.a", b"p")
-        await js.add_stream(name="OTHER", subjects=["other.>"])
-        with urllib.request.urlopen(f"http://127.0.0.1:{http}/metrics", timeout=10) as response:
-            assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
-            text = response.read().decode()
-        samples = {}
-        for family in text_string_to_metric_families(text):
-            assert family.type == "gauge", family.name
-            for sample in family.samples:
-                samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-        _, varz = get(server, "/varz")
-        id_label = (("server_id", varz["server_id"]),)
-        # In: 7 core messages, two stream-create requests, 3 stream publishes. Out: 7 deliveries, their two
-        # replies, 3 pub acks.
-        assert samples[("gnatsd_varz_in_msgs", id_label)] == 12
-        assert samples[("gnatsd_varz_out_msgs", id_label)] == 12
-        assert samples[("gnatsd_varz_in_bytes", id_label)] > 7 * 50 + 3
-        assert samples[("gnatsd_varz_connections", id_label)] == 1
-        assert samples[("gnatsd_varz_jetstream_stats_accounts", id_label)] == 1
-        assert samples[("gnatsd_varz_version", (("server_id", varz["server_id"]), ("value", "2.9.10")))] == 1
-        assert samples[("gnatsd_connz_num_connections", id_label)] == 1
-        assert samples[("gnatsd_connz_subscriptions", id_label)] >= 1
-        assert samples[("gnatsd_healthz_status", id_label)] == 0
-        streams = {dict(labels)["stream_name"]: value for (name, labels), value in samples.items() if name == "jetstream_stream_total_messages"}
-        assert streams == {"PROM": 3, "OTHER": 0}
-        server_samples = [v for (name, labels), v in samples.items() if name == "jetstream_server_total_streams"]
-        assert server_samples == [2]
-        # Strata's own figures: the log holds the 3 messages, the index exists.
-        own = {dict(labels)["stream_name"]: value for (name, labels), value in samples.items() if name == "strata_stream_log_disk_bytes"}
-        assert own["PROM"] > 0
-        lost = [v for (name, labels), v in samples.items() if name == "strata_stream_records_lost_at_start"]
-        assert lost == [0, 0]
-        start = samples[("gnatsd_varz_start", id_label)]
-        assert 1.7e12 < start < 4e12  # Unix milliseconds, as the exporter makes of `start`
-        await nc.close()
-    finally:
-        server.stop()
+    server = strata_monitored
+    nc = await nats.connect(server.url)
+    sub = await nc.subscribe("m.x")
+    await nc.flush()
+    for _ in range(7):
+        await nc.publish("m.x", b"z" * 50)
+    await nc.flush()
+    for _ in range(7):
+        await sub.next_msg(timeout=5)
+    js = nc.jetstream()
+    await js.add_stream(name="PROM", subjects=["prom.>"])
+    for _ in range(3):
+        await js.publish("prom.a", b"p")
+    await js.add_stream(name="OTHER", subjects=["other.>"])
+    with urllib.request.urlopen(f"http://127.0.0.1:{server.http}/metrics", timeout=10) as response:
+        assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        text = response.read().decode()
+    samples = {}
+    for family in text_string_to_metric_families(text):
+        assert family.type == "gauge", family.name
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    _, varz = get(server, "/varz")
+    id_label = (("server_id", varz["server_id"]),)
+    # In: 7 core messages, two stream-create requests, 3 stream publishes. Out: 7 deliveries, their two
+    # replies, 3 pub acks.
+    assert samples[("gnatsd_varz_in_msgs", id_label)] == 12
+    assert samples[("gnatsd_varz_out_msgs", id_label)] == 12
+    assert samples[("gnatsd_varz_in_bytes", id_label)] > 7 * 50 + 3
+    assert samples[("gnatsd_varz_connections", id_label)] == 1
+    assert samples[("gnatsd_varz_jetstream_stats_accounts", id_label)] == 1
+    assert samples[("gnatsd_varz_version", (("server_id", varz["server_id"]), ("value", "2.9.10")))] == 1
+    assert samples[("gnatsd_connz_num_connections", id_label)] == 1
+    assert samples[("gnatsd_connz_subscriptions", id_label)] >= 1
+    assert samples[("gnatsd_healthz_status", id_label)] == 0
+    streams = {dict(labels)["stream_name"]: value for (name, labels), value in samples.items() if name == "jetstream_stream_total_messages"}
+    assert streams == {"PROM": 3, "OTHER": 0}
+    server_samples = [v for (name, labels), v in samples.items() if name == "jetstream_server_total_streams"]
+    assert server_samples == [2]
+    # Strata's own figures: the log holds the 3 messages, the index exists.
+    own = {dict(labels)["stream_name"]: value for (name, labels), value in samples.items() if name == "strata_stream_log_disk_bytes"}
+    assert own["PROM"] > 0
+    lost = [v for (name, labels), v in samples.items() if name == "strata_stream_records_lost_at_start"]
+    assert lost == [0, 0]
+    start = samples[("gnatsd_varz_start", id_label)]
+    assert 1.7e12 < start < 4e12  # Unix milliseconds, as the exporter makes of `start`
+    await nc.close()
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -231,21 +236,16 @@ async def test_closed_connections_are_kept_with_their_reason(kind):
         server.stop()
 
 
-async def test_jsz_stream_detail_has_strata_own_figures():
-    http = free_port()
-    server = start_jetstream("strata", "-m", str(http))
-    server.http = http
-    try:
-        nc = await nats.connect(server.url)
-        js = nc.jetstream()
-        await js.add_stream(name="DISK", subjects=["disk.>"])
-        for i in range(200):
-            await js.publish("disk.x", json.dumps({"order": i, "status": "new", "customer": "c-1"}).encode())
-        _, jsz = get(server, "/jsz?streams=1")
-        [stream] = jsz["account_details"][0]["stream_detail"]
-        own = stream["x_strata"]
-        assert own["segments"] >= 1 and own["log_disk_bytes"] > 0 and own["index_disk_bytes"] > 0
-        assert own["compression_ratio"] > 0 and own["damaged_regions_at_start"] == 0
-        await nc.close()
-    finally:
-        server.stop()
+async def test_jsz_stream_detail_has_strata_own_figures(strata_monitored):
+    server = strata_monitored
+    nc = await nats.connect(server.url)
+    js = nc.jetstream()
+    await js.add_stream(name="DISK", subjects=["disk.>"])
+    for i in range(200):
+        await js.publish("disk.x", json.dumps({"order": i, "status": "new", "customer": "c-1"}).encode())
+    _, jsz = get(server, "/jsz?streams=1")
+    [stream] = jsz["account_details"][0]["stream_detail"]
+    own = stream["x_strata"]
+    assert own["segments"] >= 1 and own["log_disk_bytes"] > 0 and own["index_disk_bytes"] > 0
+    assert own["compression_ratio"] > 0 and own["damaged_regions_at_start"] == 0
+    await nc.close()
