@@ -81,9 +81,10 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),
 
-        // Offline tool: inspect, verify, repair, compact (thin shells over StreamStore APIs).
+        // The tool: offline inspect, verify, repair, compact (thin shells over StreamStore APIs), and online
+        // commands against a running server over its own small client (NATSProtocol's parser).
         .executableTarget(name: "strata", dependencies: [
-            "StreamStore", "NATSProtocol", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "StreamStore", "NATSProtocol", "NATSConfig", "Auth", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Tools/strata"),
 
         .testTarget(name: "LMDBTests", dependencies: ["LMDB"]),

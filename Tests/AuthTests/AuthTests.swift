@@ -53,6 +53,18 @@ import Testing
         return try Curve25519.Signing.PrivateKey(rawRepresentation: bytes[2..<34])
     }
 
+    @Test func aSeedNamesItsPublicKeyAndSignsTheNonce() throws {
+        let seed = try NKeySeed(Self.seed + "\n")
+        #expect(seed.publicKey.description == Self.publicKey)
+        let signature = try #require(NKeyPublicKey.decodeSignature(seed.sign(nonce: "n0nce-from-INFO")))
+        #expect(try NKeyPublicKey(Self.publicKey).verifies(signature: signature, of: Array("n0nce-from-INFO".utf8)))
+        #expect(throws: NKeySeed.Invalid.notAUserSeed) { try NKeySeed(Base32.encode([UInt8](repeating: 0, count: 36))) }
+        #expect(throws: NKeySeed.Invalid.checksumMismatch) {
+            try NKeySeed(String(Self.seed.dropLast()) + (Self.seed.last == "A" ? "B" : "A"))
+        }
+        #expect(throws: NKeySeed.Invalid.wrongLength(10)) { try NKeySeed(String(Self.seed.prefix(16))) }
+    }
+
     @Test func encodesAPublicKeyAsTheNkeysLibraryDoes() throws {
         let key = try Self.privateKey(fromSeed: Self.seed)
         let encoded = NKeyPublicKey(raw: Array(key.publicKey.rawRepresentation))

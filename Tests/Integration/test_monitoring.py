@@ -167,7 +167,9 @@ async def test_metrics_in_prometheus_text_format_with_the_exporters_names(strata
         text = response.read().decode()
     samples = {}
     for family in text_string_to_metric_families(text):
-        assert family.type == "gauge", family.name
+        histograms = {"strata_stream_fsync_seconds", "strata_stream_append_batch_seconds", "strata_stream_append_batch_messages"}
+        counters = {"strata_stream_written_bytes", "strata_stream_synced_bytes"}
+        assert family.type == ("histogram" if family.name in histograms else "counter" if family.name in counters else "gauge"), family.name
         for sample in family.samples:
             samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
     _, varz = get(server, "/varz")
@@ -194,6 +196,91 @@ async def test_metrics_in_prometheus_text_format_with_the_exporters_names(strata
     assert lost == [0, 0]
     start = samples[("gnatsd_varz_start", id_label)]
     assert 1.7e12 < start < 4e12  # Unix milliseconds, as the exporter makes of `start`
+    await nc.close()
+
+
+async def deliver_and_ack(server):
+    """A stream of 6 messages and a pull consumer that fetched 4 (acked 2, nak'd 1 and redelivered, 1
+    left pending): what /jsz and /metrics are checked against."""
+    nc = await nats.connect(server.url)
+    js = nc.jetstream()
+    await js.add_stream(name="CONS", subjects=["cons.>"])
+    for i in range(6):
+        await js.publish("cons.item", f"m{i}".encode())
+    await js.add_consumer("CONS", durable_name="worker", ack_policy="explicit", description="the worker", ack_wait=30)
+    sub = await js.pull_subscribe("cons.item", durable="worker", stream="CONS")
+    messages = await sub.fetch(4, timeout=5)
+    assert [m.data for m in messages] == [b"m0", b"m1", b"m2", b"m3"]
+    await messages[0].ack_sync()
+    await messages[1].ack_sync()
+    await messages[2].nak()
+    await nc.flush()  # (the NAK is taken before the next pull request)
+    [again] = await sub.fetch(1, timeout=5)
+    assert again.data == b"m2" and again.metadata.num_delivered == 2
+    await nc.flush()
+    return nc
+
+
+async def test_jsz_consumer_detail(monitored):
+    nc = await deliver_and_ack(monitored)
+    status, jsz = get(monitored, "/jsz?consumers=true&config=true")
+    assert status == 200
+    [account] = jsz["account_details"]
+    [stream] = account["stream_detail"]
+    [consumer] = stream["consumer_detail"]
+    assert consumer["stream_name"] == "CONS" and consumer["name"] == "worker"
+    assert consumer["config"]["description"] == "the worker" and consumer["config"]["ack_policy"] == "explicit"
+    assert consumer["delivered"]["consumer_seq"] == 5 and consumer["delivered"]["stream_seq"] == 4
+    assert consumer["ack_floor"]["stream_seq"] == 2 and consumer["ack_floor"]["consumer_seq"] == 2
+    assert (consumer["num_ack_pending"], consumer["num_redelivered"], consumer["num_pending"]) == (2, 1, 2), consumer
+    _, plain = get(monitored, "/jsz?consumers=true")
+    assert "config" not in plain["account_details"][0]["stream_detail"][0]["consumer_detail"][0]
+    _, streams_only = get(monitored, "/jsz?streams=true")
+    assert "consumer_detail" not in streams_only["account_details"][0]["stream_detail"][0]
+    await nc.close()
+
+
+async def test_metrics_of_consumers_and_of_the_write_path(strata_monitored):
+    from prometheus_client.parser import text_string_to_metric_families
+    server = strata_monitored
+    nc = await deliver_and_ack(server)
+    with urllib.request.urlopen(f"http://127.0.0.1:{server.http}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    families = {family.name: family for family in text_string_to_metric_families(text)}
+
+    def value(name, **labels):
+        family = next(families[f] for f in (name, name.removesuffix("_total"), name.removesuffix("_bucket"), name.removesuffix("_sum"),
+                                            name.removesuffix("_count")) if f in families)
+        found = [s.value for s in family.samples if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())]
+        assert len(found) == 1, (name, labels, family.samples)
+        return found[0]
+    # The exporter's consumer metrics, with its labels.
+    worker = {"stream_name": "CONS", "consumer_name": "worker", "consumer_desc": "the worker", "is_consumer_leader": "true"}
+    assert value("jetstream_consumer_num_ack_pending", **worker) == 2
+    assert value("jetstream_consumer_num_redelivered", **worker) == 1
+    assert value("jetstream_consumer_num_pending", **worker) == 2
+    assert value("jetstream_consumer_delivered_stream_seq", **worker) == 4
+    assert value("jetstream_consumer_delivered_consumer_seq", **worker) == 5
+    assert value("jetstream_consumer_ack_floor_stream_seq", **worker) == 2
+    assert value("jetstream_consumer_num_waiting", **worker) >= 0
+    assert 0 <= value("jetstream_consumer_last_delivery_seconds", **worker) < 600
+    assert value("jetstream_stream_subject_count", stream_name="CONS") == 1
+    assert value("jetstream_stream_limit_messages", stream_name="CONS") == -1
+    assert value("jetstream_account_storage_used", account="$G") > 0
+    # Strata's own: two +ACKs timed, one redelivery sent.
+    own = {"stream_name": "CONS", "consumer_name": "worker"}
+    assert value("strata_consumer_ack_seconds_count", **own) == 2
+    assert value("strata_consumer_ack_seconds_bucket", le="+Inf", **own) == 2
+    assert value("strata_consumer_redeliveries_total", **own) == 1
+    # The write path: six appends in some batches, each synced (sync always), every byte written synced.
+    stream = {"stream_name": "CONS"}
+    assert value("strata_stream_append_batch_messages_sum", **stream) == 6
+    batches = value("strata_stream_append_batch_messages_count", **stream)
+    assert 1 <= batches <= 6 and value("strata_stream_append_batch_seconds_count", **stream) == batches
+    assert value("strata_stream_fsync_seconds_count", **stream) >= 1
+    written = value("strata_stream_written_bytes_total", **stream)
+    assert written > 6 * 2 and value("strata_stream_synced_bytes_total", **stream) == written
+    assert value("strata_stream_open_seconds", **stream) >= 0
     await nc.close()
 
 

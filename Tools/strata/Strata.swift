@@ -10,7 +10,8 @@ struct Strata: AsyncParsableCommand {
         commandName: "strata",
         abstract: "Inspect, verify, repair and compact Strata streams offline; manage a running server.",
         subcommands: [Inspect.self, Verify.self, Repair.self, Compact.self, Demo.self, CrashWriter.self,
-                      ServerCommand.self, StreamCommand.self, ConsumerCommand.self, Pub.self, Sub.self, Request.self])
+                      ServerCommand.self, StreamCommand.self, ConsumerCommand.self, KVCommand.self, Pub.self, Sub.self, Request.self,
+                      Reply.self, BenchCommand.self])
 }
 
 /// A store directory (with `streams/`, and with accounts `accounts/<name>/streams/`) or one stream directory.
@@ -38,10 +39,14 @@ struct Target: ParsableArguments {
 /// Progress for long runs: a bar on a terminal, a line per 10% otherwise.
 final class ProgressBar: @unchecked Sendable {
     private let label: String
+    private let unit: String
     private let terminal = isatty(2) != 0
     private var lastShown = -1
 
-    init(_ label: String) { self.label = label }
+    init(_ label: String, unit: String = "bytes") {
+        self.label = label
+        self.unit = unit
+    }
 
     func update(_ done: Int64, _ total: Int64) {
         let percent = total > 0 ? Int(done * 100 / total) : 100
@@ -52,7 +57,7 @@ final class ProgressBar: @unchecked Sendable {
             FileHandle.standardError.write(Data("\r\(label) [\(bar)] \(percent)%".utf8))
             if percent >= 100 { FileHandle.standardError.write(Data("\n".utf8)) }
         } else if percent / 10 != lastShown / 10 || (percent == 100 && lastShown != 100) {
-            FileHandle.standardError.write(Data("\(label): \(percent)% (\(done) of \(total) bytes)\n".utf8))
+            FileHandle.standardError.write(Data("\(label): \(percent)% (\(done) of \(total) \(unit))\n".utf8))
         }
         lastShown = percent
     }

@@ -34,6 +34,10 @@ final class ConsumerHost: @unchecked Sendable {
     /// `last_active`; 0 = not since the server started).
     private(set) var lastDelivered: Int64 = 0
     private(set) var lastAcknowledged: Int64 = 0
+    /// Seconds from a delivery to its `+ACK`, and redeliveries sent, since the consumer was loaded
+    /// (under `lock`; Strata's own metrics).
+    private var ackSeconds = Histogram(bounds: Histogram.seconds)
+    private var redeliveriesSent: UInt64 = 0
     /// Since when the consumer has had no waiting pull request (pull) or no interest (push); nil: active.
     private var inactiveSince: Int64?
     /// Flow control (push): bytes delivered since the last request, and the reply subject of the request
@@ -156,6 +160,34 @@ final class ConsumerHost: @unchecked Sendable {
 
     /// A snapshot for consumer info: the engine, messages still to deliver, and when it last delivered and
     /// last had a message acknowledged.
+    /// What consumer info and the monitoring endpoints show of a consumer, taken at one moment.
+    struct Figures: Sendable {
+        var name: String
+        var created: Int64
+        var config: ConsumerConfig
+        var delivered: (consumer: UInt64, stream: UInt64, last: Int64)
+        var ackFloor: (consumer: UInt64, stream: UInt64, last: Int64)
+        var numAckPending: Int
+        var numRedelivered: Int
+        var numWaiting: Int
+        /// Messages still to deliver.
+        var numPending: UInt64
+        /// Strata's own: seconds from a delivery to its `+ACK`, and redeliveries sent, since it was loaded.
+        var ackSeconds: Histogram
+        var redeliveries: UInt64
+    }
+
+    func figures() -> Figures {
+        let (engine, pending, lastDelivered, lastAcknowledged) = snapshot()
+        let (ackSeconds, redeliveries) = lock.withLock { (self.ackSeconds, redeliveriesSent) }
+        let state = engine.state
+        return Figures(name: name, created: created, config: engine.config,
+                       delivered: (state.delivered.consumerSeq, state.delivered.streamSeq, lastDelivered),
+                       ackFloor: (state.ackFloor.consumerSeq, state.ackFloor.streamSeq, lastAcknowledged),
+                       numAckPending: engine.numAckPending, numRedelivered: engine.numRedelivered, numWaiting: engine.numWaiting,
+                       numPending: pending, ackSeconds: ackSeconds, redeliveries: redeliveries)
+    }
+
     func snapshot() -> (engine: ConsumerEngine, pending: UInt64, lastDelivered: Int64, lastAcknowledged: Int64) {
         let (engine, delivered, acknowledged, covers) = lock.withLock { (self.engine, lastDelivered, lastAcknowledged, filterCoversStream) }
         let initial = UInt64(engine.state.initialSequences?.count ?? 0)
@@ -169,7 +201,8 @@ final class ConsumerHost: @unchecked Sendable {
     /// for the next ``tick()``. An AckSync then calls ``flush(durable:completion:)``.
     func acknowledge(_ sequence: UInt64, _ kind: AckKind, deliver: Bool = true) -> [UInt64] {
         let released = run(delivers: deliver) { engine, now, lookup in
-            engine.acknowledge(streamSequence: sequence, kind, now: now, lookup: lookup, deliver: deliver)
+            if kind == .ack { recordAckLatency(of: sequence, in: engine, now: now) }
+            return engine.acknowledge(streamSequence: sequence, kind, now: now, lookup: lookup, deliver: deliver)
         }
         if !released.isEmpty { lock.withLock { lastAcknowledged = clock() } }
         return released
@@ -181,6 +214,7 @@ final class ConsumerHost: @unchecked Sendable {
         let released = run { engine, now, lookup in
             var actions: [ConsumerAction] = []
             for sequence in sequences {
+                recordAckLatency(of: sequence, in: engine, now: now)
                 actions += engine.acknowledge(streamSequence: sequence, .ack, now: now, lookup: lookup, deliver: false)
             }
             return actions + engine.tick(now: now, lookup: lookup)
@@ -189,6 +223,12 @@ final class ConsumerHost: @unchecked Sendable {
             lock.withLock { lastAcknowledged = clock() }
             onAcknowledged(released) {}
         }
+    }
+
+    /// Under `lock` (inside a run): the time since `sequence` was last delivered, when it is pending.
+    private func recordAckLatency(of sequence: UInt64, in engine: ConsumerEngine, now: Int64) {
+        guard let delivered = engine.state.pending[sequence]?.deliveredAt else { return }
+        ackSeconds.record(Double(max(0, now - delivered)) / 1e9)
     }
 
     /// New messages may be deliverable, or a deadline passed.
@@ -269,6 +309,7 @@ final class ConsumerHost: @unchecked Sendable {
                          timestamp: message.timestamp)
         }
         let actions = input(&engine, clock(), lookup)
+        for action in actions { if case .deliver(let delivery) = action, delivery.isRedelivery { redeliveriesSent += 1 } }
         let snapshot = engine
         let messages = fetched
         let covers = filterCoversStream

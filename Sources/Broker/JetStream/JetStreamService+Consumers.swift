@@ -152,13 +152,33 @@ extension JetStreamService {
     }
 
     func consumerInfo(_ host: ConsumerHost, stream: StreamManager.Managed) -> [String: Any] {
-        let (engine, pending, lastDelivered, lastAcknowledged) = host.snapshot()
+        Self.consumerInfo(host.figures(), stream: stream.config.name, withConfig: true)
+    }
+
+    /// Consumer info's JSON (also `/jsz`'s `consumer_detail`, where the config is shown on request).
+    static func consumerInfo(_ figures: ConsumerHost.Figures, stream: String, withConfig: Bool) -> [String: Any] {
+        var delivered: [String: Any] = ["consumer_seq": figures.delivered.consumer, "stream_seq": figures.delivered.stream]
+        var floor: [String: Any] = ["consumer_seq": figures.ackFloor.consumer, "stream_seq": figures.ackFloor.stream]
+        if figures.delivered.last > 0 { delivered["last_active"] = Self.time(figures.delivered.last) }
+        if figures.ackFloor.last > 0 { floor["last_active"] = Self.time(figures.ackFloor.last) }
+        var info: [String: Any] = [
+            "stream_name": stream, "name": figures.name, "created": Self.time(figures.created),
+            "delivered": delivered, "ack_floor": floor,
+            "num_ack_pending": figures.numAckPending, "num_redelivered": figures.numRedelivered,
+            "num_waiting": figures.numWaiting, "num_pending": figures.numPending,
+        ]
+        if withConfig { info["config"] = configJSON(figures.config) }
+        return info
+    }
+
+    /// A consumer's config as consumer info shows it: what is zero, false or empty left out (the
+    /// reference's fields are `omitempty`), but the policies and replicas.
+    static func configJSON(_ consumerConfig: ConsumerConfig) -> [String: Any] {
         // (try?: encoding a plain Codable config cannot fail)
-        var config = (try? JSONSerialization.jsonObject(with: JSONEncoder().encode(engine.config)) as? [String: Any]) ?? [:]
-        if let start = engine.config.optStartTime { config["opt_start_time"] = Self.time(start) }  // (RFC 3339, as given)
-        // The reference leaves out what is zero, false or empty (its fields are `omitempty`), but these.
+        var config = (try? JSONSerialization.jsonObject(with: JSONEncoder().encode(consumerConfig)) as? [String: Any]) ?? [:]
+        if let start = consumerConfig.optStartTime { config["opt_start_time"] = Self.time(start) }  // (RFC 3339, as given)
         let always: Set<String> = ["deliver_policy", "ack_policy", "replay_policy", "num_replicas"]
-        config = config.filter { key, value in
+        return config.filter { key, value in
             if always.contains(key) { return true }
             switch value {
             case let number as NSNumber: return number.doubleValue != 0  // (false is 0 too)
@@ -167,15 +187,5 @@ extension JetStreamService {
             default: return true
             }
         }
-        var delivered: [String: Any] = ["consumer_seq": engine.state.delivered.consumerSeq, "stream_seq": engine.state.delivered.streamSeq]
-        var floor: [String: Any] = ["consumer_seq": engine.state.ackFloor.consumerSeq, "stream_seq": engine.state.ackFloor.streamSeq]
-        if lastDelivered > 0 { delivered["last_active"] = Self.time(lastDelivered) }
-        if lastAcknowledged > 0 { floor["last_active"] = Self.time(lastAcknowledged) }
-        return [
-            "stream_name": stream.config.name, "name": host.name, "created": Self.time(host.created), "config": config,
-            "delivered": delivered, "ack_floor": floor,
-            "num_ack_pending": engine.numAckPending, "num_redelivered": engine.numRedelivered,
-            "num_waiting": engine.numWaiting, "num_pending": pending,
-        ]
     }
 }

@@ -6,7 +6,9 @@ import StreamStore
 /// (connections report on their own loops; stores report their published state).
 extension BrokerServer {
     /// `httpPort`/`httpsPort`: the port the request came in on (the other from the configuration).
-    func monitoringSnapshot(httpPort: Int?, httpsPort: Int?, requestCounts: [String: Int], on loop: EventLoop) -> EventLoopFuture<ServerSnapshot> {
+    /// `consumerDetails`: gather every consumer's figures too (`/jsz?consumers=1`, `/metrics`).
+    func monitoringSnapshot(httpPort: Int?, httpsPort: Int?, requestCounts: [String: Int], consumerDetails: Bool = false,
+                            on loop: EventLoop) -> EventLoopFuture<ServerSnapshot> {
         let configuration = self.configuration
         return connectionSnapshots().hop(to: loop).map { gathered in
             let received = gathered.open.reduce(gathered.closedReceived) { $0 + $1.received }
@@ -25,7 +27,14 @@ extension BrokerServer {
                     var figures = ServerSnapshot.StreamFigures(name: stream.config.name, messages: state.messages, bytes: state.bytes,
                                                                firstSequence: state.firstSequence, lastSequence: state.lastSequence,
                                                                consumers: stream.consumers.all.count)
+                    figures.subjects = state.subjects
+                    figures.maxBytes = stream.config.maxBytes
+                    figures.maxMessages = stream.config.maxMsgs
+                    if consumerDetails {
+                        figures.consumerDetails = stream.consumers.all.map { $0.figures() }.sorted { $0.name < $1.name }
+                    }
                     if let file = stream.store as? FileStream {
+                        figures.write = file.writeFigures
                         figures.disk = file.diskUsage
                         figures.damagedRegionsAtStart = file.recovery.damagedRegions.count
                         figures.recordsLostAtStart = file.recovery.damagedRegions.reduce(0) { $0 + UInt64($1.lostSequences?.count ?? 0) }

@@ -29,6 +29,13 @@ struct ServerSnapshot: Sendable {
         var disk: StreamDiskUsage?
         var damagedRegionsAtStart = 0
         var recordsLostAtStart: UInt64 = 0
+        var subjects: UInt64 = 0
+        var maxBytes: Int64 = -1
+        var maxMessages: Int64 = -1
+        /// The write path's figures (nil for a memory stream).
+        var write: WriteFigures?
+        /// Filled for `/jsz?consumers=1` and `/metrics` only.
+        var consumerDetails: [ConsumerHost.Figures] = []
     }
 
     var serverID: String
@@ -250,7 +257,7 @@ enum MonitoringEndpoints {
 
     static func jsz(_ s: ServerSnapshot, _ query: [String: String]) throws -> [String: Any] {
         let streams = try flag(query, "streams"), consumers = try flag(query, "consumers"), accounts = try flag(query, "accounts")
-        _ = try flag(query, "config")
+        let config = try flag(query, "config")
         guard let jetStream = s.jetStream else {
             return ["server_id": s.serverID, "now": time(s.now), "disabled": true, "config": [String: Any]()]
         }
@@ -273,8 +280,11 @@ enum MonitoringEndpoints {
                         var item: [String: Any] = [
                             "name": stream.name,
                             "state": ["messages": stream.messages, "bytes": stream.bytes, "first_seq": stream.firstSequence,
-                                      "last_seq": stream.lastSequence, "consumer_count": stream.consumers],
+                                      "last_seq": stream.lastSequence, "consumer_count": stream.consumers, "num_subjects": stream.subjects],
                         ]
+                        if consumers && !stream.consumerDetails.isEmpty {
+                            item["consumer_detail"] = stream.consumerDetails.map { JetStreamService.consumerInfo($0, stream: stream.name, withConfig: config) }
+                        }
                         // Strata's own figures (the reference has none of these).
                         var strata: [String: Any] = ["damaged_regions_at_start": stream.damagedRegionsAtStart,
                                                      "records_lost_at_start": stream.recordsLostAtStart]
@@ -284,6 +294,14 @@ enum MonitoringEndpoints {
                             strata["index_disk_bytes"] = disk.indexBytes
                             strata["dictionary_disk_bytes"] = disk.dictionaryBytes
                             strata["compression_ratio"] = (disk.compressionRatio(logical: stream.bytes) * 100).rounded() / 100
+                        }
+                        if let write = stream.write {
+                            strata["bytes_written"] = write.bytesWritten
+                            strata["bytes_synced"] = write.bytesSynced
+                            strata["fsyncs"] = write.fsyncSeconds.count
+                            strata["fsync_seconds_mean"] = write.fsyncSeconds.count == 0 ? 0 : write.fsyncSeconds.sum / Double(write.fsyncSeconds.count)
+                            strata["append_batches"] = write.batchMessages.count
+                            strata["open_seconds"] = write.openSeconds
                         }
                         item["x_strata"] = strata
                         return item

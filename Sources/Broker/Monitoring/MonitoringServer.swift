@@ -59,7 +59,9 @@ final class MonitoringServer: @unchecked Sendable {
         guard path == "/" || MonitoringEndpoints.paths.contains(path) || path == "/subscriptionsz" else {
             return loop.makeSucceededFuture(MonitoringEndpoints.Response(status: 404, body: "404 page not found\n"))
         }
-        return broker.monitoringSnapshot(httpPort: secure ? nil : boundPort, httpsPort: secure ? boundPort : nil, requestCounts: counts, on: loop).map { snapshot in
+        return broker.monitoringSnapshot(httpPort: secure ? nil : boundPort, httpsPort: secure ? boundPort : nil, requestCounts: counts,
+                                         consumerDetails: path == "/metrics" || (path == "/jsz" && ["1", "true"].contains(query["consumers"] ?? "")),
+                                         on: loop).map { snapshot in
             let response = MonitoringEndpoints.respond(path: path, query: query, snapshot: snapshot)
             if response.status == 400 { self.uncount(path) }
             return response

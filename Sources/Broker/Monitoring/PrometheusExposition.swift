@@ -1,4 +1,5 @@
 import Foundation
+import StreamStore
 
 /// `/metrics`: the figures of the monitoring endpoints in Prometheus text format, under the names and
 /// labels prometheus-nats-exporter gives them (collector/collector.go, connz.go, healthz.go, jsz.go), so
@@ -11,8 +12,12 @@ import Foundation
 /// - `gnatsd_connz_{num_connections,total,offset,limit,pending_bytes,subscriptions,in_msgs,out_msgs,in_bytes,out_bytes}{server_id}`.
 /// - `gnatsd_healthz_status{server_id}`: 0 when healthy, 1 when not.
 /// - `jetstream_server_{jetstream_disabled,total_streams,total_consumers,total_messages,total_message_bytes,max_memory,max_storage}`
-///   and `jetstream_stream_{total_messages,total_bytes,first_seq,last_seq,consumer_count}` with the
-///   exporter's label names (cluster, meta leader and raft labels empty: Strata is one server).
+///   `jetstream_account_{max_storage,max_memory,storage_used,memory_used}`,
+///   `jetstream_stream_{total_messages,total_bytes,first_seq,last_seq,consumer_count,subject_count,limit_bytes,limit_messages}`
+///   and `jetstream_consumer_*` (as from `/jsz?consumers=true`) with the exporter's label names (cluster,
+///   meta leader and raft labels empty: Strata is one server).
+/// - Strata's own, `strata_stream_*` (disk, recovery, write path: fsync and append-batch latency
+///   histograms, batch sizes, bytes written and synced) and `strata_consumer_*` (ack latency, redeliveries).
 enum PrometheusExposition {
     static func text(_ snapshot: ServerSnapshot) -> String {
         var out = Lines()
@@ -50,11 +55,16 @@ enum PrometheusExposition {
         out.gauge("jetstream_server_max_memory", server, Double(snapshot.configuration.maxMemoryStore))
         out.gauge("jetstream_server_max_storage", server, Double(snapshot.configuration.maxFileStore))
         for account in jetStream {
+            var accountLabels = server
+            accountLabels["account"] = account.name
+            accountLabels["account_name"] = account.name
+            accountLabels["account_id"] = account.name
+            out.gauge("jetstream_account_max_storage", accountLabels, Double(snapshot.configuration.maxFileStore))
+            out.gauge("jetstream_account_max_memory", accountLabels, Double(snapshot.configuration.maxMemoryStore))
+            out.gauge("jetstream_account_storage_used", accountLabels, Double(account.storage))
+            out.gauge("jetstream_account_memory_used", accountLabels, Double(account.memory))
             for stream in account.streamDetails {
-                var labels = server
-                labels["account"] = account.name
-                labels["account_name"] = account.name
-                labels["account_id"] = account.name
+                var labels = accountLabels
                 labels["stream_name"] = stream.name
                 labels["stream_leader"] = snapshot.serverName
                 labels["is_stream_leader"] = "true"
@@ -64,7 +74,36 @@ enum PrometheusExposition {
                 out.gauge("jetstream_stream_first_seq", labels, Double(stream.firstSequence))
                 out.gauge("jetstream_stream_last_seq", labels, Double(stream.lastSequence))
                 out.gauge("jetstream_stream_consumer_count", labels, Double(stream.consumers))
-                // Strata's own, under its prefix, with the account and stream only.
+                out.gauge("jetstream_stream_subject_count", labels, Double(stream.subjects))
+                out.gauge("jetstream_stream_limit_bytes", labels, Double(stream.maxBytes))
+                out.gauge("jetstream_stream_limit_messages", labels, Double(stream.maxMessages))
+                for consumer in stream.consumerDetails {
+                    var consumerLabels = labels
+                    consumerLabels["consumer_name"] = consumer.name
+                    consumerLabels["consumer_leader"] = snapshot.serverName
+                    consumerLabels["is_consumer_leader"] = "true"
+                    consumerLabels["consumer_desc"] = consumer.config.description ?? ""
+                    let now = Double(snapshot.now.timeIntervalSince1970)
+                    if consumer.delivered.last > 0 {
+                        out.gauge("jetstream_consumer_last_delivery_seconds", consumerLabels, now - Double(consumer.delivered.last) / 1e9)
+                    }
+                    if consumer.ackFloor.last > 0 {
+                        out.gauge("jetstream_consumer_last_ack_seconds", consumerLabels, now - Double(consumer.ackFloor.last) / 1e9)
+                    }
+                    out.gauge("jetstream_consumer_delivered_consumer_seq", consumerLabels, Double(consumer.delivered.consumer))
+                    out.gauge("jetstream_consumer_delivered_stream_seq", consumerLabels, Double(consumer.delivered.stream))
+                    out.gauge("jetstream_consumer_num_ack_pending", consumerLabels, Double(consumer.numAckPending))
+                    out.gauge("jetstream_consumer_num_redelivered", consumerLabels, Double(consumer.numRedelivered))
+                    out.gauge("jetstream_consumer_num_waiting", consumerLabels, Double(consumer.numWaiting))
+                    out.gauge("jetstream_consumer_num_pending", consumerLabels, Double(consumer.numPending))
+                    out.gauge("jetstream_consumer_ack_floor_stream_seq", consumerLabels, Double(consumer.ackFloor.stream))
+                    out.gauge("jetstream_consumer_ack_floor_consumer_seq", consumerLabels, Double(consumer.ackFloor.consumer))
+                }
+            }
+        }
+        // Strata's own, under its prefix, labelled with the account and the stream (and the consumer) only.
+        for account in jetStream {
+            for stream in account.streamDetails {
                 let own = ["account": account.name, "stream_name": stream.name]
                 if let disk = stream.disk {
                     out.gauge("strata_stream_segments", own, Double(disk.segments))
@@ -74,6 +113,20 @@ enum PrometheusExposition {
                 }
                 out.gauge("strata_stream_damaged_regions_at_start", own, Double(stream.damagedRegionsAtStart))
                 out.gauge("strata_stream_records_lost_at_start", own, Double(stream.recordsLostAtStart))
+                if let write = stream.write {
+                    out.gauge("strata_stream_open_seconds", own, write.openSeconds)
+                    out.counter("strata_stream_written_bytes_total", own, Double(write.bytesWritten))
+                    out.counter("strata_stream_synced_bytes_total", own, Double(write.bytesSynced))
+                    out.histogram("strata_stream_fsync_seconds", own, write.fsyncSeconds)
+                    out.histogram("strata_stream_append_batch_seconds", own, write.batchSeconds)
+                    out.histogram("strata_stream_append_batch_messages", own, write.batchMessages)
+                }
+                for consumer in stream.consumerDetails {
+                    var labels = own
+                    labels["consumer_name"] = consumer.name
+                    out.counter("strata_consumer_redeliveries_total", labels, Double(consumer.redeliveries))
+                    out.histogram("strata_consumer_ack_seconds", labels, consumer.ackSeconds)
+                }
             }
         }
         return out.text
@@ -121,22 +174,44 @@ enum PrometheusExposition {
     /// the metrics first appear (the format requires a family's lines to be contiguous).
     struct Lines {
         private var order: [String] = []
+        private var types: [String: String] = [:]
         private var samples: [String: [String]] = [:]
 
         var text: String {
             var out = ""
             for name in order {
-                out += "# HELP \(name) \(name)\n# TYPE \(name) gauge\n"
+                out += "# HELP \(name) \(name)\n# TYPE \(name) \(types[name]!)\n"
                 for line in samples[name]! { out += line }
             }
             return out
         }
 
         mutating func gauge(_ name: String, _ labels: [String: String], _ value: Double) {
-            if samples[name] == nil { order.append(name); samples[name] = [] }
+            sample(name, type: "gauge", name, labels, value)
+        }
+
+        mutating func counter(_ name: String, _ labels: [String: String], _ value: Double) {
+            sample(name, type: "counter", name, labels, value)
+        }
+
+        /// `name_bucket{le=…}` (cumulative, up to `+Inf`), `name_sum` and `name_count`.
+        mutating func histogram(_ name: String, _ labels: [String: String], _ histogram: Histogram) {
+            var cumulative: UInt64 = 0
+            for (index, count) in histogram.counts.enumerated() {
+                cumulative += count
+                var bucket = labels
+                bucket["le"] = index < histogram.bounds.count ? String(histogram.bounds[index]) : "+Inf"
+                sample(name, type: "histogram", name + "_bucket", bucket, Double(cumulative))
+            }
+            sample(name, type: "histogram", name + "_sum", labels, histogram.sum)
+            sample(name, type: "histogram", name + "_count", labels, Double(histogram.count))
+        }
+
+        private mutating func sample(_ family: String, type: String, _ name: String, _ labels: [String: String], _ value: Double) {
+            if samples[family] == nil { order.append(family); samples[family] = []; types[family] = type }
             let rendered = labels.sorted { $0.key < $1.key }.map { "\($0.key)=\"\(escape($0.value))\"" }.joined(separator: ",")
             let number = value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(value)
-            samples[name]!.append("\(name){\(rendered)} \(number)\n")
+            samples[family]!.append("\(name){\(rendered)} \(number)\n")
         }
 
         private func escape(_ value: String) -> String {

@@ -77,6 +77,7 @@ public final class FileStream: @unchecked Sendable {
 
     private init(opening directory: String, fileSystem: any FileSystem, clock: @escaping @Sendable () -> Int64,
                  sequenceFloor: UInt64) throws {
+        let openedAt = DispatchTime.now().uptimeNanoseconds
         let paths = StreamPaths(root: directory)
         guard fileSystem.exists(paths.config) else { throw StoreError.notAStream(path: directory) }
         let config = try StreamFiles.readConfig(paths: paths)
@@ -100,8 +101,12 @@ public final class FileStream: @unchecked Sendable {
         self.writer = StreamWriter(paths: paths, fileSystem: fileSystem, index: opened.index, readers: readers,
                                    clock: clock, shared: shared, config: config, segments: opened.segments,
                                    active: opened.active, activeSize: opened.activeSize)
+        shared.statistics.opened(seconds: Double(DispatchTime.now().uptimeNanoseconds - openedAt) / 1e9)
         writer!.start()
     }
+
+    /// The write path's figures since the stream was opened (Strata's own metrics).
+    public var writeFigures: WriteFigures { shared.statistics.snapshot }
 
     /// Opens a stream for reading only: no lock (a broker may hold the stream), no recovery, no writer.
     /// Reads see the index as the last commit left it; every write fails with ``StoreError/readOnly``.

@@ -18,6 +18,8 @@ extension StreamWriter {
     /// thread on its way to the ack.
     func commit(_ batch: [PendingAppend], moreFollows: Bool) {
         var results = [Result<AppendResult, StoreError>?](repeating: nil, count: batch.count)
+        let startedAt = DispatchTime.now().uptimeNanoseconds
+        let statistics = shared.statistics
         do {
             try ensureWritable()
             if config.sync == .always { pipeline.waitForRoom() }
@@ -97,6 +99,7 @@ extension StreamWriter {
                         if let failure, case .success = result { result = .failure(failure) }
                         batch[i].completion(result)
                     }
+                    statistics.batchCompleted(messages: batch.count, startedAt: startedAt)
                 })
                 return
             }
@@ -109,6 +112,7 @@ extension StreamWriter {
             }
         }
         for i in batch.indices { batch[i].completion(results[i]!) }
+        statistics.batchCompleted(messages: batch.count, startedAt: startedAt)
     }
 
     /// Runs index changes that only remove messages, writing their removal record as a frame.
@@ -151,6 +155,7 @@ extension StreamWriter {
                 let pipelined = pipelining && config.sync == .always && writer.removed.isEmpty
                 if config.sync == .always { try preallocate(through: offset + Int64(frames.encoded.count)) }
                 try active.write(frames.encoded, at: offset)
+                shared.statistics.wrote(bytes: frames.encoded.count)
                 var unsyncedFrom: UInt64?
                 if pipelined {
                     unsyncedFrom = UInt64(min(pipeline.unsyncedFrom(segment: segment) ?? offset, offset))

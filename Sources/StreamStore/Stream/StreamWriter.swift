@@ -301,7 +301,7 @@ final class StreamWriter: @unchecked Sendable {
     /// Syncs the active segment; a failure poisons the stream (see ``syncNow()``) and is rethrown.
     func syncLog() throws {
         do {
-            try active.sync()
+            try shared.statistics.timeSync { try active.sync() }
         } catch {
             let wrapped = StoreError.wrap(error)
             failure = .needsRecovery("sync of \(active.path) failed (\(wrapped)); the stream refuses writes until it is reopened and its log checked")
@@ -355,6 +355,8 @@ final class SharedStreamState: @unchecked Sendable {
     private var _removals = RemovalHistory()
     private var _failure: StoreError?
     private var _backgroundError: String?
+    /// The write path's figures (its own lock).
+    let statistics = WriteStatistics()
 
     init(state: StreamState, config: StreamConfig) {
         _state = state

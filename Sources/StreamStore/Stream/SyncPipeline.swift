@@ -138,7 +138,7 @@ final class SyncPipeline: @unchecked Sendable {
             for frames in syncing.lazy.compactMap(\.frames).reversed() where !synced.contains(frames.segment) {
                 synced.insert(frames.segment)
                 do {
-                    try frames.handle.sync()
+                    try shared.statistics.timeSync { try frames.handle.sync() }
                 } catch {
                     let wrapped = StoreError.wrap(error)
                     failure = (wrapped, .needsRecovery("sync of \(frames.handle.path) failed (\(wrapped)); the stream refuses writes until it is reopened and its log checked"))

@@ -1,3 +1,4 @@
+import Auth
 import Foundation
 import NATSProtocol
 #if canImport(Glibc)
@@ -6,7 +7,8 @@ import Glibc
 
 /// A small blocking NATS client for the `strata` tool's online commands: one TCP connection, CONNECT with
 /// the given credentials, publish, subscribe, request/reply and PING, over ``ServerOperationParser``.
-/// Enough to manage a server from a shell; not a general client (no reconnect, no TLS).
+/// Enough to manage a server from a shell; not a general client (no reconnect, no TLS). With an NKey
+/// seed it answers the server's nonce (CONNECT `nkey` and `sig`).
 final class NATSClient {
     struct Failure: Error, CustomStringConvertible { let description: String }
     struct Message { let subject: String; let reply: String?; let headers: [UInt8]?; let payload: [UInt8] }
@@ -17,7 +19,7 @@ final class NATSClient {
     private(set) var info: String = ""
 
     /// Connects to `url` (`nats://[user:pass@]host:port`, or `host:port`) and completes the handshake.
-    init(url: String, user: String?, password: String?, token: String?, timeout: Double = 5) throws {
+    init(url: String, user: String?, password: String?, token: String?, nkey: NKeySeed? = nil, timeout: Double = 5) throws {
         var text = url
         if let scheme = text.range(of: "://") { text = String(text[scheme.upperBound...]) }
         var user = user, password = password, token = token
@@ -54,6 +56,12 @@ final class NATSClient {
         if let user { connect["user"] = user }
         if let password { connect["pass"] = password }
         if let token { connect["auth_token"] = token }
+        if let nkey {
+            connect["nkey"] = nkey.publicKey.description
+            let nonce = (try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])?["nonce"] as? String
+            guard let nonce else { throw Failure(description: "the server sent no nonce to sign (it does not take NKeys)") }
+            connect["sig"] = nkey.sign(nonce: nonce)
+        }
         let data = try JSONSerialization.data(withJSONObject: connect)
         try send(Array("CONNECT ".utf8) + Array(data) + Array("\r\nPING\r\n".utf8))
         try waitForPong(timeout: timeout)
@@ -61,9 +69,24 @@ final class NATSClient {
 
     deinit { Glibc.close(socket) }
 
-    func publish(_ subject: String, _ payload: [UInt8], reply: String? = nil) throws {
-        let line = "PUB \(subject)\(reply.map { " \($0)" } ?? "") \(payload.count)\r\n"
-        try send(Array(line.utf8) + payload + [13, 10])
+    /// PUB, or HPUB when there are headers (`NATS/1.0` and one `Name: value` line each).
+    func publish(_ subject: String, _ payload: [UInt8], reply: String? = nil, headers: [(String, String)] = []) throws {
+        let replyPart = reply.map { " \($0)" } ?? ""
+        if headers.isEmpty {
+            try send(Array("PUB \(subject)\(replyPart) \(payload.count)\r\n".utf8) + payload + [13, 10])
+            return
+        }
+        let block = Array(("NATS/1.0\r\n" + headers.map { "\($0.0): \($0.1)\r\n" }.joined() + "\r\n").utf8)
+        try send(Array("HPUB \(subject)\(replyPart) \(block.count) \(block.count + payload.count)\r\n".utf8) + block + payload + [13, 10])
+    }
+
+    func unsubscribe(_ sid: String) throws { try send(Array("UNSUB \(sid)\r\n".utf8)) }
+
+    /// Subscribes with a queue group.
+    func subscribe(_ subject: String, queue: String) throws -> String {
+        nextSID += 1
+        try send(Array("SUB \(subject) \(queue) \(nextSID)\r\n".utf8))
+        return String(nextSID)
     }
 
     func subscribe(_ subject: String) throws -> String {
@@ -81,10 +104,10 @@ final class NATSClient {
     }
 
     /// Publishes a request and waits for its reply; "no responders" when nothing took it.
-    func request(_ subject: String, _ payload: [UInt8], timeout: Double = 5) throws -> Message {
+    func request(_ subject: String, _ payload: [UInt8], headers: [(String, String)] = [], timeout: Double = 5) throws -> Message {
         let inbox = "_INBOX.strata.\(UInt64.random(in: 1...UInt64.max))"
         let sid = try subscribe(inbox)
-        try publish(subject, payload, reply: inbox)
+        try publish(subject, payload, reply: inbox, headers: headers)
         let deadline = Date().addingTimeInterval(timeout)
         while true {
             let left = deadline.timeIntervalSinceNow
@@ -161,5 +184,37 @@ final class NATSClient {
             guard count > 0 else { throw Failure(description: "the server closed the connection") }
             parser.feed(chunk[..<count])
         }
+    }
+}
+
+extension NATSClient.Message {
+    /// The status of a status message (`NATS/1.0 503`), nil for a plain message.
+    var status: Int? {
+        guard let headers, let line = String(decoding: headers, as: UTF8.self).split(separator: "\r\n").first else { return nil }
+        let parts = line.split(separator: " ")
+        return parts.count > 1 ? Int(parts[1]) : nil
+    }
+
+    /// A header's first value (names compared without case).
+    func header(_ name: String) -> String? {
+        guard let headers else { return nil }
+        for line in String(decoding: headers, as: UTF8.self).split(separator: "\r\n").dropFirst() {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            if line[..<colon].lowercased() == name.lowercased() {
+                return line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            }
+        }
+        return nil
+    }
+
+    var text: String { String(decoding: payload, as: UTF8.self) }
+
+    /// The stream sequence a JetStream delivery's ack subject names
+    /// (`$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<time>.<pending>`).
+    var streamSequence: Int? {
+        guard let reply else { return nil }
+        let tokens = reply.split(separator: ".")
+        guard tokens.count >= 9 else { return nil }
+        return Int(tokens[tokens.count - 4])
     }
 }

@@ -1,0 +1,42 @@
+import Crypto
+import Foundation
+
+/// A user's NKey seed (`SU…`, what `nk -gen user` writes and clients read from a seed file): it signs the
+/// server's nonce for CONNECT's `sig`, and names its public key for CONNECT's `nkey`.
+///
+/// The text is base32 of two prefix bytes (the seed marker `18 << 3` with the key type's top bits, then
+/// the type's low bits: `SU` for a user), the 32-byte Ed25519 seed and a CRC-16 of those 34 bytes.
+public struct NKeySeed: Sendable {
+    public enum Invalid: Error, Equatable, Sendable {
+        case notBase32
+        case wrongLength(Int)
+        case notAUserSeed
+        case checksumMismatch
+    }
+
+    private let key: Curve25519.Signing.PrivateKey
+
+    /// Parses a user seed; surrounding white space (a seed file's newline) is ignored.
+    public init(_ text: String) throws(Invalid) {
+        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let decoded = Base32.decode(trimmed) else { throw .notBase32 }
+        guard decoded.count == 36 else { throw .wrongLength(decoded.count) }
+        let seedMarker: UInt8 = 18 << 3
+        let type = NKeyPublicKey.userPrefix
+        guard decoded[0] == seedMarker | (type >> 5), decoded[1] == (type & 31) << 3 else { throw .notAUserSeed }
+        let checksum = UInt16(decoded[34]) | UInt16(decoded[35]) << 8
+        guard CRC16.xmodem(decoded[0..<34]) == checksum else { throw .checksumMismatch }
+        guard let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: decoded[2..<34]) else { throw .wrongLength(decoded.count) }
+        self.key = key
+    }
+
+    /// The user's public key (`U…`).
+    public var publicKey: NKeyPublicKey { NKeyPublicKey(raw: Array(key.publicKey.rawRepresentation)) }
+
+    /// The Ed25519 signature of `nonce` as CONNECT's `sig` carries it (base64 RawURL).
+    public func sign(nonce: String) -> String {
+        // (try!: signing with a valid key does not fail)
+        let signature = try! key.signature(for: Array(nonce.utf8))
+        return Base64.encodeRawURL(Array(signature))
+    }
+}
