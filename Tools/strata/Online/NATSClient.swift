@@ -16,6 +16,9 @@ final class NATSClient {
     private let socket: Int32
     private var parser = ServerOperationParser()
     private var nextSID = 0
+    /// Messages for other subscriptions that came while a request waited for its reply (read first by
+    /// ``nextMessage(timeout:)``).
+    private var held: [Message] = []
     private(set) var info: String = ""
 
     /// Connects to `url` (`nats://[user:pass@]host:port`, or `host:port`) and completes the handshake.
@@ -119,6 +122,8 @@ final class NATSClient {
                     throw Failure(description: "no responders for \(subject)")
                 }
                 return Message(subject: replySubject, reply: reply, headers: headers, payload: payload)
+            case .message(let subject, _, let reply, let headers, let payload):
+                held.append(Message(subject: subject, reply: reply, headers: headers, payload: payload))
             case .ping: try send(Array("PONG\r\n".utf8))
             case .error(let text): throw Failure(description: text)
             default: continue
@@ -128,6 +133,7 @@ final class NATSClient {
 
     /// The next message on any subscription, or nil after `timeout` seconds.
     func nextMessage(timeout: Double) throws -> Message? {
+        if !held.isEmpty { return held.removeFirst() }
         let deadline = Date().addingTimeInterval(timeout)
         while true {
             let left = deadline.timeIntervalSinceNow

@@ -26,7 +26,9 @@ struct StreamReader {
             _ = try? api.call("CONSUMER.DELETE.\(stream).\(name)")
         }
         ready()
-        if !follow && (created["num_pending"] as? Int ?? 0) == 0 { return }
+        // Nothing to read: none pending and none delivered yet (deliveries may come before this reply).
+        let delivered = (created["delivered"] as? [String: Any])?["consumer_seq"] as? Int ?? 0
+        if !follow && (created["num_pending"] as? Int ?? 0) == 0 && delivered == 0 { return }
         while let message = try client.nextMessage(timeout: follow ? (idle > 0 ? idle : 3600 * 24) : api.options.timeout) {
             guard message.status == nil else { continue }  // (heartbeats, flow control: none are asked for)
             let pending = message.reply.flatMap { $0.split(separator: ".").last.flatMap { Int($0) } } ?? 0
