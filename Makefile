@@ -9,7 +9,7 @@ PY := .build-py/bin/python
 DATA ?= data
 PORT ?= 4222
 
-.PHONY: deps test-deps build release run test unit-test integration-test crash-test soak soak-reclaim soak-backpressure bench fuzz-config clean
+.PHONY: deps test-deps build release run test unit-test integration-test crash-test soak soak-reclaim soak-backpressure bench fuzz-config dist dist-test clean
 
 define apt_install
 	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -53,6 +53,15 @@ integration-test: test-deps
 	$(SWIFT) build --product strata-server
 	cd Tests/Integration && ../../$(PY) -m pytest -q
 
+# Self-contained release binaries in dist/ (static Swift runtime, LMDB, zstd and libxcrypt; stripped), with a
+# systemd unit and an example config: they need only libc and the C++/gcc runtime.
+dist: deps
+	Tools/dist/build.sh
+
+# Runs the dist binaries in a chroot holding only them and the libraries they name, with a client outside.
+dist-test: dist test-deps
+	cd Tests/Dist && ../../$(PY) -m pytest -q
+
 # libFuzzer over the config parser (NATSConfig compiled with Tests/Fuzz/ConfigParserFuzz.swift, ASan on), seeded
 # with the golden files, for FUZZ_SECONDS (60); a crash leaves its input as crash-* in the repository root.
 fuzz-config:
@@ -86,4 +95,4 @@ bench: deps
 	cd Benchmarks && $(SWIFT) run -c release strata-bench
 
 clean:
-	rm -rf .build Benchmarks/.build .build-py
+	rm -rf .build .build-dist dist Benchmarks/.build .build-py
