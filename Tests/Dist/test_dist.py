@@ -1,6 +1,7 @@
 """`make dist`'s binaries run on a machine without the Swift toolchain: each is started inside a chroot
 that holds nothing but the binary and the shared libraries readelf says it needs (libc, libm, libstdc++,
-libgcc_s and the loader), so no Swift runtime, Foundation, ICU, LMDB or zstd can be found. A nats-py
+libgcc_s and the loader), so no Swift runtime, Foundation, ICU, LMDB or zstd can be found. The root has
+/proc and /dev as every host has them (Foundation reads the arguments from /proc/self/cmdline). A nats-py
 client outside connects over loopback, publishes into a stream and reads it back; the tool, chrooted the
 same way, checks the server."""
 import asyncio, os, shutil, socket, subprocess, tempfile, time
@@ -43,8 +44,18 @@ def root():
     for binary in binaries:
         assert os.path.exists(binary), "run make dist first"
     path = make_root(binaries)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+    mounted = []
+    try:
+        for source, target, options in (("proc", "proc", ["-t", "proc"]), ("/dev", "dev", ["--bind"])):
+            os.makedirs(os.path.join(path, target), exist_ok=True)
+            if subprocess.run(["mount", *options, source, os.path.join(path, target)], capture_output=True).returncode != 0:
+                pytest.skip("mount is not allowed here")
+            mounted.append(os.path.join(path, target))
+        yield path
+    finally:
+        for target in reversed(mounted):
+            subprocess.run(["umount", target], check=True)
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def test_the_binaries_need_only_libc_and_the_cpp_runtime():

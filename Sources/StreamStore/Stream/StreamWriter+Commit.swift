@@ -94,12 +94,12 @@ extension StreamWriter {
                 // before it, whose messages a duplicate may name.
                 let finished = results
                 pipeline.submit(SyncPipeline.Ticket(frames: written?.pipelined, state: state) { failure in
+                    statistics.batchCompleted(messages: batch.count, startedAt: startedAt)
                     for i in batch.indices {
                         var result = finished[i]!
                         if let failure, case .success = result { result = .failure(failure) }
                         batch[i].completion(result)
                     }
-                    statistics.batchCompleted(messages: batch.count, startedAt: startedAt)
                 })
                 return
             }
@@ -111,8 +111,8 @@ extension StreamWriter {
                 results[i] = .failure(StoreError.wrap(error))
             }
         }
-        for i in batch.indices { batch[i].completion(results[i]!) }
         statistics.batchCompleted(messages: batch.count, startedAt: startedAt)
+        for i in batch.indices { batch[i].completion(results[i]!) }
     }
 
     /// Runs index changes that only remove messages, writing their removal record as a frame.
