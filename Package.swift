@@ -85,6 +85,7 @@ let package = Package(
         // commands against a running server over its own small client (NATSProtocol's parser).
         .executableTarget(name: "strata", dependencies: [
             "StreamStore", "NATSProtocol", "NATSConfig", "Auth", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ], path: "Tools/strata"),
 
         .testTarget(name: "LMDBTests", dependencies: ["LMDB"]),

@@ -269,3 +269,37 @@ def test_https_monitoring_with_the_servers_certificate(kind, pki, directory):
             urllib.request.urlopen(f"http://127.0.0.1:{https}/varz", timeout=5).read()
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_strata_tool_speaks_tls(kind, pki, directory):
+    """`strata` upgrades after the plain INFO as clients do, trusts --tlsca, presents --tlscert/--tlskey, and
+    fails with one clear line for a CA it does not trust, a missing client certificate, or a plain server."""
+    from test_admin_cli import TOOL
+    assert os.path.exists(TOOL), "the strata tool is built by the unit tests' build"
+    server = ConfiguredServer(kind, directory, config(pki, verify=True))
+    url = f"nats://127.0.0.1:{server.port}"
+
+    def check(*args):
+        return subprocess.run([TOOL, "server", "check", "--no-jetstream", "-s", url, *args], capture_output=True, text=True, timeout=60)
+    try:
+        alice = ["--tlsca", f"{pki}/ca.pem", "--tlscert", f"{pki}/alice.pem", "--tlskey", f"{pki}/alice.key"]
+        ok = check(*alice)
+        assert ok.returncode == 0 and ok.stdout.startswith("OK: connected to "), ok.stdout + ok.stderr
+        sent = subprocess.run([TOOL, "pub", "t.x", "over tls", "-s", url, *alice], capture_output=True, text=True, timeout=60)
+        assert sent.returncode == 0, sent.stderr
+        stranger = check("--tlsca", f"{pki}/other-ca.pem", "--tlscert", f"{pki}/alice.pem", "--tlskey", f"{pki}/alice.key")
+        assert stranger.returncode == 1 and "CRITICAL: TLS handshake failed" in stranger.stdout, stranger.stdout
+        no_certificate = check("--tlsca", f"{pki}/ca.pem")
+        assert no_certificate.returncode == 1 and no_certificate.stdout.startswith("CRITICAL: "), no_certificate.stdout
+        missing_key = check("--tlsca", f"{pki}/ca.pem", "--tlscert", f"{pki}/alice.pem")
+        assert missing_key.returncode == 1 and "--tlscert needs --tlskey" in missing_key.stdout
+    finally:
+        server.stop()
+    plain = ConfiguredServer(kind, directory, "listen: 127.0.0.1:@PORT@\n")
+    try:
+        refused = subprocess.run([TOOL, "server", "check", "--no-jetstream", "-s", f"nats://127.0.0.1:{plain.port}", "--tlsca", f"{pki}/ca.pem"],
+                                 capture_output=True, text=True, timeout=60)
+        assert refused.returncode == 1 and "does not serve TLS" in refused.stdout, refused.stdout
+    finally:
+        plain.stop()

@@ -1,19 +1,16 @@
 import Auth
 import Foundation
 import NATSProtocol
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// A small blocking NATS client for the `strata` tool's online commands: one TCP connection, CONNECT with
 /// the given credentials, publish, subscribe, request/reply and PING, over ``ServerOperationParser``.
-/// Enough to manage a server from a shell; not a general client (no reconnect, no TLS). With an NKey
-/// seed it answers the server's nonce (CONNECT `nkey` and `sig`).
+/// Enough to manage a server from a shell; not a general client (no reconnect). With an NKey seed it
+/// answers the server's nonce (CONNECT `nkey` and `sig`); TLS as NATS does it (after the plain INFO).
 final class NATSClient {
     struct Failure: Error, CustomStringConvertible { let description: String }
     struct Message { let subject: String; let reply: String?; let headers: [UInt8]?; let payload: [UInt8] }
 
-    private let socket: Int32
+    private let connection: Connection
     private var parser = ServerOperationParser()
     private var nextSID = 0
     /// Messages for other subscriptions that came while a request waited for its reply (read first by
@@ -21,10 +18,16 @@ final class NATSClient {
     private var held: [Message] = []
     private(set) var info: String = ""
 
-    /// Connects to `url` (`nats://[user:pass@]host:port`, or `host:port`) and completes the handshake.
-    init(url: String, user: String?, password: String?, token: String?, nkey: NKeySeed? = nil, timeout: Double = 5) throws {
+    /// Connects to `url` (`nats://[user:pass@]host:port`, `tls://…`, or `host:port`) and completes the
+    /// handshake: INFO, TLS when the server requires it or `tls` asks for it, CONNECT, PING/PONG.
+    init(url: String, user: String?, password: String?, token: String?, nkey: NKeySeed? = nil, tls: TLSFiles = TLSFiles(),
+         timeout: Double = 5) throws {
         var text = url
-        if let scheme = text.range(of: "://") { text = String(text[scheme.upperBound...]) }
+        var tls = tls
+        if let scheme = text.range(of: "://") {
+            if text[..<scheme.lowerBound] == "tls" { tls.required = true }
+            text = String(text[scheme.upperBound...])
+        }
         var user = user, password = password, token = token
         if let at = text.lastIndex(of: "@") {
             let credentials = text[..<at]
@@ -38,22 +41,22 @@ final class NATSClient {
         }
         let host = text.split(separator: ":").first.map(String.init) ?? "127.0.0.1"
         let port = text.split(separator: ":").dropFirst().first.flatMap { Int($0) } ?? 4222
-        var hints = addrinfo()
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        var result: UnsafeMutablePointer<addrinfo>?
-        guard getaddrinfo(host, String(port), &hints, &result) == 0, let first = result else {
-            throw Failure(description: "cannot resolve \(host)")
-        }
-        defer { freeaddrinfo(result) }
-        socket = Glibc.socket(first.pointee.ai_family, first.pointee.ai_socktype, first.pointee.ai_protocol)
-        guard socket >= 0 else { throw Failure(description: "socket: \(String(cString: strerror(errno)))") }
-        guard Glibc.connect(socket, first.pointee.ai_addr, first.pointee.ai_addrlen) == 0 else {
-            let reason = String(cString: strerror(errno))
-            Glibc.close(socket)
-            throw Failure(description: "no server at \(host):\(port): \(reason)")
-        }
+        connection = try Connection(host: host, port: port, timeout: timeout)
         guard case .info(let json)? = try next(timeout: timeout) else { throw Failure(description: "no INFO from \(host):\(port)") }
         info = json
+        let serverInfo = (try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]) ?? [:]
+        if serverInfo["tls_required"] as? Bool == true || tls.required {
+            guard serverInfo["tls_required"] as? Bool == true || serverInfo["tls_available"] as? Bool == true else {
+                throw Failure(description: "\(host):\(port) does not serve TLS")
+            }
+            do {
+                try connection.startTLS(try tls.context(), host: host)
+            } catch let failure as OnlineFailure {
+                throw Failure(description: failure.description)
+            } catch {
+                throw Failure(description: "cannot set up TLS: \(error)")
+            }
+        }
         var connect: [String: Any] = ["verbose": false, "pedantic": false, "headers": true, "no_responders": true,
                                       "lang": "swift", "name": "strata", "version": "1", "protocol": 1]
         if let user { connect["user"] = user }
@@ -61,16 +64,13 @@ final class NATSClient {
         if let token { connect["auth_token"] = token }
         if let nkey {
             connect["nkey"] = nkey.publicKey.description
-            let nonce = (try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])?["nonce"] as? String
-            guard let nonce else { throw Failure(description: "the server sent no nonce to sign (it does not take NKeys)") }
+            guard let nonce = serverInfo["nonce"] as? String else { throw Failure(description: "the server sent no nonce to sign (it does not take NKeys)") }
             connect["sig"] = nkey.sign(nonce: nonce)
         }
         let data = try JSONSerialization.data(withJSONObject: connect)
         try send(Array("CONNECT ".utf8) + Array(data) + Array("\r\nPING\r\n".utf8))
         try waitForPong(timeout: timeout)
     }
-
-    deinit { Glibc.close(socket) }
 
     /// PUB, or HPUB when there are headers (`NATS/1.0` and one `Name: value` line each).
     func publish(_ subject: String, _ payload: [UInt8], reply: String? = nil, headers: [(String, String)] = []) throws {
@@ -161,16 +161,9 @@ final class NATSClient {
         }
     }
 
-    private func send(_ bytes: [UInt8]) throws {
-        var offset = 0
-        while offset < bytes.count {
-            let written = bytes[offset...].withUnsafeBytes { Glibc.send(socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            guard written > 0 else { throw Failure(description: "connection lost: \(String(cString: strerror(errno)))") }
-            offset += written
-        }
-    }
+    private func send(_ bytes: [UInt8]) throws { try connection.send(bytes) }
 
-    /// The next operation, reading from the socket until one is whole or `timeout` passes (nil).
+    /// The next operation, reading until one is whole or `timeout` passes (nil).
     private func next(timeout: Double) throws -> ServerOperation? {
         let deadline = Date().addingTimeInterval(timeout)
         while true {
@@ -180,15 +173,8 @@ final class NATSClient {
                 throw Failure(description: "the server sent something unreadable: \(error)")
             }
             let left = deadline.timeIntervalSinceNow
-            guard left > 0 else { return nil }
-            var descriptor = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
-            let ready = poll(&descriptor, 1, Int32(max(1, left * 1000)))
-            if ready == 0 { return nil }
-            guard ready > 0 else { throw Failure(description: "poll: \(String(cString: strerror(errno)))") }
-            var chunk = [UInt8](repeating: 0, count: 65536)
-            let count = chunk.withUnsafeMutableBytes { recv(socket, $0.baseAddress, $0.count, 0) }
-            guard count > 0 else { throw Failure(description: "the server closed the connection") }
-            parser.feed(chunk[..<count])
+            guard left > 0, let bytes = try connection.receive(timeout: left) else { return nil }
+            parser.feed(bytes[...])
         }
     }
 }

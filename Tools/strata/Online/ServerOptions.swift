@@ -4,7 +4,7 @@ import Foundation
 
 /// How an online command reaches its server: `-s/--server` (default `NATS_URL`, else
 /// nats://127.0.0.1:4222, as the nats CLI), and the clients' credentials: user and password, token, or an
-/// NKey seed file.
+/// NKey seed file; TLS with a CA and a client certificate.
 struct ServerOptions: ParsableArguments {
     @Option(name: [.short, .long], help: "Server URL (default: $NATS_URL or nats://127.0.0.1:4222).")
     var server: String = ProcessInfo.processInfo.environment["NATS_URL"] ?? "nats://127.0.0.1:4222"
@@ -12,6 +12,9 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Password.") var password: String?
     @Option(help: "Authorization token.") var token: String?
     @Option(help: "A file holding a user's NKey seed (SU…).") var nkey: String?
+    @Option(help: "TLS: the CA certificate (PEM) to trust instead of the system's.") var tlsca: String?
+    @Option(help: "TLS: a client certificate (PEM), for servers that verify clients.") var tlscert: String?
+    @Option(help: "TLS: the client certificate's key (PEM).") var tlskey: String?
     @Option(help: "Seconds to wait for the server.") var timeout: Double = 5
     @Flag(help: "Print JSON, for scripts.") var json = false
 
@@ -22,7 +25,8 @@ struct ServerOptions: ParsableArguments {
             do { seed = try NKeySeed(text) } catch { throw OnlineFailure("\(nkey) does not hold a user's NKey seed (\(error))") }
         }
         do {
-            return try NATSClient(url: server, user: user, password: password, token: token, nkey: seed, timeout: timeout)
+            let tls = TLSFiles(ca: tlsca, certificate: tlscert, key: tlskey, required: tlsca != nil || tlscert != nil)
+            return try NATSClient(url: server, user: user, password: password, token: token, nkey: seed, tls: tls, timeout: timeout)
         } catch {
             throw OnlineFailure("\(error)")
         }
