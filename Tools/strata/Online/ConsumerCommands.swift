@@ -104,7 +104,7 @@ struct ConsumerCommand: ParsableCommand {
                 while received < count, let message = try client.nextMessage(timeout: options.timeout + 1) {
                     if let status = message.status, message.payload.isEmpty {
                         if status == 404 || status == 408 { break }  // (no messages, request expired)
-                        throw OnlineFailure("the server answered \(status) \(message.header("Description") ?? "")")
+                        throw OnlineFailure("the server answered \(message.statusLine ?? String(status))")
                     }
                     received += 1
                     if options.json {

@@ -187,6 +187,12 @@ extension NATSClient.Message {
         return parts.count > 1 ? Int(parts[1]) : nil
     }
 
+    /// A status message's code and text (`409 Exceeded MaxWaiting`).
+    var statusLine: String? {
+        guard status != nil, let headers, let line = String(decoding: headers, as: UTF8.self).split(separator: "\r\n").first else { return nil }
+        return line.dropFirst("NATS/1.0 ".count).trimmingCharacters(in: .whitespaces)
+    }
+
     /// A header's first value (names compared without case).
     func header(_ name: String) -> String? {
         guard let headers else { return nil }

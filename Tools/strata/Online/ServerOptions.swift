@@ -79,6 +79,7 @@ final class JetStreamAPI {
     }
 
     func call(_ subject: String, _ body: [String: Any]? = nil) throws -> [String: Any] {
+        // (try?: the bodies are built here from strings, numbers, arrays and maps, which always encode)
         let payload = body.map { try? JSONSerialization.data(withJSONObject: $0) }.flatMap { $0 }.map(Array.init) ?? []
         let reply: NATSClient.Message
         do {

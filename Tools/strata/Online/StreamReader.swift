@@ -23,6 +23,7 @@ struct StreamReader {
         let name = created["name"] as? String ?? ""
         defer {
             try? client.unsubscribe(sid)
+            // (try?: a consumer left behind goes by itself: ephemeral, it is removed once it has no interest)
             _ = try? api.call("CONSUMER.DELETE.\(stream).\(name)")
         }
         ready()
