@@ -280,3 +280,29 @@ def test_nkey_and_password_credentials(tool, kind, directory):
         assert bad.returncode == 1 and "does not hold a user's NKey seed" in bad.stdout
     finally:
         server.stop()
+
+
+def test_add_asks_for_what_is_missing_on_a_terminal(tool, server):
+    """On a terminal (a pseudo-terminal here), `stream add` asks for each value not given, offering the
+    default; an empty answer takes it. (Without a terminal it asks nothing: see test_consumer_add_and_rm.)"""
+    import pty, select
+    leader, follower = pty.openpty()
+    process = subprocess.Popen([tool, "stream", "add", "ASKED", "-s", server.url], stdin=follower, stdout=follower, stderr=subprocess.PIPE)
+    os.close(follower)
+    seen = b""
+
+    def answer(prompt, reply):
+        nonlocal seen
+        while prompt not in seen:
+            ready, _, _ = select.select([leader], [], [], 30)
+            assert ready, f"no prompt {prompt!r}; saw {seen!r}"
+            seen += os.read(leader, 4096)
+        seen = seen.split(prompt, 1)[1]
+        os.write(leader, reply)
+    answer(b"Subjects [ASKED]: ", b"asked.>\n")
+    answer(b"Storage (file, memory) [file]: ", b"memory\n")
+    answer(b"Retention (limits, interest, workqueue) [limits]: ", b"\n")
+    assert process.wait(timeout=30) == 0, process.stderr.read()
+    os.close(leader)
+    config = json.loads(run(tool, server, "stream", "info", "ASKED", "--json").stdout)["config"]
+    assert (config["subjects"], config["storage"], config["retention"]) == (["asked.>"], "memory", "limits")
