@@ -158,9 +158,7 @@ final class ConsumerHost: @unchecked Sendable {
     /// The engine as it is now (for retention decisions).
     var engineSnapshot: ConsumerEngine { lock.withLock { engine } }
 
-    /// A snapshot for consumer info: the engine, messages still to deliver, and when it last delivered and
-    /// last had a message acknowledged.
-    /// What consumer info and the monitoring endpoints show of a consumer, taken at one moment.
+    /// What consumer info and the monitoring endpoints show of a consumer.
     struct Figures: Sendable {
         var name: String
         var created: Int64
@@ -188,6 +186,8 @@ final class ConsumerHost: @unchecked Sendable {
                        numPending: pending, ackSeconds: ackSeconds, redeliveries: redeliveries)
     }
 
+    /// A snapshot for consumer info: the engine, messages still to deliver, and when it last delivered and
+    /// last had a message acknowledged.
     func snapshot() -> (engine: ConsumerEngine, pending: UInt64, lastDelivered: Int64, lastAcknowledged: Int64) {
         let (engine, delivered, acknowledged, covers) = lock.withLock { (self.engine, lastDelivered, lastAcknowledged, filterCoversStream) }
         let initial = UInt64(engine.state.initialSequences?.count ?? 0)

@@ -60,7 +60,7 @@ final class MonitoringServer: @unchecked Sendable {
             return loop.makeSucceededFuture(MonitoringEndpoints.Response(status: 404, body: "404 page not found\n"))
         }
         return broker.monitoringSnapshot(httpPort: secure ? nil : boundPort, httpsPort: secure ? boundPort : nil, requestCounts: counts,
-                                         consumerDetails: path == "/metrics" || (path == "/jsz" && ["1", "true"].contains(query["consumers"] ?? "")),
+                                         consumerDetails: path == "/metrics" || (path == "/jsz" && (try? MonitoringEndpoints.flag(query, "consumers")) == true),
                                          on: loop).map { snapshot in
             let response = MonitoringEndpoints.respond(path: path, query: query, snapshot: snapshot)
             if response.status == 400 { self.uncount(path) }
