@@ -10,7 +10,9 @@ extension BrokerServer {
     func monitoringSnapshot(httpPort: Int?, httpsPort: Int?, requestCounts: [String: Int], consumerDetails: Bool = false,
                             on loop: EventLoop) -> EventLoopFuture<ServerSnapshot> {
         let configuration = self.configuration
-        return connectionSnapshots().hop(to: loop).map { gathered in
+        // The connections report on their loops; the rest (store states, consumer snapshots, disk use by
+        // `stat`) is gathered on the blocking pool, off every event loop.
+        return connectionSnapshots().flatMap { gathered in self.blockingPool.runIfActive(eventLoop: loop) {
             let received = gathered.open.reduce(gathered.closedReceived) { $0 + $1.received }
             let sent = gathered.open.reduce(gathered.closedSent) { $0 + $1.sent }
             var subjects: [String] = []
@@ -60,7 +62,7 @@ extension BrokerServer {
                                   cpuPercent: usage.cpuPercent, cores: ProcessInfo.processInfo.activeProcessorCount,
                                   jetStream: jetStream, jetStreamDamaged: damaged.sorted(), accounts: Array(self.accounts.keys),
                                   requestCounts: requestCounts)
-        }
+        } }
     }
 }
 
