@@ -199,5 +199,9 @@ def pytest_collection_modifyitems(config, items):
     nats-server 2.9.10 was seen, about once per few full runs here, not to deliver a fresh connection's
     first message within 5 s (never in isolated reruns). Strata's runs are never retried."""
     for item in items:
-        if "[reference" in item.nodeid or "-reference" in item.nodeid:
+        if "test_jsz_consumer_detail[reference" in item.nodeid:
+            # nats-server 2.9.10 sometimes serves the pull after a NAK with a new message, not the NAK'd
+            # one (seen once in a full run); the scenario's counts assume the redelivery.
+            item.add_marker(pytest.mark.flaky(reruns=2, only_rerun=["TimeoutError", "AssertionError"]))
+        elif "[reference" in item.nodeid or "-reference" in item.nodeid:
             item.add_marker(pytest.mark.flaky(reruns=2, only_rerun=["TimeoutError"]))
