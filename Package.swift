@@ -44,30 +44,36 @@ let package = Package(
 
         // Safe Swift wrappers that own the C resources.
         .target(name: "LMDB", dependencies: ["CLMDB"]),
-        .target(name: "Zstd", dependencies: ["CZstd"]),
+        .target(name: "Zstd", dependencies: ["Platform", "CZstd"]),
+
+        // What Strata takes from outside FoundationEssentials (so that no module needs Foundation and ICU):
+        // pthread locks, conditions and threads, whitespace trimming, printf formatting.
+        .target(name: "Platform"),
+        // Untyped JSON reading and writing ([String: Any]), pure, for monitoring and the tool.
+        .target(name: "DynamicJSON"),
 
         // Pure subject validation and wildcard matching.
         .target(name: "Subjects"),
 
         // The storage engine: segmented zstd log, LMDB indexes, retention, recovery, compaction.
-        .target(name: "StreamStore", dependencies: ["LMDB", "Zstd", "Subjects", "CCRC32C"]),
+        .target(name: "StreamStore", dependencies: ["Platform", "LMDB", "Zstd", "Subjects", "CCRC32C"]),
 
         // The consumer engine: a pure delivery/ack/redelivery state machine, clock injected, no I/O.
-        .target(name: "Consumers", dependencies: ["Subjects"]),
+        .target(name: "Consumers", dependencies: ["Platform", "Subjects"]),
 
         // The NATS client protocol, pure: parser, encoder, options. ByteBuffer only, no sockets.
-        .target(name: "NATSProtocol", dependencies: ["Subjects", .product(name: "NIOCore", package: "swift-nio")],
+        .target(name: "NATSProtocol", dependencies: ["Platform", "Subjects", .product(name: "NIOCore", package: "swift-nio")],
                 swiftSettings: hotPath),
 
         // nats-server's configuration file format, pure: parser, values, typed readings. No dependencies.
         .target(name: "NATSConfig"),
 
         // Authentication and permissions, pure: users, tokens, bcrypt, NKeys, permission decisions.
-        .target(name: "Auth", dependencies: ["Subjects", "CCrypt", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "Auth", dependencies: ["Platform", "Subjects", "CCrypt", .product(name: "Crypto", package: "swift-crypto")]),
 
         // The server: connections, routing, keepalive, auth (SwiftNIO).
         .target(name: "Broker", dependencies: [
-            "NATSProtocol", "Subjects", "StreamStore", "Consumers", "NATSConfig", "Auth",
+            "Platform", "DynamicJSON", "NATSProtocol", "Subjects", "StreamStore", "Consumers", "NATSConfig", "Auth",
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "X509", package: "swift-certificates"),
             .product(name: "NIOTLS", package: "swift-nio"),
@@ -77,17 +83,19 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: hotPath),
         .executableTarget(name: "strata-server", dependencies: [
-            "Broker", .product(name: "Logging", package: "swift-log"),
+            "Broker", "Platform", .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),
 
         // The tool: offline inspect, verify, repair, compact (thin shells over StreamStore APIs), and online
         // commands against a running server over its own small client (NATSProtocol's parser).
         .executableTarget(name: "strata", dependencies: [
-            "StreamStore", "NATSProtocol", "NATSConfig", "Auth", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Platform", "DynamicJSON", "StreamStore", "NATSProtocol", "NATSConfig", "Auth", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ], path: "Tools/strata"),
 
+        .testTarget(name: "PlatformTests", dependencies: ["Platform"]),
+        .testTarget(name: "DynamicJSONTests", dependencies: ["DynamicJSON"]),
         .testTarget(name: "LMDBTests", dependencies: ["LMDB"]),
         .testTarget(name: "ZstdTests", dependencies: ["Zstd"]),
         .testTarget(name: "SubjectsTests", dependencies: ["Subjects"]),

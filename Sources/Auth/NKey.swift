@@ -1,5 +1,10 @@
 import Crypto
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
 
 /// A user's NKey public key: the text form nats-server configures (`users = [ { nkey: "U…" } ]`) and
 /// clients send in CONNECT's `nkey`, and the Ed25519 key inside it.

@@ -1,5 +1,11 @@
 import Crypto
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
+import Platform
 
 /// A user's NKey seed (`SU…`, what `nk -gen user` writes and clients read from a seed file): it signs the
 /// server's nonce for CONNECT's `sig`, and names its public key for CONNECT's `nkey`.
@@ -18,7 +24,7 @@ public struct NKeySeed: Sendable {
 
     /// Parses a user seed; surrounding white space (a seed file's newline) is ignored.
     public init(_ text: String) throws(Invalid) {
-        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        let trimmed = text.trimmingWhitespace(newlines: true)
         guard let decoded = Base32.decode(trimmed) else { throw .notBase32 }
         guard decoded.count == 36 else { throw .wrongLength(decoded.count) }
         let seedMarker: UInt8 = 18 << 3

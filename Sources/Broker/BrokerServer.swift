@@ -1,4 +1,10 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
+import Platform
 import Logging
 import NATSProtocol
 import NIOCore
@@ -16,7 +22,7 @@ import Auth
 public final class BrokerServer: @unchecked Sendable {
     /// The configuration now in force (``reload(_:)`` replaces it); connections keep a copy of their own.
     public var configuration: BrokerConfiguration { settingsLock.withLock { current } }
-    private let settingsLock = NSLock()
+    private let settingsLock = Lock()
     private var current: BrokerConfiguration
     /// `$JS.<domain>.API.`, when a JetStream domain is set: requests there are served as `$JS.API.`.
     private let domainAPIPrefix: String?
@@ -41,7 +47,7 @@ public final class BrokerServer: @unchecked Sendable {
     var jetStream: JetStreamService? { globalAccount.jetStream }
     private let group: MultiThreadedEventLoopGroup
     private var serverChannel: Channel?
-    private let lock = NSLock()
+    private let lock = Lock()
     private var clients: [UInt64: ClientConnection] = [:]
     private var nextClientID: UInt64 = 0
     private var slowConsumers = 0
@@ -52,15 +58,20 @@ public final class BrokerServer: @unchecked Sendable {
     private(set) var configLoadedAt = Date()
     private(set) var boundPort = 0
     /// The monitoring ports' servers (`http_port`, `https_port`).
-    private var monitoring: [MonitoringServer] = []
+    /// Opened before this server (and attached once its client port listens), or by `start`.
+    private var monitoring: MonitoringPorts?
+    private var ownMonitoring: [MonitoringServer] = []
 
-    public init(configuration: BrokerConfiguration, logger: Logger = Logger(label: "strata")) throws {
+    /// Checks the configuration and opens every account's JetStream (recovering its streams). `monitoring`,
+    /// when given, was opened before (so that it answers while this runs) and is attached at `start`.
+    public init(configuration: BrokerConfiguration, logger: Logger = Logger(label: "strata"), monitoring: MonitoringPorts? = nil) throws {
+        self.monitoring = monitoring
         if let problem = configuration.auth.validate() { throw ConfigurationError(problem) }
         self.currentTLS = try configuration.tls.map { ($0, try TLSContextFactory.make($0)) }
         self.current = configuration
         self.domainAPIPrefix = configuration.jetStreamDomain.map { "$JS.\($0).API." }
         self.logger = logger
-        self.serverID = "N" + UUID().uuidString.replacingOccurrences(of: "-", with: "").uppercased()
+        self.serverID = "N" + UUID().uuidString.replacing("-", with: "").uppercased()
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.eventLoopThreads))
         if let problem = AccountSettings.validate(configuration.accounts) { throw ConfigurationError(problem) }
         if configuration.httpsPort != nil && configuration.tls == nil {
@@ -148,19 +159,11 @@ public final class BrokerServer: @unchecked Sendable {
         boundPort = channel.localAddress?.port ?? configuration.port
         logger.info("listening for client connections on \(configuration.host):\(boundPort)")
         logger.info("server id \(serverID), name \(serverName), version 2.9.10 (strata)")
-        let monitorHost = configuration.httpHost ?? configuration.host
-        if let httpPort = configuration.httpPort {
-            let monitor = MonitoringServer(broker: self)
-            let port = try await monitor.start(host: monitorHost, port: httpPort, tls: nil, group: group)
-            monitoring.append(monitor)
-            logger.info("starting http monitor on \(monitorHost):\(port)")
-        }
-        if let httpsPort = configuration.httpsPort {
-            // (checked at init: HTTPS monitoring needs the server's TLS settings)
-            let monitor = MonitoringServer(broker: self)
-            let port = try await monitor.start(host: monitorHost, port: httpsPort, tls: tlsContext, group: group)
-            monitoring.append(monitor)
-            logger.info("starting https monitor on \(monitorHost):\(port)")
+        if let monitoring {
+            monitoring.attach(self)
+        } else {
+            ownMonitoring = try await MonitoringPorts.open(configuration: configuration, tls: tlsContext, group: group, logger: logger)
+            for server in ownMonitoring { server.attach(self) }
         }
         if configuration.auth.hasPlaintextPasswords { logger.warning("Plaintext passwords detected, use nkeys or bcrypt") }
         return boundPort
@@ -171,7 +174,8 @@ public final class BrokerServer: @unchecked Sendable {
         logger.info("shutting down")
         // (try?: a listener already closed, or loops already stopped, leave nothing to undo)
         try? await serverChannel?.close()
-        for monitor in monitoring { await monitor.stop() }
+        for monitor in ownMonitoring { await monitor.stop() }
+        await monitoring?.close()
         let connections = lock.withLock { Array(clients.values) }
         for client in connections { client.closeFromAnyThread() }
         // (try?: event loops that already stopped leave nothing to undo)

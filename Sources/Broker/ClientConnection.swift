@@ -1,5 +1,11 @@
 import Auth
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
+import Platform
 import Logging
 import NATSProtocol
 import NIOCore
@@ -66,7 +72,7 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
     /// Backpressure: stream publishes not yet stored; reading stops while too many bytes wait.
     private(set) var publishWindow: PublishWindow
     /// Messages from other threads waiting for one hop onto this connection's loop (under `handOver`).
-    private let handOver = NSLock()
+    private let handOver = Lock()
     private var handOverBuffer: ByteBuffer?
     private var handOverCount = MessageCount()
     private var handOverScheduled = false

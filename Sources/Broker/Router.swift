@@ -1,4 +1,10 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
+import Platform
 import Subjects
 import Synchronization
 
@@ -13,7 +19,7 @@ final class Router: @unchecked Sendable {
         var isEmpty: Bool { plain.isEmpty && groups.isEmpty }
     }
 
-    private let lock = NSLock()
+    private let lock = Lock()
     private var tree = SubjectTree<Subscription>()
     private var cache: [String: Matches] = [:]
     private let cacheLimit = 4096

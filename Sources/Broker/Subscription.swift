@@ -1,5 +1,11 @@
 import Auth
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
+import Platform
 
 /// One client subscription. Identity is the object (a client may subscribe the same subject twice).
 final class Subscription: Hashable, @unchecked Sendable {
@@ -17,7 +23,7 @@ final class Subscription: Hashable, @unchecked Sendable {
     let deliveryFilter: Permissions?
     /// The subscriber's reply allowance (`allow_responses`): a delivered request opens its reply subject.
     let replies: ReplyTracker?
-    private let lock = NSLock()
+    private let lock = Lock()
     private var maxMessages: Int?
     private var delivered = 0
 

@@ -1,4 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
 
 /// The delivery, acknowledgement and redelivery state machine of one JetStream consumer.
 ///

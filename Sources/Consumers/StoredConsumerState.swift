@@ -1,4 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
 
 /// What a consumer record's state blob holds: the consumer's creation time and its ``ConsumerState``,
 /// in a compact binary form (Specs/ConsumerStateMachine.md, "Persisted state"), because the state is

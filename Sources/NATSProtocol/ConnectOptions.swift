@@ -1,4 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
 import NIOCore
 
 /// The options of a client's `CONNECT`. Missing fields take the reference server's defaults: verbose,

@@ -1,4 +1,10 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
+import Platform
 
 /// What a NATS server sends a client, parsed: the other direction of ``ClientParser``, for Strata's own
 /// client (the `strata` tool's online commands). Pure: bytes in, operations out, no I/O.
@@ -37,13 +43,13 @@ public struct ServerOperationParser: Sendable {
         switch verb {
         case "INFO":
             buffer.removeFirst(lineEnd + 2)
-            return .info(String(line.dropFirst(4)).trimmingCharacters(in: .whitespaces))
+            return .info(String(line.dropFirst(4)).trimmingWhitespace())
         case "PING": buffer.removeFirst(lineEnd + 2); return .ping
         case "PONG": buffer.removeFirst(lineEnd + 2); return .pong
         case "+OK": buffer.removeFirst(lineEnd + 2); return .ok
         case "-ERR":
             buffer.removeFirst(lineEnd + 2)
-            var text = String(line.dropFirst(4)).trimmingCharacters(in: .whitespaces)
+            var text = String(line.dropFirst(4)).trimmingWhitespace()
             if text.hasPrefix("'") && text.hasSuffix("'") && text.count >= 2 { text = String(text.dropFirst().dropLast()) }
             return .error(text)
         case "MSG", "HMSG":

@@ -1,4 +1,10 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
+import Platform
 
 /// A stream's storage, on disk (``FileStream``) or in memory (``MemoryStream``): the same behaviour
 /// behind one interface, for JetStream's file and memory storage.
@@ -65,7 +71,7 @@ extension FileStream: MessageStore {}
 
 /// Gathers the outcomes of a batch of appends completing one by one; calls `completion` once with all.
 final class BatchCollector: @unchecked Sendable {
-    private let lock = NSLock()
+    private let lock = Lock()
     private var results: [Result<AppendResult, StoreError>?]
     private var remaining: Int
     private let completion: @Sendable ([Result<AppendResult, StoreError>]) -> Void

@@ -1,5 +1,11 @@
 import CZstd
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
+import Platform
 
 /// A zstd dictionary: its raw bytes and digested forms for compression and decompression.
 /// Immutable after creation and safe to share between threads.
@@ -8,7 +14,7 @@ public final class Dictionary: @unchecked Sendable {
     public let bytes: [UInt8]
     /// The id zstd stores in frames compressed with it (0 for raw-content dictionaries).
     public let id: UInt32
-    private let lock = NSLock()
+    private let lock = Lock()
     private var compressionDictionaries: [Int32: OpaquePointer] = [:]
     let decompressionDictionary: OpaquePointer
 

@@ -1,14 +1,20 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
+import Platform
 import Logging
 
 /// Log settings that a reload may change (level, timestamps), shared by every handler. Thread-safe.
 final class LogSettings: @unchecked Sendable {
-    private let lock = NSLock()
+    private let lock = Lock()
     private var level: Logger.Level
     private var time: Bool
-    private let output: FileHandle
+    private let output: OutputDescriptor
 
-    init(level: Logger.Level, time: Bool, output: FileHandle) {
+    init(level: Logger.Level, time: Bool, output: OutputDescriptor) {
         self.level = level
         self.time = time
         self.output = output
@@ -73,7 +79,7 @@ struct ServerLogHandler: LogHandler {
         var seconds = now.tv_sec
         var parts = tm()
         localtime_r(&seconds, &parts)
-        return String(format: "%04d/%02d/%02d %02d:%02d:%02d.%06d", parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday,
+        return String(printf: "%04d/%02d/%02d %02d:%02d:%02d.%06d", parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday,
                       parts.tm_hour, parts.tm_min, parts.tm_sec, now.tv_nsec / 1000)
     }
 }

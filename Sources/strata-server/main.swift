@@ -1,5 +1,12 @@
 import Broker
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+import Dispatch
+#else
 import Foundation
+#endif
+import Platform
 import Logging
 import NIOCore
 import NIOPosix
@@ -8,7 +15,7 @@ import NIOPosix
 /// `-c FILE` reads nats-server's config format (ConfigFileOptions). SIGHUP reloads the file, SIGTERM and
 /// SIGINT stop the server.
 func fail(_ message: String) -> Never {
-    FileHandle.standardError.write(Data("strata-server: \(message)\n".utf8))
+    OutputDescriptor.standardError.write("strata-server: \(message)\n".utf8)
     exit(1)
 }
 
@@ -31,14 +38,12 @@ let configuration = options.configuration
 func level(of configuration: BrokerConfiguration) -> Logger.Level {
     configuration.trace ? .trace : configuration.debug ? .debug : .info
 }
-let logOutput: FileHandle
+let logOutput: OutputDescriptor
 if let path = configuration.logFile {
-    if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
-    guard let handle = FileHandle(forWritingAtPath: path) else { fail("cannot open log file \(path)") }
-    handle.seekToEndOfFile()
-    logOutput = handle
+    guard let file = OutputDescriptor(appendingTo: path) else { fail("cannot open log file \(path)") }
+    logOutput = file
 } else {
-    logOutput = FileHandle.standardError
+    logOutput = OutputDescriptor.standardError
 }
 let logSettings = LogSettings(level: level(of: configuration), time: configuration.logTime, output: logOutput)
 LoggingSystem.bootstrap { _ in ServerLogHandler(settings: logSettings) }
@@ -48,8 +53,15 @@ for warning in options.warnings { logger.warning("\(warning)") }
 let openFiles = OpenFileLimit.raiseToHard()
 if openFiles.raised { logger.debug("open file limit raised to \(openFiles.limit)") }
 
+// The monitor listens first, as nats-server's does: while the streams recover, /healthz answers 503.
+let monitoring: MonitoringPorts
+do { monitoring = try await MonitoringPorts.open(configuration: configuration, logger: logger) } catch let error as ConfigurationError {
+    fail("\(error)")
+} catch {
+    fail("cannot listen for monitoring on \(configuration.httpHost ?? configuration.host): \(error)")
+}
 let server: BrokerServer
-do { server = try BrokerServer(configuration: configuration, logger: logger) } catch { fail("\(error)") }
+do { server = try BrokerServer(configuration: configuration, logger: logger, monitoring: monitoring) } catch { fail("\(error)") }
 if configuration.jetStream {
     do {
         try FileManager.default.createDirectory(atPath: configuration.storeDirectory! + "/streams", withIntermediateDirectories: true)

@@ -381,3 +381,51 @@ async def test_endpoints_answer_while_publishers_load_the_server(monitored):
         await asyncio.gather(*tasks, return_exceptions=True)
     await core.close()
     await nc.close()
+
+
+async def test_healthz_is_unavailable_while_jetstream_recovers():
+    """The monitor listens before the streams are recovered (as nats-server's does): a probe during a
+    recovery gets 503 with nats-server 2.9's "not ready for connections" error, not a refused connection,
+    and 200 once the client port is up. The recovery is made long by removing a 100,000-message stream's
+    index, which the server then rebuilds from the log. Strata only: nats-server recovers such a store too
+    quickly for a probe to catch it."""
+    import os, shutil, subprocess
+    from conftest import STRATA, wait_for_port
+    tool = os.path.join(os.path.dirname(STRATA), "strata")
+    server = start_jetstream("strata")
+    store, server.store = server.store, None  # (kept: stop removes the store it names)
+    try:
+        client = await nats.connect(server.url)
+        await client.jetstream().add_stream(name="R", subjects=["events.>"])
+        await client.close()
+    finally:
+        server.stop()
+    subprocess.run([tool, "demo", os.path.join(store, "streams", "R"), "100000", "--fast"], check=True, capture_output=True)
+    shutil.rmtree(os.path.join(store, "streams", "R", "index"))
+
+    port, http = free_port(), free_port()
+    process = subprocess.Popen([STRATA, "-a", "127.0.0.1", "-p", str(port), "-m", str(http), "-js", "-sd", store],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    probe = type("Probe", (), {"http": http})()
+    try:
+        answers = []
+        while True:  # until the monitor answers at all (a refused connection is the moment before it listens)
+            assert process.poll() is None, process.stderr.read().decode()
+            try:
+                answers.append(get(probe, "/healthz"))
+                break
+            except urllib.error.URLError:
+                await asyncio.sleep(0.005)
+        status, body = answers[0]
+        assert status == 503, answers
+        assert json.loads(body) == {"status": "error", "error": "failed to be ready for connections after 1ms: server"}
+        wait_for_port(port, process, timeout=120)
+        assert get(probe, "/healthz") == (200, {"status": "ok"})
+        client = await nats.connect(f"nats://127.0.0.1:{port}")
+        info = await client.jetstream().stream_info("R")
+        assert info.state.messages == 100000
+        await client.close()
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        shutil.rmtree(store, ignore_errors=True)

@@ -1,5 +1,11 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
+import Platform
 import StreamStore
 
 func sampleMessage(_ i: Int) -> AppendRequest {
@@ -60,14 +66,14 @@ struct CrashWriter: AsyncParsableCommand {
     @Argument var sync: String = "always"
 
     final class Counter: @unchecked Sendable {
-        private let lock = NSLock()
+        private let lock = Lock()
         private var value = 0
         func next() -> Int { lock.lock(); defer { lock.unlock() }; value += 1; return value }
     }
 
     func run() async throws {
         let stream = try openOrCreate(path, sync: sync == "none" ? .none : .always)
-        FileHandle.standardOutput.write(Data("ready \(stream.state.lastSequence)\n".utf8))
+        OutputDescriptor.standardOutput.write("ready \(stream.state.lastSequence)\n".utf8)
         let counter = Counter()
         try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0..<8 {
@@ -75,7 +81,7 @@ struct CrashWriter: AsyncParsableCommand {
                     while true {
                         let id = counter.next()
                         let result = try await stream.append(AppendRequest(subject: "crash.\(id % 7)", payload: Array("payload-\(id)".utf8)))
-                        FileHandle.standardOutput.write(Data("ack \(result.sequence) \(id)\n".utf8))
+                        OutputDescriptor.standardOutput.write("ack \(result.sequence) \(id)\n".utf8)
                     }
                 }
             }

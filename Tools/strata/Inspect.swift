@@ -1,5 +1,11 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
+import Platform
 import StreamStore
 
 struct Inspect: AsyncParsableCommand {
@@ -36,7 +42,7 @@ struct Inspect: AsyncParsableCommand {
             do {
                 if messages { try listMessages(stream) } else if subjects { try listSubjects(stream) } else if consumers { try listConsumers(stream) } else { try summary(stream) }
             } catch {
-                FileHandle.standardError.write(Data("strata inspect \(stream): \(error)\n".utf8))
+                OutputDescriptor.standardError.write("strata inspect \(stream): \(error)\n".utf8)
                 failed = true
             }
         }
@@ -57,13 +63,12 @@ struct Inspect: AsyncParsableCommand {
         let config = inspection.config
         print("  limits: max msgs \(config.maxMessages), max bytes \(config.maxBytes), max age \(config.maxAge / 1_000_000_000)s, per subject \(config.maxMessagesPerSubject), discard \(config.discard.rawValue)")
         print("  sync \(config.sync), compression \(config.compression ? "zstd level \(config.compressionLevel)" : "off"), frames \(config.frameBytes) B, segments \(config.segmentBytes) B")
-        print(String(format: "  log: %d bytes on disk, %d raw, ratio %.2fx", inspection.logBytes, inspection.rawBytes, inspection.compressionRatio))
+        print("  log: \(inspection.logBytes) bytes on disk, \(inspection.rawBytes) raw, ratio \(String(printf: "%.2f", inspection.compressionRatio))x")
         for segment in inspection.segments {
-            print(String(format: "  segment %@: sequences %llu...%llu, %d frames (%d compressed), %lld bytes, ratio %.2fx%@%@",
-                         segment.file, segment.firstSequence, segment.lastSequence, segment.frames, segment.compressedFrames,
-                         segment.bytes, segment.compressionRatio,
-                         segment.dictionaries.isEmpty ? "" : ", dictionaries \(segment.dictionaries)",
-                         segment.readable ? "" : " — DAMAGED, run strata verify"))
+            print("  segment \(segment.file): sequences \(segment.firstSequence)...\(segment.lastSequence), \(segment.frames) frames "
+                  + "(\(segment.compressedFrames) compressed), \(segment.bytes) bytes, ratio \(String(printf: "%.2f", segment.compressionRatio))x"
+                  + (segment.dictionaries.isEmpty ? "" : ", dictionaries \(segment.dictionaries)")
+                  + (segment.readable ? "" : " — DAMAGED, run strata verify"))
         }
         if inspection.index.readable {
             let entries = inspection.index.entries.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
@@ -78,9 +83,10 @@ struct Inspect: AsyncParsableCommand {
     private func parseTime(_ text: String?) throws -> Int64? {
         guard let text else { return nil }
         if let ns = Int64(text) { return ns }
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let date = formatter.date(from: text) ?? ISO8601DateFormatter().date(from: text) { return Int64(date.timeIntervalSince1970 * 1e9) }
+        if let date = (try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text))
+            ?? (try? Date.ISO8601FormatStyle().parse(text)) {
+            return Int64(date.timeIntervalSince1970 * 1e9)
+        }
         throw ValidationError("'\(text)' is not a time (ISO 8601 or nanoseconds since the epoch)")
     }
 
@@ -100,8 +106,8 @@ struct Inspect: AsyncParsableCommand {
                 if let sinceTime, message.timestamp < sinceTime { continue }
                 lines.append(line(message))
                 if raw && !json {
-                    FileHandle.standardOutput.write(Data(message.payload))
-                    FileHandle.standardOutput.write(Data("\n".utf8))
+                    OutputDescriptor.standardOutput.write(message.payload)
+                    OutputDescriptor.standardOutput.write("\n".utf8)
                 }
             }
             next = batch.last!.sequence + 1

@@ -1,5 +1,11 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
+import Platform
 import StreamStore
 
 /// `strata`: inspect, verify, repair and compact stream files without a running broker. Each command is a
@@ -54,10 +60,10 @@ final class ProgressBar: @unchecked Sendable {
             guard percent != lastShown else { return }
             let filled = percent / 4
             let bar = String(repeating: "=", count: filled) + String(repeating: " ", count: 25 - filled)
-            FileHandle.standardError.write(Data("\r\(label) [\(bar)] \(percent)%".utf8))
-            if percent >= 100 { FileHandle.standardError.write(Data("\n".utf8)) }
+            OutputDescriptor.standardError.write("\r\(label) [\(bar)] \(percent)%".utf8)
+            if percent >= 100 { OutputDescriptor.standardError.write("\n".utf8) }
         } else if percent / 10 != lastShown / 10 || (percent == 100 && lastShown != 100) {
-            FileHandle.standardError.write(Data("\(label): \(percent)% (\(done) of \(total) \(unit))\n".utf8))
+            OutputDescriptor.standardError.write("\(label): \(percent)% (\(done) of \(total) \(unit))\n".utf8)
         }
         lastShown = percent
     }
@@ -70,7 +76,5 @@ func printJSON<T: Encodable>(_ value: T) throws {
 }
 
 func formatTime(_ nanoseconds: Int64) -> String {
-    let formatter = ISO8601DateFormatter()
-    formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-    return formatter.string(from: Date(timeIntervalSince1970: Double(nanoseconds) / 1e9))
+    Date(timeIntervalSince1970: Double(nanoseconds) / 1e9).formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
 }

@@ -1,5 +1,11 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
+import Platform
 import StreamStore
 
 struct Verify: AsyncParsableCommand {
@@ -17,7 +23,7 @@ struct Verify: AsyncParsableCommand {
             clean = clean && report.isClean
             if json { try printJSON(report); continue }
             print("\(stream): \(report.segments) segments, \(report.frames) frames, \(report.messageRecords) message records, \(report.liveMessages) live, "
-                  + String(format: "%.2f s (%.0f records/s)", seconds, Double(report.messageRecords) / max(seconds, 1e-9)))
+                  + String(printf: "%.2f s (%.0f records/s)", seconds, Double(report.messageRecords) / max(seconds, 1e-9)))
             if report.isClean {
                 print("  clean")
             } else {

@@ -1,4 +1,10 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
+import Platform
 import NIOCore
 import Subjects
 
@@ -23,7 +29,7 @@ final class Account: @unchecked Sendable {
     /// True when either table is non-empty (one check for a publish in an account that shares nothing).
     private(set) var shares = false
 
-    private let responsesLock = NSLock()
+    private let responsesLock = Lock()
     /// `_R_.…` reply subjects given to requests that came in through a service import: where the one
     /// response goes (the importer and the requester's own reply subject).
     private var responses: [String: (importer: Account, reply: String, opened: ContinuousClock.Instant)] = [:]

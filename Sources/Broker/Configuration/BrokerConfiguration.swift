@@ -1,5 +1,10 @@
 import Auth
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
 
 /// What a server listens on and how it treats clients. Defaults are nats-server's.
 public struct BrokerConfiguration: Sendable, Equatable {

@@ -1,4 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
 import NATSConfig
 
 /// The server's command line, parsed: nats-server's flags where they overlap (`-a`, `-p`, `-n`, `-c`,

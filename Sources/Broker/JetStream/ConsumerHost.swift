@@ -1,5 +1,12 @@
 import Consumers
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+import Dispatch
+#else
 import Foundation
+#endif
+import Platform
 import Logging
 import NATSProtocol
 import NIOCore
@@ -11,8 +18,8 @@ import StreamStore
 final class ConsumerHost: @unchecked Sendable {
     let name: String
     let created: Int64
-    private let lock = NSLock()
-    private let sendLock = NSLock()
+    private let lock = Lock()
+    private let sendLock = Lock()
     private var engine: ConsumerEngine
     private let store: any MessageStore
     private let send: @Sendable ([OutboundMessage]) -> Void
@@ -47,14 +54,14 @@ final class ConsumerHost: @unchecked Sendable {
     private var bytesSinceFlowControl = 0
     private var flowControlPending: String?
     private var flowControlCount: UInt64 = 0
-    private let flowLock = NSLock()
+    private let flowLock = Lock()
     static let flowControlWindow = 256 << 10
     /// Persistence is coalesced: state changes mark the host dirty and a flush follows within 10 ms; an
     /// AckSync flushes before its reply (the reply means the ack is stored and synced). Saves go through
     /// the stream's writer; a snapshot is taken and queued under `saveLock`, so they are stored in the
     /// order of the states they hold (a later state is never overwritten by an earlier one).
     private var dirty = false
-    private let saveLock = NSLock()
+    private let saveLock = Lock()
     private let logger: Logger
     /// The time the engine runs on (``EngineClock`` unless a test gives another).
     private let clock: @Sendable () -> Int64
@@ -67,7 +74,7 @@ final class ConsumerHost: @unchecked Sendable {
     /// by the engine's lookups, and alone by ``prefetch()``, which reads the store before the engine's
     /// lock is taken so that a tick's store read does not hold up the acks of other threads).
     private var readAhead = ReadAhead()
-    private let readLock = NSLock()
+    private let readLock = Lock()
 
     init(engine: ConsumerEngine, created: Int64, store: any MessageStore,
          send: @escaping @Sendable ([OutboundMessage]) -> Void,
@@ -498,7 +505,7 @@ final class ConsumerHost: @unchecked Sendable {
         var count: UInt64
         var removals: UInt64
     }
-    private let pendingLock = NSLock()
+    private let pendingLock = Lock()
     private var pending: PendingCount?
 
     /// Arranges a tick at `deadline` (ns), unless one is already due sooner.

@@ -1,4 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
 
 /// The time consumers run on (ack-wait deadlines, heartbeats, inactivity, rate limits): nanoseconds since
 /// the epoch as the wall clock read when the process started, advanced by the monotonic clock since. A

@@ -1,5 +1,11 @@
 import Consumers
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
+import Platform
 import NATSProtocol
 import NIOCore
 import StreamStore
@@ -20,7 +26,7 @@ extension JetStreamService {
             var batch: Int?; var expires: Int64?; var maxBytes: Int?; var noWait: Bool?; var idleHeartbeat: Int64?
             enum CodingKeys: String, CodingKey { case batch, expires, maxBytes = "max_bytes", noWait = "no_wait", idleHeartbeat = "idle_heartbeat" }
         }
-        let text = String(decoding: body, as: UTF8.self).trimmingCharacters(in: .whitespaces)
+        let text = String(decoding: body, as: UTF8.self).trimmingWhitespace()
         // (try?: a pull body that does not decode is served as the default request, as the reference does)
         let next: Next = text.isEmpty ? Next() : Int(text).map { Next(batch: $0) } ?? ((try? JSONDecoder().decode(Next.self, from: body)) ?? Next())
         let config = host.config

@@ -1,5 +1,10 @@
 import Consumers
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
 import NATSProtocol
 import NIOCore
 import StreamStore

@@ -1,5 +1,11 @@
 import Consumers
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
+import DynamicJSON
 import NATSProtocol
 import NIOCore
 import StreamStore
@@ -175,13 +181,15 @@ extension JetStreamService {
     /// reference's fields are `omitempty`), but the policies and replicas.
     static func configJSON(_ consumerConfig: ConsumerConfig) -> [String: Any] {
         // (try?: encoding a plain Codable config cannot fail)
-        var config = (try? JSONSerialization.jsonObject(with: JSONEncoder().encode(consumerConfig)) as? [String: Any]) ?? [:]
+        var config = ((try? JSONEncoder().encode(consumerConfig)).flatMap { JSONReader.object($0) }) ?? [:]
         if let start = consumerConfig.optStartTime { config["opt_start_time"] = Self.time(start) }  // (RFC 3339, as given)
         let always: Set<String> = ["deliver_policy", "ack_policy", "replay_policy", "num_replicas"]
         return config.filter { key, value in
             if always.contains(key) { return true }
             switch value {
-            case let number as NSNumber: return number.doubleValue != 0  // (false is 0 too)
+            case let flag as Bool: return flag
+            case let number as Int: return number != 0
+            case let number as Double: return number != 0
             case let array as [Any]: return !array.isEmpty
             case let text as String: return !text.isEmpty
             default: return true

@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
+import DynamicJSON
+import Platform
 import Logging
 import NATSProtocol
 import NIOCore
@@ -12,7 +19,7 @@ import Subjects
 /// Specs/Protocol.md lists what is served.
 final class JetStreamService: @unchecked Sendable {
     let streams: StreamManager
-    private let requestLock = NSLock()
+    private let requestLock = Lock()
     private var lastRequestID: UInt64 = 0
     /// API requests answered, and those answered with an error (account info's `api`).
     private var apiTotal = 0, apiErrors = 0
@@ -207,7 +214,7 @@ final class JetStreamService: @unchecked Sendable {
 
     static func pubAck(to reply: String, stream: String, error: APIError) -> OutboundMessage {
         // (the description may quote what the client sent: escaped as a JSON string)
-        let description = error.description.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+        let description = error.description.replacing("\\", with: "\\\\").replacing("\"", with: "\\\"")
         let json = #"{"error":{"code":\#(error.code),"err_code":\#(error.errCode),"description":"\#(description)"},"stream":"\#(stream)","seq":0}"#
         return OutboundMessage(to: reply, payload: ByteBuffer(string: json), oneOff: true)
     }
@@ -453,7 +460,7 @@ final class JetStreamService: @unchecked Sendable {
     private func streamInfo(_ stream: StreamManager.Managed) -> [String: Any] {
         let state = stream.store.state
         // (try?: encoding a plain Codable config cannot fail)
-        let config = (try? JSONSerialization.jsonObject(with: JSONEncoder().encode(stream.config))) ?? [:]
+        let config: Any = ((try? JSONEncoder().encode(stream.config)).flatMap { try? JSONReader.value($0) }) ?? [String: Any]()
         let empty = state.messages == 0
         return [
             "config": config,
@@ -472,9 +479,7 @@ final class JetStreamService: @unchecked Sendable {
     func encode(_ type: String, _ fields: [String: Any]) -> String {
         var object = fields
         object["type"] = "io.nats.jetstream.api.v1." + type
-        // (try?: serializing dictionaries of JSON values cannot fail)
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
-        return String(decoding: data, as: UTF8.self)
+        return JSONWriter().text(object)
     }
 
     func error(_ type: String, _ error: APIError, extra: [String: Any] = [:]) -> String {
@@ -490,7 +495,7 @@ final class JetStreamService: @unchecked Sendable {
         var parts = tm()
         gmtime_r(&seconds, &parts)
         let fraction = nanoseconds % 1_000_000_000
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%09lldZ", parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday,
+        return String(printf: "%04d-%02d-%02dT%02d:%02d:%02d.%09lldZ", parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday,
                       parts.tm_hour, parts.tm_min, parts.tm_sec, fraction)
     }
 }

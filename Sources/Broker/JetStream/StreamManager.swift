@@ -1,4 +1,10 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
+import Platform
 import NATSProtocol
 import StreamStore
 import Subjects
@@ -24,7 +30,7 @@ final class StreamManager: @unchecked Sendable {
 
     /// A stream's consumers by name.
     final class ConsumerRegistry: @unchecked Sendable {
-        private let lock = NSLock()
+        private let lock = Lock()
         private var hosts: [String: ConsumerHost] = [:]
         subscript(name: String) -> ConsumerHost? {
             get { lock.withLock { hosts[name] } }
@@ -48,7 +54,7 @@ final class StreamManager: @unchecked Sendable {
     }
 
     private let root: String
-    private let lock = NSLock()
+    private let lock = Lock()
     private var streams: [String: Managed] = [:]
     /// Streams being created (checked and reserved, their store not yet made), by name.
     private var pending: [String: APIStreamConfig] = [:]
@@ -72,8 +78,8 @@ final class StreamManager: @unchecked Sendable {
         var opened: [Managed] = []
         for name in try FileManager.default.contentsOfDirectory(atPath: root).sorted() {
             let path = root + "/" + name
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else { continue }
+            var isDirectory = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory else { continue }
             switch Self.open(path) {
             case .success(let stream): opened.append(stream)
             case .failure(let reason): damaged.append(Damaged(name: name, path: path, reason: reason.text))

@@ -1,4 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
 import NIOCore
 import StreamStore
 
@@ -12,7 +17,8 @@ extension BrokerServer {
         let configuration = self.configuration
         // The connections report on their loops; the rest (store states, consumer snapshots, disk use by
         // `stat`) is gathered on the blocking pool, off every event loop.
-        return connectionSnapshots().flatMap { gathered in self.blockingPool.runIfActive(eventLoop: loop) {
+        // (`loop` is the monitoring connection's, perhaps of another group: the answer completes on it)
+        return connectionSnapshots().hop(to: loop).flatMap { gathered in self.blockingPool.runIfActive(eventLoop: loop) {
             let received = gathered.open.reduce(gathered.closedReceived) { $0 + $1.received }
             let sent = gathered.open.reduce(gathered.closedSent) { $0 + $1.sent }
             var subjects: [String] = []

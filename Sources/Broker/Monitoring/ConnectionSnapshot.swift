@@ -1,4 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
 
 /// One client connection as monitoring sees it, taken on the connection's own event loop (so nothing on
 /// the message path is locked or shared for it).

@@ -1,4 +1,10 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
+import DynamicJSON
 import StreamStore
 import Subjects
 
@@ -319,6 +325,16 @@ enum MonitoringEndpoints {
 
     /// `{"status":"ok"}`, or 503 with the reason: JetStream on the server but a stream found damaged at start
     /// (`js-enabled-only` asks only whether JetStream is on).
+    /// The answer while the server is still starting (recovering its JetStream streams; its client port not yet
+    /// listening): `/healthz` has nats-server 2.9's words for a server whose client listener is not up, every
+    /// other endpoint says that it is starting. All 503 (unknown paths are 404 before this is asked).
+    static func starting(path: String) -> Response {
+        if path == "/healthz" {
+            return Response(status: 503, body: #"{"status":"error","error":"failed to be ready for connections after 1ms: server"}"#)
+        }
+        return Response(status: 503, body: #"{"error":"the server is starting: JetStream is recovering its streams"}"#)
+    }
+
     static func healthz(_ s: ServerSnapshot, _ query: [String: String]) -> Response {
         let enabledOnly = (try? flag(query, "js-enabled-only")) ?? false
         let serverOnly = (try? flag(query, "js-server-only")) ?? false
@@ -334,8 +350,6 @@ enum MonitoringEndpoints {
     }
 
     static func json(_ object: [String: Any]) -> Response {
-        // (try?: the dictionaries are built of plain JSON values here)
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
-        return Response(status: 200, body: String(decoding: data, as: UTF8.self))
+        Response(status: 200, body: JSONWriter(pretty: true).text(object))
     }
 }

@@ -1,4 +1,10 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
+import Platform
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -6,17 +12,20 @@ import NIOSSL
 
 /// The monitoring port (`http_port`, `http`, `-m`): HTTP GET of nats-server's endpoints, answered by
 /// ``MonitoringEndpoints`` from a snapshot the broker gathers per request (each connection reports on its
-/// own loop; nothing on the message path waits for it).
+/// own loop; nothing on the message path waits for it). Before a broker is attached (while the server is
+/// still starting) it answers ``MonitoringEndpoints/starting(path:)``.
 final class MonitoringServer: @unchecked Sendable {
-    private let broker: BrokerServer
+    private var broker: BrokerServer?
     private var channel: Channel?
-    private let lock = NSLock()
+    private let lock = Lock()
     private var requestCounts: [String: Int] = [:]
     private(set) var boundPort = 0
     /// Serving HTTPS (its port is `/varz` `https_port`).
     private(set) var secure = false
 
-    init(broker: BrokerServer) { self.broker = broker }
+    init() {}
+
+    func attach(_ broker: BrokerServer) { lock.withLock { self.broker = broker } }
 
     /// Listens on `host:port`; with `tls`, HTTPS (the client listener's certificate and verification).
     func start(host: String, port: Int, tls: NIOSSLContext?, group: EventLoopGroup) async throws -> Int {
@@ -59,6 +68,7 @@ final class MonitoringServer: @unchecked Sendable {
         guard path == "/" || MonitoringEndpoints.paths.contains(path) || path == "/subscriptionsz" else {
             return loop.makeSucceededFuture(MonitoringEndpoints.Response(status: 404, body: "404 page not found\n"))
         }
+        guard let broker = lock.withLock({ broker }) else { return loop.makeSucceededFuture(MonitoringEndpoints.starting(path: path)) }
         return broker.monitoringSnapshot(httpPort: secure ? nil : boundPort, httpsPort: secure ? boundPort : nil, requestCounts: counts,
                                          consumerDetails: path == "/metrics" || (path == "/jsz" && (try? MonitoringEndpoints.flag(query, "consumers")) == true),
                                          on: loop).map { snapshot in

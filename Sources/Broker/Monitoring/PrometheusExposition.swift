@@ -1,4 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
 import StreamStore
 
 /// `/metrics`: the figures of the monitoring endpoints in Prometheus text format, under the names and
@@ -159,9 +164,11 @@ enum PrometheusExposition {
     }
 
     static func sanitize(_ name: String) -> String {
-        var text = name.replacingOccurrences(of: "/", with: "_")
-        while text.contains("__") { text = text.replacingOccurrences(of: "__", with: "_") }
-        return text.trimmingCharacters(in: CharacterSet(charactersIn: "_"))
+        var text = name.replacing("/", with: "_")
+        while text.contains("__") { text = text.replacing("__", with: "_") }
+        while text.hasPrefix("_") { text.removeFirst() }
+        while text.hasSuffix("_") { text.removeLast() }
+        return text
     }
 
     /// `2026-12-02T13:50:13.855192557Z` as Unix milliseconds.
@@ -215,8 +222,8 @@ enum PrometheusExposition {
         }
 
         private func escape(_ value: String) -> String {
-            value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
-                .replacingOccurrences(of: "\n", with: "\\n")
+            value.replacing("\\", with: "\\\\").replacing("\"", with: "\\\"")
+                .replacing("\n", with: "\\n")
         }
     }
 }

@@ -1,5 +1,11 @@
 import Auth
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
+import Platform
 
 /// One connection's permissions as it uses them: the pure decisions of ``Permissions``, with a cache of
 /// publish decisions (so a permitted publish to a subject seen before costs one dictionary lookup), and
@@ -43,7 +49,7 @@ final class ConnectionPermissions: @unchecked Sendable {
 
 /// The reply subjects of requests delivered to a connection with `allow_responses` (any thread).
 final class ReplyTracker: @unchecked Sendable {
-    private let lock = NSLock()
+    private let lock = Lock()
     private var allowance: ResponseAllowance
     private let start = ContinuousClock.now
 

@@ -1,4 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
 
 /// A stream's configuration as the JetStream API carries it (`$JS.API.STREAM.CREATE.<name>` body), with
 /// nats-server 2.9.10's field names and defaults (-1 = unlimited; durations in ns).

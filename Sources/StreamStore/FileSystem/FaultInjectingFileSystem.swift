@@ -1,4 +1,10 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
+import Platform
 
 /// Wraps a file system and fails chosen operations: the Nth write or sync from now, every write
 /// (a full disk), or a short write that leaves only part of the bytes behind; or holds file syncs until
@@ -20,7 +26,7 @@ public final class FaultInjectingFileSystem: FileSystem, @unchecked Sendable {
     }
 
     private let base: any FileSystem
-    private let lock = NSCondition()
+    private let lock = Condition()
     private var fault: Fault?
     private var writes = 0, syncs = 0, renames = 0
     private var allSyncs = 0

@@ -1,4 +1,10 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
+import Platform
 import Zstd
 
 /// A stream's zstd dictionaries (Specs/SegmentFormat.md, "Dictionaries"): `dict/<id>.dict` files in the
@@ -13,7 +19,7 @@ public final class FrameDictionaries: @unchecked Sendable {
 
     let directory: String
     private let fileSystem: any FileSystem
-    private let lock = NSLock()
+    private let lock = Lock()
     private var loaded: [UInt32: Dictionary] = [:]
 
     init(directory: String, fileSystem: any FileSystem) {

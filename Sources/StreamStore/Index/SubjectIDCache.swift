@@ -1,4 +1,10 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
+import Platform
 
 /// The subject ids a wildcard filter matches, remembered per filter with the subject-set version they were
 /// found at: the stream's subject count and next subject id, which together change with every subject that
@@ -9,7 +15,7 @@ final class SubjectIDCache: @unchecked Sendable {
     struct Version: Equatable { var subjects: UInt64; var nextSubjectID: UInt64 }
     /// The ids (nil: more than `limit` matched).
     private struct Entry { var version: Version; var ids: [UInt64]? }
-    private let lock = NSLock()
+    private let lock = Lock()
     private var entries: [String: Entry] = [:]
     /// The most ids remembered for a filter; a filter matching more is remembered as "too many".
     static let limit = 64

@@ -1,11 +1,17 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
+import Platform
 import Subjects
 
 /// A stream held in memory only: the behaviour of ``FileStream`` (sequences, limits, purge, delete,
 /// de-duplication, reads) without files, for JetStream's memory storage. Thread-safe; every operation
 /// runs under one lock and completes at once. Max age is applied whenever the stream is touched.
 public final class MemoryStream: MessageStore, @unchecked Sendable {
-    private let lock = NSLock()
+    private let lock = Lock()
     private var contents: MemoryContents
     private var consumerRecords: [String: ConsumerRecord] = [:]
     private let clock: @Sendable () -> Int64

@@ -1,4 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
 
 /// A consumer as the store keeps it, in the stream's LMDB environment (`consumers` database, keyed by
 /// name): the positions the storage layer can check (verify, repair), plus the consumer layer's own

@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+import Dispatch
+#else
 import Foundation
+#endif
+import Platform
 import LMDB
 import Subjects
 import Zstd
@@ -35,7 +42,7 @@ public final class FileStream: @unchecked Sendable {
     /// The error for a write the queue refused: the stream is read-only, or closed.
     private var refusal: StoreError { writer == nil ? .readOnly : .closed }
     private var lockFile: Int32
-    private let closeLock = NSLock()
+    private let closeLock = Lock()
 
     /// The stream's state as of the last committed write.
     public var state: StreamState { shared.state }

@@ -1,4 +1,10 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
+import Platform
 import LMDB
 import Zstd
 
@@ -7,7 +13,7 @@ import Zstd
 final class SegmentReaders: @unchecked Sendable {
     private let fileSystem: any FileSystem
     private let paths: StreamPaths
-    private let lock = NSLock()
+    private let lock = Lock()
     private var handles: [UInt64: any FileHandle] = [:]
     private var frames: [FrameKey: DecodedFrame] = [:]
     private var frameOrder: [FrameKey] = []

@@ -1,4 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
 
 /// What a file stream occupies on disk, as `du` counts it (allocated blocks): its log segments, its
 /// index and its dictionaries. Read from the directory with `stat`, never through the writer, so it can be

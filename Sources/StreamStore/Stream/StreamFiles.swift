@@ -1,4 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
 
 /// The stream directory's small files: segment headers, the config, the lock (Specs/StoreLayout.md).
 enum StreamFiles {

@@ -1,4 +1,10 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+import Dispatch
+#else
 import Foundation
+#endif
 import Zstd
 
 /// What one frame write left: the new state, the ranges it removed, and for a pipelined batch where its

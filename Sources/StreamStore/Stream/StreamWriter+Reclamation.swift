@@ -1,4 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
 import LMDB
 
 /// Which sealed segments background reclamation works on (Specs/Retention.md, "Reclamation"): a pure

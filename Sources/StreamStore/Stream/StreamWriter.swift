@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+import Dispatch
+#else
 import Foundation
+#endif
+import Platform
 import Zstd
 
 /// The single writer of a file stream: owns the active segment, the compressor and the write side of the
@@ -113,10 +120,7 @@ final class StreamWriter: @unchecked Sendable {
 
     func start() {
         running = true
-        let thread = Thread { [self] in runWriter() }
-        thread.name = "strata-writer-\(config.name)"
-        thread.stackSize = 1 << 20
-        thread.start()
+        DetachedThread.start(name: "strata-writer-\(config.name)", stackSize: 1 << 20) { [self] in runWriter() }
     }
 
     /// Stops accepting work, lets the thread finish what is queued and sync, and waits for it.
@@ -349,7 +353,7 @@ struct PendingAppend {
 /// State shared between the writer (which publishes) and readers (which read it at any time): the
 /// counters, the config, what the last removals touched, and the failure that poisoned the stream.
 final class SharedStreamState: @unchecked Sendable {
-    private let lock = NSLock()
+    private let lock = Lock()
     private var _state: StreamState
     private var _config: StreamConfig
     private var _removals = RemovalHistory()

@@ -1,4 +1,10 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
+import Platform
 
 /// Makes a file stream's pipelined append batches durable (Specs/WritePath.md, "Pipelined sync").
 ///
@@ -33,7 +39,7 @@ final class SyncPipeline: @unchecked Sendable {
     static let maxTickets = 4
     static let maxBytes: Int64 = 8 << 20
 
-    private let condition = NSCondition()
+    private let condition = Condition()
     private var waiting: [Ticket] = []
     private var syncing: [Ticket] = []
     private var scheduled = false
@@ -193,7 +199,7 @@ final class SyncThreads: @unchecked Sendable {
     static let shared = SyncThreads(limit: 4)
 
     let limit: Int
-    private let condition = NSCondition()
+    private let condition = Condition()
     private var jobs: [() -> Void] = []
     private var next = 0
     private var started = 0
@@ -209,10 +215,7 @@ final class SyncThreads: @unchecked Sendable {
         condition.signal()
         condition.unlock()
         if startOne {
-            let thread = Thread { [self] in work() }
-            thread.name = "strata-sync"
-            thread.stackSize = 256 << 10
-            thread.start()
+            DetachedThread.start(name: "strata-sync", stackSize: 256 << 10) { [self] in work() }
         }
     }
 

@@ -1,9 +1,15 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
+import Platform
 
 /// The single writer's inbox: callers enqueue operations from any thread; the writer thread takes them
 /// all at once, so that appends arriving while a batch is being synced form the next batch (group commit).
 final class WriteQueue<Operation>: @unchecked Sendable {
-    private let condition = NSCondition()
+    private let condition = Condition()
     private var pending: [Operation] = []
     private var closed = false
     private var bytes = 0

@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+import Dispatch
+#else
 import Foundation
+#endif
+import Platform
 
 /// A histogram with fixed upper bounds, as Prometheus keeps one: a count per bucket (not cumulative here),
 /// a sum and a count. A value type: whoever owns one guards it.
@@ -50,7 +57,7 @@ public struct WriteFigures: Sendable, Equatable {
 /// The recorder behind ``WriteFigures``, shared by the stream's writer and its sync pipeline. Each call
 /// takes one uncontended lock, once per batch or sync, never per message.
 final class WriteStatistics: @unchecked Sendable {
-    private let lock = NSLock()
+    private let lock = Lock()
     private var figures = WriteFigures()
 
     var snapshot: WriteFigures { lock.withLock { figures } }

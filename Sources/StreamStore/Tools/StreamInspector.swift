@@ -1,4 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
 import LMDB
 
 /// A stream as `strata inspect` shows it (its JSON shape is stable: `--json` prints this type).

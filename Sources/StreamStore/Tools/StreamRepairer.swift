@@ -1,4 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
 
 /// One step of a repair.
 public struct RepairAction: Codable, Equatable, Sendable, CustomStringConvertible {

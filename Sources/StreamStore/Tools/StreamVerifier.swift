@@ -1,4 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
 
 /// One thing `verify` found wrong, with where and what it costs.
 public struct Finding: Codable, Equatable, Sendable, CustomStringConvertible {

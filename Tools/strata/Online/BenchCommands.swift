@@ -1,5 +1,12 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+import Dispatch
+#else
 import Foundation
+#endif
+import Platform
 
 /// Latency percentiles of a run, in milliseconds.
 struct LatencySummary {
@@ -13,7 +20,7 @@ struct LatencySummary {
     }
 
     var json: [String: Any] { ["p50_ms": p50, "p90_ms": p90, "p99_ms": p99, "max_ms": max] }
-    var text: String { String(format: "latency p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, max %.3f ms", p50, p90, p99, max) }
+    var text: String { String(printf: "latency p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, max %.3f ms", p50, p90, p99, max) }
 }
 
 /// `strata bench pub|sub|js`: a small load generator. It prints the rate (and for JetStream publishes the
@@ -33,8 +40,8 @@ struct BenchCommand: ParsableCommand {
                                      "bytes_per_sec": rate * Double(size)]
         if let latency { object["latency"] = latency.json }
         try options.output(object) {
-            var text = String(format: "%@: %d messages of %d bytes in %.3f s: %.0f msgs/s, %.2f MB/s", kind, messages, size, seconds, rate,
-                              rate * Double(size) / 1_000_000)
+            var text = "\(kind): " + String(printf: "%ld messages of %ld bytes in %.3f s: %.0f msgs/s, %.2f MB/s", messages, size, seconds, rate,
+                                              rate * Double(size) / 1_000_000)
             if let latency { text += "\n" + latency.text }
             return text
         }

@@ -1,4 +1,10 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
+import Platform
 import NIOCore
 import NIOPosix
 import NIOSSL
@@ -38,7 +44,7 @@ final class Connection: @unchecked Sendable {
 
     /// What the event loop has received, and how the connection ended (under the condition's lock).
     final class Inbox: @unchecked Sendable {
-        let condition = NSCondition()
+        let condition = Condition()
         var bytes: [UInt8] = []
         var ended: String?
     }

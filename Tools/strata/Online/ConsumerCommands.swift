@@ -1,5 +1,11 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
+import DynamicJSON
 
 /// `strata consumer ls|info|add|rm|next`, through the JetStream API.
 struct ConsumerCommand: ParsableCommand {
@@ -98,7 +104,7 @@ struct ConsumerCommand: ParsableCommand {
                 let client = try options.connect()
                 let inbox = "_INBOX.strata.next.\(UInt64.random(in: 1...UInt64.max))"
                 _ = try client.subscribe(inbox)
-                let request = try JSONSerialization.data(withJSONObject: ["batch": count, "expires": Int64(options.timeout * 1e9)])
+                let request = JSONWriter().bytes(["batch": count, "expires": Int64(options.timeout * 1e9)])
                 try client.publish("$JS.API.CONSUMER.MSG.NEXT.\(stream).\(consumer)", Array(request), reply: inbox)
                 var received = 0
                 while received < count, let message = try client.nextMessage(timeout: options.timeout + 1) {

@@ -1,5 +1,12 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
+import Platform
+import DynamicJSON
 
 /// `strata kv ls|add|get|put|del|watch|history`: JetStream key-value buckets, stored as nats.go and
 /// nats-py store them (stream `KV_<bucket>` on `$KV.<bucket>.>`, a delete is a `KV-Operation: DEL` marker).
@@ -72,7 +79,7 @@ struct KVCommand: ParsableCommand {
         } catch let failure as NATSClient.Failure where failure.description.hasPrefix("no responders") {
             throw OnlineFailure("no bucket \(bucket) (no stream takes \(subject(bucket, key)))")
         }
-        guard let ack = try? JSONSerialization.jsonObject(with: Data(reply.payload)) as? [String: Any] else {
+        guard let ack = JSONReader.object(reply.payload) else {
             throw OnlineFailure("the server's reply is not a publish acknowledgement")
         }
         if let error = ack["error"] as? [String: Any] {
@@ -94,7 +101,7 @@ struct KVCommand: ParsableCommand {
                       KVCommand.operation(entry.header("KV-Operation")) == "PUT" else {
                     throw OnlineFailure("key not found: \(bucket) > \(key)")
                 }
-                if raw { FileHandle.standardOutput.write(Data(entry.data)); return }
+                if raw { OutputDescriptor.standardOutput.write(entry.data); return }
                 try options.output(["bucket": bucket, "key": key, "revision": entry.sequence, "created": entry.time,
                                     "value": String(decoding: entry.data, as: UTF8.self)]) {
                     "\(bucket) > \(key) revision: \(entry.sequence) created @ \(entry.time)\n\n\(String(decoding: entry.data, as: UTF8.self))"
@@ -122,9 +129,7 @@ struct KVCommand: ParsableCommand {
         let operation = Self.operation(message.header("KV-Operation"))
         let revision = message.streamSequence ?? 0
         if json {
-            let line = try JSONSerialization.data(withJSONObject: ["key": key, "operation": operation, "revision": revision, "value": message.text],
-                                                  options: [.sortedKeys])
-            emit(String(decoding: line, as: UTF8.self))
+            emit(JSONWriter().text(["key": key, "operation": operation, "revision": revision, "value": message.text]))
         } else {
             emit("[\(revision)] \(operation) \(bucket) > \(key)\(operation == "PUT" ? ": " + message.text : "")")
         }

@@ -1,5 +1,12 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
+import DynamicJSON
+import Platform
 
 /// `-H 'Name: value'` headers of the messaging commands.
 struct HeaderOptions: ParsableArguments {
@@ -8,7 +15,7 @@ struct HeaderOptions: ParsableArguments {
     func parsed() throws -> [(String, String)] {
         try header.map { text in
             guard let colon = text.firstIndex(of: ":") else { throw OnlineFailure("a header is 'Name: value', not \(text)") }
-            return (String(text[..<colon]).trimmingCharacters(in: .whitespaces), text[text.index(after: colon)...].trimmingCharacters(in: .whitespaces))
+            return (String(text[..<colon]).trimmingWhitespace(), text[text.index(after: colon)...].trimmingWhitespace())
         }
     }
 }
@@ -56,8 +63,7 @@ struct Sub: ParsableCommand {
                     var object: [String: Any] = ["subject": message.subject, "data": message.text]
                     if let reply = message.reply { object["reply"] = reply }
                     if let headers = message.headers { object["headers"] = String(decoding: headers, as: UTF8.self) }
-                    let line = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
-                    emit(String(decoding: line, as: UTF8.self))
+                    emit(JSONWriter().text(object))
                 } else {
                     emit("[#\(received)] \(message.subject): \(message.text)")
                 }
@@ -100,12 +106,11 @@ struct Reply: ParsableCommand {
             while count == 0 || answered < count {
                 guard let request = try client.nextMessage(timeout: 3600) else { continue }
                 guard let reply = request.reply else { continue }  // (a plain publish asks for nothing)
-                let answer = body.replacingOccurrences(of: "{{subject}}", with: request.subject).replacingOccurrences(of: "{{data}}", with: request.text)
+                let answer = body.replacing("{{subject}}", with: request.subject).replacing("{{data}}", with: request.text)
                 try client.publish(reply, Array(answer.utf8))
                 answered += 1
                 if options.json {
-                    let line = try JSONSerialization.data(withJSONObject: ["subject": request.subject, "data": request.text], options: [.sortedKeys])
-                    emit(String(decoding: line, as: UTF8.self))
+                    emit(JSONWriter().text(["subject": request.subject, "data": request.text]))
                 } else {
                     emit("[#\(answered)] \(request.subject): \(request.text)")
                 }

@@ -1,5 +1,12 @@
 import Auth
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
+import DynamicJSON
+import Platform
 import NATSProtocol
 
 /// A small blocking NATS client for the `strata` tool's online commands: one TCP connection, CONNECT with
@@ -24,7 +31,7 @@ final class NATSClient {
          timeout: Double = 5) throws {
         var text = url
         var tls = tls
-        if let scheme = text.range(of: "://") {
+        if let scheme = text.firstRange(of: "://") {
             if text[..<scheme.lowerBound] == "tls" { tls.required = true }
             text = String(text[scheme.upperBound...])
         }
@@ -44,7 +51,7 @@ final class NATSClient {
         connection = try Connection(host: host, port: port, timeout: timeout)
         guard case .info(let json)? = try next(timeout: timeout) else { throw Failure(description: "no INFO from \(host):\(port)") }
         info = json
-        let serverInfo = (try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]) ?? [:]
+        let serverInfo = JSONReader.object(json) ?? [:]
         if serverInfo["tls_required"] as? Bool == true || tls.required {
             guard serverInfo["tls_required"] as? Bool == true || serverInfo["tls_available"] as? Bool == true else {
                 throw Failure(description: "\(host):\(port) does not serve TLS")
@@ -67,7 +74,7 @@ final class NATSClient {
             guard let nonce = serverInfo["nonce"] as? String else { throw Failure(description: "the server sent no nonce to sign (it does not take NKeys)") }
             connect["sig"] = nkey.sign(nonce: nonce)
         }
-        let data = try JSONSerialization.data(withJSONObject: connect)
+        let data = JSONWriter().bytes(connect)
         try send(Array("CONNECT ".utf8) + Array(data) + Array("\r\nPING\r\n".utf8))
         try waitForPong(timeout: timeout)
     }
@@ -190,7 +197,7 @@ extension NATSClient.Message {
     /// A status message's code and text (`409 Exceeded MaxWaiting`).
     var statusLine: String? {
         guard status != nil, let headers, let line = String(decoding: headers, as: UTF8.self).split(separator: "\r\n").first else { return nil }
-        return line.dropFirst("NATS/1.0 ".count).trimmingCharacters(in: .whitespaces)
+        return line.dropFirst("NATS/1.0 ".count).trimmingWhitespace()
     }
 
     /// A header's first value (names compared without case).
@@ -199,7 +206,7 @@ extension NATSClient.Message {
         for line in String(decoding: headers, as: UTF8.self).split(separator: "\r\n").dropFirst() {
             guard let colon = line.firstIndex(of: ":") else { continue }
             if line[..<colon].lowercased() == name.lowercased() {
-                return line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+                return line[line.index(after: colon)...].trimmingWhitespace()
             }
         }
         return nil

@@ -1,5 +1,12 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
+import DynamicJSON
+import Platform
 
 /// `strata server info|ping|check`.
 struct ServerCommand: ParsableCommand {
@@ -12,7 +19,7 @@ struct ServerCommand: ParsableCommand {
         func run() throws {
             do {
                 let client = try options.connect()
-                try printJSONObject(try JSONSerialization.jsonObject(with: Data(client.info.utf8)))
+                try printJSONObject(try JSONReader.value(client.info))
             } catch { throw fail(error) }
         }
     }
@@ -28,7 +35,7 @@ struct ServerCommand: ParsableCommand {
                 for i in 1...max(1, count) {
                     let rtt = try client.ping(timeout: options.timeout) * 1000
                     times.append(rtt)
-                    if !options.json { emit(String(format: "ping %d: %.3f ms", i, rtt)) }
+                    if !options.json { emit(String(printf: "ping %ld: %.3f ms", i, rtt)) }
                 }
                 if options.json { try printJSONObject(["rtt_ms": times]) }
             } catch { throw fail(error) }
@@ -45,7 +52,7 @@ struct ServerCommand: ParsableCommand {
             var report: [String: Any] = ["server": options.server]
             do {
                 let api = try JetStreamAPI(options)
-                let info = (try? JSONSerialization.jsonObject(with: Data(api.client.info.utf8))) as? [String: Any] ?? [:]
+                let info = JSONReader.object(api.client.info) ?? [:]
                 report["server_name"] = info["server_name"] ?? ""
                 report["version"] = info["version"] ?? ""
                 report["rtt_ms"] = try api.client.ping(timeout: options.timeout) * 1000
@@ -56,8 +63,8 @@ struct ServerCommand: ParsableCommand {
                 }
                 report["status"] = "OK"
                 try options.output(report) {
-                    var text = String(format: "OK: connected to %@ (%@ %@), rtt %.3f ms", options.server, "\(report["server_name"]!)",
-                                      "\(report["version"]!)", report["rtt_ms"] as! Double)
+                    var text = "OK: connected to \(options.server) (\(report["server_name"]!) \(report["version"]!)), rtt "
+                        + String(printf: "%.3f ms", report["rtt_ms"] as! Double)
                     if !noJetstream { text += "; JetStream: \(report["streams"]!) stream(s), \(report["consumers"]!) consumer(s)" }
                     return text
                 }

@@ -1,6 +1,13 @@
 import ArgumentParser
 import Auth
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
+import DynamicJSON
+import Platform
 
 /// How an online command reaches its server: `-s/--server` (default `NATS_URL`, else
 /// nats://127.0.0.1:4222, as the nats CLI), and the clients' credentials: user and password, token, or an
@@ -45,25 +52,24 @@ struct OnlineFailure: Error, CustomStringConvertible {
 }
 
 func fail(_ error: Error) -> ExitCode {
-    FileHandle.standardError.write(Data("strata: \(error)\n".utf8))
+    OutputDescriptor.standardError.write("strata: \(error)\n".utf8)
     return ExitCode.failure
 }
 
 func printJSONObject(_ object: Any) throws {
-    let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .fragmentsAllowed, .withoutEscapingSlashes])
-    print(String(decoding: data, as: UTF8.self))
+    print(JSONWriter(pretty: true).text(object))
 }
 
 /// One line on standard output, written at once (a pipe sees each line as it comes).
 func emit(_ line: String) {
-    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+    OutputDescriptor.standardOutput.write((line + "\n").utf8)
 }
 
 /// Asks for a value on a terminal; without one (a script, a pipe) the default is taken without asking.
 func ask(_ question: String, default value: String) -> String {
     guard isatty(0) != 0 && isatty(1) != 0 else { return value }
-    FileHandle.standardOutput.write(Data("\(question) [\(value)]: ".utf8))
-    guard let answer = readLine()?.trimmingCharacters(in: .whitespaces), !answer.isEmpty else { return value }
+    OutputDescriptor.standardOutput.write("\(question) [\(value)]: ".utf8)
+    guard let answer = readLine()?.trimmingWhitespace(), !answer.isEmpty else { return value }
     return answer
 }
 
@@ -80,14 +86,14 @@ final class JetStreamAPI {
 
     func call(_ subject: String, _ body: [String: Any]? = nil) throws -> [String: Any] {
         // (try?: the bodies are built here from strings, numbers, arrays and maps, which always encode)
-        let payload = body.map { try? JSONSerialization.data(withJSONObject: $0) }.flatMap { $0 }.map(Array.init) ?? []
+        let payload = body.map { JSONWriter().bytes($0) } ?? []
         let reply: NATSClient.Message
         do {
             reply = try client.request("$JS.API." + subject, payload, timeout: options.timeout)
         } catch let failure as NATSClient.Failure where failure.description.hasPrefix("no responders") {
             throw OnlineFailure("JetStream is not enabled here (no responders for $JS.API.\(subject))")
         }
-        guard let object = try? JSONSerialization.jsonObject(with: Data(reply.payload)) as? [String: Any] else {
+        guard let object = JSONReader.object(reply.payload) else {
             throw OnlineFailure("the server's reply is not a JSON object")
         }
         if let error = object["error"] as? [String: Any] {

@@ -1,5 +1,11 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
+import Platform
 import NATSConfig
 
 /// `strata stream ls|info|add|edit|rm|purge|get|view`, through the JetStream API, shaped after the nats
@@ -158,7 +164,7 @@ struct StreamCommand: ParsableCommand {
                 guard let message = try JetStreamAPI(options).message(stream: name, request) else {
                     throw OnlineFailure("no message found (10037)")
                 }
-                if raw { FileHandle.standardOutput.write(Data(message.data)); return }
+                if raw { OutputDescriptor.standardOutput.write(message.data); return }
                 try options.output(message.json) {
                     var text = "Item: \(name)#\(message.sequence) received \(message.time) on subject \(message.subject)\n"
                     if !message.headers.isEmpty {

@@ -1,4 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
 
 /// Reads a stream in order through an ephemeral push consumer (ack none), as the nats CLI's ordered
 /// reads do: `stream view`, `kv history` and `kv watch`. The consumer is deleted when the read ends.
