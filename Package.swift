@@ -27,9 +27,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
-        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
-        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
     ],
     targets: [
         // C shims over Debian's system libraries (liblmdb-dev, libzstd-dev).
@@ -69,13 +67,13 @@ let package = Package(
         .target(name: "NATSConfig"),
 
         // Authentication and permissions, pure: users, tokens, bcrypt, NKeys, permission decisions.
-        .target(name: "Auth", dependencies: ["Platform", "Subjects", "CCrypt", .product(name: "Crypto", package: "swift-crypto")]),
+        // Ed25519 comes from the BoringSSL inside swift-nio-ssl (CNIOBoringSSL), not from a second copy.
+        .target(name: "Auth", dependencies: ["Platform", "Subjects", "CCrypt", .product(name: "NIOSSL", package: "swift-nio-ssl")]),
 
         // The server: connections, routing, keepalive, auth (SwiftNIO).
         .target(name: "Broker", dependencies: [
             "Platform", "DynamicJSON", "NATSProtocol", "Subjects", "StreamStore", "Consumers", "NATSConfig", "Auth",
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
-            .product(name: "X509", package: "swift-certificates"),
             .product(name: "NIOTLS", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -100,7 +98,7 @@ let package = Package(
         .testTarget(name: "ZstdTests", dependencies: ["Zstd"]),
         .testTarget(name: "SubjectsTests", dependencies: ["Subjects"]),
         .testTarget(name: "NATSProtocolTests", dependencies: ["NATSProtocol"]),
-        .testTarget(name: "AuthTests", dependencies: ["Auth", .product(name: "Crypto", package: "swift-crypto")]),
+        .testTarget(name: "AuthTests", dependencies: ["Auth"]),
         .testTarget(name: "ConsumersTests", dependencies: ["Consumers"]),
         .testTarget(name: "NATSConfigTests", dependencies: ["NATSConfig"], resources: [.copy("Golden")]),
         .testTarget(name: "BrokerTests", dependencies: ["Broker", "StreamStore", "Consumers", "NATSProtocol", "strata-server",

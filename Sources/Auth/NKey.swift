@@ -1,4 +1,3 @@
-import Crypto
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 import Glibc
@@ -54,8 +53,7 @@ public struct NKeyPublicKey: Sendable, Equatable, CustomStringConvertible {
 
     /// True when `signature` is this key's Ed25519 signature of `message`.
     public func verifies(signature: [UInt8], of message: [UInt8]) -> Bool {
-        guard signature.count == 64, let key = try? Curve25519.Signing.PublicKey(rawRepresentation: raw) else { return false }
-        return key.isValidSignature(signature, for: message)
+        Ed25519.verify(signature: signature, of: message, publicKey: raw)
     }
 
     /// The signature as CONNECT's `sig` carries it: base64 RawURL (nats-py, nats.go), standard base64 also

@@ -1,4 +1,3 @@
-import Crypto
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 import Glibc
@@ -20,7 +19,7 @@ public struct NKeySeed: Sendable {
         case checksumMismatch
     }
 
-    private let key: Curve25519.Signing.PrivateKey
+    private let key: Ed25519.PrivateKey
 
     /// Parses a user seed; surrounding white space (a seed file's newline) is ignored.
     public init(_ text: String) throws(Invalid) {
@@ -32,17 +31,15 @@ public struct NKeySeed: Sendable {
         guard decoded[0] == seedMarker | (type >> 5), decoded[1] == (type & 31) << 3 else { throw .notAUserSeed }
         let checksum = UInt16(decoded[34]) | UInt16(decoded[35]) << 8
         guard CRC16.xmodem(decoded[0..<34]) == checksum else { throw .checksumMismatch }
-        guard let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: decoded[2..<34]) else { throw .wrongLength(decoded.count) }
+        guard let key = Ed25519.PrivateKey(seed: decoded[2..<34]) else { throw .wrongLength(decoded.count) }
         self.key = key
     }
 
     /// The user's public key (`U…`).
-    public var publicKey: NKeyPublicKey { NKeyPublicKey(raw: Array(key.publicKey.rawRepresentation)) }
+    public var publicKey: NKeyPublicKey { NKeyPublicKey(raw: key.publicKey) }
 
     /// The Ed25519 signature of `nonce` as CONNECT's `sig` carries it (base64 RawURL).
     public func sign(nonce: String) -> String {
-        // (try!: signing with a valid key does not fail)
-        let signature = try! key.signature(for: Array(nonce.utf8))
-        return Base64.encodeRawURL(Array(signature))
+        Base64.encodeRawURL(key.signature(of: Array(nonce.utf8)))
     }
 }

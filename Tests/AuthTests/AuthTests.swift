@@ -1,4 +1,3 @@
-import Crypto
 import Testing
 @testable import Auth
 
@@ -46,11 +45,11 @@ import Testing
     static let publicKey = "UDXU4RCSJNZOIQHZNWXHXORDPRTGNJAHAHFRGZNEEJCPQTT2M7NLCNF4"
 
     /// The Ed25519 private key inside an NKey seed (two prefix bytes, 32 seed bytes, CRC-16).
-    static func privateKey(fromSeed seed: String) throws -> Curve25519.Signing.PrivateKey {
+    static func privateKey(fromSeed seed: String) throws -> Ed25519.PrivateKey {
         let bytes = try #require(Base32.decode(seed))
         #expect(bytes.count == 36)
         #expect(CRC16.xmodem(bytes[0..<34]) == UInt16(bytes[34]) | UInt16(bytes[35]) << 8)
-        return try Curve25519.Signing.PrivateKey(rawRepresentation: bytes[2..<34])
+        return try #require(Ed25519.PrivateKey(seed: bytes[2..<34]))
     }
 
     @Test func aSeedNamesItsPublicKeyAndSignsTheNonce() throws {
@@ -67,10 +66,10 @@ import Testing
 
     @Test func encodesAPublicKeyAsTheNkeysLibraryDoes() throws {
         let key = try Self.privateKey(fromSeed: Self.seed)
-        let encoded = NKeyPublicKey(raw: Array(key.publicKey.rawRepresentation))
+        let encoded = NKeyPublicKey(raw: key.publicKey)
         #expect(encoded.description == Self.publicKey)
         let parsed = try NKeyPublicKey(Self.publicKey)
-        #expect(parsed.raw == Array(key.publicKey.rawRepresentation))
+        #expect(parsed.raw == key.publicKey)
     }
 
     @Test func refusesMalformedKeys() {
@@ -93,7 +92,7 @@ import Testing
         let key = try Self.privateKey(fromSeed: Self.seed)
         let nonce = Authenticator.makeNonce()
         #expect(nonce.count == 15)
-        let signature = Array(try key.signature(for: Array(nonce.utf8)))
+        let signature = key.signature(of: Array(nonce.utf8))
         let publicKey = try NKeyPublicKey(Self.publicKey)
         #expect(publicKey.verifies(signature: signature, of: Array(nonce.utf8)))
         #expect(!publicKey.verifies(signature: signature, of: Array((nonce + "x").utf8)))
@@ -266,7 +265,7 @@ import Testing
         let configuration = Self.users()
         let key = try NKeyTests.privateKey(fromSeed: NKeyTests.seed)
         let nonce = Authenticator.makeNonce()
-        let signature = Base64.encodeRawURL(Array(try key.signature(for: Array(nonce.utf8))))
+        let signature = Base64.encodeRawURL(key.signature(of: Array(nonce.utf8)))
         let accepted = Authenticator.authenticate(Credentials(nkey: NKeyTests.publicKey, signature: signature), nonce: nonce, by: configuration)
         #expect(accepted.identity?.name == NKeyTests.publicKey)
         #expect(accepted.identity?.permissions == configuration.defaultPermissions)
@@ -274,7 +273,7 @@ import Testing
         #expect(Authenticator.authenticate(Credentials(nkey: NKeyTests.publicKey, signature: signature), nonce: other, by: configuration).identity == nil)
         #expect(Authenticator.authenticate(Credentials(nkey: NKeyTests.publicKey), nonce: nonce, by: configuration)
                 == .refused(reason: "signature missing for nkey \(NKeyTests.publicKey)"))
-        let stranger = NKeyPublicKey(raw: Array(Curve25519.Signing.PrivateKey().publicKey.rawRepresentation)).description
+        let stranger = NKeyPublicKey(raw: Ed25519.PrivateKey.random().publicKey).description
         #expect(Authenticator.authenticate(Credentials(nkey: stranger, signature: signature), nonce: nonce, by: configuration)
                 == .refused(reason: "unknown nkey \(stranger)"))
     }
