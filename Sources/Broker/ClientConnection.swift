@@ -77,7 +77,7 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
     private var handOverCount = MessageCount()
     private var handOverScheduled = false
     /// Picks queue-group members for messages this connection publishes (used on its loop only).
-    var random: FastRandom
+    var random: SplitMix64
     private var logger: Logger
 
     init(id: UInt64, server: BrokerServer) {
@@ -88,7 +88,7 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
         self.parser = ClientParser(maxControlLine: config.maxControlLine, maxPayload: config.maxPayload)
         self.outbound = ByteBufferAllocator().buffer(capacity: 4096)
         self.publishWindow = PublishWindow(limit: config.maxPublishBytesInFlight, streamQueueLimit: config.maxStreamQueueBytes)
-        self.random = FastRandom(seed: id &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(UInt(bitPattern: ObjectIdentifier(server).hashValue)))
+        self.random = SplitMix64(seed: id &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(UInt(bitPattern: ObjectIdentifier(server).hashValue)))
         self.logger = server.logger
         self.account = server.globalAccount
         logger[metadataKey: "cid"] = "\(id)"

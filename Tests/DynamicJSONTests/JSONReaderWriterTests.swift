@@ -1,4 +1,5 @@
 import Foundation
+import Platform
 import Testing
 @testable import DynamicJSON
 
@@ -95,7 +96,7 @@ import Testing
 
     /// Random values (seeded): what the writer writes, the reader reads back to the same value.
     @Test func randomValuesRoundTrip() throws {
-        var random = SplitMix(seed: 0x5EED)
+        var random = SplitMix64(seed: 0x5EED)
         for _ in 0..<2_000 {
             let value = Self.randomValue(&random, depth: 0)
             let text = JSONWriter().text(value)
@@ -104,7 +105,7 @@ import Testing
         }
     }
 
-    private static func randomValue(_ random: inout SplitMix, depth: Int) -> Any {
+    private static func randomValue(_ random: inout SplitMix64, depth: Int) -> Any {
         switch random.next() % (depth > 4 ? 5 : 7) {
         case 0: return Int(truncatingIfNeeded: random.next()) >> Int(random.next() % 60)
         case 1: return Double(Int64(truncatingIfNeeded: random.next()) >> 20) / 1024
@@ -125,14 +126,3 @@ import Testing
     }
 }
 
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

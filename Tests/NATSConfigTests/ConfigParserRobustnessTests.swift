@@ -1,5 +1,6 @@
 import Foundation
 import NATSConfig
+import Platform
 import Testing
 
 /// Bad input of every shape gets a ConfigError with a location, never a crash or a hang.
@@ -30,7 +31,7 @@ import Testing
         let directory = Bundle.module.url(forResource: "Golden", withExtension: nil)!.path
         let names = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".conf") }
         let specials = Array("{}[]()\"'$#/\\:=,;\n\t 0k.-".utf8)
-        var random = SplitMix(seed: 0x5EED)
+        var random = SplitMix64(seed: 0x5EED)
         var failures = 0, parses = 0
         for name in names {
             let original = Array(try String(contentsOfFile: directory + "/" + name, encoding: .utf8).utf8)
@@ -63,15 +64,3 @@ import Testing
     }
 }
 
-/// A small deterministic generator (the test's mutations are the same on every run).
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
