@@ -22,6 +22,11 @@ let package = Package(
         .library(name: "NATSConfig", targets: ["NATSConfig"]),
         .library(name: "Auth", targets: ["Auth"]),
         .executable(name: "strata", targets: ["strata"]),
+        // (for the fuzz package in Tests/Fuzz)
+        .library(name: "Zstd", targets: ["Zstd"]),
+        .library(name: "LMDB", targets: ["LMDB"]),
+        .library(name: "Platform", targets: ["Platform"]),
+        .library(name: "DynamicJSON", targets: ["DynamicJSON"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -60,7 +65,7 @@ let package = Package(
         .target(name: "Consumers", dependencies: ["Platform", "Subjects"]),
 
         // The NATS client protocol, pure: parser, encoder, options. ByteBuffer only, no sockets.
-        .target(name: "NATSProtocol", dependencies: ["Platform", "Subjects", .product(name: "NIOCore", package: "swift-nio")],
+        .target(name: "NATSProtocol", dependencies: ["Platform", "DynamicJSON", "Subjects", .product(name: "NIOCore", package: "swift-nio")],
                 swiftSettings: hotPath),
 
         // nats-server's configuration file format, pure: parser, values, typed readings. No dependencies.
@@ -103,6 +108,11 @@ let package = Package(
         .testTarget(name: "NATSConfigTests", dependencies: ["NATSConfig", "Platform"], resources: [.copy("Golden")]),
         .testTarget(name: "BrokerTests", dependencies: ["Broker", "StreamStore", "Consumers", "NATSProtocol", "strata-server",
                                                     .product(name: "NIOEmbedded", package: "swift-nio")]),
+        // Every fuzz target over its kept corpus (Tests/Fuzz/Corpus): the target sources are the fuzz package's.
+        .testTarget(name: "FuzzCorpusTests", dependencies: ["Broker", "StreamStore", "Consumers", "NATSProtocol", "NATSConfig",
+                                                        "DynamicJSON", "Platform", "Zstd", "LMDB", "Subjects"],
+                    path: "Tests/Fuzz", exclude: ["Package.swift", "Corpus", "Sources/strata-fuzz"],
+                    sources: ["Sources/FuzzTargets", "Replay"]),
         .testTarget(name: "StreamStoreTests", dependencies: ["StreamStore", "LMDB", "strata"],
                     resources: [.copy("Fixtures")]),
     ],

@@ -140,6 +140,11 @@ public final class BrokerServer: @unchecked Sendable {
             for damaged in jetStream.streams.damaged {
                 logger.error("stream \(damaged.name)\(owner) not served: \(damaged.reason) (left as it is at \(damaged.path))")
             }
+            for stream in jetStream.streams.all {
+                guard let file = stream.store as? FileStream, !file.recovery.isClean else { continue }
+                let level: Logger.Level = file.recovery.damagedRegions.isEmpty ? .warning : .error
+                logger.log(level: level, "stream \(stream.config.name)\(owner) recovered: \(file.recovery)")
+            }
             jetStream.restoreConsumers()
         }
         let maxPending = configuration.maxPending
@@ -292,7 +297,7 @@ public final class BrokerServer: @unchecked Sendable {
             let isJetStreamSubject = publish.subject.utf8.first == UInt8(ascii: "$") && publish.subject.hasPrefix("$JS.")
             if isJetStreamSubject && publish.subject.hasPrefix("$JS.API.CONSUMER.MSG.NEXT.") {
                 // Pull requests are served at once, on the requester's loop (no task hop).
-                let tokens = publish.subject.split(separator: ".", omittingEmptySubsequences: false).dropFirst(2).map(String.init)
+                let tokens = publish.subject.subjectTokens().dropFirst(2).map(String.init)
                 jetStream.pullRequest(tokens, body: Data(publish.payload.readableBytesView), reply: publish.reply)
                 taken = true  // (the reference's `$JS.API.>` dispatcher takes it, consumer or not)
             } else if isJetStreamSubject && publish.subject.hasPrefix("$JS.API.") {

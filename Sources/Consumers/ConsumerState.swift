@@ -22,6 +22,13 @@ public struct ConsumerState: Codable, Equatable, Sendable {
         public var deliveries: Int
         /// When it is due for redelivery (ns): delivery time + ack wait/backoff, or a NAK's delay.
         public var deadline: Int64
+
+        public init(consumerSeq: UInt64, deliveredAt: Int64, deliveries: Int, deadline: Int64) {
+            self.consumerSeq = consumerSeq
+            self.deliveredAt = deliveredAt
+            self.deliveries = deliveries
+            self.deadline = deadline
+        }
     }
 
     /// Highest delivered: the consumer sequence of the last delivery and the highest stream sequence sent.

@@ -4,11 +4,12 @@ import Glibc
 #else
 import Foundation
 #endif
+import DynamicJSON
 import NIOCore
 
 /// The options of a client's `CONNECT`. Missing fields take the reference server's defaults: verbose,
 /// pedantic and echo on (nats-server 2.9.10 answers `CONNECT {}` with `+OK`), headers off.
-public struct ConnectOptions: Equatable, Sendable, Decodable {
+public struct ConnectOptions: Equatable, Sendable {
     public var verbose = true
     public var pedantic = true
     public var echo = true
@@ -27,40 +28,42 @@ public struct ConnectOptions: Equatable, Sendable, Decodable {
 
     public init() {}
 
-    enum CodingKeys: String, CodingKey {
-        case verbose, pedantic, echo, headers, name, lang, version, user, pass
-        case noResponders = "no_responders"
-        case protocolVersion = "protocol"
-        case authToken = "auth_token"
-        case nkey, signature = "sig"
-    }
-
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        verbose = try c.decodeIfPresent(Bool.self, forKey: .verbose) ?? true
-        pedantic = try c.decodeIfPresent(Bool.self, forKey: .pedantic) ?? true
-        echo = try c.decodeIfPresent(Bool.self, forKey: .echo) ?? true
-        headers = try c.decodeIfPresent(Bool.self, forKey: .headers) ?? false
-        noResponders = try c.decodeIfPresent(Bool.self, forKey: .noResponders) ?? false
-        protocolVersion = try c.decodeIfPresent(Int.self, forKey: .protocolVersion) ?? 0
-        name = try c.decodeIfPresent(String.self, forKey: .name)
-        lang = try c.decodeIfPresent(String.self, forKey: .lang)
-        version = try c.decodeIfPresent(String.self, forKey: .version)
-        user = try c.decodeIfPresent(String.self, forKey: .user)
-        pass = try c.decodeIfPresent(String.self, forKey: .pass)
-        authToken = try c.decodeIfPresent(String.self, forKey: .authToken)
-        nkey = try c.decodeIfPresent(String.self, forKey: .nkey)
-        signature = try c.decodeIfPresent(String.self, forKey: .signature)
-    }
-
-    /// Decodes the JSON of a CONNECT; nil when it is not valid JSON (the reference then closes silently).
+    /// Decodes the JSON of a CONNECT as nats-server (Go's encoding/json) does; nil when the server closes the
+    /// connection instead: text that is not one JSON object, or a known field of the wrong type (`"verbose":"yes"`,
+    /// `"protocol":1.0`). Like Go: a repeated key takes its last value, a key matches its field whatever its case
+    /// (`"Verbose"`), `null` leaves the default, unknown keys are ignored. (When one field is named twice in
+    /// different cases, the exact-case key wins here; Go takes the later one.)
     public static func decode(_ json: ByteBuffer) -> ConnectOptions? {
-        // (try?: client input: nil closes the connection with the reference's error)
-        try? JSONDecoder().decode(ConnectOptions.self, from: Data(json.readableBytesView))
+        guard let object = JSONReader.object(json.readableBytesView) else { return nil }
+        var folded: [String: Any] = [:]
+        for (key, value) in object where folded[key.lowercased()] == nil || key == key.lowercased() {
+            folded[key.lowercased()] = value
+        }
+        var options = ConnectOptions()
+        func read<T>(_ key: String, _ type: T.Type, into field: inout T) -> Bool {
+            guard let value = folded[key], !(value is JSONNull) else { return true }
+            guard let typed = value as? T else { return false }
+            field = typed
+            return true
+        }
+        func read(_ key: String, into field: inout String?) -> Bool {
+            var value = field ?? ""
+            guard folded[key].map({ !($0 is JSONNull) }) ?? false else { return true }
+            guard read(key, String.self, into: &value) else { return false }
+            field = value
+            return true
+        }
+        guard read("verbose", Bool.self, into: &options.verbose), read("pedantic", Bool.self, into: &options.pedantic),
+              read("echo", Bool.self, into: &options.echo), read("headers", Bool.self, into: &options.headers),
+              read("no_responders", Bool.self, into: &options.noResponders),
+              read("protocol", Int.self, into: &options.protocolVersion),
+              read("name", into: &options.name), read("lang", into: &options.lang), read("version", into: &options.version),
+              read("user", into: &options.user), read("pass", into: &options.pass), read("auth_token", into: &options.authToken),
+              read("nkey", into: &options.nkey), read("sig", into: &options.signature) else { return nil }
+        return options
     }
 }
 
-/// The `INFO` a server sends on connect, with the reference's field names.
 public struct ServerInfo: Encodable, Sendable {
     public var serverID: String
     public var serverName: String

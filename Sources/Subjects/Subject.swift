@@ -124,8 +124,8 @@ public enum Subject {
     /// True when some literal subject could match both filters (used to reject overlapping stream
     /// subjects and work-queue consumer filters).
     public static func overlaps(_ a: String, _ b: String) -> Bool {
-        let at = a.split(separator: ".", omittingEmptySubsequences: false)
-        let bt = b.split(separator: ".", omittingEmptySubsequences: false)
+        let at = a.subjectTokens()
+        let bt = b.subjectTokens()
         var i = 0
         while i < at.count && i < bt.count {
             let x = at[i], y = bt[i]
@@ -138,8 +138,8 @@ public enum Subject {
 
     /// True when every subject matching `inner` also matches `outer`.
     public static func isSubset(_ inner: String, of outer: String) -> Bool {
-        let it = inner.split(separator: ".", omittingEmptySubsequences: false)
-        let ot = outer.split(separator: ".", omittingEmptySubsequences: false)
+        let it = inner.subjectTokens()
+        let ot = outer.subjectTokens()
         var i = 0
         while i < ot.count {
             if ot[i] == ">" { return it.count > i }
@@ -149,5 +149,25 @@ public enum Subject {
             i += 1
         }
         return it.count == ot.count
+    }
+}
+
+extension String {
+    /// The subject's tokens, split at every `.` byte (empty tokens kept). NATS subjects are bytes: `.` followed by
+    /// a combining mark is one Character to Swift, so `split(separator: ".")` would not split there, but it is a
+    /// separator to the wire protocol and to nats-server (and to ``SubjectTree``'s matching).
+    public func subjectTokens() -> [Substring] {
+        var tokens: [Substring] = []
+        var start = utf8.startIndex
+        var index = start
+        while index != utf8.endIndex {
+            if utf8[index] == UInt8(ascii: ".") {
+                tokens.append(Substring(utf8[start..<index]))
+                start = utf8.index(after: index)
+            }
+            index = utf8.index(after: index)
+        }
+        tokens.append(Substring(utf8[start..<utf8.endIndex]))
+        return tokens
     }
 }

@@ -5,7 +5,7 @@ public struct SubjectTree<Value: Hashable>: Sendable where Value: Sendable {
     // Internal but inlinable, so that matching is specialised for the caller's value type (an
     // unspecialised generic walk costs more in metadata lookups than in the walk itself).
     @usableFromInline final class Node: @unchecked Sendable {
-        @usableFromInline var literal: [Substring: Node] = [:]
+        @usableFromInline var literal: [SubjectToken: Node] = [:]
         @usableFromInline var star: Node?
         @usableFromInline var full: Set<Value> = []      // values whose filter ends with `>` here
         @usableFromInline var exact: Set<Value> = []     // values whose filter ends exactly here
@@ -22,7 +22,7 @@ public struct SubjectTree<Value: Hashable>: Sendable where Value: Sendable {
     public mutating func insert(_ filter: String, _ value: Value) {
         copyIfShared()
         var node = root
-        var tokens = filter.split(separator: ".", omittingEmptySubsequences: false)[...]
+        var tokens = filter.subjectTokens()[...]
         while let token = tokens.popFirst() {
             if token == ">" && tokens.isEmpty {
                 if node.full.insert(value).inserted { count += 1 }
@@ -32,8 +32,8 @@ public struct SubjectTree<Value: Hashable>: Sendable where Value: Sendable {
                 if node.star == nil { node.star = Node() }
                 node = node.star!
             } else {
-                if node.literal[token] == nil { node.literal[token] = Node() }
-                node = node.literal[token]!
+                if node.literal[SubjectToken(token)] == nil { node.literal[SubjectToken(token)] = Node() }
+                node = node.literal[SubjectToken(token)]!
             }
         }
         if node.exact.insert(value).inserted { count += 1 }
@@ -43,7 +43,7 @@ public struct SubjectTree<Value: Hashable>: Sendable where Value: Sendable {
     @discardableResult
     public mutating func remove(_ filter: String, _ value: Value) -> Bool {
         copyIfShared()
-        let tokens = Array(filter.split(separator: ".", omittingEmptySubsequences: false))
+        let tokens = filter.subjectTokens()
         var path: [(Node, Substring)] = []
         var node = root
         for (i, token) in tokens.enumerated() {
@@ -53,7 +53,7 @@ public struct SubjectTree<Value: Hashable>: Sendable where Value: Sendable {
                 prune(path)
                 return true
             }
-            guard let child = token == "*" ? node.star : node.literal[token] else { return false }
+            guard let child = token == "*" ? node.star : node.literal[SubjectToken(token)] else { return false }
             path.append((node, token))
             node = child
         }
@@ -65,9 +65,9 @@ public struct SubjectTree<Value: Hashable>: Sendable where Value: Sendable {
 
     private func prune(_ path: [(Node, Substring)]) {
         for (parent, token) in path.reversed() {
-            let child = token == "*" ? parent.star : parent.literal[token]
+            let child = token == "*" ? parent.star : parent.literal[SubjectToken(token)]
             guard let child, child.isEmpty else { return }
-            if token == "*" { parent.star = nil } else { parent.literal[token] = nil }
+            if token == "*" { parent.star = nil } else { parent.literal[SubjectToken(token)] = nil }
         }
     }
 
@@ -91,7 +91,7 @@ public struct SubjectTree<Value: Hashable>: Sendable where Value: Sendable {
         var end = start
         while end != utf8.endIndex && utf8[end] != UInt8(ascii: ".") { end = utf8.index(after: end) }
         let rest: String.Index? = end == utf8.endIndex ? nil : utf8.index(after: end)
-        if !node.literal.isEmpty, let child = node.literal[Substring(utf8[start..<end])] { collect(child, utf8, from: rest, into: &result) }
+        if !node.literal.isEmpty, let child = node.literal[SubjectToken(Substring(utf8[start..<end]))] { collect(child, utf8, from: rest, into: &result) }
         if let star = node.star { collect(star, utf8, from: rest, into: &result) }
     }
 
@@ -107,5 +107,20 @@ public struct SubjectTree<Value: Hashable>: Sendable where Value: Sendable {
         copy.star = node.star.map(deepCopy)
         copy.literal = node.literal.mapValues(deepCopy)
         return copy
+    }
+}
+
+/// A literal token of a subject, compared and hashed by its UTF-8 bytes as nats-server compares subjects: `é` and
+/// `e` + U+0301 are one token to Swift's `==` (canonical equivalence) but two subjects on the wire.
+@usableFromInline struct SubjectToken: Hashable, Sendable {
+    @usableFromInline let text: Substring
+
+    @inlinable init(_ text: Substring) { self.text = text }
+
+    @inlinable static func == (a: SubjectToken, b: SubjectToken) -> Bool { a.text.utf8.elementsEqual(b.text.utf8) }
+
+    @inlinable func hash(into hasher: inout Hasher) {
+        var text = text
+        text.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
     }
 }

@@ -21,6 +21,17 @@ CASES = [
     (b"CONNECT {}\r\nUNSUB 99\r\nPING\r\n", b"+OK\r\n+OK\r\nPONG\r\n"),
     (b"CONNECT {}\r\nPUB " + b"a" * 5000 + b" 1\r\nx\r\n", b"+OK\r\n-ERR 'maximum control line exceeded'\r\n<CLOSED>"),
     (b"CONNECT {bad json\r\nPING\r\n", b"<CLOSED>"),
+    # CONNECT's JSON read as Go reads it (found by the connect fuzz target): the last of a repeated key wins, keys
+    # match whatever their case, a field of the wrong type closes the connection.
+    (b'CONNECT {"verbose":true,"verbose":false}\r\nPING\r\n', b"PONG\r\n"),
+    (b'CONNECT {"verbose":false,"verbose":true}\r\nPING\r\n', b"+OK\r\nPONG\r\n"),
+    (b'CONNECT {"Verbose":false}\r\nPING\r\n', b"PONG\r\n"),
+    (b'CONNECT {"protocol":1.0}\r\nPING\r\n', b"<CLOSED>"),
+    (b'CONNECT {"verbose":"yes"}\r\nPING\r\n', b"<CLOSED>"),
+    # Subjects are bytes: `.` before a combining mark separates tokens, and canonically equivalent spellings differ.
+    (b'CONNECT {"verbose":false}\r\nSUB a.* 1\r\nPUB a.\xcc\x81 1\r\nx\r\nPING\r\n', b"MSG a.\xcc\x81 1 1\r\nx\r\nPONG\r\n"),
+    (b'CONNECT {"verbose":false}\r\nSUB a.\xcc\x81 1\r\nPUB a.\xcc\x81 1\r\nx\r\nPING\r\n', b"MSG a.\xcc\x81 1 1\r\nx\r\nPONG\r\n"),
+    (b'CONNECT {"verbose":false}\r\nSUB \xc3\xa9 1\r\nPUB e\xcc\x81 1\r\nx\r\nPING\r\n', b"PONG\r\n"),
     (b"PING\r\n", b"PONG\r\n"),
     (b"ping\r\n", b"PONG\r\n"),
     (b'CONNECT {"headers":true}\r\nSUB h 1\r\nHPUB h 12 14\r\nNATS/1.0\r\n\r\nhi\r\nPING\r\n',

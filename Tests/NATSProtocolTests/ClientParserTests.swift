@@ -97,6 +97,21 @@ import Testing
         #expect(ConnectOptions.decode(ByteBufferAllocator().buffer(string: "{bad")) == nil)
     }
 
+    /// Go's encoding/json rules, as nats-server 2.9.10 applies them to CONNECT (checked against it over a socket:
+    /// `{"verbose":true,"verbose":false}` gets no +OK, `{"Verbose":true}` does, `{"protocol":1.0}` is closed).
+    @Test func connectOptionsDecodeAsGoDoes() throws {
+        func decode(_ text: String) -> ConnectOptions? { ConnectOptions.decode(ByteBufferAllocator().buffer(string: text)) }
+        #expect(try #require(decode(#"{"verbose":true,"verbose":false}"#)).verbose == false)
+        #expect(try #require(decode(#"{"verbose":false,"verbose":true}"#)).verbose == true)
+        #expect(try #require(decode(#"{"Verbose":false,"ECHO":false,"User":"u"}"#)) == { var o = ConnectOptions(); o.verbose = false; o.echo = false; o.user = "u"; return o }())
+        #expect(try #require(decode(#"{"verbose":null,"name":null,"unknown":[1,{"x":2}]}"#)) == ConnectOptions())
+        #expect(decode(#"{"protocol":1.0}"#) == nil)
+        #expect(decode(#"{"verbose":"yes"}"#) == nil)
+        #expect(decode(#"{"user":5}"#) == nil)
+        #expect(decode(#"[{"verbose":false}]"#) == nil)
+        #expect(decode(#"{"echo":false,}"#) == nil)
+    }
+
     @Test func encodesServerOperations() {
         let allocator = ByteBufferAllocator()
         var out = allocator.buffer(capacity: 0)

@@ -51,4 +51,22 @@ import Testing
             #expect(Set(tree.matches(subject)) == expected, "\(subject)")
         }
     }
+
+    /// Subjects are bytes, as nats-server 2.9.10 treats them (checked over a socket): `.` before a combining mark
+    /// still separates tokens, and canonically equivalent spellings are different subjects.
+    @Test func tokensAreBytesNotCharacters() {
+        let combining = "a.\u{301}"  // "a", then U+0301 alone: one Character ".\u{301}" to Swift
+        #expect(combining.subjectTokens() == ["a", "\u{301}"])
+        var tree = SubjectTree<Int>()
+        tree.insert("a.*", 1)
+        tree.insert(combining, 2)
+        tree.insert("\u{E9}", 3)  // é, precomposed
+        #expect(Set(tree.matches(combining)) == [1, 2])
+        #expect(tree.matches("e\u{301}").isEmpty)  // é, decomposed: another subject
+        #expect(tree.matches("\u{E9}") == [3])
+        let removed = tree.remove(combining, 2)
+        #expect(removed)
+        #expect(tree.matches(combining) == [1])
+        #expect(Subject.overlaps(combining, "a.*"))
+    }
 }

@@ -95,8 +95,8 @@ enum SubjectMapping {
     static func map(_ subject: String, from: String, to: String) -> String {
         if from == to { return subject }
         guard Subject.hasWildcard(from) else { return to }
-        let subjectTokens = subject.split(separator: ".", omittingEmptySubsequences: false)
-        let fromTokens = from.split(separator: ".", omittingEmptySubsequences: false)
+        let subjectTokens = subject.subjectTokens()
+        let fromTokens = from.subjectTokens()
         var captured: [String] = []
         for (i, token) in fromTokens.enumerated() where i < subjectTokens.count {
             if token == "*" { captured.append(String(subjectTokens[i])) }
@@ -104,7 +104,7 @@ enum SubjectMapping {
         }
         var out: [String] = []
         var next = 0
-        for token in to.split(separator: ".", omittingEmptySubsequences: false) {
+        for token in to.subjectTokens() {
             if (token == "*" || token == ">") && next < captured.count {
                 out.append(captured[next]); next += 1
             } else {

@@ -117,7 +117,7 @@ extension JetStreamService {
 
     /// A client's answer to a flow-control request (`$JS.FC.<stream>.<consumer>.<n>`).
     func flowControlAnswered(_ subject: String) {
-        let tokens = subject.split(separator: ".", omittingEmptySubsequences: false)
+        let tokens = subject.subjectTokens()
         guard tokens.count >= 5, let stream = streams.stream(named: String(tokens[2])), let host = stream.consumers[String(tokens[3])] else { return }
         host.flowControlAnswered(subject)
     }

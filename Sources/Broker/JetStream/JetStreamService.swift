@@ -240,7 +240,7 @@ final class JetStreamService: @unchecked Sendable {
     }
 
     private func answer(subject: String, payload: ByteBuffer, reply: String?) async -> String? {
-        let tokens = subject.split(separator: ".", omittingEmptySubsequences: false).dropFirst(2).map(String.init)
+        let tokens = subject.subjectTokens().dropFirst(2).map(String.init)
         let body = Data(payload.readableBytesView)
         guard let operation = tokens.first else { return error("api", .badRequest) }
         switch (operation, tokens.count >= 2 ? tokens[1] : "") {

@@ -46,6 +46,7 @@ extension BrokerServer {
                         figures.disk = file.diskUsage
                         figures.damagedRegionsAtStart = file.recovery.damagedRegions.count
                         figures.recordsLostAtStart = file.recovery.damagedRegions.reduce(0) { $0 + UInt64($1.lostSequences?.count ?? 0) }
+                        figures.framesFoundDamagedByReads = file.framesFoundDamagedByReads.count
                     }
                     details.append(figures)
                 }

@@ -35,6 +35,7 @@ struct ServerSnapshot: Sendable {
         var disk: StreamDiskUsage?
         var damagedRegionsAtStart = 0
         var recordsLostAtStart: UInt64 = 0
+        var framesFoundDamagedByReads = 0
         var subjects: UInt64 = 0
         var maxBytes: Int64 = -1
         var maxMessages: Int64 = -1
@@ -293,7 +294,8 @@ enum MonitoringEndpoints {
                         }
                         // Strata's own figures (the reference has none of these).
                         var strata: [String: Any] = ["damaged_regions_at_start": stream.damagedRegionsAtStart,
-                                                     "records_lost_at_start": stream.recordsLostAtStart]
+                                                     "records_lost_at_start": stream.recordsLostAtStart,
+                                                     "damaged_frames_found_by_reads": stream.framesFoundDamagedByReads]
                         if let disk = stream.disk {
                             strata["segments"] = disk.segments
                             strata["log_disk_bytes"] = disk.logBytes
@@ -343,6 +345,16 @@ enum MonitoringEndpoints {
         }
         if !enabledOnly && !serverOnly, let damaged = s.jetStreamDamaged.first {
             var response = json(["status": "unavailable", "error": "JetStream stream \(damaged) was found damaged at start"])
+            response.status = 503
+            return response
+        }
+        // A stream that is served but holds damaged data (found at start or by a read) until `strata repair`.
+        let streams = s.jetStream?.flatMap(\.streamDetails) ?? []
+        if !enabledOnly && !serverOnly,
+           let damaged = streams.first(where: { $0.damagedRegionsAtStart > 0 || $0.framesFoundDamagedByReads > 0 }) {
+            let found = damaged.damagedRegionsAtStart > 0 ? "at start" : "by a read"
+            var response = json(["status": "unavailable",
+                                 "error": "JetStream stream \(damaged.name) holds damaged data (found \(found)): run strata repair"])
             response.status = 503
             return response
         }

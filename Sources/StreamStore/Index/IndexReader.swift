@@ -136,7 +136,7 @@ struct IndexReader {
     /// The bytes of `filter` before its first wildcard token (`a.b.>` gives `a.b.`).
     static func literalPrefix(_ filter: String) -> [UInt8] {
         var prefix: [UInt8] = []
-        for token in filter.split(separator: ".", omittingEmptySubsequences: false) {
+        for token in filter.subjectTokens() {
             if token == "*" || token == ">" { break }
             prefix.append(contentsOf: token.utf8)
             prefix.append(UInt8(ascii: "."))

@@ -115,6 +115,10 @@ public final class FileStream: @unchecked Sendable {
     /// The write path's figures since the stream was opened (Strata's own metrics).
     public var writeFigures: WriteFigures { shared.statistics.snapshot }
 
+    /// Frames that reads have found damaged since the stream was opened (segment, offset), in log order: damage
+    /// inside the log behind a valid index is found when it is read, not at start. `strata repair` quarantines it.
+    public var framesFoundDamagedByReads: [(segment: UInt64, offset: UInt64)] { readers.damagedFrames }
+
     /// Opens a stream for reading only: no lock (a broker may hold the stream), no recovery, no writer.
     /// Reads see the index as the last commit left it; every write fails with ``StoreError/readOnly``.
     /// The offline tools' `inspect` and `verify` use this.

@@ -17,6 +17,10 @@ final class SegmentReaders: @unchecked Sendable {
     private var handles: [UInt64: any FileHandle] = [:]
     private var frames: [FrameKey: DecodedFrame] = [:]
     private var frameOrder: [FrameKey] = []
+    /// Frames a read found damaged (a checksum that does not match, a body that does not decompress or parse)
+    /// since the stream was opened: recovery trusts a valid index and does not read every frame at start, so
+    /// damage inside the log is found here. Reported by monitoring until `strata repair` quarantines it.
+    private var damaged: Set<FrameKey> = []
     private var decompressors: [Decompressor] = []
     private let frameCapacity: Int
 
@@ -58,7 +62,14 @@ final class SegmentReaders: @unchecked Sendable {
         lock.unlock()
         defer { lock.lock(); decompressors.append(decompressor); lock.unlock() }
         let file = try handle(segment)
-        guard let frame = try DecodedFrame.read(from: file, at: Int64(offset), decompressor: decompressor, dictionaries: dictionaries) else {
+        let read: DecodedFrame?
+        do {
+            read = try DecodedFrame.read(from: file, at: Int64(offset), decompressor: decompressor, dictionaries: dictionaries)
+        } catch StoreError.corrupt(let path, let at, let format) {
+            lock.lock(); damaged.insert(key); lock.unlock()
+            throw StoreError.corrupt(file: path, offset: at, format)
+        }
+        guard let frame = read else {
             throw StoreError.indexMismatch("no frame at offset \(offset) of segment \(segment) (end of file)")
         }
         lock.lock()
@@ -69,6 +80,13 @@ final class SegmentReaders: @unchecked Sendable {
         }
         lock.unlock()
         return frame
+    }
+
+    /// The frames reads found damaged, by segment and offset.
+    var damagedFrames: [(segment: UInt64, offset: UInt64)] {
+        lock.lock()
+        defer { lock.unlock() }
+        return damaged.sorted { ($0.segment, $0.offset) < ($1.segment, $1.offset) }.map { ($0.segment, $0.offset) }
     }
 
     /// Forgets a segment's handle and frames (after compaction replaced or removed it).

@@ -1,0 +1,162 @@
+"""A stopped server's store damaged on disk (issue 13): bit flips and truncations in segments, a deleted index, an
+unreadable stream config. strata-server must start, serve every intact message of every stream, say what it found
+(its log, /healthz, /jsz), change nothing on disk by itself, and `strata repair` must then bring the store back
+to a clean state (`strata verify` exits 0)."""
+import asyncio, glob, json, os, shutil, signal, subprocess, tempfile, urllib.request, urllib.error
+import pytest
+import nats
+from nats.js.api import StreamConfig, ConsumerConfig, AckPolicy
+from conftest import STRATA, ROOT, free_port, wait_for_port
+
+TOOL = os.path.join(ROOT, ".build", "debug", "strata")
+COUNT = 120
+STREAMS = ["INTACT", "FLIP", "TRUNC", "NOINDEX", "CONFIG"]
+
+
+class Running:
+    def __init__(self, store):
+        self.port, self.http = free_port(), free_port()
+        self.process = subprocess.Popen([STRATA, "-a", "127.0.0.1", "-p", str(self.port), "-m", str(self.http), "-js", "-sd", store],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        wait_for_port(self.port, self.process)
+        self.url = f"nats://127.0.0.1:{self.port}"
+
+    def get(self, path):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.http}{path}", timeout=5) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
+
+    def stop(self):
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=20)
+        return self.process.stderr.read().decode()
+
+
+def stream_dir(store, name):
+    return os.path.join(store, "streams", name)
+
+
+def segments(store, name):
+    return sorted(glob.glob(os.path.join(stream_dir(store, name), "**", "*.seg"), recursive=True))
+
+
+def files_and_sizes(store):
+    """The log's segments and the stream configs (the index is derived data, and LMDB's map file changes size)."""
+    return {path: os.path.getsize(path) for path in glob.glob(os.path.join(store, "**"), recursive=True)
+            if os.path.isfile(path) and (path.endswith(".seg") or path.endswith(".json"))}
+
+
+async def fill(url):
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    for name in STREAMS:
+        await js.add_stream(StreamConfig(name=name, subjects=[f"{name.lower()}.>"]))
+        for i in range(COUNT):
+            await js.publish(f"{name.lower()}.{i % 4}", f"{name}-{i}".encode() * 8)
+        await js.add_consumer(name, ConsumerConfig(durable_name="C", ack_policy=AckPolicy.EXPLICIT))
+    await nc.close()
+
+
+async def served(url, name):
+    """The messages a stream serves, by sequence (None when the stream is not served)."""
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    try:
+        info = await js.stream_info(name)
+    except nats.js.errors.NotFoundError:
+        await nc.close()
+        return None
+    messages = {}
+    for sequence in range(1, COUNT + 1):
+        try:
+            messages[sequence] = (await js.get_msg(name, sequence)).data
+        except nats.js.errors.NotFoundError:
+            pass
+    # (a flipped byte inside the log is found when its frame is read, not at start: until `strata repair`, the
+    # index still counts the message the damaged frame held)
+    assert info.state.messages == len(messages) or name == "FLIP", name
+    await nc.close()
+    return messages
+
+
+def expected(name, sequence):
+    return f"{name}-{sequence - 1}".encode() * 8
+
+
+async def test_damaged_store_starts_serves_the_intact_messages_and_repairs():
+    store = tempfile.mkdtemp(prefix="strata-damage-")
+    try:
+        server = Running(store)
+        await fill(server.url)
+        server.stop()
+
+        # The damage: a flipped byte in the middle of FLIP's log, TRUNC's log cut to two thirds, NOINDEX's
+        # index deleted, CONFIG's stream config overwritten with garbage.
+        flip = segments(store, "FLIP")[0]
+        with open(flip, "r+b") as f:
+            f.seek(os.path.getsize(flip) // 2)
+            byte = f.read(1)
+            f.seek(-1, os.SEEK_CUR)
+            f.write(bytes([byte[0] ^ 0x10]))
+        trunc = segments(store, "TRUNC")[-1]
+        os.truncate(trunc, os.path.getsize(trunc) * 2 // 3)
+        index_files = [p for p in glob.glob(os.path.join(stream_dir(store, "NOINDEX"), "**"), recursive=True)
+                       if os.path.isfile(p) and not p.endswith(".seg") and not p.endswith(".json")]
+        assert index_files
+        for path in index_files:
+            os.remove(path)
+        config_path = os.path.join(stream_dir(store, "CONFIG"), "jetstream.json")
+        backup = open(config_path, "rb").read()
+        with open(config_path, "wb") as f:
+            f.write(b"{\"config\": {\"name\": \"CONFIG\", \x00garbage")
+        before = files_and_sizes(store)
+
+        server = Running(store)
+        intact = await served(server.url, "INTACT")
+        assert intact == {s: expected("INTACT", s) for s in range(1, COUNT + 1)}
+        rebuilt = await served(server.url, "NOINDEX")
+        assert rebuilt == {s: expected("NOINDEX", s) for s in range(1, COUNT + 1)}
+        for name in ("FLIP", "TRUNC"):
+            messages = await served(server.url, name)
+            assert messages and len(messages) < COUNT, f"{name}: {len(messages or {})} served"
+            assert all(data == expected(name, s) for s, data in messages.items()), name
+        flipped = await served(server.url, "FLIP")
+        assert len(flipped) >= COUNT - 5, f"one flipped byte cost {COUNT - len(flipped)} messages"
+        truncated = await served(server.url, "TRUNC")
+        assert sorted(truncated) == list(range(1, len(truncated) + 1)), "a cut tail loses only the tail"
+        assert await served(server.url, "CONFIG") is None
+
+        status, health = server.get("/healthz")
+        assert status == 503 and "CONFIG" in health["error"], health
+        _, jsz = server.get("/jsz?streams=true")
+        details = {s["name"]: s for a in jsz["account_details"] for s in a["stream_detail"]}
+        assert set(details) == {"INTACT", "FLIP", "TRUNC", "NOINDEX"}
+        # FLIP's damage was found by the reads above; TRUNC's cut tail at start (in the log, not in health).
+        assert details["FLIP"]["x_strata"]["damaged_frames_found_by_reads"] >= 1, details["FLIP"]
+        log = server.stop()
+        assert "CONFIG" in log and "not served" in log, log[-3000:]
+        assert "stream TRUNC recovered" in log, log[-3000:]
+        # Nothing was deleted or shortened, except the partial frame at the cut tail (a write that never completed,
+        # so never acknowledged: Specs/Recovery.md): the damaged files are still there for repair or forensics.
+        after = files_and_sizes(store)
+        for path, size in before.items():
+            slack = 200 if path == trunc else 0
+            assert path in after and after[path] >= size - slack, f"{path} changed from {size} to {after.get(path)}"
+
+        # The operator's way back: repair the streams, put the config back from a backup, verify.
+        repair = subprocess.run([TOOL, "repair", store], capture_output=True, text=True)
+        assert repair.returncode == 0, repair.stdout + repair.stderr
+        with open(config_path, "wb") as f:
+            f.write(backup)
+        verify = subprocess.run([TOOL, "verify", store], capture_output=True, text=True)
+        assert verify.returncode == 0, verify.stdout + verify.stderr
+        server = Running(store)
+        health = server.get("/healthz")
+        assert health == (200, {"status": "ok"}), (health, repair.stdout)
+        assert await served(server.url, "FLIP") == flipped
+        assert await served(server.url, "CONFIG") == {s: expected("CONFIG", s) for s in range(1, COUNT + 1)}
+        server.stop()
+    finally:
+        shutil.rmtree(store, ignore_errors=True)
