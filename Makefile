@@ -9,7 +9,7 @@ PY := .build-py/bin/python
 DATA ?= data
 PORT ?= 4222
 
-.PHONY: deps test-deps build release run test unit-test integration-test crash-test soak soak-reclaim soak-backpressure bench fuzz-config dist dist-test clean
+.PHONY: deps test-deps build release run test unit-test integration-test crash-test soak soak-reclaim soak-backpressure bench fuzz fuzz-merge fuzz-seeds crash-loop dist dist-test clean
 
 define apt_install
 	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -62,13 +62,30 @@ dist: deps
 dist-test: dist test-deps
 	cd Tests/Dist && ../../$(PY) -m pytest -q
 
-# libFuzzer over the config parser (NATSConfig compiled with Tests/Fuzz/ConfigParserFuzz.swift, ASan on), seeded
-# with the golden files, for FUZZ_SECONDS (60); a crash leaves its input as crash-* in the repository root.
-fuzz-config:
-	mkdir -p .build/fuzz .build/fuzz/corpus && cp Tests/NATSConfigTests/Golden/*.conf .build/fuzz/corpus/
-	swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name NATSConfig Sources/NATSConfig/*.swift \
-	  Tests/Fuzz/ConfigParserFuzz.swift -o .build/fuzz/config-parser
-	.build/fuzz/config-parser -max_total_time=$${FUZZ_SECONDS:-60} -max_len=4096 -timeout=5 -rss_limit_mb=2048 .build/fuzz/corpus
+# libFuzzer over every target of Tests/Fuzz (protocol, CONNECT, JetStream API, acks, config, segments, records,
+# consumer state, index values), with AddressSanitizer: FUZZ_SECONDS each (60), FUZZ_RUNS to stop a target at that
+# many executions, FUZZ_TARGETS to choose, FUZZ_SANITIZER=undefined for UBSan. Prints executions per target
+# (.build-fuzz/report.txt); a crash leaves its input in .build-fuzz/crashes/<target>/. `make test` replays the
+# kept corpora (FuzzCorpusTests).
+fuzz: deps
+	Tools/fuzz/run.sh
+
+# Folds what `make fuzz` found into the kept corpora, minimised (libFuzzer -merge=1: only inputs that add coverage).
+fuzz-merge: deps
+	for t in $$(ls .build-fuzz/corpus); do \
+	  .build-fuzz/$${FUZZ_SANITIZER:-address}/release/strata-fuzz $$t -merge=1 Tests/Fuzz/Corpus/$$t .build-fuzz/corpus/$$t; done
+
+# Re-seeds the corpora: client traffic recorded from nats-py through a proxy, and the store's own encodings.
+fuzz-seeds: build test-deps
+	$(PY) Tools/fuzz/capture_seeds.py
+	cd Tests/Fuzz && $(SWIFT) build --build-path ../../.build-fuzz-debug --product strata-fuzz
+	.build-fuzz-debug/debug/strata-fuzz --write-seeds Tests/Fuzz/Corpus
+
+# The whole server killed with SIGKILL under JetStream load, STRATA_CRASH_LOOP_ROUNDS rounds (50), then a SIGTERM
+# under load; every acknowledged publish and AckSync checked (Tests/Integration/test_crash_loop.py).
+crash-loop: test-deps
+	$(SWIFT) build --product strata-server
+	cd Tests/Integration && STRATA_CRASH_LOOP_ROUNDS=$${STRATA_CRASH_LOOP_ROUNDS:-50} ../../$(PY) -m pytest -q -s test_crash_loop.py
 
 # A longer crash loop than the one in `make test` (STRATA_CRASH_ROUNDS rounds).
 crash-test: deps

@@ -72,7 +72,10 @@ public struct StoredConsumerState: Equatable, Sendable {
         for _ in 0..<count {
             guard let delta = reader.unsigned(), let consumerSeq = reader.unsigned(), let deliveredAt = reader.signed(),
                   let deliveries = reader.unsigned(), let deadline = reader.signed() else { return nil }
-            sequence += delta
+            // (damaged bytes may hold any value: a sum past UInt64 or a count past Int is damage, not a trap)
+            let (next, overflow) = sequence.addingReportingOverflow(delta)
+            guard !overflow, deliveries <= UInt64(Int.max) else { return nil }
+            sequence = next
             state.pending[sequence] = .init(consumerSeq: consumerSeq, deliveredAt: deliveredAt, deliveries: Int(deliveries), deadline: deadline)
         }
         guard let queued = reader.unsigned() else { return nil }

@@ -54,6 +54,12 @@ public final class Environment: @unchecked Sendable {
             try check(mdb_env_set_maxdbs(env, settings.maxDatabases), "mdb_env_set_maxdbs")
             try check(mdb_env_set_maxreaders(env, settings.maxReaders), "mdb_env_set_maxreaders")
             try check(mdb_env_open(env, path, settings.flags, 0o644), "mdb_env_open(\(path))")
+            // (a file keeps the map size it was last used with, and LMDB opens it with the larger of the two: the
+            // map is set back to the size asked for, which LMDB raises to what the data needs)
+            var info = MDB_envinfo()
+            mdb_env_info(env, &info)
+            if mapSize < info.me_mapsize { _ = mdb_env_set_mapsize(env, mapSize); mdb_env_info(env, &info) }
+            if settings.flags & UInt32(MDB_WRITEMAP) != 0 { try reserveSpace(env, info.me_mapsize) }
         } catch {
             mdb_env_close(env)
             throw error
@@ -140,7 +146,27 @@ public final class Environment: @unchecked Sendable {
     public func growMap() throws {
         resizeLock.lockExclusive()
         defer { resizeLock.unlock() }
-        try check(mdb_env_set_mapsize(handle, mapSize * 2), "mdb_env_set_mapsize")
+        let old = mapSize
+        try check(mdb_env_set_mapsize(handle, old * 2), "mdb_env_set_mapsize")
+        guard settings.flags & UInt32(MDB_WRITEMAP) != 0 else { return }
+        do {
+            try Environment.reserveSpace(handle, old * 2)
+        } catch {
+            // (the map goes back to what has room on disk; the write that needed more fails with the error)
+            _ = mdb_env_set_mapsize(handle, old)
+            throw error
+        }
+    }
+
+    /// Allocates the map file's blocks up to `size`. With `MDB_WRITEMAP` LMDB writes pages through the mapping
+    /// of a file it only extends (sparse): on a full file system, the first store to a page without a block is a
+    /// SIGBUS that kills the process. Allocated first, a full disk is an error (`ENOSPC`) that the write returns.
+    private static func reserveSpace(_ env: OpaquePointer, _ size: Int) throws {
+        var fd: Int32 = -1
+        try check(mdb_env_get_fd(env, &fd), "mdb_env_get_fd")
+        let code = posix_fallocate(fd, 0, off_t(size))
+        // (EINVAL / EOPNOTSUPP: a file system that cannot allocate ahead; the mapping then stays sparse, as before)
+        if code != 0 && code != EINVAL && code != EOPNOTSUPP { throw LMDBError(code: code, operation: "posix_fallocate(\(size) bytes)") }
     }
 
     /// Flushes committed data to disk (needed with ``Durability/deferred``).
@@ -225,14 +251,25 @@ public final class Environment: @unchecked Sendable {
         let trial = try Environment.open(copy, mapSize: mapSize, settings: settings)
         let matches: Bool
         do { matches = try reopenAll(trial) } catch { mdb_env_close(trial); throw error }
+        // The pages the compacted data uses: the copy is cut to them (opening it allocated its whole map).
+        var trialInfo = MDB_envinfo(), trialStat = MDB_stat()
+        mdb_env_info(trial, &trialInfo)
+        mdb_env_stat(trial, &trialStat)
+        let used = (trialInfo.me_last_pgno + 1) * Int(trialStat.ms_psize)
         mdb_env_close(trial)
+        guard truncate(copy + "/data.mdb", off_t(used)) == 0 else { throw LMDBError(code: errno, operation: "truncate(\(copy)/data.mdb)") }
         guard matches else { throw LMDBError(code: MDB_INCOMPATIBLE, operation: "compact: database handles would change") }
 
         mdb_env_close(handle)
         do {
             guard rename(copy + "/data.mdb", path + "/data.mdb") == 0 else { throw LMDBError(code: errno, operation: "rename(\(copy)/data.mdb)") }
             try fm.sync(path)
-            handle = try Environment.open(path, mapSize: mapSize, settings: settings)
+            // The map fitted to the compacted file (twice it, in the doubling steps from the old size down): with
+            // MDB_WRITEMAP the whole map is allocated on disk (reserveSpace), so the old peak map would keep the
+            // blocks the compaction gave back.
+            var fitted = mapSize
+            while fitted / 2 >= used * 2 && fitted / 2 >= 64 << 10 { fitted /= 2 }
+            handle = try Environment.open(path, mapSize: fitted, settings: settings)
             _ = try reopenAll(handle)
         } catch {
             closedBecause = "environment \(path) closed after a failed compaction (\(error)); reopen it"

@@ -22,6 +22,16 @@ public final class Decompressor: @unchecked Sendable {
         if produced != size { throw ZstdError.sizeMismatch(expected: size, actual: produced) }
     }
 
+    /// The decompressed size a zstd frame declares in its header, read without decompressing; nil when the
+    /// header does not say (or is not a zstd frame header). Lets a reader refuse a frame whose declared size
+    /// disagrees with what it expects before it allocates room for it.
+    public static func declaredContentSize(of input: UnsafeRawBufferPointer) -> UInt64? {
+        guard let base = input.baseAddress else { return nil }
+        let size = ZSTD_getFrameContentSize(base, input.count)
+        // (ZSTD_CONTENTSIZE_UNKNOWN is 0ULL - 1, ZSTD_CONTENTSIZE_ERROR 0ULL - 2)
+        return size >= UInt64.max - 1 ? nil : size
+    }
+
     public func decompress(_ input: [UInt8], size: Int, dictionary: Dictionary? = nil) throws -> [UInt8] {
         var out = [UInt8](repeating: 0, count: size)
         try input.withUnsafeBytes { (src) throws in

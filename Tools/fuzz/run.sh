@@ -3,7 +3,8 @@
 # every target (or those named in FUZZ_TARGETS) for FUZZ_SECONDS each over a working copy of its kept corpus,
 # and prints the executions each made. New inputs stay in .build-fuzz/corpus/<target>; `make fuzz-merge` folds
 # them, minimised, into Tests/Fuzz/Corpus. A crash leaves its input in .build-fuzz/crashes/<target>/.
-#   FUZZ_SECONDS (default 60)   FUZZ_TARGETS (default: all)   FUZZ_SANITIZER (address, or undefined)
+#   FUZZ_SECONDS (default 60)   FUZZ_RUNS (stop a target after this many executions; default: no limit)
+#   FUZZ_TARGETS (default: all)   FUZZ_SANITIZER (address, or undefined)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -26,7 +27,7 @@ for target in $targets; do
   max=$(case $target in segment|records|client-protocol) echo 16384;; *) echo 4096;; esac)
   log=$build/$target.log
   status=0
-  "$binary" "$target" -max_total_time="$seconds" -max_len="$max" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+  "$binary" "$target" -max_total_time="$seconds" -runs="${FUZZ_RUNS:--1}" -max_len="$max" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
     -artifact_prefix="$build/crashes/$target/" "$build/corpus/$target" >"$log" 2>&1 || status=$?
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)

@@ -38,11 +38,13 @@ final class JetStreamService: @unchecked Sendable {
 
     func nextRequestID() -> UInt64 { requestLock.withLock { lastRequestID += 1; return lastRequestID } }
 
-    /// Streams whose poisoning has been logged (once each).
-    private var poisonedLogged: Set<ObjectIdentifier> = []
-    /// True when the stream's failure was logged before; marks it logged.
-    func failureLogged(_ stream: StreamManager.Managed) -> Bool {
-        requestLock.withLock { !poisonedLogged.insert(ObjectIdentifier(stream.store)).inserted }
+    /// The last write failure logged for each stream: a failure is logged when it differs from the stream's
+    /// previous one (a full disk refuses every publish; the log says so once, not once per publish).
+    private var failuresLogged: [ObjectIdentifier: String] = [:]
+    /// True when this failure is the one logged last for the stream; records it otherwise.
+    func failureLogged(_ stream: StreamManager.Managed, _ error: StoreError) -> Bool {
+        let text = "\(error)"
+        return requestLock.withLock { failuresLogged.updateValue(text, forKey: ObjectIdentifier(stream.store)) == text }
     }
 
     /// The account's own limits (`accounts { A: { jetstream { max_mem, max_file, max_streams, max_consumers } } }`),
@@ -138,8 +140,12 @@ final class JetStreamService: @unchecked Sendable {
                     acks.append(OutboundMessage(to: reply, payload: ByteBuffer(string: json), oneOff: true))
                 }
             case .failure(let error):
-                if case .needsRecovery = error, !failureLogged(stream) {
-                    logger.error("stream \(name) refuses writes until the server restarts: \(error)")
+                if !failureLogged(stream, error) {
+                    if case .needsRecovery = error {
+                        logger.error("stream \(name) refuses writes until the server restarts: \(error)")
+                    } else {
+                        logger.warning("stream \(name) could not store a message: \(error)")
+                    }
                 }
                 if let reply = replies[i] { acks.append(Self.pubAck(to: reply, stream: name, error: Self.apiError(for: error))) }
             }

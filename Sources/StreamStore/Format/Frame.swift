@@ -100,6 +100,11 @@ public enum Frame {
                     throw FormatError.decompressionFailed("dictionary \(header.dictionaryID): \(error)")
                 }
             }
+            // The zstd frame's own header declares its size: a frame header whose raw length disagrees (damage behind
+            // a matching CRC, or a crafted file) is refused before room for it is allocated (up to 2 GiB otherwise).
+            guard Decompressor.declaredContentSize(of: body) == UInt64(header.rawLength) else {
+                throw FormatError.decompressionFailed("frame declares \(header.rawLength) raw bytes, its zstd body \(Decompressor.declaredContentSize(of: body).map(String.init) ?? "does not say")")
+            }
             var area = [UInt8](repeating: 0, count: Int(header.rawLength))
             do {
                 try area.withUnsafeMutableBytes { (dst) throws in

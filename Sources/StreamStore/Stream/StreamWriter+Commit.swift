@@ -242,8 +242,15 @@ extension StreamWriter {
     private func preallocate(through end: Int64) throws {
         guard end > allocatedEnd else { return }
         let target = max(end, allocatedEnd + Preallocation.extent(activeSize: activeSize))
-        try active.write([UInt8](repeating: 0, count: Int(target - allocatedEnd)), at: allocatedEnd)
-        allocatedEnd = target
+        do {
+            try active.write([UInt8](repeating: 0, count: Int(target - allocatedEnd)), at: allocatedEnd)
+            allocatedEnd = target
+        } catch where target > end {
+            // The extent is a speed-up: on a file system too full for it (up to 4 MiB), zero only what these
+            // frames need, so that a disk with room for the frames keeps taking them.
+            try active.write([UInt8](repeating: 0, count: Int(end - allocatedEnd)), at: allocatedEnd)
+            allocatedEnd = end
+        }
     }
 
     func ensureWritable() throws {

@@ -1,0 +1,79 @@
+"""A store on a file system that fills up during publishing (issue 13): a small tmpfs the test mounts (root only;
+skipped where mounting is not allowed: the engine's fault-injecting file system covers ENOSPC below the broker).
+Publishes get an error pub ack, nothing acknowledged is lost, the server keeps serving reads, and it accepts
+publishes again once space is freed, without a restart."""
+import asyncio, os, shutil, signal, subprocess, tempfile
+import pytest
+import nats
+from nats.js.api import StreamConfig
+from conftest import STRATA, free_port, wait_for_port
+
+
+@pytest.fixture
+def small_fs():
+    mount = tempfile.mkdtemp(prefix="strata-full-")
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", mount]).returncode != 0:
+        os.rmdir(mount)
+        pytest.skip("cannot mount a small tmpfs here")
+    yield mount
+    subprocess.run(["umount", "-l", mount])
+    os.rmdir(mount)
+
+
+def start(store, port):
+    process = subprocess.Popen([STRATA, "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", store],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    wait_for_port(port, process)
+    return process
+
+
+async def test_full_disk_refuses_publishes_keeps_serving_and_recovers_when_space_is_freed(small_fs):
+    store = os.path.join(small_fs, "store")
+    ballast = os.path.join(small_fs, "ballast")
+    with open(ballast, "wb") as f:
+        f.write(os.urandom(3 << 20))
+    port = free_port()
+    process = start(store, port)
+    try:
+        nc = await nats.connect(f"nats://127.0.0.1:{port}")
+        js = nc.jetstream()
+        await js.add_stream(StreamConfig(name="FULL", subjects=["full.>"]))
+        acked, refusal = {}, None
+        for i in range(10_000):
+            payload = os.urandom(4096)  # (incompressible: each message costs its size on disk)
+            try:
+                ack = await js.publish("full.data", payload, timeout=10)
+            except nats.js.errors.APIError as error:
+                refusal = error
+                break
+            acked[ack.seq] = payload
+        assert refusal is not None, "the file system never filled"
+        assert len(acked) > 100
+        print(f"\nrefused after {len(acked)} acknowledged publishes: {refusal.code} {refusal.err_code} {refusal.description}")
+        assert refusal.code in (500, 503), refusal
+        # Still serving: every acknowledged message reads back, and the next publish is refused the same way.
+        for sequence in list(acked)[:: max(1, len(acked) // 50)] + [max(acked)]:
+            assert (await js.get_msg("FULL", sequence)).data == acked[sequence]
+        with pytest.raises(nats.js.errors.APIError):
+            await js.publish("full.data", os.urandom(4096), timeout=10)
+        assert process.poll() is None
+        # Space freed: publishes are accepted again, without a restart.
+        os.remove(ballast)
+        ack = await js.publish("full.data", b"after", timeout=10)
+        acked[ack.seq] = b"after"
+        await nc.close()
+
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
+        process = start(store, port)
+        nc = await nats.connect(f"nats://127.0.0.1:{port}")
+        js = nc.jetstream()
+        info = await js.stream_info("FULL")
+        for sequence, payload in acked.items():
+            assert (await js.get_msg("FULL", sequence)).data == payload, sequence
+        assert info.state.last_seq == max(acked)
+        await nc.close()
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
