@@ -9,7 +9,7 @@ PY := .build-py/bin/python
 DATA ?= data
 PORT ?= 4222
 
-.PHONY: deps test-deps build release run test unit-test integration-test crash-test soak soak-reclaim soak-backpressure bench fuzz fuzz-merge fuzz-seeds crash-loop dist dist-test clean
+.PHONY: deps test-deps build release run test unit-test integration-test crash-test soak soak-reclaim soak-backpressure bench fuzz fuzz-merge fuzz-seeds crash-loop load dist dist-test clean
 
 define apt_install
 	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -86,6 +86,13 @@ fuzz-seeds: build test-deps
 crash-loop: test-deps
 	$(SWIFT) build --product strata-server
 	cd Tests/Integration && STRATA_CRASH_LOOP_ROUNDS=$${STRATA_CRASH_LOOP_ROUNDS:-50} ../../$(PY) -m pytest -q -s test_crash_loop.py
+
+# Connections, fan-out and a slow consumer at scale, Strata and nats-server side by side, with RSS figures
+# (Tests/Integration/test_load.py): STRATA_LOAD_CONNECTIONS (10,000) and STRATA_LOAD_SUBSCRIBERS (1,000).
+load: test-deps
+	$(SWIFT) build --product strata-server
+	cd Tests/Integration && STRATA_LOAD_CONNECTIONS=$${STRATA_LOAD_CONNECTIONS:-10000} \
+	  STRATA_LOAD_SUBSCRIBERS=$${STRATA_LOAD_SUBSCRIBERS:-1000} ../../$(PY) -m pytest -q -s test_load.py
 
 # A longer crash loop than the one in `make test` (STRATA_CRASH_ROUNDS rounds).
 crash-test: deps
