@@ -1,6 +1,6 @@
 """Fixtures that start real servers on free loopback ports: the built strata-server, and the reference
 nats-server (Debian package) when it is installed."""
-import json, os, shutil, socket, subprocess, time, tempfile
+import json, os, shutil, signal, socket, subprocess, time, tempfile, urllib.error, urllib.request
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -47,6 +47,31 @@ class Server:
                 self.process.wait()
         if getattr(self, "store", None):
             shutil.rmtree(self.store, ignore_errors=True)
+
+
+class StoreServer:
+    """strata-server with JetStream on a given store, a monitoring port, and its log (stderr) kept for `stop()`."""
+    def __init__(self, store, env=None):
+        self.port, self.http = free_port(), free_port()
+        self.process = subprocess.Popen([STRATA, "-a", "127.0.0.1", "-p", str(self.port), "-m", str(self.http), "-js", "-sd", store],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                        env=None if env is None else {**os.environ, **env})
+        wait_for_port(self.port, self.process)
+        self.url = f"nats://127.0.0.1:{self.port}"
+
+    def get(self, path):
+        """(status, decoded JSON) of a monitoring endpoint."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.http}{path}", timeout=5) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
+
+    def stop(self):
+        """SIGTERM; the server's log."""
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=20)
+        return self.process.stderr.read().decode()
 
 
 def start_strata(*extra):

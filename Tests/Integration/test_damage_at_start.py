@@ -2,36 +2,15 @@
 unreadable stream config. strata-server must start, serve every intact message of every stream, say what it found
 (its log, /healthz, /jsz), change nothing on disk by itself, and `strata repair` must then bring the store back
 to a clean state (`strata verify` exits 0)."""
-import asyncio, glob, json, os, shutil, signal, subprocess, tempfile, urllib.request, urllib.error
+import asyncio, glob, json, os, shutil, subprocess, tempfile
 import pytest
 import nats
 from nats.js.api import StreamConfig, ConsumerConfig, AckPolicy
-from conftest import STRATA, ROOT, free_port, wait_for_port
+from conftest import ROOT, StoreServer
 
 TOOL = os.path.join(ROOT, ".build", "debug", "strata")
 COUNT = 120
 STREAMS = ["INTACT", "FLIP", "TRUNC", "NOINDEX", "CONFIG"]
-
-
-class Running:
-    def __init__(self, store):
-        self.port, self.http = free_port(), free_port()
-        self.process = subprocess.Popen([STRATA, "-a", "127.0.0.1", "-p", str(self.port), "-m", str(self.http), "-js", "-sd", store],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        wait_for_port(self.port, self.process)
-        self.url = f"nats://127.0.0.1:{self.port}"
-
-    def get(self, path):
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.http}{path}", timeout=5) as r:
-                return r.status, json.loads(r.read())
-        except urllib.error.HTTPError as e:
-            return e.code, json.loads(e.read())
-
-    def stop(self):
-        self.process.send_signal(signal.SIGTERM)
-        self.process.wait(timeout=20)
-        return self.process.stderr.read().decode()
 
 
 def stream_dir(store, name):
@@ -88,7 +67,7 @@ def expected(name, sequence):
 async def test_damaged_store_starts_serves_the_intact_messages_and_repairs():
     store = tempfile.mkdtemp(prefix="strata-damage-")
     try:
-        server = Running(store)
+        server = StoreServer(store)
         await fill(server.url)
         server.stop()
 
@@ -113,7 +92,7 @@ async def test_damaged_store_starts_serves_the_intact_messages_and_repairs():
             f.write(b"{\"config\": {\"name\": \"CONFIG\", \x00garbage")
         before = files_and_sizes(store)
 
-        server = Running(store)
+        server = StoreServer(store)
         intact = await served(server.url, "INTACT")
         assert intact == {s: expected("INTACT", s) for s in range(1, COUNT + 1)}
         rebuilt = await served(server.url, "NOINDEX")
@@ -152,7 +131,7 @@ async def test_damaged_store_starts_serves_the_intact_messages_and_repairs():
             f.write(backup)
         verify = subprocess.run([TOOL, "verify", store], capture_output=True, text=True)
         assert verify.returncode == 0, verify.stdout + verify.stderr
-        server = Running(store)
+        server = StoreServer(store)
         health = server.get("/healthz")
         assert health == (200, {"status": "ok"}), (health, repair.stdout)
         assert await served(server.url, "FLIP") == flipped

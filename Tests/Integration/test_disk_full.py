@@ -6,7 +6,7 @@ import asyncio, os, shutil, signal, subprocess, tempfile
 import pytest
 import nats
 from nats.js.api import StreamConfig
-from conftest import STRATA, free_port, wait_for_port
+from conftest import StoreServer
 
 
 @pytest.fixture
@@ -20,22 +20,15 @@ def small_fs():
     os.rmdir(mount)
 
 
-def start(store, port):
-    process = subprocess.Popen([STRATA, "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", store],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    wait_for_port(port, process)
-    return process
-
-
 async def test_full_disk_refuses_publishes_keeps_serving_and_recovers_when_space_is_freed(small_fs):
     store = os.path.join(small_fs, "store")
     ballast = os.path.join(small_fs, "ballast")
     with open(ballast, "wb") as f:
         f.write(os.urandom(3 << 20))
-    port = free_port()
-    process = start(store, port)
+    server = StoreServer(store)
+    process = server.process
     try:
-        nc = await nats.connect(f"nats://127.0.0.1:{port}")
+        nc = await nats.connect(server.url)
         js = nc.jetstream()
         await js.add_stream(StreamConfig(name="FULL", subjects=["full.>"]))
         acked, refusal = {}, None
@@ -57,16 +50,21 @@ async def test_full_disk_refuses_publishes_keeps_serving_and_recovers_when_space
         with pytest.raises(nats.js.errors.APIError):
             await js.publish("full.data", os.urandom(4096), timeout=10)
         assert process.poll() is None
+        status, health = server.get("/healthz")
+        assert status == 503 and "FULL cannot store messages" in health["error"] and "No space left" in health["error"], health
         # Space freed: publishes are accepted again, without a restart.
         os.remove(ballast)
         ack = await js.publish("full.data", b"after", timeout=10)
         acked[ack.seq] = b"after"
+        assert server.get("/healthz") == (200, {"status": "ok"})
         await nc.close()
 
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=20) == 0
-        process = start(store, port)
-        nc = await nats.connect(f"nats://127.0.0.1:{port}")
+        log = server.stop()
+        assert process.returncode == 0
+        assert "stream FULL could not store a message" in log and "stream FULL stores messages again" in log, log
+        server = StoreServer(store)
+        process = server.process
+        nc = await nats.connect(server.url)
         js = nc.jetstream()
         info = await js.stream_info("FULL")
         for sequence, payload in acked.items():

@@ -248,11 +248,15 @@ final class ConsumerHost: @unchecked Sendable {
     func flush() { save(always: false, durable: false) { _ in } }
 
     /// Writes the current state whether or not it changed, and with `durable` syncs the index; `completion`
-    /// runs once it is stored. An AckSync's reply waits for this: the state queued before it may still be
-    /// on its way to the store, and this save is queued after it.
-    func flush(durable: Bool, completion: @escaping @Sendable () -> Void) {
-        save(always: true, durable: durable) { _ in completion() }
+    /// runs once it is stored, with false when the store refused it (a full or read-only file system; logged).
+    /// An AckSync's reply waits for this: the state queued before it may still be on its way to the store,
+    /// and this save is queued after it.
+    func flush(durable: Bool, completion: @escaping @Sendable (_ stored: Bool) -> Void) {
+        save(always: true, durable: durable) { outcome in completion(outcome != .refused) }
     }
+
+    /// What became of a state snapshot handed to the store.
+    private enum SaveOutcome { case stored, nothingToStore, refused }
 
     private func markDirty() {
         let schedule: Bool = lock.withLock {
@@ -426,8 +430,9 @@ final class ConsumerHost: @unchecked Sendable {
 
     /// Takes a snapshot of the state (when `always`, or when it changed) and queues it for the store, under
     /// `saveLock` so that snapshots reach the store in the order they were taken. `completion` gets whether
-    /// a record was stored (false: nothing to store, deleted, or the store refused, which is logged).
-    private func save(always: Bool, durable: Bool, completion: @escaping @Sendable (Bool) -> Void) {
+    /// a record was stored, there was nothing to store (unchanged, deleted, or the server stopping after its
+    /// final flush was queued), or the store refused it, which is logged.
+    private func save(always: Bool, durable: Bool, completion: @escaping @Sendable (SaveOutcome) -> Void) {
         saveLock.lock()
         defer { saveLock.unlock() }
         let snapshot: ConsumerEngine? = lock.withLock {
@@ -435,7 +440,7 @@ final class ConsumerHost: @unchecked Sendable {
             dirty = false
             return engine
         }
-        guard let engine = snapshot else { completion(false); return }
+        guard let engine = snapshot else { completion(.nothingToStore); return }
         let config: Data = lock.withLock {
             // A config is plain Codable data: encoding it cannot fail.
             if encodedConfig == nil { encodedConfig = (try? JSONEncoder().encode(engine.config)) ?? Data() }
@@ -449,12 +454,12 @@ final class ConsumerHost: @unchecked Sendable {
         store.saveConsumer(record, durable: durable) { result in
             switch result {
             case .success:
-                completion(true)
+                completion(.stored)
             case .failure(.closed):
-                completion(false)  // the server is stopping: the flush at shutdown was queued before
+                completion(.nothingToStore)  // the server is stopping: the flush at shutdown was queued before
             case .failure(let error):
                 logger.error("consumer \(name): state not stored: \(error)")
-                completion(false)
+                completion(.refused)
             }
         }
     }

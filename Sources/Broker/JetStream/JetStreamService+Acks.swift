@@ -84,9 +84,11 @@ extension JetStreamService {
             if retained { host.onAcknowledged(released) {} }
             return true
         }
-        // An AckSync is answered once its state is stored and synced, and what it released is removed.
+        // An AckSync is answered once its state is stored and synced, and what it released is removed. When the
+        // store refuses the state (a full or read-only file system) it is not answered: the client's AckSync
+        // times out (an empty reply is all the protocol has, and it means stored), and the message is redelivered.
         let barrier = CompletionBarrier(count: retained ? 2 : 1, then: confirm)
-        host.flush(durable: true) { barrier.arrive() }
+        host.flush(durable: true) { stored in if stored { barrier.arrive() } }
         if retained { host.onAcknowledged(released) { barrier.arrive() } }
         return true
     }

@@ -38,14 +38,26 @@ final class JetStreamService: @unchecked Sendable {
 
     func nextRequestID() -> UInt64 { requestLock.withLock { lastRequestID += 1; return lastRequestID } }
 
-    /// The last write failure logged for each stream: a failure is logged when it differs from the stream's
-    /// previous one (a full disk refuses every publish; the log says so once, not once per publish).
-    private var failuresLogged: [ObjectIdentifier: String] = [:]
+    /// Each stream's write failure since its last successful write (a full disk, a read-only file system, a
+    /// failed sync): reported by `/healthz` and `/jsz`, and logged when it differs from the stream's previous
+    /// one (a full disk refuses every publish; the log says so once, not once per publish).
+    private var writeFailures: [ObjectIdentifier: String] = [:]
     /// True when this failure is the one logged last for the stream; records it otherwise.
     func failureLogged(_ stream: StreamManager.Managed, _ error: StoreError) -> Bool {
         let text = "\(error)"
-        return requestLock.withLock { failuresLogged.updateValue(text, forKey: ObjectIdentifier(stream.store)) == text }
+        return requestLock.withLock { writeFailures.updateValue(text, forKey: ObjectIdentifier(stream.store)) == text }
     }
+    /// Forgets the stream's write failure (after a successful write, or when it is deleted); true when there was one.
+    private func clearWriteFailure(_ stream: StreamManager.Managed) -> Bool {
+        requestLock.withLock { writeFailures.removeValue(forKey: ObjectIdentifier(stream.store)) != nil }
+    }
+    /// The stream's write failure since its last successful write, if any; for a stream opened read-only
+    /// (its file system was read-only at start), that.
+    func writeFailure(of stream: StreamManager.Managed) -> String? {
+        if let file = stream.store as? FileStream, file.isReadOnly { return Self.servedReadOnly }
+        return requestLock.withLock { writeFailures[ObjectIdentifier(stream.store)] }
+    }
+    static let servedReadOnly = "served read-only: its file system was read-only at start (restart once it is writable)"
 
     /// The account's own limits (`accounts { A: { jetstream { max_mem, max_file, max_streams, max_consumers } } }`),
     /// reported by `$JS.API.INFO`; -1: none. Memory and file bytes are also the store's limits when they are
@@ -53,11 +65,12 @@ final class JetStreamService: @unchecked Sendable {
     let accountLimits: AccountSettings.JetStreamLimits
 
     init(storeDirectory: String, sync: StreamConfig.SyncPolicy = .always, maxMemoryStore: Int64 = -1, maxFileStore: Int64 = -1,
-         accountLimits: AccountSettings.JetStreamLimits = AccountSettings.JetStreamLimits()) throws {
+         accountLimits: AccountSettings.JetStreamLimits = AccountSettings.JetStreamLimits(),
+         fileSystem: any FileSystem = POSIXFileSystem()) throws {
         func lower(_ server: Int64, _ account: Int64) -> Int64 { account < 0 ? server : server < 0 ? account : min(server, account) }
         self.accountLimits = accountLimits
         streams = try StreamManager(storeDirectory: storeDirectory, sync: sync, maxMemoryStore: lower(maxMemoryStore, accountLimits.maxMemory),
-                                    maxFileStore: lower(maxFileStore, accountLimits.maxFile))
+                                    maxFileStore: lower(maxFileStore, accountLimits.maxFile), fileSystem: fileSystem)
     }
 
     // MARK: Publish
@@ -150,7 +163,10 @@ final class JetStreamService: @unchecked Sendable {
                 if let reply = replies[i] { acks.append(Self.pubAck(to: reply, stream: name, error: Self.apiError(for: error))) }
             }
         }
-        if appended { self.notifyConsumers(of: stream) }
+        if appended {
+            if clearWriteFailure(stream) { logger.notice("stream \(name) stores messages again") }
+            self.notifyConsumers(of: stream)
+        }
         if unwanted.isEmpty {
             if !acks.isEmpty { self.send(acks) }
             return
@@ -308,6 +324,7 @@ final class JetStreamService: @unchecked Sendable {
             return encode("stream_info_response", info)
         case ("STREAM", "DELETE"):
             guard tokens.count == 3 else { return error("stream_delete_response", .badRequest) }
+            if let stream = streams.stream(named: tokens[2]) { _ = clearWriteFailure(stream) }
             do { try streams.delete(tokens[2]) } catch { return self.error("stream_delete_response", error as? APIError ?? .storeFailed) }
             return encode("stream_delete_response", ["success": true])
         case ("STREAM", "PURGE"):

@@ -68,8 +68,13 @@ final class StreamManager: @unchecked Sendable {
     let maxMemoryStore: Int64
     let maxFileStore: Int64
 
-    init(storeDirectory: String, sync: StreamConfig.SyncPolicy = .always, maxMemoryStore: Int64 = -1, maxFileStore: Int64 = -1) throws {
+    /// What file streams do their log I/O through (the real file system, or a test build's injected faults).
+    let fileSystem: any FileSystem
+
+    init(storeDirectory: String, sync: StreamConfig.SyncPolicy = .always, maxMemoryStore: Int64 = -1, maxFileStore: Int64 = -1,
+         fileSystem: any FileSystem = POSIXFileSystem()) throws {
         self.sync = sync
+        self.fileSystem = fileSystem
         self.maxMemoryStore = maxMemoryStore
         self.maxFileStore = maxFileStore
         root = storeDirectory + "/streams"
@@ -80,7 +85,7 @@ final class StreamManager: @unchecked Sendable {
             let path = root + "/" + name
             var isDirectory = false
             guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory else { continue }
-            switch Self.open(path) {
+            switch Self.open(path, fileSystem: fileSystem) {
             case .success(let stream): opened.append(stream)
             case .failure(let reason): damaged.append(Damaged(name: name, path: path, reason: reason.text))
             }
@@ -93,7 +98,7 @@ final class StreamManager: @unchecked Sendable {
 
     /// Opens one stream directory: its API config (`jetstream.json`) and its store. Any failure is the
     /// reason it is not served; nothing on disk is changed by a failure to open.
-    private static func open(_ path: String) -> Result<Managed, OpenFailure> {
+    private static func open(_ path: String, fileSystem: any FileSystem) -> Result<Managed, OpenFailure> {
         let configPath = path + "/jetstream.json"
         guard let data = FileManager.default.contents(atPath: configPath) else {
             return .failure(OpenFailure(text: "\(configPath) is missing or unreadable"))
@@ -105,8 +110,17 @@ final class StreamManager: @unchecked Sendable {
             return .failure(OpenFailure(text: "\(configPath) does not decode (\(error))"))
         }
         do {
-            let store = try FileStream(directory: path)
+            let store = try FileStream(directory: path, fileSystem: fileSystem)
             return .success(Managed(config: saved.config, store: store, created: saved.created))
+        } catch StoreError.io(let failure) where failure.errno == EROFS {
+            // A file system that is read-only (remounted so by the kernel after an error, or mounted so for a
+            // look): the stream is served as its index last committed it, and refuses writes.
+            do {
+                let store = try FileStream.openReadOnly(directory: path, fileSystem: fileSystem)
+                return .success(Managed(config: saved.config, store: store, created: saved.created))
+            } catch {
+                return .failure(OpenFailure(text: "its store does not open read-only either (\(error)), after \(failure)"))
+            }
         } catch {
             return .failure(OpenFailure(text: "its store does not open (\(error))"))
         }
@@ -160,7 +174,7 @@ final class StreamManager: @unchecked Sendable {
         let store: any MessageStore
         let path = root + "/" + config.name
         do {
-            store = config.storage == .memory ? try MemoryStream(config: storeConfig) : try FileStream.create(at: path, config: storeConfig)
+            store = config.storage == .memory ? try MemoryStream(config: storeConfig) : try FileStream.create(at: path, config: storeConfig, fileSystem: fileSystem)
         } catch {
             throw APIError.configInvalid("\(error)")
         }

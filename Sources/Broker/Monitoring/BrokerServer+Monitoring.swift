@@ -38,6 +38,7 @@ extension BrokerServer {
                     figures.subjects = state.subjects
                     figures.maxBytes = stream.config.maxBytes
                     figures.maxMessages = stream.config.maxMsgs
+                    figures.writeFailure = service.writeFailure(of: stream)
                     if consumerDetails {
                         figures.consumerDetails = stream.consumers.all.map { $0.figures() }.sorted { $0.name < $1.name }
                     }

@@ -36,6 +36,9 @@ struct ServerSnapshot: Sendable {
         var damagedRegionsAtStart = 0
         var recordsLostAtStart: UInt64 = 0
         var framesFoundDamagedByReads = 0
+        /// The stream's write failure since its last successful write (a full disk, a read-only file system, a
+        /// failed sync), nil when its last write succeeded.
+        var writeFailure: String?
         var subjects: UInt64 = 0
         var maxBytes: Int64 = -1
         var maxMessages: Int64 = -1
@@ -296,6 +299,7 @@ enum MonitoringEndpoints {
                         var strata: [String: Any] = ["damaged_regions_at_start": stream.damagedRegionsAtStart,
                                                      "records_lost_at_start": stream.recordsLostAtStart,
                                                      "damaged_frames_found_by_reads": stream.framesFoundDamagedByReads]
+                        if let failure = stream.writeFailure { strata["write_failure"] = failure }
                         if let disk = stream.disk {
                             strata["segments"] = disk.segments
                             strata["log_disk_bytes"] = disk.logBytes
@@ -355,6 +359,13 @@ enum MonitoringEndpoints {
             let found = damaged.damagedRegionsAtStart > 0 ? "at start" : "by a read"
             var response = json(["status": "unavailable",
                                  "error": "JetStream stream \(damaged.name) holds damaged data (found \(found)): run strata repair"])
+            response.status = 503
+            return response
+        }
+        // A stream whose last write failed (it serves reads, and stores again once a write succeeds, or for a
+        // failed sync, after a restart).
+        if !enabledOnly && !serverOnly, let failing = streams.first(where: { $0.writeFailure != nil }), let failure = failing.writeFailure {
+            var response = json(["status": "unavailable", "error": "JetStream stream \(failing.name) cannot store messages: \(failure)"])
             response.status = 503
             return response
         }

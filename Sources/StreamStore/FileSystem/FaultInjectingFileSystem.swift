@@ -7,7 +7,8 @@ import Foundation
 import Platform
 
 /// Wraps a file system and fails chosen operations: the Nth write or sync from now, every write
-/// (a full disk), or a short write that leaves only part of the bytes behind; or holds file syncs until
+/// (a full disk), every change (a file system remounted read-only), or a short write that leaves only part of
+/// the bytes behind; or holds file syncs until
 /// released, to look at a stream while its syncs are outstanding. For fault-injection tests of the log;
 /// thread-safe.
 public final class FaultInjectingFileSystem: FileSystem, @unchecked Sendable {
@@ -23,6 +24,9 @@ public final class FaultInjectingFileSystem: FileSystem, @unchecked Sendable {
         case diskFull
         /// The `n`th rename from now fails with EIO (a crash between the steps of a compaction).
         case failRename(n: Int)
+        /// Every write, sync, truncation, creation, rename and removal fails with EROFS until the fault is
+        /// cleared, as on a file system the kernel remounted read-only after an error; reads go on.
+        case readOnly
     }
 
     private let base: any FileSystem
@@ -56,6 +60,7 @@ public final class FaultInjectingFileSystem: FileSystem, @unchecked Sendable {
         case .failWrite(let n, let code) where n == writes: fault = nil; return (0, code)
         case .shortWrite(let n, let bytes) where n == writes: fault = nil; return (min(bytes, count), ENOSPC)
         case .diskFull: return (0, ENOSPC)
+        case .readOnly: return (0, EROFS)
         default: return nil
         }
     }
@@ -65,6 +70,7 @@ public final class FaultInjectingFileSystem: FileSystem, @unchecked Sendable {
         syncs += 1
         allSyncs += 1
         if case .failSync(let n) = fault, n == syncs { fault = nil; return EIO }
+        if fault == .readOnly { return EROFS }
         if holding {
             let round = holdRound
             held += 1
@@ -97,15 +103,34 @@ public final class FaultInjectingFileSystem: FileSystem, @unchecked Sendable {
         lock.broadcast()
     }
 
-    public func open(_ path: String, create: Bool) throws -> any FileHandle {
-        FaultInjectingFileHandle(base: try base.open(path, create: create), owner: self)
+    /// Throws EROFS for a change while the file system is read-only.
+    func checkWritable(_ operation: String, _ path: String) throws {
+        lock.lock()
+        let readOnly = fault == .readOnly
+        lock.unlock()
+        if readOnly { throw FileSystemError(operation: operation + " (injected)", path: path, errno: EROFS) }
     }
-    public func createDirectory(_ path: String) throws { try base.createDirectory(path) }
+
+    public func open(_ path: String, create: Bool) throws -> any FileHandle {
+        if create && !base.exists(path) { try checkWritable("open", path) }
+        return FaultInjectingFileHandle(base: try base.open(path, create: create), owner: self)
+    }
+    public func openForReading(_ path: String) throws -> any FileHandle {
+        FaultInjectingFileHandle(base: try base.openForReading(path), owner: self)
+    }
+    public func createDirectory(_ path: String) throws {
+        try checkWritable("mkdir", path)
+        try base.createDirectory(path)
+    }
     public func contentsOfDirectory(_ path: String) throws -> [String] { try base.contentsOfDirectory(path) }
     public func exists(_ path: String) -> Bool { base.exists(path) }
     public func isDirectory(_ path: String) -> Bool { base.isDirectory(path) }
-    public func remove(_ path: String) throws { try base.remove(path) }
+    public func remove(_ path: String) throws {
+        try checkWritable("unlink", path)
+        try base.remove(path)
+    }
     public func rename(_ source: String, to destination: String) throws {
+        try checkWritable("rename", source)
         lock.lock()
         renames += 1
         let fail: Bool
@@ -140,7 +165,10 @@ final class FaultInjectingFileHandle: FileHandle, @unchecked Sendable {
     }
 
     func size() throws -> Int64 { try base.size() }
-    func truncate(to size: Int64) throws { try base.truncate(to: size) }
+    func truncate(to size: Int64) throws {
+        try owner.checkWritable("ftruncate", path)
+        try base.truncate(to: size)
+    }
 
     func sync() throws {
         if let code = owner.onSync() { throw FileSystemError(operation: "fdatasync (injected)", path: path, errno: code) }

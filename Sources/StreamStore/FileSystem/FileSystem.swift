@@ -6,6 +6,8 @@
 public protocol FileSystem: Sendable {
     /// Opens `path`; with `create`, creates it when missing (mode 0644).
     func open(_ path: String, create: Bool) throws -> any FileHandle
+    /// Opens an existing `path` for reading only (what readers use: it works on a read-only file system).
+    func openForReading(_ path: String) throws -> any FileHandle
     func createDirectory(_ path: String) throws
     /// Names of the entries of a directory (not `.` or `..`), unsorted.
     func contentsOfDirectory(_ path: String) throws -> [String]

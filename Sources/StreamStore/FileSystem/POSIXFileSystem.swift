@@ -15,6 +15,12 @@ public struct POSIXFileSystem: FileSystem {
         return POSIXFileHandle(fd: fd, path: path)
     }
 
+    public func openForReading(_ path: String) throws -> any FileHandle {
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { throw FileSystemError(operation: "open", path: path, errno: errno) }
+        return POSIXFileHandle(fd: fd, path: path)
+    }
+
     public func createDirectory(_ path: String) throws {
         if mkdir(path, 0o755) != 0 && errno != EEXIST {
             throw FileSystemError(operation: "mkdir", path: path, errno: errno)

@@ -37,7 +37,7 @@ public final class FrameDictionaries: @unchecked Sendable {
         lock.unlock()
         let bytes: [UInt8]
         do {
-            let file = try fileSystem.open(path(id), create: false)
+            let file = try fileSystem.openForReading(path(id))
             bytes = try file.read(count: Int(try file.size()), at: 0)
         } catch {
             throw FormatError.decompressionFailed("dictionary \(id) is missing (\(path(id)))")

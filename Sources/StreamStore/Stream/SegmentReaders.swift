@@ -46,7 +46,7 @@ final class SegmentReaders: @unchecked Sendable {
         if let handle = handles[segment] { lock.unlock(); return handle }
         lock.unlock()
         let handle: any FileHandle
-        do { handle = try fileSystem.open(paths.segment(segment), create: false) } catch { throw StoreError.wrap(error) }
+        do { handle = try fileSystem.openForReading(paths.segment(segment)) } catch { throw StoreError.wrap(error) }
         lock.lock()
         handles[segment] = handle
         lock.unlock()

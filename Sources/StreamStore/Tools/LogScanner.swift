@@ -33,13 +33,13 @@ struct LogScanner {
     /// Total bytes of the segments (for progress).
     func totalBytes(_ segments: [UInt64]) throws -> Int64 {
         var total: Int64 = 0
-        for segment in segments { total += try fileSystem.open(paths.segment(segment), create: false).size() }
+        for segment in segments { total += try fileSystem.openForReading(paths.segment(segment)).size() }
         return total
     }
 
     /// Scans one segment, calling `body` for each event in file order.
     func scan(segment: UInt64, _ body: (Event) throws -> Void) throws {
-        let handle = try fileSystem.open(paths.segment(segment), create: false)
+        let handle = try fileSystem.openForReading(paths.segment(segment))
         let size = try handle.size()
         let bytes = try handle.read(count: Int(size), at: 0)
         let header: SegmentHeader

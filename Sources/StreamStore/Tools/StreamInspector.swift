@@ -88,7 +88,7 @@ public enum StreamInspector {
         var segments: [StreamInspection.Segment] = []
         for (position, first) in names.enumerated() {
             let file = paths.segment(first)
-            let handle = try fileSystem.open(file, create: false)
+            let handle = try fileSystem.openForReading(file)
             let size = try handle.size()
             let last = position + 1 < names.count ? names[position + 1] - 1 : max(state?.lastSequence ?? 0, first > 0 ? first - 1 : 0)
             var segment = StreamInspection.Segment(file: SegmentHeader.fileName(firstSequence: first), firstSequence: first, lastSequence: last,
