@@ -28,7 +28,8 @@ extension JetStreamService {
                 // A record that does not decode is left in the store (never deleted on a guess) and named.
                 guard let config = try? JSONDecoder().decode(ConsumerConfig.self, from: record.config),
                       let saved = StoredConsumerState(decoding: Array(record.state)) else {
-                    logger.error("stream \(stream.config.name): consumer \(record.name) has a record that does not decode; not restored")
+                    logger.error("stream \(stream.config.name): consumer \(record.name) has a record that does not decode; not restored (kept in the store until the consumer is deleted or created again)")
+                    stream.consumers.markUnrestored(record.name)
                     continue
                 }
                 let engine = ConsumerEngine(stream: stream.config.name, name: record.name, config: config, startSequence: 1, state: saved.state)
@@ -122,6 +123,7 @@ extension JetStreamService {
                                     filterCoversStream: Self.covers(config.filterSubject, stream), logger: logger)
             attach(host, to: stream)
             stream.consumers[name] = host
+            stream.consumers.clearUnrestored(name)  // (its undecodable record is replaced)
             host.persist()
             host.tick()
             advise("CREATED", action: "create", stream: stream.config.name, consumer: name)
@@ -129,7 +131,24 @@ extension JetStreamService {
         case "INFO", "DELETE":
             let type = op == "INFO" ? "consumer_info_response" : "consumer_delete_response"
             guard tokens.count == 4, let stream = streams.stream(named: tokens[2]) else { return error(type, .streamNotFound) }
-            guard let host = stream.consumers[tokens[3]] else { return error(type, .consumerNotFound) }
+            guard let host = stream.consumers[tokens[3]] else {
+                // A consumer whose record did not decode at start: deleting it removes the record.
+                if op == "DELETE", stream.consumers.unrestoredNames.contains(tokens[3]) {
+                    let store = stream.store, name = tokens[3]
+                    let removed = await withCheckedContinuation { continuation in
+                        store.deleteConsumer(named: name) { continuation.resume(returning: $0) }
+                    }
+                    switch removed {
+                    case .success:
+                        stream.consumers.clearUnrestored(name)
+                        return encode(type, ["success": true])
+                    case .failure(let failure):
+                        logger.error("stream \(stream.config.name): the record of consumer \(name) not removed: \(failure)")
+                        return error(type, .storeFailed)
+                    }
+                }
+                return error(type, .consumerNotFound)
+            }
             if op == "INFO" { return encode(type, consumerInfo(host, stream: stream)) }
             remove(host, from: stream)
             return encode(type, ["success": true])

@@ -37,6 +37,15 @@ final class StreamManager: @unchecked Sendable {
             set { lock.withLock { hosts[name] = newValue } }
         }
         var all: [ConsumerHost] { lock.withLock { hosts.values.sorted { $0.name < $1.name } } }
+
+        /// Consumers whose stored record did not decode at start: left in the store (never deleted on a guess)
+        /// and reported until a consumer of that name is created (replacing the record) or deleted.
+        private var unrestored: Set<String> = []
+        func markUnrestored(_ name: String) { lock.withLock { _ = unrestored.insert(name) } }
+        /// Forgets an unrestored consumer; true when it was one.
+        @discardableResult
+        func clearUnrestored(_ name: String) -> Bool { lock.withLock { unrestored.remove(name) != nil } }
+        var unrestoredNames: [String] { lock.withLock { unrestored.sorted() } }
     }
 
     /// The API config and creation time, kept beside the stream's own files.

@@ -39,6 +39,7 @@ extension BrokerServer {
                     figures.maxBytes = stream.config.maxBytes
                     figures.maxMessages = stream.config.maxMsgs
                     figures.writeFailure = service.writeFailure(of: stream)
+                    figures.unrestoredConsumers = stream.consumers.unrestoredNames
                     if consumerDetails {
                         figures.consumerDetails = stream.consumers.all.map { $0.figures() }.sorted { $0.name < $1.name }
                     }

@@ -39,6 +39,8 @@ struct ServerSnapshot: Sendable {
         /// The stream's write failure since its last successful write (a full disk, a read-only file system, a
         /// failed sync), nil when its last write succeeded.
         var writeFailure: String?
+        /// Consumers whose stored record did not decode at start (kept in the store, not served).
+        var unrestoredConsumers: [String] = []
         var subjects: UInt64 = 0
         var maxBytes: Int64 = -1
         var maxMessages: Int64 = -1
@@ -300,6 +302,7 @@ enum MonitoringEndpoints {
                                                      "records_lost_at_start": stream.recordsLostAtStart,
                                                      "damaged_frames_found_by_reads": stream.framesFoundDamagedByReads]
                         if let failure = stream.writeFailure { strata["write_failure"] = failure }
+                        if !stream.unrestoredConsumers.isEmpty { strata["consumers_not_restored"] = stream.unrestoredConsumers }
                         if let disk = stream.disk {
                             strata["segments"] = disk.segments
                             strata["log_disk_bytes"] = disk.logBytes
@@ -359,6 +362,12 @@ enum MonitoringEndpoints {
             let found = damaged.damagedRegionsAtStart > 0 ? "at start" : "by a read"
             var response = json(["status": "unavailable",
                                  "error": "JetStream stream \(damaged.name) holds damaged data (found \(found)): run strata repair"])
+            response.status = 503
+            return response
+        }
+        if !enabledOnly && !serverOnly, let stream = streams.first(where: { !$0.unrestoredConsumers.isEmpty }) {
+            var response = json(["status": "unavailable",
+                                 "error": "JetStream consumer \(stream.unrestoredConsumers[0]) of stream \(stream.name) has a stored record that does not decode: not restored (delete or create it again)"])
             response.status = 503
             return response
         }
