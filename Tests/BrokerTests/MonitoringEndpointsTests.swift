@@ -71,6 +71,33 @@ import Testing
         #expect(MonitoringServer.split("/connz/?limit=2&subs=1").query == ["limit": "2", "subs": "1"])
     }
 
+    /// What keeps a served stream from being healthy, in the order it is reported: damaged data, a consumer
+    /// record that did not decode, a write failure (full or read-only disk, failed sync).
+    @Test func healthzNamesAStreamThatCannotStoreOrHoldsAnUnrestoredConsumer() {
+        var snapshot = Self.snapshot()
+        var stream = ServerSnapshot.StreamFigures(name: "ORDERS", messages: 1, bytes: 10, firstSequence: 1, lastSequence: 1, consumers: 0)
+        func account() -> ServerSnapshot.JetStreamAccount {
+            ServerSnapshot.JetStreamAccount(name: "$G", streams: 1, consumers: 0, messages: 1, memory: 0, storage: 10,
+                                            apiTotal: 0, apiErrors: 0, streamDetails: [stream])
+        }
+        func health() -> MonitoringEndpoints.Response { MonitoringEndpoints.respond(path: "/healthz", query: [:], snapshot: snapshot) }
+        snapshot.jetStream = [account()]
+        #expect(health().status == 200)
+        stream.writeFailure = "I/O error: pwrite: No space left on device (errno 28)"
+        snapshot.jetStream = [account()]
+        #expect(health().status == 503 && health().body.contains("ORDERS cannot store messages: I/O error: pwrite: No space left"))
+        #expect(MonitoringEndpoints.respond(path: "/healthz", query: ["js-server-only": "true"], snapshot: snapshot).status == 200)
+        stream.unrestoredConsumers = ["WORKERS"]
+        snapshot.jetStream = [account()]
+        #expect(health().body.contains("consumer WORKERS of stream ORDERS"))
+        let jsz = MonitoringEndpoints.respond(path: "/jsz", query: ["streams": "true"], snapshot: snapshot).body
+        #expect(jsz.contains("\"write_failure\"") && jsz.contains("\"consumers_not_restored\""))
+        stream.writeFailure = nil
+        stream.unrestoredConsumers = []
+        snapshot.jetStream = [account()]
+        #expect(health().status == 200)
+    }
+
     @Test func goDurations() {
         #expect(MonitoringEndpoints.goDuration(0) == "0s")
         #expect(MonitoringEndpoints.goDuration(59.9) == "59s")

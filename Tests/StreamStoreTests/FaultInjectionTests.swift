@@ -82,6 +82,35 @@ import Testing
         #expect(try reopened.messages(from: 1, limit: 10).map(\.text) == ["one", "two"])
     }
 
+    /// A file system gone read-only (EROFS on every change): the failed batch cannot be cut back either, so
+    /// the stream refuses writes until it is reopened; reads go on, and the reopened stream has every
+    /// acknowledged record and none of the refused ones.
+    @Test func readOnlyFileSystemRefusesWritesUntilReopenedAndKeepsWhatWasAcknowledged() async throws {
+        let directory = TemporaryDirectory()
+        defer { withExtendedLifetime(directory) {} }
+        let fileSystem = FaultInjectingFileSystem()
+        let stream = try FileStream.create(at: directory.stream(), config: StreamConfig(name: "s"), fileSystem: fileSystem)
+        for i in 1...3 { _ = try await stream.append(request("r", "kept \(i)")) }
+        fileSystem.inject(.readOnly)
+        await #expect { _ = try await stream.append(request("r", "refused")) } throws: { error in
+            guard case StoreError.io(let e) = error else { return false }
+            return e.errno == EROFS
+        }
+        #expect(stream.failure != nil)
+        fileSystem.inject(nil)
+        await #expect { _ = try await stream.append(request("r", "still refused")) } throws: { error in
+            guard case StoreError.needsRecovery(let why) = error else { return false }
+            return why.contains("cut back")
+        }
+        #expect(try stream.messages(from: 1, limit: 10).map(\.text) == ["kept 1", "kept 2", "kept 3"])
+        stream.close()
+        let reopened = try FileStream(directory: directory.stream())
+        defer { reopened.close() }
+        #expect(reopened.state.messages == 3)
+        #expect(try await reopened.append(request("r", "after")).sequence == 4)
+        #expect(try reopened.messages(from: 1, limit: 10).map(\.text) == ["kept 1", "kept 2", "kept 3", "after"])
+    }
+
     @Test func concurrentAppendsInOneFailedBatchAllFail() async throws {
         let directory = TemporaryDirectory()
         defer { withExtendedLifetime(directory) {} }
