@@ -64,7 +64,7 @@ dist-test: dist test-deps
 
 # libFuzzer over every target of Tests/Fuzz (protocol, CONNECT, JetStream API, acks, config, segments, records,
 # consumer state, index values), with AddressSanitizer: FUZZ_SECONDS each (60), FUZZ_RUNS to stop a target at that
-# many executions, FUZZ_TARGETS to choose, FUZZ_SANITIZER=undefined for UBSan. Prints executions per target
+# many executions, FUZZ_TARGETS to choose (swiftc has no UBSan on Linux: see RELIABILITY.md). Prints executions per target
 # (.build-fuzz/report.txt); a crash leaves its input in .build-fuzz/crashes/<target>/. `make test` replays the
 # kept corpora (FuzzCorpusTests).
 fuzz: deps
