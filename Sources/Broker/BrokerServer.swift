@@ -149,6 +149,7 @@ public final class BrokerServer: @unchecked Sendable {
                 logger.log(level: level, "stream \(stream.config.name)\(owner) recovered: \(file.recovery)")
             }
             jetStream.restoreConsumers()
+            jetStream.adviseDamageFoundAtStart()
         }
         let maxPending = configuration.maxPending
         let bootstrap = ServerBootstrap(group: group)
@@ -387,6 +388,10 @@ public final class BrokerServer: @unchecked Sendable {
         let account = account ?? globalAccount
         let router = account.router
         var messages = messages
+        // JetStream's advisories are stored by the streams that capture them (as the reference does).
+        if let jetStream = account.jetStream, messages.contains(where: { JetStreamService.isEvent($0.to) }) {
+            jetStream.capture(events: messages, on: group.next())
+        }
         // JetStream's replies to requests that came in through a service import go back to the requester.
         if let i = messages.firstIndex(where: { $0.to.utf8.first == UInt8(ascii: "_") && $0.to.hasPrefix(Account.responsePrefix) }) {
             var crossing: [(Account, OutboundMessage)] = []

@@ -60,6 +60,36 @@ async def served(url, name, count=COUNT, found_by_reads=("FLIP",)):
     return messages
 
 
+async def audit_stream(url):
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    await js.add_stream(StreamConfig(name="AUDIT", subjects=["$JS.EVENT.ADVISORY.>"]))
+    await js.add_consumer("AUDIT", ConsumerConfig(durable_name="READER", ack_policy=AckPolicy.EXPLICIT))
+    await nc.close()
+
+
+async def audit(url, kind, at_least=1):
+    """The advisories of `kind` (e.g. STREAM.DAMAGED) the audit stream holds that its reader has not yet seen: by
+    the subject's last token with their decoded bodies (a list of subjects for other kinds)."""
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    sub = await js.pull_subscribe("$JS.EVENT.ADVISORY.>", "READER", stream="AUDIT")
+    found = {}
+    while len(found) < at_least:
+        try:
+            batch = await sub.fetch(50, timeout=2)
+        except nats.errors.TimeoutError:
+            break
+        for message in batch:
+            await message.ack()
+            if message.subject.startswith(f"$JS.EVENT.ADVISORY.{kind}."):
+                found[message.subject] = json.loads(message.data)
+    await nc.close()
+    if kind == "STREAM.DAMAGED":
+        return {subject.rsplit(".", 1)[1]: body for subject, body in found.items()}
+    return list(found)
+
+
 def expected(name, sequence):
     return f"{name}-{sequence - 1}".encode() * 8
 
@@ -68,7 +98,12 @@ async def test_damaged_store_starts_serves_the_intact_messages_and_repairs():
     store = tempfile.mkdtemp(prefix="strata-damage-")
     try:
         server = StoreServer(store)
+        await audit_stream(server.url)
         await fill(server.url)
+        # (the server's advisories are stored by a stream that captures them, as nats-server does)
+        created = await audit(server.url, "CONSUMER.CREATED", at_least=len(STREAMS) + 1)
+        assert sorted(created) == sorted([f"$JS.EVENT.ADVISORY.CONSUMER.CREATED.{n}.C" for n in STREAMS]
+                                         + ["$JS.EVENT.ADVISORY.CONSUMER.CREATED.AUDIT.READER"])
         server.stop()
 
         # The damage: a flipped byte in the middle of FLIP's log, TRUNC's log cut to two thirds, NOINDEX's
@@ -109,9 +144,16 @@ async def test_damaged_store_starts_serves_the_intact_messages_and_repairs():
 
         status, health = server.get("/healthz")
         assert status == 503 and "CONFIG" in health["error"], health
+        # What the start found is announced as advisories, which the audit stream kept (nobody else was listening).
+        # (FLIP's damage is found by reads, later; TRUNC's cut looks like a torn tail to recovery, which cannot
+        # tell it from the unsynced end of a crash: logged, not announced)
+        damage = await audit(server.url, "STREAM.DAMAGED", at_least=2)
+        assert set(damage) == {"CONFIG"} and not damage["CONFIG"]["served"], damage
+        assert damage["CONFIG"]["type"] == "io.strata.jetstream.advisory.v1.stream_damaged"
+        assert "does not decode" in damage["CONFIG"]["findings"][0], damage
         _, jsz = server.get("/jsz?streams=true")
         details = {s["name"]: s for a in jsz["account_details"] for s in a["stream_detail"]}
-        assert set(details) == {"INTACT", "FLIP", "TRUNC", "NOINDEX"}
+        assert set(details) == {"INTACT", "FLIP", "TRUNC", "NOINDEX", "AUDIT"}
         # FLIP's damage was found by the reads above; TRUNC's cut tail at start (in the log, not in health).
         assert details["FLIP"]["x_strata"]["damaged_frames_found_by_reads"] >= 1, details["FLIP"]
         log = server.stop()
@@ -145,6 +187,7 @@ async def test_a_damaged_consumer_record_is_kept_reported_and_replaceable():
     store = tempfile.mkdtemp(prefix="strata-damage-")
     try:
         server = StoreServer(store)
+        await audit_stream(server.url)
         nc = await nats.connect(server.url)
         js = nc.jetstream()
         await js.add_stream(StreamConfig(name="CONS", subjects=["cons.>"]))
@@ -181,6 +224,8 @@ async def test_a_damaged_consumer_record_is_kept_reported_and_replaceable():
         _, jsz = server.get("/jsz?streams=true")
         details = {s["name"]: s for a in jsz["account_details"] for s in a["stream_detail"]}
         assert details["CONS"]["x_strata"]["consumers_not_restored"] == ["BAD"]
+        damage = await audit(server.url, "STREAM.DAMAGED")
+        assert damage["CONS"]["served"] and damage["CONS"]["consumers_not_restored"] == ["BAD"], damage
         await nc.close()
         log = server.stop()
         assert "consumer BAD has a record that does not decode; not restored" in log, log
