@@ -145,17 +145,19 @@ async def test_damaged_store_starts_serves_the_intact_messages_and_repairs():
         status, health = server.get("/healthz")
         assert status == 503 and "CONFIG" in health["error"], health
         # What the start found is announced as advisories, which the audit stream kept (nobody else was listening).
-        # (FLIP's damage is found by reads, later; TRUNC's cut looks like a torn tail to recovery, which cannot
-        # tell it from the unsynced end of a crash: logged, not announced)
+        # (FLIP's damage is found by reads, later; TRUNC lost frames the index knew were synced: damage, with the
+        # sequences it cost, not a torn tail)
         damage = await audit(server.url, "STREAM.DAMAGED", at_least=2)
-        assert set(damage) == {"CONFIG"} and not damage["CONFIG"]["served"], damage
+        assert set(damage) == {"CONFIG", "TRUNC"} and not damage["CONFIG"]["served"], damage
+        assert damage["TRUNC"]["served"] and "synced" in damage["TRUNC"]["findings"][0], damage
         assert damage["CONFIG"]["type"] == "io.strata.jetstream.advisory.v1.stream_damaged"
         assert "does not decode" in damage["CONFIG"]["findings"][0], damage
         _, jsz = server.get("/jsz?streams=true")
         details = {s["name"]: s for a in jsz["account_details"] for s in a["stream_detail"]}
         assert set(details) == {"INTACT", "FLIP", "TRUNC", "NOINDEX", "AUDIT"}
-        # FLIP's damage was found by the reads above; TRUNC's cut tail at start (in the log, not in health).
+        # FLIP's damage was found by the reads above; TRUNC's at start (frames the index knew were synced are gone).
         assert details["FLIP"]["x_strata"]["damaged_frames_found_by_reads"] >= 1, details["FLIP"]
+        assert details["TRUNC"]["x_strata"]["records_lost_at_start"] == COUNT - len(truncated), details["TRUNC"]
         log = server.stop()
         assert "CONFIG" in log and "not served" in log, log[-3000:]
         assert "stream TRUNC recovered" in log, log[-3000:]

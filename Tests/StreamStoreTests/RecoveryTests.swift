@@ -357,6 +357,38 @@ import LMDB
         #expect(try reopened.message(sequence: second - 1)?.subject == "h")
     }
 
+    /// Synced frames the index knew of are gone (a deleted active segment, a log cut below the marker's
+    /// `unsyncedFrom`): with sync `always` those messages may have been acknowledged, so they are reported as a
+    /// damaged region with their sequences, not passed off as a torn tail. A cut of frames whose sync never
+    /// returned stays a torn tail (PipelinedSyncTests, tornTailIsCutAtEveryByte for the bytes).
+    @Test func syncedMessagesMissingFromTheLogAreReportedAsLost() async throws {
+        let directory = TemporaryDirectory()
+        defer { withExtendedLifetime(directory) {} }
+        var config = StreamConfig(name: "s")
+        config.segmentBytes = 4096
+        let stream = try FileStream.create(at: directory.stream(), config: config)
+        for i in 1...200 { _ = try await stream.append(request("h", "payload \(i) " + String(repeating: "y", count: 60))) }
+        stream.close()
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory.stream() + "/segments").sorted()
+        let active = try #require(SegmentHeader.firstSequence(fileName: names.last!))
+
+        let deleted = try StreamCopy(of: directory.stream())
+        try FileManager.default.removeItem(atPath: deleted.path + "/segments/" + names.last!)
+        let afterDelete = try FileStream(directory: deleted.path)
+        #expect(afterDelete.recovery.damagedRegions.map(\.lostSequences) == [active...200], "\(afterDelete.recovery)")
+        #expect(afterDelete.recovery.damagedRegions.first?.reason.contains("missing") == true)
+        #expect(afterDelete.state.messages == active - 1 && afterDelete.state.lastSequence == 200)
+        afterDelete.close()
+
+        let cut = try StreamCopy(of: directory.stream())
+        let last = try #require(try RecoveryTests.frames(cut.path + "/segments/" + names.last!).last)
+        try POSIXFileSystem().open(cut.path + "/segments/" + names.last!, create: false).truncate(to: Int64(last.offset + 3))
+        let afterCut = try FileStream(directory: cut.path)
+        #expect(afterCut.recovery.damagedRegions.map(\.lostSequences) == [200...200], "\(afterCut.recovery)")
+        #expect(afterCut.recovery.damagedRegions.first?.reason.contains("synced") == true)
+        afterCut.close()
+    }
+
     @Test func notAStreamAndLocked() throws {
         let directory = TemporaryDirectory()
         defer { withExtendedLifetime(directory) {} }

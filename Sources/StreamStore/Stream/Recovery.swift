@@ -96,6 +96,19 @@ struct Recovery {
             rebuild = "index state is incomplete"
         }
         let priorLast = persisted?.stream.lastSequence ?? 0
+        // How much of the marker's segment is there, before a torn tail is cut: below the marker's
+        // `unsyncedFrom` every frame was synced (and may have been acknowledged), so less than that is loss.
+        var syncedShortfall: (segment: UInt64, present: Int64, synced: Int64)?
+        if case .always = config.sync, let marker, persisted != nil {
+            let present = segments.contains(marker.segment) ? try fileSystem.open(paths.segment(marker.segment), create: false).size() : 0
+            if present < Int64(marker.unsyncedFrom) { syncedShortfall = (marker.segment, present, Int64(marker.unsyncedFrom)) }
+        }
+        // (a log that is long enough but whose synced frames were cut as a torn tail: known after the scan)
+        func markerSegmentShortfall(report: RecoveryReport) -> (segment: UInt64, present: Int64, synced: Int64)? {
+            guard case .always = config.sync, let marker, persisted != nil, let tail = report.truncatedTail,
+                  tail.file == paths.segment(marker.segment), tail.offset < Int64(marker.unsyncedFrom) else { return nil }
+            return (marker.segment, tail.offset, Int64(marker.unsyncedFrom))
+        }
         if rebuild != nil || start == nil {
             try index.write { writer in try writer.clear() }
         }
@@ -109,6 +122,16 @@ struct Recovery {
         // Sequences never go back: not below what the index knew, nor below the active segment's name.
         let activeFirst = segments.last!
         let state: StreamState = try index.write { writer in
+            if var shortfall = syncedShortfall ?? markerSegmentShortfall(report: report), writer.state.stream.lastSequence < priorLast {
+                if let tail = report.truncatedTail, tail.file == paths.segment(shortfall.segment) { shortfall.present = min(shortfall.present, tail.offset) }
+                let found = writer.state.stream.lastSequence
+                report.damagedRegions.append(RecoveryReport.DamagedRegion(
+                    file: paths.segment(shortfall.segment), offset: shortfall.present, length: shortfall.synced - shortfall.present,
+                    lostSequences: (found + 1)...priorLast,
+                    reason: shortfall.present == 0 && !segments.contains(shortfall.segment)
+                        ? "segment \(shortfall.segment), which held synced messages, is missing"
+                        : "the log ends at \(shortfall.present), before the \(shortfall.synced) bytes the index knew were synced"))
+            }
             let floor = max(priorLast, activeFirst - 1, sequenceFloor)
             if writer.state.stream.lastSequence < floor {
                 writer.state.stream.lastSequence = floor
