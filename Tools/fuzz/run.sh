@@ -4,7 +4,7 @@
 # and prints the executions each made. New inputs stay in .build-fuzz/corpus/<target>; `make fuzz-merge` folds
 # them, minimised, into Tests/Fuzz/Corpus. A crash leaves its input in .build-fuzz/crashes/<target>/.
 #   FUZZ_SECONDS (default 60)   FUZZ_RUNS (stop a target after this many executions; default: no limit)
-#   FUZZ_TARGETS (default: all)   FUZZ_SANITIZER (address, or undefined)
+#   FUZZ_TARGETS (default: all)   FUZZ_SANITIZER (default address; swiftc has no -sanitize=undefined on Linux)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
