@@ -130,7 +130,7 @@ public enum Subject {
         while i < at.count && i < bt.count {
             let x = at[i], y = bt[i]
             if x == ">" || y == ">" { return true }
-            if x != "*" && y != "*" && x != y { return false }
+            if x != "*" && y != "*" && !x.utf8.elementsEqual(y.utf8) { return false }
             i += 1
         }
         return at.count == bt.count
@@ -145,7 +145,7 @@ public enum Subject {
             if ot[i] == ">" { return it.count > i }
             if i >= it.count { return false }
             if it[i] == ">" { return false }
-            if ot[i] != "*" && (it[i] == "*" || it[i] != ot[i]) { return false }
+            if ot[i] != "*" && (it[i] == "*" || !it[i].utf8.elementsEqual(ot[i].utf8)) { return false }
             i += 1
         }
         return it.count == ot.count

@@ -41,5 +41,10 @@ import Testing
         #expect(Subject.isSubset("a.b.c", of: "a.>"))
         #expect(!Subject.isSubset("a.>", of: "a.*"))
         #expect(!Subject.isSubset("a.*", of: "a.b"))
+        // Tokens are bytes, as nats-server compares them: "é" (U+00E9) and "e" + U+0301 are different subjects,
+        // though Swift's String == calls them equal.
+        #expect(!Subject.overlaps("orders.\u{E9}", "orders.e\u{301}"))
+        #expect(!Subject.isSubset("orders.\u{E9}", of: "orders.e\u{301}"))
+        #expect(Subject.isSubset("orders.\u{E9}", of: "orders.\u{E9}") && Subject.overlaps("orders.e\u{301}", "orders.*"))
     }
 }
