@@ -141,6 +141,7 @@ async def test_damaged_store_starts_serves_the_intact_messages_and_repairs():
         truncated = await served(server.url, "TRUNC")
         assert sorted(truncated) == list(range(1, len(truncated) + 1)), "a cut tail loses only the tail"
         assert await served(server.url, "CONFIG") is None
+        print(f"\nserved of {COUNT}: FLIP {len(flipped)}, TRUNC {len(truncated)}, NOINDEX {len(rebuilt)}")
 
         status, health = server.get("/healthz")
         assert status == 503 and "CONFIG" in health["error"], health
@@ -278,6 +279,7 @@ async def test_a_damaged_dictionary_costs_only_its_frames():
         messages = await served(server.url, "DICT", count, found_by_reads=("DICT",))
         # The frames written before the dictionary existed read as before; those compressed with it cannot.
         assert 0 < len(messages) < count and sorted(messages) == list(range(1, len(messages) + 1)), len(messages)
+        print(f"\nDICT: {len(messages)} of {count} served with its dictionary damaged")
         status, health = server.get("/healthz")
         assert status == 503 and "DICT holds damaged data" in health["error"], health
         server.stop()
