@@ -26,6 +26,9 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     /// The index's values: locations, the marker, the stream state and subject entries (IndexTarget.swift).
     case index
 
+    /// Where `strata-fuzz` leaves its target for libFuzzer's child processes (merge, fork), which get only options.
+    public static let environmentVariable = "STRATA_FUZZ_TARGET"
+
     /// Runs the target on one input.
     public func run(_ input: [UInt8]) {
         switch self {

@@ -26,11 +26,16 @@ if arguments.count == 3, arguments[1] == "--write-seeds" {
     }
     exit(0)
 }
-guard arguments.count >= 2, let target = FuzzTarget(rawValue: arguments[1]) else {
+// The target is named first; libFuzzer's own child processes (`-merge=1`, `-fork=N`) are started with the options
+// only, so they find it in the environment the first process set.
+let named = arguments.count >= 2 ? FuzzTarget(rawValue: arguments[1]) : nil
+guard let target = named ?? ProcessInfo.processInfo.environment[FuzzTarget.environmentVariable].flatMap(FuzzTarget.init(rawValue:)) else {
     let names = FuzzTarget.allCases.map(\.rawValue).joined(separator: ", ")
     OutputDescriptor.standardError.write("usage: strata-fuzz <target> [libFuzzer options] [corpus...]\ntargets: \(names)\n")
     exit(2)
 }
+setenv(FuzzTarget.environmentVariable, target.rawValue, 1)
+let options = Array(arguments.dropFirst(named == nil ? 1 : 2))
 
 #if FUZZING
 @_silgen_name("LLVMFuzzerRunDriver")
@@ -39,7 +44,7 @@ func LLVMFuzzerRunDriver(_ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutab
 
 nonisolated(unsafe) var selected = target
 // libFuzzer sees the program name and the options after the target's name.
-var driverArguments: [UnsafeMutablePointer<CChar>?] = ([arguments[0]] + arguments.dropFirst(2)).map { strdup($0) } + [nil]
+var driverArguments: [UnsafeMutablePointer<CChar>?] = ([arguments[0]] + options).map { strdup($0) } + [nil]
 var count = CInt(driverArguments.count - 1)
 let status = driverArguments.withUnsafeMutableBufferPointer { buffer -> CInt in
     var argv = buffer.baseAddress!
@@ -51,7 +56,7 @@ let status = driverArguments.withUnsafeMutableBufferPointer { buffer -> CInt in
 exit(status)
 #else
 var ran = 0
-for path in arguments.dropFirst(2) {
+for path in options {
     guard FileManager.default.fileExists(atPath: path) else {
         OutputDescriptor.standardError.write("strata-fuzz: no such file or directory: \(path)\n")
         exit(1)
