@@ -49,6 +49,24 @@ class Server:
             shutil.rmtree(self.store, ignore_errors=True)
 
 
+class mounted_tmpfs:
+    """A small tmpfs the test mounts (root only): `with mounted_tmpfs("8m") as path`; skips the test where
+    mounting is not allowed."""
+    def __init__(self, size):
+        self.size = size
+
+    def __enter__(self):
+        self.path = tempfile.mkdtemp(prefix="strata-tmpfs-")
+        if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={self.size}", "tmpfs", self.path]).returncode != 0:
+            os.rmdir(self.path)
+            pytest.skip("cannot mount a small tmpfs here")
+        return self.path
+
+    def __exit__(self, *exc):
+        subprocess.run(["umount", "-l", self.path])
+        os.rmdir(self.path)
+
+
 class StoreServer:
     """strata-server with JetStream on a given store, a monitoring port, and its log (stderr) kept for `stop()`."""
     def __init__(self, store, env=None):

@@ -8,7 +8,7 @@ import asyncio, os, shutil, subprocess, tempfile
 import pytest
 import nats
 from nats.js.api import StreamConfig, ConsumerConfig, AckPolicy
-from conftest import StoreServer
+from conftest import StoreServer, mounted_tmpfs
 
 
 @pytest.fixture
@@ -150,13 +150,8 @@ async def test_a_store_gone_read_only_refuses_writes_keeps_serving_and_keeps_eve
 
 @pytest.fixture
 def small_fs():
-    mount = tempfile.mkdtemp(prefix="strata-ro-")
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", mount]).returncode != 0:
-        os.rmdir(mount)
-        pytest.skip("cannot mount a tmpfs here")
-    yield mount
-    subprocess.run(["umount", "-l", mount])
-    os.rmdir(mount)
+    with mounted_tmpfs("16m") as path:
+        yield path
 
 
 async def test_a_store_read_only_at_start_is_served_read_only(small_fs):

@@ -2,22 +2,17 @@
 skipped where mounting is not allowed: the engine's fault-injecting file system covers ENOSPC below the broker).
 Publishes get an error pub ack, nothing acknowledged is lost, the server keeps serving reads, and it accepts
 publishes again once space is freed, without a restart."""
-import asyncio, os, shutil, signal, subprocess, tempfile
+import os
 import pytest
 import nats
 from nats.js.api import StreamConfig
-from conftest import StoreServer
+from conftest import StoreServer, mounted_tmpfs
 
 
 @pytest.fixture
 def small_fs():
-    mount = tempfile.mkdtemp(prefix="strata-full-")
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", mount]).returncode != 0:
-        os.rmdir(mount)
-        pytest.skip("cannot mount a small tmpfs here")
-    yield mount
-    subprocess.run(["umount", "-l", mount])
-    os.rmdir(mount)
+    with mounted_tmpfs("8m") as path:
+        yield path
 
 
 async def test_full_disk_refuses_publishes_keeps_serving_and_recovers_when_space_is_freed(small_fs):
