@@ -3,7 +3,7 @@ max deliver, deliver policies, filters, AckSync, and positions surviving a kill 
 import asyncio, json, signal, shutil, tempfile
 import pytest
 import nats
-from nats.js.api import ConsumerConfig, DeliverPolicy, AckPolicy
+from nats.js.api import ConsumerConfig, DeliverPolicy, AckPolicy, StreamConfig
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.errors import NotFoundError
 from conftest import start_strata, Server, free_port, STRATA
@@ -122,3 +122,25 @@ async def test_positions_survive_kill9():
     finally:
         server.stop()
         shutil.rmtree(store, ignore_errors=True)
+
+
+async def test_a_stream_on_the_advisory_subjects_keeps_the_consumer_advisories(js_both):
+    """An audit stream on `$JS.EVENT.ADVISORY.>` stores the advisories the server sends (both servers)."""
+    nc = await nats.connect(js_both.url)
+    js = nc.jetstream()
+    await js.add_stream(StreamConfig(name="AUDIT", subjects=["$JS.EVENT.ADVISORY.>"]))
+    await js.add_stream(StreamConfig(name="WORK", subjects=["work.>"]))
+    await js.add_consumer("WORK", ConsumerConfig(durable_name="W", ack_policy=AckPolicy.EXPLICIT))
+    await js.delete_consumer("WORK", "W")
+    reader = await js.pull_subscribe("$JS.EVENT.ADVISORY.CONSUMER.>", "READER", stream="AUDIT")
+    seen = {}
+    while len(seen) < 2:
+        for message in await reader.fetch(10, timeout=5):
+            await message.ack()
+            if message.subject.endswith(".WORK.W"):
+                seen[message.subject] = json.loads(message.data)
+    assert set(seen) == {"$JS.EVENT.ADVISORY.CONSUMER.CREATED.WORK.W", "$JS.EVENT.ADVISORY.CONSUMER.DELETED.WORK.W"}
+    created = seen["$JS.EVENT.ADVISORY.CONSUMER.CREATED.WORK.W"]
+    assert created["type"] == "io.nats.jetstream.advisory.v1.consumer_action" and created["action"] == "create"
+    assert created["stream"] == "WORK" and created["consumer"] == "W"
+    await nc.close()
