@@ -46,6 +46,16 @@ import LMDB
         return directory.stream()
     }
 
+    /// 200 messages in 4 KiB segments (more than three); the segment file names, sorted.
+    static func makeSegmentedStream(in directory: TemporaryDirectory) async throws -> [String] {
+        var config = StreamConfig(name: "s")
+        config.segmentBytes = 4096
+        let stream = try FileStream.create(at: directory.stream(), config: config)
+        for i in 1...200 { _ = try await stream.append(request("h", "payload \(i) " + String(repeating: "y", count: 60))) }
+        stream.close()
+        return try FileManager.default.contentsOfDirectory(atPath: directory.stream() + "/segments").sorted()
+    }
+
     static func segmentPath(_ root: String) -> String { root + "/segments/" + SegmentHeader.fileName(firstSequence: 1) }
 
     /// (offset, length) of each frame of a segment file.
@@ -334,12 +344,7 @@ import LMDB
     @Test func damagedSegmentHeaderCostsItsSegment() async throws {
         let directory = TemporaryDirectory()
         defer { withExtendedLifetime(directory) {} }
-        var config = StreamConfig(name: "s")
-        config.segmentBytes = 4096
-        let stream = try FileStream.create(at: directory.stream(), config: config)
-        for i in 1...200 { _ = try await stream.append(request("h", "payload \(i) " + String(repeating: "y", count: 60))) }
-        stream.close()
-        let names = try FileManager.default.contentsOfDirectory(atPath: directory.stream() + "/segments").sorted()
+        let names = try await RecoveryTests.makeSegmentedStream(in: directory)
         #expect(names.count > 3)
         let second = try #require(SegmentHeader.firstSequence(fileName: names[1]))
         let third = try #require(SegmentHeader.firstSequence(fileName: names[2]))
@@ -360,16 +365,11 @@ import LMDB
     /// Synced frames the index knew of are gone (a deleted active segment, a log cut below the marker's
     /// `unsyncedFrom`): with sync `always` those messages may have been acknowledged, so they are reported as a
     /// damaged region with their sequences, not passed off as a torn tail. A cut of frames whose sync never
-    /// returned stays a torn tail (PipelinedSyncTests, tornTailIsCutAtEveryByte for the bytes).
+    /// returned stays a torn tail (PipelinedSyncTests).
     @Test func syncedMessagesMissingFromTheLogAreReportedAsLost() async throws {
         let directory = TemporaryDirectory()
         defer { withExtendedLifetime(directory) {} }
-        var config = StreamConfig(name: "s")
-        config.segmentBytes = 4096
-        let stream = try FileStream.create(at: directory.stream(), config: config)
-        for i in 1...200 { _ = try await stream.append(request("h", "payload \(i) " + String(repeating: "y", count: 60))) }
-        stream.close()
-        let names = try FileManager.default.contentsOfDirectory(atPath: directory.stream() + "/segments").sorted()
+        let names = try await RecoveryTests.makeSegmentedStream(in: directory)
         let active = try #require(SegmentHeader.firstSequence(fileName: names.last!))
 
         let deleted = try StreamCopy(of: directory.stream())
