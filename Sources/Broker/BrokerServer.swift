@@ -88,11 +88,13 @@ public final class BrokerServer: @unchecked Sendable {
         /// An account's JetStream: the global account's in the store directory itself (the layout of a store
         /// without accounts), another's in `accounts/<name>/` under it.
         let fileSystem = directory == nil ? POSIXFileSystem() : InjectedFaults.fileSystem(logger: logger)
+        let openStreams = OpenStreamBudget(maxOpen: configuration.jetStreamMaxOpenStreams)
         func jetStream(for name: String, limits: AccountSettings.JetStreamLimits) throws -> JetStreamService? {
             guard let directory else { return nil }
             let root = name == AuthConfiguration.globalAccount ? directory : directory + "/accounts/" + name
             return try JetStreamService(storeDirectory: root, sync: sync, maxMemoryStore: configuration.maxMemoryStore,
-                                        maxFileStore: configuration.maxFileStore, accountLimits: limits, fileSystem: fileSystem)
+                                        maxFileStore: configuration.maxFileStore, accountLimits: limits, fileSystem: fileSystem,
+                                        openStreams: openStreams)
         }
         // As nats-server 2.9: with accounts configured, only those with `jetstream` have it, the global
         // account none; without, the global account has it.
@@ -142,7 +144,7 @@ public final class BrokerServer: @unchecked Sendable {
                 logger.error("stream \(damaged.name)\(owner) not served: \(damaged.reason) (left as it is at \(damaged.path))")
             }
             for stream in jetStream.streams.all {
-                guard let file = stream.store as? FileStream else { continue }
+                guard let file = stream.store as? OnDemandFileStream else { continue }
                 if file.isReadOnly { logger.error("stream \(stream.config.name)\(owner) \(JetStreamService.servedReadOnly)") }
                 guard !file.recovery.isClean else { continue }
                 let level: Logger.Level = file.recovery.damagedRegions.isEmpty ? .warning : .error

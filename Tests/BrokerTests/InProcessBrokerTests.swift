@@ -62,7 +62,7 @@ import Testing
         let directory = Directory()
         let server = try Self.server(directory) { $0.maxPublishBytesInFlight = 16 << 10 }
         let stream = try server.jetStream!.streams.create(APIStreamConfig(name: "S", subjects: ["s.>"]))
-        let store = try #require(stream.store as? FileStream)
+        let store = try #require(stream.store as? OnDemandFileStream)
         let (channel, handler) = try await Self.connect(server)
         _ = try await Self.outbound(channel)
         try await channel.writeInbound(ByteBuffer(string: "CONNECT {\"verbose\":false}\r\n"))
@@ -179,7 +179,7 @@ import Testing
         var config = APIStreamConfig(name: "Q", subjects: ["q.>"])
         config.retention = .workqueue
         let stream = try server.jetStream!.streams.create(config)
-        let store = try #require(stream.store as? FileStream)
+        let store = try #require(stream.store as? OnDemandFileStream)
         _ = await store.append(contentsOf: (1...10).map { AppendRequest(subject: "q.\($0)", payload: Array("\($0)".utf8)) })
         var consumer = ConsumerConfig()
         consumer.durableName = "W"

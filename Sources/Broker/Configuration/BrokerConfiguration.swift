@@ -52,6 +52,10 @@ public struct BrokerConfiguration: Sendable, Equatable {
     /// How JetStream file streams sync (Specs/WritePath.md): always (default: sync before the pub ack),
     /// none, or interval in milliseconds.
     public var jetStreamSync = "always"
+    /// How many file streams are kept open at once (config `jetstream { strata_max_open_streams }`,
+    /// `--js_max_open_streams`); idle ones beyond it are closed and opened again on demand. Nil: from the
+    /// open-file limit (``OpenStreamBudget/defaultMaxOpen(fileLimit:)``).
+    public var jetStreamMaxOpenStreams: Int?
     /// Server-wide JetStream limits in bytes (config file `jetstream { max_memory_store, max_file_store }`);
     /// -1 = unlimited.
     public var maxMemoryStore: Int64 = -1

@@ -140,6 +140,10 @@ public enum ConfigFileOptions {
                     }
                     configuration.jetStreamDomain = domain
                 case "strata_sync": configuration.jetStreamSync = try syncPolicy(value, key)
+                case "strata_max_open_streams":
+                    let count = try value.integer(for: key)
+                    guard count > 0 else { throw ConfigError("'strata_max_open_streams' must be at least 1, got \(count)", at: value.location) }
+                    configuration.jetStreamMaxOpenStreams = Int(count)
                 case "sync_interval":  // nats-server 2.10's key: `always`, or how often to sync
                     configuration.jetStreamSync = try syncPolicy(value, key)
                 default: try unserved(entry, known: ConfigFileOptions.unservedJetStream, within: "jetstream")

@@ -17,6 +17,7 @@ public enum ConfigurationReload {
         if old.maxFileStore != new.maxFileStore { names.append("max_file_store") }
         if old.jetStreamDomain != new.jetStreamDomain { names.append("domain") }
         if old.jetStreamSync != new.jetStreamSync { names.append("strata_sync") }
+        if old.jetStreamMaxOpenStreams != new.jetStreamMaxOpenStreams { names.append("strata_max_open_streams") }
         if old.eventLoopThreads != new.eventLoopThreads { names.append("event_loops") }
         if old.logFile != new.logFile { names.append("log_file") }
         if old.pidFile != new.pidFile { names.append("pid_file") }

@@ -43,6 +43,7 @@ public struct ServerOptions: Sendable {
         -js, --jetstream                 Enable JetStream (see Specs/Protocol.md for what is served)
         -sd, --store_dir <dir>           Storage directory (default: ./data)
             --js_sync <policy>           always (sync before every pub ack, default), none, interval:<n>ms
+            --js_max_open_streams <n>    file streams kept open at once (default: from the open-file limit)
 
     Authorization options:
             --user <user>                User required for connections
@@ -125,6 +126,10 @@ public struct ServerOptions: Sendable {
                     throw ConfigurationError("--js_sync takes always, none or interval:<n>ms")
                 }
                 options.configuration.jetStreamSync = policy
+            case "--js_max_open_streams", "-js_max_open_streams":
+                let count = try number(flag)
+                guard count > 0 else { throw ConfigurationError("--js_max_open_streams needs at least 1") }
+                options.configuration.jetStreamMaxOpenStreams = count
             case "--user", "-user": options.configuration.auth.user = try value(flag)
             case "--pass", "-pass": options.configuration.auth.password = try value(flag)
             case "--auth", "-auth": options.configuration.auth.token = try value(flag)

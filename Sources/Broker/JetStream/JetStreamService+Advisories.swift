@@ -48,7 +48,7 @@ extension JetStreamService {
         for damaged in streams.damaged { advise(damaged.name, served: false, findings: [damaged.reason]) }
         for stream in streams.all {
             var findings: [String] = []
-            if let file = stream.store as? FileStream {
+            if let file = stream.store as? OnDemandFileStream {
                 if file.isReadOnly { findings.append(Self.servedReadOnly) }
                 if !file.recovery.damagedRegions.isEmpty { findings.append("recovered: \(file.recovery)") }
             }

@@ -54,7 +54,7 @@ final class JetStreamService: @unchecked Sendable {
     /// The stream's write failure since its last successful write, if any; for a stream opened read-only
     /// (its file system was read-only at start), that.
     func writeFailure(of stream: StreamManager.Managed) -> String? {
-        if let file = stream.store as? FileStream, file.isReadOnly { return Self.servedReadOnly }
+        if let file = stream.store as? OnDemandFileStream, file.isReadOnly { return Self.servedReadOnly }
         return requestLock.withLock { writeFailures[ObjectIdentifier(stream.store)] }
     }
     static let servedReadOnly = "served read-only: its file system was read-only at start (restart once it is writable)"
@@ -66,11 +66,12 @@ final class JetStreamService: @unchecked Sendable {
 
     init(storeDirectory: String, sync: StreamConfig.SyncPolicy = .always, maxMemoryStore: Int64 = -1, maxFileStore: Int64 = -1,
          accountLimits: AccountSettings.JetStreamLimits = AccountSettings.JetStreamLimits(),
-         fileSystem: any FileSystem = POSIXFileSystem()) throws {
+         fileSystem: any FileSystem = POSIXFileSystem(), openStreams: OpenStreamBudget = OpenStreamBudget()) throws {
         func lower(_ server: Int64, _ account: Int64) -> Int64 { account < 0 ? server : server < 0 ? account : min(server, account) }
         self.accountLimits = accountLimits
         streams = try StreamManager(storeDirectory: storeDirectory, sync: sync, maxMemoryStore: lower(maxMemoryStore, accountLimits.maxMemory),
-                                    maxFileStore: lower(maxFileStore, accountLimits.maxFile), fileSystem: fileSystem)
+                                    maxFileStore: lower(maxFileStore, accountLimits.maxFile), fileSystem: fileSystem,
+                                    openStreams: openStreams)
     }
 
     // MARK: Publish

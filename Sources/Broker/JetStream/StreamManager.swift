@@ -80,9 +80,13 @@ final class StreamManager: @unchecked Sendable {
     /// What file streams do their log I/O through (the real file system, or a test build's injected faults).
     let fileSystem: any FileSystem
 
+    /// How many file streams are kept open (shared by every account of a server).
+    let openStreams: OpenStreamBudget
+
     init(storeDirectory: String, sync: StreamConfig.SyncPolicy = .always, maxMemoryStore: Int64 = -1, maxFileStore: Int64 = -1,
-         fileSystem: any FileSystem = POSIXFileSystem()) throws {
+         fileSystem: any FileSystem = POSIXFileSystem(), openStreams: OpenStreamBudget = OpenStreamBudget()) throws {
         self.sync = sync
+        self.openStreams = openStreams
         self.fileSystem = fileSystem
         self.maxMemoryStore = maxMemoryStore
         self.maxFileStore = maxFileStore
@@ -94,7 +98,7 @@ final class StreamManager: @unchecked Sendable {
             let path = root + "/" + name
             var isDirectory = false
             guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory else { continue }
-            switch Self.open(path, fileSystem: fileSystem) {
+            switch Self.open(path, fileSystem: fileSystem, budget: openStreams) {
             case .success(let stream): opened.append(stream)
             case .failure(let reason): damaged.append(Damaged(name: name, path: path, reason: reason.text))
             }
@@ -107,7 +111,7 @@ final class StreamManager: @unchecked Sendable {
 
     /// Opens one stream directory: its API config (`jetstream.json`) and its store. Any failure is the
     /// reason it is not served; nothing on disk is changed by a failure to open.
-    private static func open(_ path: String, fileSystem: any FileSystem) -> Result<Managed, OpenFailure> {
+    private static func open(_ path: String, fileSystem: any FileSystem, budget: OpenStreamBudget) -> Result<Managed, OpenFailure> {
         let configPath = path + "/jetstream.json"
         guard let data = FileManager.default.contents(atPath: configPath) else {
             return .failure(OpenFailure(text: "\(configPath) is missing or unreadable"))
@@ -119,17 +123,9 @@ final class StreamManager: @unchecked Sendable {
             return .failure(OpenFailure(text: "\(configPath) does not decode (\(error))"))
         }
         do {
-            let store = try FileStream(directory: path, fileSystem: fileSystem)
+            // On a read-only file system the store opens read-only (served as its index last committed it).
+            let store = try OnDemandFileStream.open(directory: path, fileSystem: fileSystem, budget: budget)
             return .success(Managed(config: saved.config, store: store, created: saved.created))
-        } catch StoreError.io(let failure) where failure.errno == EROFS {
-            // A file system that is read-only (remounted so by the kernel after an error, or mounted so for a
-            // look): the stream is served as its index last committed it, and refuses writes.
-            do {
-                let store = try FileStream.openReadOnly(directory: path, fileSystem: fileSystem)
-                return .success(Managed(config: saved.config, store: store, created: saved.created))
-            } catch {
-                return .failure(OpenFailure(text: "its store does not open read-only either (\(error)), after \(failure)"))
-            }
         } catch {
             return .failure(OpenFailure(text: "its store does not open (\(error))"))
         }
@@ -183,7 +179,8 @@ final class StreamManager: @unchecked Sendable {
         let store: any MessageStore
         let path = root + "/" + config.name
         do {
-            store = config.storage == .memory ? try MemoryStream(config: storeConfig) : try FileStream.create(at: path, config: storeConfig, fileSystem: fileSystem)
+            store = config.storage == .memory ? try MemoryStream(config: storeConfig)
+                : try OnDemandFileStream.create(at: path, config: storeConfig, fileSystem: fileSystem, budget: openStreams)
         } catch {
             throw APIError.configInvalid("\(error)")
         }
@@ -211,7 +208,7 @@ final class StreamManager: @unchecked Sendable {
         guard let existing = stream(named: config.name) else { throw APIError.streamNotFound }
         try Self.checkUpdate(from: existing.config, to: &config)
         var storeConfig = try Self.storeConfig(config)
-        storeConfig.sync = (existing.store as? FileStream)?.currentConfig.sync ?? sync
+        storeConfig.sync = (existing.store as? OnDemandFileStream)?.currentConfig.sync ?? sync
         try lock.withLock {
             unregister(config.name)
             defer { register(existing) }

@@ -43,7 +43,7 @@ extension BrokerServer {
                     if consumerDetails {
                         figures.consumerDetails = stream.consumers.all.map { $0.figures() }.sorted { $0.name < $1.name }
                     }
-                    if let file = stream.store as? FileStream {
+                    if let file = stream.store as? OnDemandFileStream {
                         figures.write = file.writeFigures
                         figures.disk = file.diskUsage
                         figures.damagedRegionsAtStart = file.recovery.damagedRegions.count

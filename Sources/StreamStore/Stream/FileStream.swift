@@ -76,6 +76,11 @@ public final class FileStream: @unchecked Sendable {
         try self.init(opening: directory, fileSystem: fileSystem, clock: clock, sequenceFloor: 0)
     }
 
+    /// Opens an existing stream that continues `statistics` (an on-demand stream opened again).
+    convenience init(directory: String, fileSystem: any FileSystem, statistics: WriteStatistics) throws {
+        try self.init(opening: directory, fileSystem: fileSystem, clock: FileStream.systemClock, sequenceFloor: 0, statistics: statistics)
+    }
+
     /// Opens a stream whose last sequence is at least `sequenceFloor` (repair: sequences that a lost
     /// index knew are never given again).
     convenience init(directory: String, fileSystem: any FileSystem, sequenceFloor: UInt64) throws {
@@ -83,7 +88,7 @@ public final class FileStream: @unchecked Sendable {
     }
 
     private init(opening directory: String, fileSystem: any FileSystem, clock: @escaping @Sendable () -> Int64,
-                 sequenceFloor: UInt64) throws {
+                 sequenceFloor: UInt64, statistics: WriteStatistics = WriteStatistics()) throws {
         let openedAt = DispatchTime.now().uptimeNanoseconds
         let paths = StreamPaths(root: directory)
         guard fileSystem.exists(paths.config) else { throw StoreError.notAStream(path: directory) }
@@ -104,7 +109,7 @@ public final class FileStream: @unchecked Sendable {
         self.recovery = opened.report
         self.readers = SegmentReaders(fileSystem: fileSystem, paths: paths)
         self.lockFile = lockFile
-        self.shared = SharedStreamState(state: opened.state, config: config)
+        self.shared = SharedStreamState(state: opened.state, config: config, statistics: statistics)
         self.writer = StreamWriter(paths: paths, fileSystem: fileSystem, index: opened.index, readers: readers,
                                    clock: clock, shared: shared, config: config, segments: opened.segments,
                                    active: opened.active, activeSize: opened.activeSize)
@@ -300,6 +305,13 @@ public final class FileStream: @unchecked Sendable {
     public func removals(since count: UInt64, touching range: ClosedRange<UInt64>) -> (count: UInt64, touched: Bool) {
         shared.removals(since: count, touching: range)
     }
+
+    /// True while the writer holds background work for a timer that closing the stream would drop
+    /// (an interval sync, a reclamation pass, an index compaction check).
+    var hasDeferredWork: Bool { shared.deferredWork }
+
+    /// True while operations wait in the writer's queue.
+    var hasQueuedWork: Bool { writer?.queue.hasPending ?? false }
 
     /// Why the stream refuses writes, once it does: a failed sync or a failed cut-back poisons it until it
     /// is reopened (and recovery has checked its log). Nil while healthy.

@@ -171,6 +171,7 @@ final class StreamWriter: @unchecked Sendable {
             if !removals.isEmpty { remove(removals) }
             if !consumerWrites.isEmpty { writeConsumers(consumerWrites) }
             runTimers()
+            shared.deferredWork = hasDeferredWork
             if closed && operations.isEmpty { break }
         }
         // A clean close leaves no pipelined batch behind, no preallocated zeros, and the log and index synced.
@@ -272,6 +273,13 @@ final class StreamWriter: @unchecked Sendable {
     /// takes. Each that fails is recorded (``backgroundError``) and tried again on a later pass; only what
     /// may have left the stream inconsistent, or a failed sync, poisons it (``failure``, set where it
     /// happens).
+    /// Background work waiting for a timer that only this writer would do (see ``SharedStreamState/deferredWork``).
+    private var hasDeferredWork: Bool {
+        if unsynced, case .interval = config.sync { return true }
+        guard failure == nil, config.reclaim else { return false }
+        return (removedSinceReclaim > 0 && (segments.count > 1 || activeSegmentIsDead)) || removedSinceIndexCheck
+    }
+
     private func runTimers() {
         guard failure == nil else { return }
         func attempt(_ what: String, _ body: () throws -> Void) {
@@ -359,12 +367,22 @@ final class SharedStreamState: @unchecked Sendable {
     private var _removals = RemovalHistory()
     private var _failure: StoreError?
     private var _backgroundError: String?
-    /// The write path's figures (its own lock).
-    let statistics = WriteStatistics()
+    private var _deferredWork = false
+    /// The write path's figures (its own lock); carried over when an on-demand stream is opened again.
+    let statistics: WriteStatistics
 
-    init(state: StreamState, config: StreamConfig) {
+    init(state: StreamState, config: StreamConfig, statistics: WriteStatistics = WriteStatistics()) {
         _state = state
         _config = config
+        self.statistics = statistics
+    }
+
+    /// True while the writer has background work it defers to a timer and that a close would drop: an
+    /// interval sync, a reclamation pass, an index compaction check (expiry and message-id pruning are not:
+    /// they are redone from the state at the next open). An on-demand stream is not closed while it is true.
+    var deferredWork: Bool {
+        get { lock.lock(); defer { lock.unlock() }; return _deferredWork }
+        set { lock.lock(); _deferredWork = newValue; lock.unlock() }
     }
 
     var state: StreamState {
