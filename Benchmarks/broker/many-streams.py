@@ -6,6 +6,11 @@ how long until JetStream lists every stream again.
 
 Usage: python many-streams.py URL STORE_DIR PID N M
        python many-streams.py curve URL PID N C M STEP
+       python many-streams.py bulk URL STORE_DIR PID N M CONCURRENCY
+       python many-streams.py check URL PID N
+The bulk form (streams-at-scale.sh) creates the N streams, each with one durable pull consumer and M messages,
+CONCURRENCY at a time; the check form, after a restart, reads every stream's info and fetches one message from
+a sample of 100 consumers, and prints the server's open files.
 The curve form (memory-curve.sh) creates N streams with C durable pull consumers and M messages each, and
 prints the server's RSS and open files after every STEP streams: the memory curve with streams and consumers.
 """
@@ -64,6 +69,55 @@ async def curve(url, pid, n, c, m, step):
     await nc.close()
 
 
+async def bulk(url, store, pid, n, m, concurrency):
+    nc = await nats.connect(url)
+    js = nc.jetstream(timeout=60)
+    payload = b"x" * 256
+    gate = asyncio.Semaphore(concurrency)
+    failures = []
+
+    async def one(i):
+        async with gate:
+            try:
+                await js.add_stream(StreamConfig(name=f"S{i}", subjects=[f"s.{i}"]))
+                await js.add_consumer(f"S{i}", ConsumerConfig(durable_name="D", ack_policy="explicit"))
+                for _ in range(m):
+                    await js.publish(f"s.{i}", payload)
+            except Exception as error:  # reported: a server that refuses streams (too many open files) is a result
+                failures.append(f"S{i}: {error!r}")
+
+    start = time.monotonic()
+    await asyncio.gather(*(one(i) for i in range(n)))
+    elapsed = time.monotonic() - start
+    await nc.close()
+    print(f"streams={n} messages_each={m} failed={len(failures)} seconds={elapsed:.2f} "
+          f"streams_per_s={n / elapsed:.0f} rss_mib={rss_kib(pid) / 1024:.0f} "
+          f"open_files={len(os.listdir(f'/proc/{pid}/fd'))} du_kib={du(store, '-sk')} "
+          f"apparent_kib={du(store, '-sb') // 1024}" + (f" first_failure={failures[0]}" if failures else ""))
+
+
+async def check(url, pid, n):
+    nc = await nats.connect(url)
+    js = nc.jetstream(timeout=60)
+    start = time.monotonic()
+    missing = 0
+    for i in range(n):
+        info = await js.stream_info(f"S{i}")
+        if info.state.messages < 1:
+            missing += 1
+    infos = time.monotonic() - start
+    fetched = 0
+    for i in range(0, n, max(1, n // 100)):
+        sub = await js.pull_subscribe_bind("D", stream=f"S{i}")
+        msgs = await sub.fetch(1, timeout=10)
+        for msg in msgs:
+            await msg.ack_sync()
+            fetched += 1
+    await nc.close()
+    print(f"stream_infos={n} empty={missing} info_seconds={infos:.2f} fetched={fetched} "
+          f"rss_mib={rss_kib(pid) / 1024:.0f} open_files={len(os.listdir(f'/proc/{pid}/fd'))}")
+
+
 async def quiet(_error):
     pass
 
@@ -89,6 +143,10 @@ async def ready(url, n):
 if __name__ == "__main__":
     if sys.argv[1] == "curve":
         asyncio.run(curve(sys.argv[2], *map(int, sys.argv[3:8])))
+    elif sys.argv[1] == "bulk":
+        asyncio.run(bulk(sys.argv[2], sys.argv[3], *map(int, sys.argv[4:8])))
+    elif sys.argv[1] == "check":
+        asyncio.run(check(sys.argv[2], int(sys.argv[3]), int(sys.argv[4])))
     elif sys.argv[1] == "ready":
         print(f"ready_seconds={asyncio.run(ready(sys.argv[2], int(sys.argv[3]))):.2f}")
     else:

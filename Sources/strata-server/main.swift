@@ -50,6 +50,7 @@ LoggingSystem.bootstrap { _ in ServerLogHandler(settings: logSettings) }
 let logger = Logger(label: "strata")
 if let path = options.configPath { logger.info("using configuration file \(path)") }
 for warning in options.warnings { logger.warning("\(warning)") }
+MallocTuning.apply()
 let openFiles = OpenFileLimit.raiseToHard()
 if openFiles.raised { logger.debug("open file limit raised to \(openFiles.limit)") }
 

@@ -77,3 +77,83 @@ def test_more_streams_than_the_soft_limit_allows_files_for(kind):
     finally:
         server.stop()
         shutil.rmtree(store, ignore_errors=True)
+
+
+HARD = 256
+LIMITED_STREAMS = 300  # five files each while open: 1,500, far above the hard limit
+
+
+def low_hard_limit():
+    resource.setrlimit(resource.RLIMIT_NOFILE, (HARD, HARD))
+
+
+def test_streams_beyond_the_hard_open_file_limit_are_served_from_a_budget_of_open_streams():
+    """With the hard limit at 256 files (nothing to raise), Strata keeps only a budget of streams open and
+    opens the others on demand: 300 streams with a durable consumer each are created, filled, consumed,
+    restarted and served, and the server never holds more files than its limit allows. (nats-server 2.9.10
+    holds every stream's files open: it refuses streams there with "too many open files".)"""
+    store = tempfile.mkdtemp(prefix="strata-budget-")
+    port = free_port()
+    command = [STRATA, "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", store]
+    server = Server(command, port, preexec_fn=low_hard_limit)
+    most_files = 0
+
+    def files():
+        nonlocal most_files
+        count = len(os.listdir(f"/proc/{server.process.pid}/fd"))
+        most_files = max(most_files, count)
+        return count
+
+    try:
+        async def fill():
+            nc = await nats.connect(server.url)
+            js = nc.jetstream(timeout=20)
+            for i in range(LIMITED_STREAMS):
+                await js.add_stream(StreamConfig(name=f"B{i}", subjects=[f"b.{i}"]))
+                await js.add_consumer(f"B{i}", durable_name="D", ack_policy="explicit")
+                for n in range(2):
+                    ack = await js.publish(f"b.{i}", f"m{i}.{n}".encode())
+                    assert ack.stream == f"B{i}" and ack.seq == n + 1
+                if i % 50 == 0:
+                    files()
+            # The first message of every stream consumed and acknowledged (AckSync: stored before the reply),
+            # in an order that opens the streams the budget closed first.
+            for i in range(LIMITED_STREAMS):
+                sub = await js.pull_subscribe_bind("D", stream=f"B{i}")
+                [msg] = await sub.fetch(1, timeout=10)
+                assert msg.data == f"m{i}.0".encode()
+                await msg.ack_sync()
+                await sub.unsubscribe()
+            files()
+            await nc.close()
+
+        asyncio.run(fill())
+        assert most_files < HARD
+        server.stop()
+        server = Server(command, port, preexec_fn=low_hard_limit)
+
+        async def check():
+            nc = await nats.connect(server.url)
+            js = nc.jetstream(timeout=20)
+            names = json.loads((await nc.request("$JS.API.STREAM.NAMES", b"{}", timeout=20)).data)
+            assert names["total"] == LIMITED_STREAMS
+            for i in range(0, LIMITED_STREAMS, 7):
+                info = await js.stream_info(f"B{i}")
+                assert info.state.messages == 2 and info.state.last_seq == 2
+                consumer = await js.consumer_info(f"B{i}", "D")
+                assert consumer.ack_floor.stream_seq == 1 and consumer.num_pending == 1
+                sub = await js.pull_subscribe_bind("D", stream=f"B{i}")
+                [msg] = await sub.fetch(1, timeout=10)
+                assert msg.data == f"m{i}.1".encode()  # the acknowledged one is not delivered again
+                await msg.ack_sync()
+                await sub.unsubscribe()
+                ack = await js.publish(f"b.{i}", b"after")
+                assert ack.seq == 3
+            files()
+            await nc.close()
+
+        asyncio.run(check())
+        assert most_files < HARD
+    finally:
+        server.stop()
+        shutil.rmtree(store, ignore_errors=True)

@@ -201,7 +201,7 @@ final class ConsumerHost: @unchecked Sendable {
         return (engine, initial + pendingCount(after: engine.state.delivered.streamSeq, covers: covers, filter: engine.config.filterSubject), delivered, acknowledged)
     }
 
-    func pull(_ request: PullRequest) { run { engine, now, lookup in engine.pull(request, now: now, lookup: lookup) } }
+    func pull(_ request: PullRequest) { run(pulling: true) { engine, now, lookup in engine.pull(request, now: now, lookup: lookup) } }
 
     /// Applies an ack at once (on the caller's thread). Returns the sequences the consumer released, for
     /// the stream's retention (the caller applies it). With `deliver` false, deliveries the ack allows wait
@@ -301,9 +301,11 @@ final class ConsumerHost: @unchecked Sendable {
     @discardableResult
     /// `delivers` false: the input cannot deliver (an ack applied without filling), so push interest is not
     /// looked up.
-    private func run(delivers: Bool = true, _ input: (inout ConsumerEngine, Int64, ConsumerEngine.Lookup) -> [ConsumerAction]) -> [UInt64] {
+    /// `pulling`: the input is a pull request (the read-ahead is filled for it before the engine's lock is taken).
+    private func run(delivers: Bool = true, pulling: Bool = false,
+                     _ input: (inout ConsumerEngine, Int64, ConsumerEngine.Lookup) -> [ConsumerAction]) -> [UInt64] {
         let store = self.store
-        if delivers { prefetch() }
+        if delivers { prefetch(pulling: pulling) }
         lock.lock()
         if deleted { lock.unlock(); return [] }
         // A filter that covers every subject of the stream reads like no filter (the store's fast path).
@@ -358,10 +360,14 @@ final class ConsumerHost: @unchecked Sendable {
     }
 
     /// Fills the read-ahead from the message after the last delivered, without the engine's lock, when
-    /// the stream holds messages past it (the lookups of the run that follows then find them read).
-    private func prefetch() {
+    /// the stream holds messages past it and the consumer can deliver them (a pull request waits or arrives,
+    /// or a push consumer has interest): the lookups of the run that follows then find them read. A consumer
+    /// that cannot deliver reads nothing (restored at start, a stream closed by the open-stream budget stays
+    /// closed).
+    private func prefetch(pulling: Bool) {
         let next: (sequence: UInt64, filter: String?)? = lock.withLock {
-            deleted ? nil : (engine.state.delivered.streamSeq + 1, filterCoversStream ? nil : engine.config.filterSubject)
+            let canDeliver = pulling || !engine.waiting.isEmpty || (engine.config.deliverSubject != nil && engine.pushActive)
+            return deleted || !canDeliver ? nil : (engine.state.delivered.streamSeq + 1, filterCoversStream ? nil : engine.config.filterSubject)
         }
         guard let next, next.sequence <= store.state.lastSequence else { return }
         readLock.withLock { _ = readAhead.message(atOrAfter: next.sequence, filter: next.filter, in: store) }

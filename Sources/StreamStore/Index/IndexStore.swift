@@ -140,14 +140,20 @@ final class IndexStore: @unchecked Sendable {
     /// Runs `body` in one write transaction (committed when it returns, aborted when it throws). When the
     /// map is full, the map is doubled and `body` runs again from the start, so it must be repeatable
     /// (every caller's is: it recomputes from the index state it reads).
+    /// Write transactions through ``write(_:)`` since the index was opened (the writer compares it at close:
+    /// an index nothing was written to needs no checkpoint). Write transactions are serialized by LMDB.
+    private(set) var writes = 0
+
     func write<T>(_ body: (inout IndexWriter) throws -> T) throws -> T {
         do {
-            return try environment.writeGrowingMap { txn in
+            let result = try environment.writeGrowingMap { txn in
                 var writer = try IndexWriter(index: self, txn: txn)
                 let result = try body(&writer)
                 try writer.flushSubjects()
                 return result
             }
+            writes += 1
+            return result
         } catch {
             throw StoreError.wrap(error)
         }

@@ -70,6 +70,7 @@ public final class OnDemandFileStream: MessageStore, @unchecked Sendable {
     /// write refused.
     public static func open(directory: String, fileSystem: any FileSystem = POSIXFileSystem(),
                             budget: OpenStreamBudget) throws -> OnDemandFileStream {
+        budget.admit()
         let opened: FileStream
         do {
             opened = try FileStream(directory: directory, fileSystem: fileSystem)
@@ -83,6 +84,7 @@ public final class OnDemandFileStream: MessageStore, @unchecked Sendable {
     /// Creates a new stream in `directory` (which must not hold one).
     public static func create(at directory: String, config: StreamConfig, fileSystem: any FileSystem = POSIXFileSystem(),
                               budget: OpenStreamBudget) throws -> OnDemandFileStream {
+        budget.admit()
         let created = try FileStream.create(at: directory, config: config, fileSystem: fileSystem)
         return OnDemandFileStream(directory: directory, fileSystem: fileSystem, budget: budget, opened: created, consumers: [])
     }
@@ -109,6 +111,7 @@ public final class OnDemandFileStream: MessageStore, @unchecked Sendable {
         if let stream {
             open = stream
         } else {
+            budget.admit()
             do {
                 open = try FileStream(directory: directory, fileSystem: fileSystem, statistics: statistics)
             } catch {

@@ -100,6 +100,24 @@ public final class OpenStreamBudget: @unchecked Sendable {
 
     // MARK: Called by streams (holding their own lock)
 
+    /// Streams open beyond ``maxOpen`` before an open waits for the budget's thread to close some.
+    var slack: Int { max(8, maxOpen / 4) }
+
+    /// Called before a stream is opened: while ``maxOpen`` plus ``slack`` are open, waits (at most a second:
+    /// when every open stream is busy the bound gives way) for the budget's thread to close idle ones, so that
+    /// opening thousands of streams at start or at once never holds more than the budget's files.
+    func admit() {
+        condition.lock()
+        defer { condition.unlock() }
+        guard open.count >= maxOpen + slack else { return }
+        startIfNeeded()
+        condition.broadcast()
+        let deadline = Date().addingTimeInterval(1)
+        while open.count >= maxOpen + slack && !stopped {
+            if !condition.wait(until: deadline) { return }
+        }
+    }
+
     func opened(_ stream: OnDemandFileStream) {
         condition.lock()
         defer { condition.unlock() }
@@ -146,7 +164,8 @@ public final class OpenStreamBudget: @unchecked Sendable {
             let now = FileStream.systemClock()
             let due = wakeups.filter { $0.value.at <= now }
             for key in due.keys { wakeups[key] = nil }
-            let excess = open.count - maxOpen
+            // Once over the bound, close down to 7/8 of it: fewer passes over the open streams.
+            let excess = open.count > maxOpen ? open.count - (maxOpen - maxOpen / 8) : 0
             if due.isEmpty && excess <= 0 {
                 if let next = wakeups.values.map(\.at).min() {
                     _ = condition.wait(until: Date(timeIntervalSince1970: Double(next) / 1e9))

@@ -121,7 +121,9 @@ struct Recovery {
 
         // Sequences never go back: not below what the index knew, nor below the active segment's name.
         let activeFirst = segments.last!
+        var saved = false
         let state: StreamState = try index.write { writer in
+            let loaded = writer.state
             if var shortfall = syncedShortfall ?? markerSegmentShortfall(report: report), writer.state.stream.lastSequence < priorLast {
                 if let tail = report.truncatedTail, tail.file == paths.segment(shortfall.segment) { shortfall.present = min(shortfall.present, tail.offset) }
                 let found = writer.state.stream.lastSequence
@@ -137,10 +139,16 @@ struct Recovery {
                 writer.state.stream.lastSequence = floor
                 if writer.state.stream.messages == 0 { writer.state.stream.firstSequence = floor + 1 }
             }
-            try writer.save(marker: nil)
+            // Unchanged (a clean open): nothing is written, so the open dirties no page and needs no sync.
+            if persisted == nil || writer.state != loaded {
+                try writer.save(marker: nil)
+                saved = true
+            }
             return writer.state.stream
         }
-        try index.checkpoint()
+        // (`writes` counts this recovery's write transactions, the one above included: more were the scan's,
+        // a rebuild's or a compaction's)
+        if saved || index.writes > 1 || !report.isClean { try index.checkpoint() }
 
         let active = try fileSystem.open(paths.segment(activeFirst), create: false)
         return Recovered(index: index, report: report, segments: segments, active: active, activeSize: try active.size(), state: state)
@@ -151,6 +159,7 @@ struct Recovery {
     private func validSegments(report: inout RecoveryReport, persisted: PersistentState?) throws -> [UInt64] {
         let all = try fileSystem.contentsOfDirectory(paths.segments).compactMap(SegmentHeader.firstSequence(fileName:)).sorted()
         var valid: [UInt64] = []
+        var changed = false  // a header written or a file moved aside: the directory is synced
         for (i, segment) in all.enumerated() {
             let handle = try fileSystem.open(paths.segment(segment), create: false)
             let size = try handle.size()
@@ -162,12 +171,14 @@ struct Recovery {
             if isLast && size <= Int64(SegmentHeader.size) {
                 // Torn while being created: nothing was in it.
                 try StreamFiles.writeSegmentHeader(fileSystem: fileSystem, path: paths.segment(segment), firstSequence: segment)
+                changed = true
                 report.truncatedTail = (paths.segment(segment), 0, size)
                 valid.append(segment)
                 continue
             }
             let aside = paths.segment(segment) + ".damaged"
             try fileSystem.rename(paths.segment(segment), to: aside)
+            changed = true
             report.damagedRegions.append(.init(file: aside, offset: 0, length: size,
                                                lostSequences: next.map { segment...($0 - 1) },
                                                reason: "segment header is damaged; file moved aside"))
@@ -180,8 +191,9 @@ struct Recovery {
             let first = (persisted?.stream.lastSequence ?? 0) + 1
             try StreamFiles.writeSegmentHeader(fileSystem: fileSystem, path: paths.segment(first), firstSequence: first)
             valid.append(first)
+            changed = true
         }
-        try fileSystem.syncDirectory(paths.segments)
+        if changed { try fileSystem.syncDirectory(paths.segments) }
         return valid
     }
 

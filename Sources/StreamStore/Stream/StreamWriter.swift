@@ -118,7 +118,15 @@ final class StreamWriter: @unchecked Sendable {
     func publish(state: StreamState, removed: [ClosedRange<UInt64>] = []) { shared.publish(state: state, removed: removed) }
     func publish(config: StreamConfig) { shared.config = config }
 
+    /// The log and index as the writer found them (see the end of ``runWriter()``).
+    private var segmentsAtStart: [UInt64] = []
+    private var activeSizeAtStart: Int64 = 0
+    private var indexWritesAtStart = 0
+
     func start() {
+        segmentsAtStart = segments
+        activeSizeAtStart = activeSize
+        indexWritesAtStart = index.writes
         running = true
         DetachedThread.start(name: "strata-writer-\(config.name)", stackSize: 1 << 20) { [self] in runWriter() }
     }
@@ -180,7 +188,10 @@ final class StreamWriter: @unchecked Sendable {
         pipeline.drain()
         absorbPipelineFailure()
         if allocatedEnd > activeSize, (try? active.truncate(to: activeSize)) != nil { allocatedEnd = activeSize }
-        if failure == nil { try? syncNow() }
+        // A stream that was only read while open (an on-demand stream opened for a read) has nothing to sync:
+        // on this file system every fsync is a device flush.
+        let logChanged = segments != segmentsAtStart || activeSize != activeSizeAtStart
+        if failure == nil && (logChanged || index.writes != indexWritesAtStart || unsynced) { try? syncNow() }
         done.signal()
     }
 
