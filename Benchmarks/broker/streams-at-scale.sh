@@ -22,12 +22,15 @@ run() {  # name, command...
   "${limited[@]}" "$@" -a 127.0.0.1 -p $port -js -sd "$dir" >"$dir.log" 2>&1 &
   pid=$!
   for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.05; done
-  echo "$name (ulimit -n $FILES): $($PY Benchmarks/broker/many-streams.py bulk nats://127.0.0.1:$port "$dir" $pid $N $M $C)"
+  local load created
+  load=$($PY Benchmarks/broker/many-streams.py bulk nats://127.0.0.1:$port "$dir" $pid $N $M $C)
+  echo "$name (ulimit -n $FILES): $load"
+  created=$(( N - $(sed -E 's/.*failed=([0-9]+).*/\1/' <<<"$load") ))
   kill $pid; wait $pid 2>/dev/null || true
   "${limited[@]}" "$@" -a 127.0.0.1 -p $port -js -sd "$dir" >>"$dir.log" 2>&1 &
   pid=$!
-  echo "$name restart: $($PY Benchmarks/broker/many-streams.py ready nats://127.0.0.1:$port $N) open_files=$(ls /proc/$pid/fd | wc -l)"
-  echo "$name after restart: $($PY Benchmarks/broker/many-streams.py check nats://127.0.0.1:$port $pid $N)"
+  echo "$name restart: $($PY Benchmarks/broker/many-streams.py ready nats://127.0.0.1:$port $created) open_files=$(ls /proc/$pid/fd | wc -l)"
+  echo "$name after restart: $($PY Benchmarks/broker/many-streams.py check nats://127.0.0.1:$port $pid $created)"
   kill $pid; wait $pid 2>/dev/null || true
   grep -m3 -i "too many open files" "$dir.log" | sed "s/^/$name log: /" || true
   rm -rf "$dir" "$dir.log"

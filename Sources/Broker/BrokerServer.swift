@@ -140,18 +140,7 @@ public final class BrokerServer: @unchecked Sendable {
             jetStream.logger = logger
             jetStream.domain = configuration.jetStreamDomain
             let owner = account.name == AuthConfiguration.globalAccount ? "" : " of account \(account.name)"
-            for damaged in jetStream.streams.damaged {
-                logger.error("stream \(damaged.name)\(owner) not served: \(damaged.reason) (left as it is at \(damaged.path))")
-            }
-            for stream in jetStream.streams.all {
-                guard let file = stream.store as? OnDemandFileStream else { continue }
-                if file.isReadOnly { logger.error("stream \(stream.config.name)\(owner) \(JetStreamService.servedReadOnly)") }
-                guard !file.recovery.isClean else { continue }
-                let level: Logger.Level = file.recovery.damagedRegions.isEmpty ? .warning : .error
-                logger.log(level: level, "stream \(stream.config.name)\(owner) recovered: \(file.recovery)")
-            }
-            jetStream.restoreConsumers()
-            jetStream.adviseDamageFoundAtStart()
+            jetStream.start(owner: owner)
         }
         let maxPending = configuration.maxPending
         let bootstrap = ServerBootstrap(group: group)
@@ -195,6 +184,7 @@ public final class BrokerServer: @unchecked Sendable {
         for account in accounts.values {
             guard let jetStream = account.jetStream else { continue }
             // Consumers' unsaved state is queued before the streams close; closing drains and syncs it.
+            jetStream.stop()
             jetStream.flushConsumers()
             jetStream.streams.closeAll()
         }

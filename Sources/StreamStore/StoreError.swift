@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import LMDB
 import Subjects
 import Zstd
@@ -71,6 +74,19 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
     public var isDiskFull: Bool {
         if case .io(let e) = self { return e.isDiskFull }
         return false
+    }
+
+    /// A failure of the moment, not of the stream: out of file descriptors or memory, interrupted, or the
+    /// stream closed for the server's stop. Trying again later may succeed; nothing about the stored data is
+    /// wrong.
+    public var isTransient: Bool {
+        let transient: Set<Int32> = [EMFILE, ENFILE, ENOMEM, EAGAIN, EINTR]
+        switch self {
+        case .closed: return true
+        case .io(let e): return transient.contains(e.errno)
+        case .index(let e): return transient.contains(e.code)
+        default: return false
+        }
     }
 }
 

@@ -69,9 +69,10 @@ class mounted_tmpfs:
 
 class StoreServer:
     """strata-server with JetStream on a given store, a monitoring port, and its log (stderr) kept for `stop()`."""
-    def __init__(self, store, env=None):
+    def __init__(self, store, env=None, extra=()):
         self.port, self.http = free_port(), free_port()
-        self.process = subprocess.Popen([STRATA, "-a", "127.0.0.1", "-p", str(self.port), "-m", str(self.http), "-js", "-sd", store],
+        self.process = subprocess.Popen([STRATA, "-a", "127.0.0.1", "-p", str(self.port), "-m", str(self.http), "-js", "-sd", store,
+                                         *extra],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                         env=None if env is None else {**os.environ, **env})
         wait_for_port(self.port, self.process)

@@ -94,7 +94,10 @@ def expected(name, sequence):
     return f"{name}-{sequence - 1}".encode() * 8
 
 
-async def test_damaged_store_starts_serves_the_intact_messages_and_repairs():
+@pytest.mark.parametrize("open_streams", [None, 1], ids=["all-open", "budget-of-one"])
+async def test_damaged_store_starts_serves_the_intact_messages_and_repairs(open_streams):
+    """`budget-of-one`: the restart keeps one stream open (the audit stream, opened at start); every other one is
+    deferred and opened by the warm-up or by the first request for it, where its damage is found and reported."""
     store = tempfile.mkdtemp(prefix="strata-damage-")
     try:
         server = StoreServer(store)
@@ -127,7 +130,7 @@ async def test_damaged_store_starts_serves_the_intact_messages_and_repairs():
             f.write(b"{\"config\": {\"name\": \"CONFIG\", \x00garbage")
         before = files_and_sizes(store)
 
-        server = StoreServer(store)
+        server = StoreServer(store, extra=() if open_streams is None else ("--js_max_open_streams", str(open_streams)))
         intact = await served(server.url, "INTACT")
         assert intact == {s: expected("INTACT", s) for s in range(1, COUNT + 1)}
         rebuilt = await served(server.url, "NOINDEX")

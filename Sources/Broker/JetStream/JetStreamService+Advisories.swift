@@ -32,30 +32,33 @@ extension JetStreamService {
 
     /// One advisory per stream found damaged at start, read-only, or holding a consumer record that does not
     /// decode: `$JS.EVENT.ADVISORY.STREAM.DAMAGED.<stream>`, type `io.strata.jetstream.advisory.v1.stream_damaged`
-    /// (Strata's own; nats-server has none). Sent once the streams are open and before clients connect, so an
-    /// audit stream is what keeps them; `/healthz`, `/jsz` and the log say the same.
-    func adviseDamageFoundAtStart() {
-        var advisories: [OutboundMessage] = []
-        func advise(_ stream: String, served: Bool, findings: [String], consumers: [String] = []) {
-            var object: [String: Any] = ["type": "io.strata.jetstream.advisory.v1.stream_damaged",
-                                         "id": Self.ephemeralName() + Self.ephemeralName(),
-                                         "timestamp": Self.time(FileStream.systemClock()),
-                                         "stream": stream, "served": served, "found": "start", "findings": findings]
-            if !consumers.isEmpty { object["consumers_not_restored"] = consumers }
-            advisories.append(OutboundMessage(to: "$JS.EVENT.ADVISORY.STREAM.DAMAGED.\(stream)",
-                                              payload: ByteBuffer(string: JSONWriter().text(object))))
-        }
-        for damaged in streams.damaged { advise(damaged.name, served: false, findings: [damaged.reason]) }
-        for stream in streams.all {
-            var findings: [String] = []
-            if let file = stream.store as? OnDemandFileStream {
-                if file.isReadOnly { findings.append(Self.servedReadOnly) }
-                if !file.recovery.damagedRegions.isEmpty { findings.append("recovered: \(file.recovery)") }
-            }
-            let consumers = stream.consumers.unrestoredNames
-            if !consumers.isEmpty { findings.append("consumer records that do not decode: \(consumers.joined(separator: ", "))") }
-            if !findings.isEmpty { advise(stream.config.name, served: true, findings: findings, consumers: consumers) }
-        }
+    /// (Strata's own; nats-server has none). Sent once the streams are open and before clients connect (for a
+    /// stream deferred at start, when its first open finds it), so an audit stream is what keeps them;
+    /// `/healthz`, `/jsz` and the log say the same. This one: the directories that could not be served.
+    func adviseDamaged(_ damaged: [StreamManager.Damaged]) {
+        let advisories = damaged.map { Self.damageAdvisory($0.name, served: false, findings: [$0.reason]) }
         if !advisories.isEmpty { send(advisories) }
+    }
+
+    /// The advisory for a served stream whose first open found damage, a read-only file system, or consumer
+    /// records that do not decode (nothing when it found none).
+    func adviseDamage(of stream: StreamManager.Managed) {
+        var findings: [String] = []
+        if let file = stream.store as? OnDemandFileStream {
+            if file.isReadOnly { findings.append(Self.servedReadOnly) }
+            if !file.recovery.damagedRegions.isEmpty { findings.append("recovered: \(file.recovery)") }
+        }
+        let consumers = stream.consumers.unrestoredNames
+        if !consumers.isEmpty { findings.append("consumer records that do not decode: \(consumers.joined(separator: ", "))") }
+        if !findings.isEmpty { send([Self.damageAdvisory(stream.config.name, served: true, findings: findings, consumers: consumers)]) }
+    }
+
+    private static func damageAdvisory(_ stream: String, served: Bool, findings: [String], consumers: [String] = []) -> OutboundMessage {
+        var object: [String: Any] = ["type": "io.strata.jetstream.advisory.v1.stream_damaged",
+                                     "id": Self.ephemeralName() + Self.ephemeralName(),
+                                     "timestamp": Self.time(FileStream.systemClock()),
+                                     "stream": stream, "served": served, "found": "start", "findings": findings]
+        if !consumers.isEmpty { object["consumers_not_restored"] = consumers }
+        return OutboundMessage(to: "$JS.EVENT.ADVISORY.STREAM.DAMAGED.\(stream)", payload: ByteBuffer(string: JSONWriter().text(object)))
     }
 }

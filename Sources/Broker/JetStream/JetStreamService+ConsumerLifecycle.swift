@@ -165,7 +165,7 @@ extension JetStreamService {
 
     /// Queues every consumer's unsaved state for its store (at shutdown, before the stores close).
     func flushConsumers() {
-        for stream in streams.all { for host in stream.consumers.all { host.flush() } }
+        for stream in streams.allUnrestored { for host in stream.consumers.all { host.flush() } }
     }
 
     /// Lets a stream's consumers deliver what was just appended.

@@ -14,15 +14,16 @@ import Subjects
 /// The consumer API: `CONSUMER.CREATE|DURABLE.CREATE|INFO|DELETE|NAMES|LIST`, consumer info, and the restore
 /// of stored consumers on start. Pull requests and acks: JetStreamService+Acks.swift.
 extension JetStreamService {
-    /// Restores the consumers stored with each stream (on start, once delivery is possible).
-    func restoreConsumers() {
-        for stream in streams.all {
+    /// Restores the consumers stored with a stream (at start once delivery is possible, or at the first use of
+    /// a stream deferred at start).
+    func restoreConsumers(of stream: StreamManager.Managed) {
+        do {
             let records: [ConsumerRecord]
             do {
                 records = try stream.store.consumers()
             } catch {
                 logger.error("stream \(stream.config.name): its consumer records could not be read, none restored: \(error)")
-                continue
+                return
             }
             for record in records {
                 // A record that does not decode is left in the store (never deleted on a guess) and named.

@@ -57,6 +57,11 @@ final class JetStreamService: @unchecked Sendable {
         if let file = stream.store as? OnDemandFileStream, file.isReadOnly { return Self.servedReadOnly }
         return requestLock.withLock { writeFailures[ObjectIdentifier(stream.store)] }
     }
+    /// Set when the server stops: the warm-up of streams deferred at start ends.
+    private var _stopping = false
+    var stopping: Bool { requestLock.withLock { _stopping } }
+    func stop() { requestLock.withLock { _stopping = true } }
+
     static let servedReadOnly = "served read-only: its file system was read-only at start (restart once it is writable)"
 
     /// The account's own limits (`accounts { A: { jetstream { max_mem, max_file, max_streams, max_consumers } } }`),
@@ -282,7 +287,7 @@ final class JetStreamService: @unchecked Sendable {
             guard config.name == tokens[2] else { return error(type, .streamMismatch) }
             do {
                 if tokens[1] == "CREATE" {
-                    if accountLimits.maxStreams >= 0 && streams.stream(named: config.name) == nil && streams.all.count >= accountLimits.maxStreams {
+                    if accountLimits.maxStreams >= 0 && streams.stream(named: config.name) == nil && streams.allUnrestored.count >= accountLimits.maxStreams {
                         return error(type, APIError(code: 400, errCode: 10027, description: "maximum number of streams reached"))
                     }
                     var info = streamInfo(try streams.create(config))
@@ -348,7 +353,8 @@ final class JetStreamService: @unchecked Sendable {
             struct Page: Decodable { var subject: String?; var offset: Int? }
             // (try?: client input: a paging body that does not decode is the first page, as the reference)
             let page = (try? JSONDecoder().decode(Page.self, from: body)) ?? Page()
-            let matching = streams.all.filter { stream in
+            // NAMES needs only configs: streams deferred at start are not opened for it (LIST opens them).
+            let matching = (tokens[1] == "NAMES" ? streams.allUnrestored : streams.all).filter { stream in
                 page.subject.map { s in stream.config.subjects.contains { Subject.overlaps($0, s) } } ?? true
             }
             let limit = tokens[1] == "NAMES" ? 1024 : 256

@@ -1,6 +1,7 @@
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 import Glibc
+import Dispatch
 #else
 import Foundation
 #endif
@@ -20,11 +21,42 @@ final class StreamManager: @unchecked Sendable {
         let store: any MessageStore
         let created: Int64
         let consumers: ConsumerRegistry
-        init(config: APIStreamConfig, store: any MessageStore, created: Int64, consumers: ConsumerRegistry = ConsumerRegistry()) {
+        /// Whether the stream's consumers have been restored (at start, or on first use of a stream deferred
+        /// at start); kept across updates.
+        let restoration: Restoration
+        init(config: APIStreamConfig, store: any MessageStore, created: Int64, consumers: ConsumerRegistry = ConsumerRegistry(),
+             restoration: Restoration = Restoration()) {
             self.config = config
             self.store = store
             self.created = created
             self.consumers = consumers
+            self.restoration = restoration
+        }
+    }
+
+    /// Runs a stream's restoration once: the first caller runs it, later and concurrent ones wait for it. The
+    /// thread running it does not wait for itself (a stream that captures its own damage advisory).
+    final class Restoration: @unchecked Sendable {
+        private let condition = Condition()
+        private var state = 0  // 0 pending, 1 running, 2 done
+        private var runner: pthread_t?
+        init(done: Bool = false) { state = done ? 2 : 0 }
+        var isDone: Bool { condition.withLock { state == 2 } }
+        /// `body` returns false when the restoration must be tried again by the next caller.
+        func ensure(_ body: () -> Bool) {
+            condition.lock()
+            if state == 1, let runner, pthread_equal(runner, pthread_self()) != 0 { condition.unlock(); return }
+            while state == 1 { condition.wait() }
+            if state == 2 { condition.unlock(); return }
+            state = 1
+            runner = pthread_self()
+            condition.unlock()
+            let done = body()
+            condition.withLock {
+                state = done ? 2 : 0
+                runner = nil
+                condition.broadcast()
+            }
         }
     }
 
@@ -67,8 +99,13 @@ final class StreamManager: @unchecked Sendable {
     private var streams: [String: Managed] = [:]
     /// Streams being created (checked and reserved, their store not yet made), by name.
     private var pending: [String: APIStreamConfig] = [:]
-    /// Stream directories that could not be opened at start.
-    let damaged: [Damaged]
+    /// Stream directories that could not be opened (at start, or at the first open of a stream deferred then).
+    private var _damaged: [Damaged]
+    var damaged: [Damaged] { lock.withLock { _damaged } }
+
+    /// Restores a stream's consumers and reports what its first open found (set by the service; run once per
+    /// stream, before any caller of ``stream(named:)``, ``stream(capturing:)`` or ``all`` sees it).
+    var restore: (@Sendable (Managed) -> Void)?
     private var bySubject = SubjectTree<String>()
 
     /// The sync policy of new file streams.
@@ -92,36 +129,68 @@ final class StreamManager: @unchecked Sendable {
         self.maxFileStore = maxFileStore
         root = storeDirectory + "/streams"
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        // Each stream's API config, decoded on every core; the stores of the first `openStreams.maxOpen` are
+        // opened now (recovery), the others deferred to their first use or the service's warm-up.
+        let root = self.root
+        let names = try FileManager.default.contentsOfDirectory(atPath: root).sorted().filter { name in
+            var isDirectory = false
+            return FileManager.default.fileExists(atPath: root + "/" + name, isDirectory: &isDirectory) && isDirectory
+        }
+        let decoded = Self.decodeConfigs(names.map { root + "/" + $0 })
+        let openStreams = self.openStreams
         var damaged: [Damaged] = []
         var opened: [Managed] = []
-        for name in try FileManager.default.contentsOfDirectory(atPath: root).sorted() {
+        for (i, name) in names.enumerated() {
             let path = root + "/" + name
-            var isDirectory = false
-            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory else { continue }
-            switch Self.open(path, fileSystem: fileSystem, budget: openStreams) {
+            let result: Result<Managed, OpenFailure> = decoded[i].flatMap { saved in
+                if i >= openStreams.maxOpen {
+                    let store = OnDemandFileStream.deferred(directory: path, fileSystem: fileSystem, budget: openStreams)
+                    return .success(Managed(config: saved.config, store: store, created: saved.created))
+                }
+                return Self.open(path, saved: saved, fileSystem: fileSystem, budget: openStreams)
+            }
+            switch result {
             case .success(let stream): opened.append(stream)
             case .failure(let reason): damaged.append(Damaged(name: name, path: path, reason: reason.text))
             }
         }
-        self.damaged = damaged
+        self._damaged = damaged
         for stream in opened { register(stream) }
     }
 
     private struct OpenFailure: Error { var text: String }
 
-    /// Opens one stream directory: its API config (`jetstream.json`) and its store. Any failure is the
-    /// reason it is not served; nothing on disk is changed by a failure to open.
-    private static func open(_ path: String, fileSystem: any FileSystem, budget: OpenStreamBudget) -> Result<Managed, OpenFailure> {
-        let configPath = path + "/jetstream.json"
-        guard let data = FileManager.default.contents(atPath: configPath) else {
-            return .failure(OpenFailure(text: "\(configPath) is missing or unreadable"))
+    /// The API configs (`jetstream.json`) of stream directories, decoded in parallel; a failure is the
+    /// reason the stream is not served.
+    private static func decodeConfigs(_ paths: [String]) -> [Result<Saved, OpenFailure>] {
+        final class Slots: @unchecked Sendable {  // each iteration writes its own slot
+            var results: [Result<Saved, OpenFailure>?]
+            init(_ count: Int) { results = Array(repeating: nil, count: count) }
         }
-        let saved: Saved
-        do {
-            saved = try JSONDecoder().decode(Saved.self, from: data)
-        } catch {
-            return .failure(OpenFailure(text: "\(configPath) does not decode (\(error))"))
+        let slots = Slots(paths.count)
+        slots.results.withUnsafeMutableBufferPointer { buffer in
+            nonisolated(unsafe) let base = buffer.baseAddress
+            DispatchQueue.concurrentPerform(iterations: paths.count) { i in
+            let configPath = paths[i] + "/jetstream.json"
+            let result: Result<Saved, OpenFailure>
+            if let data = FileManager.default.contents(atPath: configPath) {
+                do {
+                    result = .success(try JSONDecoder().decode(Saved.self, from: data))
+                } catch {
+                    result = .failure(OpenFailure(text: "\(configPath) does not decode (\(error))"))
+                }
+            } else {
+                result = .failure(OpenFailure(text: "\(configPath) is missing or unreadable"))
+            }
+            base![i] = result
+            }
         }
+        return slots.results.map { $0! }
+    }
+
+    /// Opens one stream's store. Any failure is the reason it is not served; nothing on disk is changed by a
+    /// failure to open.
+    private static func open(_ path: String, saved: Saved, fileSystem: any FileSystem, budget: OpenStreamBudget) -> Result<Managed, OpenFailure> {
         do {
             // On a read-only file system the store opens read-only (served as its index last committed it).
             let store = try OnDemandFileStream.open(directory: path, fileSystem: fileSystem, budget: budget)
@@ -130,6 +199,35 @@ final class StreamManager: @unchecked Sendable {
             return .failure(OpenFailure(text: "its store does not open (\(error))"))
         }
     }
+
+    /// Runs the stream's restoration if it has not run; a deferred stream whose store does not open is then
+    /// taken out of service and reported as damaged (as one found at start), unless the failure is of the
+    /// moment (``StoreError/isTransient``: out of files, say), which the next use tries again. Returns the
+    /// stream, or nil when it was taken out.
+    private func restored(_ stream: Managed) -> Managed? {
+        if !stream.restoration.isDone {
+            stream.restoration.ensure {
+                if let store = stream.store as? OnDemandFileStream, store.isDeferred {
+                    do {
+                        try store.openNow()
+                    } catch {
+                        if (error as? StoreError)?.isTransient == true { return false }
+                        lock.withLock {
+                            if streams[stream.config.name] === stream { unregister(stream.config.name) }
+                            _damaged.append(Damaged(name: stream.config.name, path: store.directory, reason: "its store does not open (\(error))"))
+                        }
+                        return true
+                    }
+                }
+                restore?(stream)
+                return true
+            }
+        }
+        return lock.withLock { streams[stream.config.name] === stream } ? stream : nil
+    }
+
+    /// Every stream, restoring none (names and configs only: `STREAM.NAMES`, the warm-up).
+    var allUnrestored: [Managed] { lock.withLock { streams.values.sorted { $0.config.name < $1.config.name } } }
 
     private func register(_ stream: Managed) {
         streams[stream.config.name] = stream
@@ -141,14 +239,15 @@ final class StreamManager: @unchecked Sendable {
         for subject in stream.config.subjects { bySubject.remove(subject, name) }
     }
 
-    func stream(named name: String) -> Managed? { lock.withLock { streams[name] } }
+    func stream(named name: String) -> Managed? { lock.withLock { streams[name] }.flatMap(restored) }
 
     /// The stream that captures messages published to `subject`.
     func stream(capturing subject: String) -> Managed? {
-        lock.withLock { bySubject.count == 0 ? nil : bySubject.matches(subject).first.flatMap { streams[$0] } }
+        lock.withLock { bySubject.count == 0 ? nil : bySubject.matches(subject).first.flatMap { streams[$0] } }.flatMap(restored)
     }
 
-    var all: [Managed] { lock.withLock { streams.values.sorted { $0.config.name < $1.config.name } } }
+    /// Every stream, each restored first (a stream deferred at start is opened).
+    var all: [Managed] { allUnrestored.compactMap(restored) }
 
     /// Creates a stream, or returns the existing one when the config is the same.
     func create(_ requested: APIStreamConfig) throws -> Managed {
@@ -164,7 +263,7 @@ final class StreamManager: @unchecked Sendable {
                 return existing
             }
             if pending[config.name] != nil { throw APIError.streamNameInUse }  // being created right now
-            if damaged.contains(where: { $0.name == config.name }) {
+            if _damaged.contains(where: { $0.name == config.name }) {
                 throw APIError(code: 500, errCode: 10049, description: "stream \(config.name) exists on disk but could not be opened; see the server log")
             }
             try checkOverlap(config)
@@ -184,7 +283,7 @@ final class StreamManager: @unchecked Sendable {
         } catch {
             throw APIError.configInvalid("\(error)")
         }
-        let managed = Managed(config: config, store: store, created: FileStream.systemClock())
+        let managed = Managed(config: config, store: store, created: FileStream.systemClock(), restoration: Restoration(done: true))
         if config.storage == .file {
             do {
                 try save(managed)
@@ -216,7 +315,8 @@ final class StreamManager: @unchecked Sendable {
             try checkReservation(config, excluding: config.name)
         }
         do { try await existing.store.update(config: storeConfig) } catch { throw APIError.configInvalid("\(error)") }
-        let updated = Managed(config: config, store: existing.store, created: existing.created, consumers: existing.consumers)
+        let updated = Managed(config: config, store: existing.store, created: existing.created, consumers: existing.consumers,
+                              restoration: existing.restoration)
         try lock.withLock {
             unregister(config.name)
             register(updated)
@@ -261,7 +361,7 @@ final class StreamManager: @unchecked Sendable {
         }
     }
 
-    func closeAll() { for stream in all { stream.store.close() } }
+    func closeAll() { for stream in allUnrestored { stream.store.close() } }
 
     /// Writes the API config durably (temporary file, fsync, rename, directory sync).
     private func save(_ stream: Managed) throws {

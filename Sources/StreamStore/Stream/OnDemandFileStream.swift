@@ -30,7 +30,7 @@ public final class OnDemandFileStream: MessageStore, @unchecked Sendable {
     public let directory: String
     private let fileSystem: any FileSystem
     private let budget: OpenStreamBudget
-    private let statistics: WriteStatistics
+    private var statistics: WriteStatistics
 
     /// Guards what follows; waited on while the budget's thread closes the stream.
     private let lock = Condition()
@@ -42,7 +42,8 @@ public final class OnDemandFileStream: MessageStore, @unchecked Sendable {
     private var shutDown = false
     /// CLOCK_MONOTONIC_COARSE nanoseconds of the last use (read by the budget's thread).
     private var used: UInt64 = 0
-    private var resting: (state: StreamState, config: StreamConfig)
+    /// What the last close left; nil for a deferred stream not opened yet.
+    private var resting: (state: StreamState, config: StreamConfig)?
     private var carriedDamage: [(segment: UInt64, offset: UInt64)] = []
     /// The consumer records read at the first open, kept until ``consumers()`` is first asked (the broker
     /// restores consumers at start without opening every stream a second time) or a record changes.
@@ -65,20 +66,55 @@ public final class OnDemandFileStream: MessageStore, @unchecked Sendable {
         budget.opened(self)
     }
 
+    /// An existing stream not opened yet: the first operation opens it (recovery and all, as ``open(directory:fileSystem:budget:)``),
+    /// and until then ``recovery`` is empty. A server with more streams than it keeps open defers most of them
+    /// at start (Specs/StoreLayout.md, "Open streams").
+    public static func deferred(directory: String, fileSystem: any FileSystem = POSIXFileSystem(),
+                                budget: OpenStreamBudget) -> OnDemandFileStream {
+        OnDemandFileStream(deferred: directory, fileSystem: fileSystem, budget: budget)
+    }
+
+    private init(deferred directory: String, fileSystem: any FileSystem, budget: OpenStreamBudget) {
+        self.directory = directory
+        self.fileSystem = fileSystem
+        self.budget = budget
+        self.stream = nil
+        self.statistics = WriteStatistics()
+        self.resting = nil
+        self._recovery = RecoveryReport()
+        self.consumersAtOpen = nil
+        self.reopens = -1  // the first open is not a reopen
+    }
+
+    /// Opens a deferred stream now (and reads its consumer records for the restore); throws what its open threw.
+    public func openNow() throws {
+        let open = try acquire()
+        defer { release() }
+        let records = try? open.consumers()  // (try?: nil reads them again when asked, and reports that failure)
+        lock.withLock { if consumersAtOpen == nil && reopens == 0 { consumersAtOpen = records } }
+    }
+
+    /// True until a deferred stream is first opened.
+    public var isDeferred: Bool { lock.withLock { resting == nil && stream == nil && closing == nil } }
+
     /// Opens an existing stream (recovering it as Specs/Recovery.md says) and reads its consumer records. On
     /// a read-only file system (EROFS) it is opened read-only: served as its index last committed it, every
     /// write refused.
     public static func open(directory: String, fileSystem: any FileSystem = POSIXFileSystem(),
                             budget: OpenStreamBudget) throws -> OnDemandFileStream {
         budget.admit()
-        let opened: FileStream
-        do {
-            opened = try FileStream(directory: directory, fileSystem: fileSystem)
-        } catch StoreError.io(let failure) where failure.errno == EROFS {
-            opened = try FileStream.openReadOnly(directory: directory, fileSystem: fileSystem)
-        }
+        let opened = try firstOpen(directory: directory, fileSystem: fileSystem)
         let consumers = try? opened.consumers()  // (try?: nil reads them again when asked, and reports that failure)
         return OnDemandFileStream(directory: directory, fileSystem: fileSystem, budget: budget, opened: opened, consumers: consumers)
+    }
+
+    /// The first open of a stream: on a read-only file system (EROFS) it opens read-only.
+    private static func firstOpen(directory: String, fileSystem: any FileSystem) throws -> FileStream {
+        do {
+            return try FileStream(directory: directory, fileSystem: fileSystem)
+        } catch StoreError.io(let failure) where failure.errno == EROFS {
+            return try FileStream.openReadOnly(directory: directory, fileSystem: fileSystem)
+        }
     }
 
     /// Creates a new stream in `directory` (which must not hold one).
@@ -113,11 +149,18 @@ public final class OnDemandFileStream: MessageStore, @unchecked Sendable {
         } else {
             budget.admit()
             do {
-                open = try FileStream(directory: directory, fileSystem: fileSystem, statistics: statistics)
+                if resting == nil {
+                    open = try Self.firstOpen(directory: directory, fileSystem: fileSystem)
+                    statistics = open.shared.statistics
+                    _recovery = open.recovery
+                } else {
+                    open = try FileStream(directory: directory, fileSystem: fileSystem, statistics: statistics)
+                    if !open.recovery.isClean { _recovery = open.recovery }
+                }
             } catch {
                 throw StoreError.wrap(error)
             }
-            if !open.recovery.isClean { _recovery = open.recovery }
+            resting = resting ?? (open.state, open.currentConfig)
             reopens += 1
             stream = open
             budget.opened(self)
@@ -166,7 +209,7 @@ public final class OnDemandFileStream: MessageStore, @unchecked Sendable {
         carriedDamage.append(contentsOf: open.framesFoundDamagedByReads)
         closing = nil
         lock.broadcast()
-        let wakeAt = Retention.nextExpiry(config: resting.config, state: resting.state)
+        let wakeAt = Retention.nextExpiry(config: open.currentConfig, state: open.state)
         lock.unlock()
         budget.closed(self, wakeAt: wakeAt, byBudget: true)
         return true
@@ -176,7 +219,7 @@ public final class OnDemandFileStream: MessageStore, @unchecked Sendable {
     public var isOpen: Bool { lock.withLock { stream != nil } }
 
     /// How many times the stream was opened again after a close by the budget.
-    public var reopenCount: Int { lock.withLock { reopens } }
+    public var reopenCount: Int { lock.withLock { max(0, reopens) } }
 
     /// Closes the stream for good (the server stops or the stream is deleted): the writer finishes what is
     /// queued and syncs; later operations fail with ``StoreError/closed``.
@@ -214,8 +257,15 @@ public final class OnDemandFileStream: MessageStore, @unchecked Sendable {
 
     // MARK: MessageStore
 
-    public var state: StreamState { lock.withLock { (stream ?? closing)?.state ?? resting.state } }
-    public var currentConfig: StreamConfig { lock.withLock { (stream ?? closing)?.currentConfig ?? resting.config } }
+    /// A deferred stream not opened yet is opened to answer (and answers an empty state if it cannot be).
+    public var state: StreamState {
+        if let known = lock.withLock({ (stream ?? closing)?.state ?? resting?.state }) { return known }
+        return (try? with { $0.state }) ?? StreamState()
+    }
+    public var currentConfig: StreamConfig {
+        if let known = lock.withLock({ (stream ?? closing)?.currentConfig ?? resting?.config }) { return known }
+        return (try? with { $0.currentConfig }) ?? StreamConfig(name: String(directory.split(separator: "/").last ?? ""))
+    }
     public var failure: StoreError? { lock.withLock { stream?.failure } }
     public var queuedBytes: Int { lock.withLock { stream?.queuedBytes ?? 0 } }
 
@@ -312,6 +362,7 @@ public final class OnDemandFileStream: MessageStore, @unchecked Sendable {
         defer { lock.unlock() }
         if let open = stream ?? closing { return open.removals(since: count, touching: range) }
         // Closed: nothing is removed until it opens again; what was removed before is not remembered.
+        guard let resting else { return (count, true) }
         let now = resting.state.lastSequence &- resting.state.messages
         return (now, count < now)
     }
