@@ -154,6 +154,21 @@ import Testing
         #expect(throws: APIError.self) { _ = try manager.create(APIStreamConfig(name: "BADJSON", subjects: ["other.>"])) }
     }
 
+    /// A stream whose creation a crash interrupted is still in its staging directory (`.creating-…`): never
+    /// answered as created, it is removed at the next start, not served and not reported as damaged.
+    @Test func anInterruptedCreateIsRemovedAtStart() throws {
+        let directory = Directory()
+        let staging = directory.path + "/streams/.creating-HALF-123"
+        try FileManager.default.createDirectory(atPath: staging + "/segments", withIntermediateDirectories: true)
+        try Data("{}".utf8).write(to: URL(fileURLWithPath: staging + "/jetstream.json"))
+        let manager = try StreamManager(storeDirectory: directory.path)
+        defer { manager.closeAll() }
+        #expect(manager.all.isEmpty && manager.damaged.isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: staging))
+        _ = try manager.create(APIStreamConfig(name: "HALF", subjects: ["half.>"]))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path + "/streams") == ["HALF"])
+    }
+
     /// Two creates racing for overlapping subjects: exactly one stream is made.
     @Test func concurrentCreatesWithOverlappingSubjectsMakeOneStream() async throws {
         let directory = Directory()

@@ -61,6 +61,29 @@ import Testing
         for (sequence, text) in acknowledged { #expect(try reopened.message(sequence: sequence)?.text == text) }
     }
 
+    /// A new stream is made in a staging directory and renamed into place once its files are synced: a create
+    /// that fails on the way (here the rename) leaves neither the stream nor the staging directory, and the
+    /// name can be created afterwards.
+    @Test func aFailedCreateLeavesNothingBehind() throws {
+        let directory = TemporaryDirectory()
+        defer { withExtendedLifetime(directory) {} }
+        let fileSystem = FaultInjectingFileSystem()
+        fileSystem.inject(.failRename(n: 1))
+        #expect(throws: StoreError.self) {
+            _ = try FileStream.create(at: directory.stream(), config: StreamConfig(name: "s"), files: [("extra.json", Array("{}".utf8))],
+                                      fileSystem: fileSystem)
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).isEmpty)
+        fileSystem.inject(nil)
+        let stream = try FileStream.create(at: directory.stream(), config: StreamConfig(name: "s"), files: [("extra.json", Array("{}".utf8))],
+                                           fileSystem: fileSystem)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["s"])
+        #expect(FileManager.default.contents(atPath: directory.stream() + "/extra.json") == Data("{}".utf8))
+        stream.close()
+        let reopened = try FileStream(directory: directory.stream())
+        #expect(reopened.recovery.isClean, "\(reopened.recovery)")
+    }
+
     @Test func fullDiskFailsAppendsUntilSpaceReturns() async throws {
         let directory = TemporaryDirectory()
         defer { withExtendedLifetime(directory) {} }

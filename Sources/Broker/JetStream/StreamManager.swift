@@ -132,10 +132,16 @@ final class StreamManager: @unchecked Sendable {
         // Each stream's API config, decoded on every core; the stores of the first `openStreams.maxOpen` are
         // opened now (recovery), the others deferred to their first use or the service's warm-up.
         let root = self.root
-        let names = try FileManager.default.contentsOfDirectory(atPath: root).sorted().filter { name in
+        var names = try FileManager.default.contentsOfDirectory(atPath: root).sorted().filter { name in
             var isDirectory = false
             return FileManager.default.fileExists(atPath: root + "/" + name, isDirectory: &isDirectory) && isDirectory
         }
+        // A stream whose creation a crash interrupted (never answered as created): removed.
+        for name in names where name.hasPrefix(FileStream.stagingPrefix) {
+            // (try?: one that cannot be removed is left; it is never read as a stream)
+            try? FileManager.default.removeItem(atPath: root + "/" + name)
+        }
+        names.removeAll { $0.hasPrefix(".") }
         let decoded = Self.decodeConfigs(names.map { root + "/" + $0 })
         let openStreams = self.openStreams
         var damaged: [Damaged] = []
@@ -277,24 +283,20 @@ final class StreamManager: @unchecked Sendable {
         storeConfig.sync = sync
         let store: any MessageStore
         let path = root + "/" + config.name
+        let created = FileStream.systemClock()
         do {
-            store = config.storage == .memory ? try MemoryStream(config: storeConfig)
-                : try OnDemandFileStream.create(at: path, config: storeConfig, fileSystem: fileSystem, budget: openStreams)
+            if config.storage == .memory {
+                store = try MemoryStream(config: storeConfig)
+            } else {
+                // The API config is written with the store's own files and synced with them (one syncfs).
+                let saved = try JSONEncoder().encode(Saved(config: config, created: created))
+                store = try OnDemandFileStream.create(at: path, config: storeConfig, files: [("jetstream.json", Array(saved))],
+                                                      fileSystem: fileSystem, budget: openStreams)
+            }
         } catch {
             throw APIError.configInvalid("\(error)")
         }
-        let managed = Managed(config: config, store: store, created: FileStream.systemClock(), restoration: Restoration(done: true))
-        if config.storage == .file {
-            do {
-                try save(managed)
-            } catch {
-                // Not served: the half-made stream is removed again (nothing was ever stored in it).
-                store.close()
-                // (try?: a half-made directory that cannot be removed is reported at the next start as damaged)
-                try? FileManager.default.removeItem(atPath: path)
-                throw APIError(code: 500, errCode: 10049, description: "stream \(config.name) could not be created: \(error)")
-            }
-        }
+        let managed = Managed(config: config, store: store, created: created, restoration: Restoration(done: true))
         lock.withLock { register(managed) }
         return managed
     }

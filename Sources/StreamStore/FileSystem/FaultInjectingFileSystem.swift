@@ -140,6 +140,7 @@ public final class FaultInjectingFileSystem: FileSystem, @unchecked Sendable {
         try base.rename(source, to: destination)
     }
     public func syncDirectory(_ path: String) throws { try base.syncDirectory(path) }
+    public func syncFileSystem(containing path: String) throws { try base.syncFileSystem(containing: path) }
 }
 
 final class FaultInjectingFileHandle: FileHandle, @unchecked Sendable {

@@ -18,6 +18,9 @@ public protocol FileSystem: Sendable {
     func rename(_ source: String, to destination: String) throws
     /// Syncs a directory, so that creations, renames and removals in it are durable.
     func syncDirectory(_ path: String) throws
+    /// Syncs the whole file system holding `path` (syncfs(2)): every file written there, with one device flush
+    /// instead of one per file (a new stream's files).
+    func syncFileSystem(containing path: String) throws
 }
 
 /// An open file. Positioned reads and writes only; the handle is closed on `deinit`.

@@ -62,6 +62,13 @@ public struct POSIXFileSystem: FileSystem {
         }
     }
 
+    public func syncFileSystem(containing path: String) throws {
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { throw FileSystemError(operation: "open", path: path, errno: errno) }
+        defer { close(fd) }
+        if systemSyncfs(fd) != 0 { throw FileSystemError(operation: "syncfs", path: path, errno: errno) }
+    }
+
     public func syncDirectory(_ path: String) throws {
         let fd = Glibc.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if fd < 0 { throw FileSystemError(operation: "open directory", path: path, errno: errno) }
@@ -122,3 +129,7 @@ final class POSIXFileHandle: FileHandle, @unchecked Sendable {
         if fdatasync(fd) != 0 { throw FileSystemError(operation: "fdatasync", path: path, errno: errno) }
     }
 }
+
+/// syncfs(2) (Linux; not exported by Swift's Glibc module).
+@_silgen_name("syncfs")
+private func systemSyncfs(_ fd: Int32) -> Int32

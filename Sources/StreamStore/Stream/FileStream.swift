@@ -49,26 +49,43 @@ public final class FileStream: @unchecked Sendable {
     /// The stream's configuration.
     public var currentConfig: StreamConfig { shared.config }
 
-    /// Creates a new stream in `directory` (which must not hold one).
-    public static func create(at directory: String, config: StreamConfig, fileSystem: any FileSystem = POSIXFileSystem(),
+    /// Creates a new stream in `directory` (which must not hold one), with `files` (name and bytes) beside its
+    /// own (the broker's `jetstream.json`). The stream is made in a staging directory beside `directory`
+    /// (`.creating-<name>-<ns>`), its files written without a sync each, the file system synced once (syncfs),
+    /// and the staging directory renamed into place and its parent synced: two device flushes, and the stream
+    /// is there whole or not at all after a crash (Specs/WritePath.md, "Creating a stream").
+    public static func create(at directory: String, config: StreamConfig, files: [(name: String, bytes: [UInt8])] = [],
+                              fileSystem: any FileSystem = POSIXFileSystem(),
                               clock: @escaping @Sendable () -> Int64 = FileStream.systemClock) throws -> FileStream {
         try config.validate()
         let paths = StreamPaths(root: directory)
-        if fileSystem.exists(paths.config) { throw StoreError.streamExists(config.name) }
+        if fileSystem.exists(paths.config) || fileSystem.exists(directory) { throw StoreError.streamExists(config.name) }
+        let parent = directory.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+        let staging = (parent.isEmpty ? "." : parent) + "/" + Self.stagingPrefix + config.name + "-\(clock())"
+        let staged = StreamPaths(root: staging)
         do {
-            try fileSystem.createDirectory(directory)
-            try fileSystem.createDirectory(paths.segments)
-            try fileSystem.createDirectory(paths.index)
-            try StreamFiles.writeSegmentHeader(fileSystem: fileSystem, path: paths.segment(1), firstSequence: 1)
-            try fileSystem.syncDirectory(paths.segments)
-            try StreamFiles.writeConfig(config, paths: paths, fileSystem: fileSystem)
+            try fileSystem.createDirectory(staging)
+            try fileSystem.createDirectory(staged.segments)
+            try fileSystem.createDirectory(staged.index)
+            try StreamFiles.writeSegmentHeader(fileSystem: fileSystem, path: staged.segment(1), firstSequence: 1, sync: false)
+            try StreamFiles.writeConfig(config, paths: staged, fileSystem: fileSystem, sync: false)
+            for file in files { try StreamFiles.write(file.bytes, to: staging + "/" + file.name, fileSystem: fileSystem) }
+            try fileSystem.syncFileSystem(containing: staging)
+            try fileSystem.rename(staging, to: directory)
+            try fileSystem.syncDirectory(parent.isEmpty ? "." : parent)
         } catch let error as FileSystemError {
+            // (try?: a staging directory left behind is removed at the broker's next start)
+            try? FileManager.default.removeItem(atPath: staging)
             throw StoreError.wrap(error)
         } catch {
+            try? FileManager.default.removeItem(atPath: staging)
             throw StoreError.invalidConfig("\(error)")
         }
         return try FileStream(directory: directory, fileSystem: fileSystem, clock: clock)
     }
+
+    /// Names of stream directories being created (never a stream name: those hold no '.').
+    public static let stagingPrefix = ".creating-"
 
     /// Opens an existing stream, recovering it as Specs/Recovery.md says.
     public convenience init(directory: String, fileSystem: any FileSystem = POSIXFileSystem(),

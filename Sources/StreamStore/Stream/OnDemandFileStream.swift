@@ -117,11 +117,12 @@ public final class OnDemandFileStream: MessageStore, @unchecked Sendable {
         }
     }
 
-    /// Creates a new stream in `directory` (which must not hold one).
-    public static func create(at directory: String, config: StreamConfig, fileSystem: any FileSystem = POSIXFileSystem(),
-                              budget: OpenStreamBudget) throws -> OnDemandFileStream {
+    /// Creates a new stream in `directory` (which must not hold one), with `files` beside its own (see
+    /// ``FileStream/create(at:config:files:fileSystem:clock:)``).
+    public static func create(at directory: String, config: StreamConfig, files: [(name: String, bytes: [UInt8])] = [],
+                              fileSystem: any FileSystem = POSIXFileSystem(), budget: OpenStreamBudget) throws -> OnDemandFileStream {
         budget.admit()
-        let created = try FileStream.create(at: directory, config: config, fileSystem: fileSystem)
+        let created = try FileStream.create(at: directory, config: config, files: files, fileSystem: fileSystem)
         return OnDemandFileStream(directory: directory, fileSystem: fileSystem, budget: budget, opened: created, consumers: [])
     }
 

@@ -92,6 +92,11 @@ struct Recovery {
             } else {
                 start = (marker.segment, Int64(marker.endOffset))
             }
+        } else if rebuild == nil, marker == nil, let persisted, persisted.stream.lastSequence == 0, persisted.stream.messages == 0 {
+            // Nothing was ever stored (a new stream, opened and closed): no frame was indexed, so there is no
+            // marker yet. The log is read from its start; it holds no frame unless a crash came between a
+            // first frame's write and its commit, and then that frame is indexed as after any crash.
+            start = (segments[0], Int64(SegmentHeader.size))
         } else if rebuild == nil && (persisted != nil || marker != nil) {
             rebuild = "index state is incomplete"
         }

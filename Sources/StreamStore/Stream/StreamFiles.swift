@@ -8,19 +8,33 @@ import Foundation
 /// The stream directory's small files: segment headers, the config, the lock (Specs/StoreLayout.md).
 enum StreamFiles {
 
-    static func writeSegmentHeader(fileSystem: any FileSystem, path: String, firstSequence: UInt64) throws {
+    /// `sync` false: the caller syncs (a new stream's files are synced together).
+    static func writeSegmentHeader(fileSystem: any FileSystem, path: String, firstSequence: UInt64, sync: Bool = true) throws {
         let handle = try fileSystem.open(path, create: true)
         try handle.truncate(to: 0)
         try handle.write(SegmentHeader(firstSequence: firstSequence).encoded(), at: 0)
-        try handle.sync()
+        if sync { try handle.sync() }
     }
 
-    static func writeConfig(_ config: StreamConfig, paths: StreamPaths, fileSystem: any FileSystem) throws {
+    /// `sync` false: written in place without a sync (a new stream's, synced with the rest); otherwise replaced
+    /// durably (``DurableFile``).
+    static func writeConfig(_ config: StreamConfig, paths: StreamPaths, fileSystem: any FileSystem, sync: Bool = true) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         // (try?: encoding a plain Codable config cannot fail (answered as invalid config if it did))
         guard let data = try? encoder.encode(config) else { throw StoreError.invalidConfig("cannot encode config") }
-        try DurableFile.write(Array(data), to: paths.config, in: paths.root, fileSystem: fileSystem)
+        if sync {
+            try DurableFile.write(Array(data), to: paths.config, in: paths.root, fileSystem: fileSystem)
+        } else {
+            try write(Array(data), to: paths.config, fileSystem: fileSystem)
+        }
+    }
+
+    /// Writes a new file without syncing it.
+    static func write(_ bytes: [UInt8], to path: String, fileSystem: any FileSystem) throws {
+        let handle = try fileSystem.open(path, create: true)
+        try handle.truncate(to: 0)
+        try handle.write(bytes, at: 0)
     }
 
     static func readConfig(paths: StreamPaths) throws -> StreamConfig {
