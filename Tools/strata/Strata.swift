@@ -32,7 +32,9 @@ struct Target: ParsableArguments {
         func streams(in root: String) -> [String] {
             let streams = root + "/streams"
             guard let names = try? manager.contentsOfDirectory(atPath: streams) else { return [] }
-            return names.sorted().map { streams + "/" + $0 }.filter { manager.fileExists(atPath: $0 + "/stream.json") }
+            // (a name starting with "." is a stream being created: `.creating-<name>-<ns>`, never a stream)
+            return names.sorted().filter { !$0.hasPrefix(".") }.map { streams + "/" + $0 }
+                .filter { manager.fileExists(atPath: $0 + "/stream.json") }
         }
         var found = streams(in: path)
         let accounts = (try? manager.contentsOfDirectory(atPath: path + "/accounts")) ?? []
