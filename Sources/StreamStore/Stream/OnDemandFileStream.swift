@@ -21,9 +21,9 @@ import Platform
 /// - **What monitoring reads survives a close**: the write figures continue, frames found damaged by reads
 ///   are kept, and the report of the first open (recovery at start) stays ``recovery``, unless a later open
 ///   found something to mend.
-/// - Completions of its writes run on the writer's threads, as ``FileStream``'s do: they may read ``state``
-///   but must only hand other work on (an operation from a completion could wait for a close that waits
-///   for that completion).
+/// - Completions of its writes run on the writer's threads, as ``FileStream``'s do: they may read ``state``;
+///   an operation from a writer or sync thread while the stream is being closed fails with
+///   ``StoreError/closed`` instead of waiting (the close waits for that thread).
 /// - A stream opened read-only (its file system was read-only at start) or whose writes have failed stays
 ///   open, so that what it reports stays true.
 public final class OnDemandFileStream: MessageStore, @unchecked Sendable {
@@ -142,6 +142,11 @@ public final class OnDemandFileStream: MessageStore, @unchecked Sendable {
     private func acquire() throws(StoreError) -> FileStream {
         lock.lock()
         defer { lock.unlock() }
+        if closing != nil && StoreThread.isCurrent {
+            // A completion on a writer or sync thread (of this stream, perhaps, whose close waits for it): fail
+            // rather than wait, as an append to a closed FileStream does.
+            throw .closed
+        }
         while closing != nil { lock.wait() }
         if shutDown { throw .closed }
         let open: FileStream

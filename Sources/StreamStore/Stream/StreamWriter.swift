@@ -128,7 +128,10 @@ final class StreamWriter: @unchecked Sendable {
         activeSizeAtStart = activeSize
         indexWritesAtStart = index.writes
         running = true
-        DetachedThread.start(name: "strata-writer-\(config.name)", stackSize: 1 << 20) { [self] in runWriter() }
+        DetachedThread.start(name: "strata-writer-\(config.name)", stackSize: 1 << 20) { [self] in
+            StoreThread.markCurrent()
+            runWriter()
+        }
     }
 
     /// Stops accepting work, lets the thread finish what is queued and sync, and waits for it.

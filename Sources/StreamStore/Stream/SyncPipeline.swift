@@ -215,7 +215,10 @@ final class SyncThreads: @unchecked Sendable {
         condition.signal()
         condition.unlock()
         if startOne {
-            DetachedThread.start(name: "strata-sync", stackSize: 256 << 10) { [self] in work() }
+            DetachedThread.start(name: "strata-sync", stackSize: 256 << 10) { [self] in
+                StoreThread.markCurrent()
+                work()
+            }
         }
     }
 
