@@ -28,6 +28,7 @@ extension JetStreamService {
         DetachedThread.start(name: "strata-warm-up", stackSize: 1 << 20) { [weak self] in
             for stream in deferred {
                 guard let self, !self.stopping else { return }
+                (stream.store as? OnDemandFileStream)?.waitForRoom()
                 _ = self.streams.stream(named: stream.config.name)
             }
         }

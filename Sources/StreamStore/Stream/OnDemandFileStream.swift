@@ -94,6 +94,10 @@ public final class OnDemandFileStream: MessageStore, @unchecked Sendable {
         lock.withLock { if consumersAtOpen == nil && reopens == 0 { consumersAtOpen = records } }
     }
 
+    /// Waits (briefly) until the budget has room for one more open stream: for the threads that open streams
+    /// one after another (the warm-up of streams deferred at start), never for one serving a client.
+    public func waitForRoom() { budget.admit() }
+
     /// True until a deferred stream is first opened.
     public var isDeferred: Bool { lock.withLock { resting == nil && stream == nil && closing == nil } }
 
@@ -153,7 +157,8 @@ public final class OnDemandFileStream: MessageStore, @unchecked Sendable {
         if let stream {
             open = stream
         } else {
-            budget.admit()
+            // (no `budget.admit()` here: this runs on whatever thread uses the stream, an event loop too; the
+            // start and the warm-up wait for room before they open, see ``waitForRoom()``)
             do {
                 if resting == nil {
                     open = try Self.firstOpen(directory: directory, fileSystem: fileSystem)

@@ -103,16 +103,17 @@ public final class OpenStreamBudget: @unchecked Sendable {
     /// Streams open beyond ``maxOpen`` before an open waits for the budget's thread to close some.
     var slack: Int { max(8, maxOpen / 4) }
 
-    /// Called before a stream is opened: while ``maxOpen`` plus ``slack`` are open, waits (at most a second:
-    /// when every open stream is busy the bound gives way) for the budget's thread to close idle ones, so that
-    /// opening thousands of streams at start or at once never holds more than the budget's files.
+    /// Called before a stream is opened at start, by the warm-up, or created: while ``maxOpen`` plus ``slack``
+    /// are open, waits (at most 100 ms: when every open stream is busy the bound gives way) for the budget's
+    /// thread to close idle ones, so that opening thousands of streams one after another never holds more than
+    /// the budget's files. A stream opened again for a client's read or write does not wait.
     func admit() {
         condition.lock()
         defer { condition.unlock() }
         guard open.count >= maxOpen + slack else { return }
         startIfNeeded()
         condition.broadcast()
-        let deadline = Date().addingTimeInterval(1)
+        let deadline = Date().addingTimeInterval(0.1)
         while open.count >= maxOpen + slack && !stopped {
             if !condition.wait(until: deadline) { return }
         }
