@@ -1,7 +1,7 @@
 """Many streams in one store: both servers raise their soft open-file limit to the hard one at start, so a
 store of more streams than a low soft limit allows files for is created, filled, restarted and served;
 Strata's index files grow with their data instead of taking their whole map up front."""
-import asyncio, glob, json, os, resource, shutil, tempfile
+import asyncio, glob, json, os, resource, shutil, tempfile, urllib.error, urllib.request
 
 import nats
 import pytest
@@ -79,6 +79,12 @@ def test_more_streams_than_the_soft_limit_allows_files_for(kind):
         shutil.rmtree(store, ignore_errors=True)
 
 
+async def touch(url, stream):
+    nc = await nats.connect(url)
+    await nc.jetstream(timeout=20).stream_info(stream)
+    await nc.close()
+
+
 HARD = 256
 LIMITED_STREAMS = 300  # five files each while open: 1,500, far above the hard limit
 
@@ -133,7 +139,21 @@ def test_streams_beyond_the_hard_open_file_limit_are_served_from_a_budget_of_ope
         # budget had closed and whichever were open.
         server.process.kill()
         server.process.wait()
-        server = Server(command, port, preexec_fn=low_hard_limit)
+        http = free_port()
+        server = Server(command + ["-m", str(http)], port, preexec_fn=low_hard_limit)
+
+        def get(path):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{http}{path}", timeout=30) as r:
+                    return r.status, json.loads(r.read())
+            except urllib.error.HTTPError as e:
+                return e.code, json.loads(e.read())
+
+        # Right after the start the warm-up may still be restoring the deferred streams: /healthz says so (it does
+        # not wait for them), and /jsz counts every stream.
+        status, health = get("/healthz")
+        assert status == 200 or (status == 503 and "restoring" in health["error"]), health
+        assert get("/jsz")[1]["streams"] == LIMITED_STREAMS
 
         async def check():
             nc = await nats.connect(server.url)
@@ -157,6 +177,10 @@ def test_streams_beyond_the_hard_open_file_limit_are_served_from_a_budget_of_ope
 
         asyncio.run(check())
         assert most_files < HARD
+        # Every stream restored once the first request of each has been served (the warm-up's too): healthy.
+        for i in range(LIMITED_STREAMS):
+            asyncio.run(touch(server.url, f"B{i}"))
+        assert get("/healthz") == (200, {"status": "ok"})
     finally:
         server.stop()
         shutil.rmtree(store, ignore_errors=True)

@@ -21,6 +21,9 @@ struct ServerSnapshot: Sendable {
         var apiTotal: Int
         var apiErrors: Int
         var streamDetails: [StreamFigures]
+        /// Streams deferred at start that are not restored yet (Specs/StoreLayout.md, "Open streams"): not in the
+        /// figures above.
+        var restoring = 0
     }
 
     /// One stream's figures: the reference's, and Strata's own (disk use, compression, what recovery found).
@@ -352,6 +355,12 @@ enum MonitoringEndpoints {
         }
         if !enabledOnly && !serverOnly, let damaged = s.jetStreamDamaged.first {
             var response = json(["status": "unavailable", "error": "JetStream stream \(damaged) was found damaged at start"])
+            response.status = 503
+            return response
+        }
+        // Streams deferred at start still being restored (a large store, seconds after the start).
+        if !enabledOnly && !serverOnly, let restoring = s.jetStream?.reduce(0, { $0 + $1.restoring }), restoring > 0 {
+            var response = json(["status": "unavailable", "error": "JetStream is restoring \(restoring) streams deferred at start"])
             response.status = 503
             return response
         }
