@@ -211,24 +211,25 @@ final class StreamManager: @unchecked Sendable {
     /// moment (``StoreError/isTransient``: out of files, say), which the next use tries again. Returns the
     /// stream, or nil when it was taken out.
     private func restored(_ stream: Managed) -> Managed? {
-        if !stream.restoration.isDone {
-            stream.restoration.ensure {
-                if let store = stream.store as? OnDemandFileStream, store.isDeferred {
-                    do {
-                        try store.openNow()
-                    } catch {
-                        if (error as? StoreError)?.isTransient == true { return false }
-                        lock.withLock {
-                            if streams[stream.config.name] === stream { unregister(stream.config.name) }
-                            _damaged.append(Damaged(name: stream.config.name, path: store.directory, reason: "its store does not open (\(error))"))
-                        }
-                        return true
+        // (every publish and ack comes here: a restored stream costs one uncontended lock, nothing more)
+        if stream.restoration.isDone { return stream }
+        stream.restoration.ensure {
+            if let store = stream.store as? OnDemandFileStream, store.isDeferred {
+                do {
+                    try store.openNow()
+                } catch {
+                    if (error as? StoreError)?.isTransient == true { return false }
+                    lock.withLock {
+                        if streams[stream.config.name] === stream { unregister(stream.config.name) }
+                        _damaged.append(Damaged(name: stream.config.name, path: store.directory, reason: "its store does not open (\(error))"))
                     }
+                    return true
                 }
-                restore?(stream)
-                return true
             }
+            restore?(stream)
+            return true
         }
+        // (taken out of service when its store did not open)
         return lock.withLock { streams[stream.config.name] === stream } ? stream : nil
     }
 
