@@ -25,7 +25,7 @@ public final class BrokerServer: @unchecked Sendable {
     private let settingsLock = Lock()
     private var current: BrokerConfiguration
     /// `$JS.<domain>.API.`, when a JetStream domain is set: requests there are served as `$JS.API.`.
-    private let domainAPIPrefix: String?
+    let domainAPIPrefix: String?
     public let serverID: String
     let logger: Logger
     /// The global account (`$G`): every client when no accounts are configured, else those of
@@ -45,7 +45,7 @@ public final class BrokerServer: @unchecked Sendable {
     let blockingPool = NIOThreadPool(numberOfThreads: 1)
     /// The global account's JetStream, when it has it.
     var jetStream: JetStreamService? { globalAccount.jetStream }
-    private let group: MultiThreadedEventLoopGroup
+    let group: MultiThreadedEventLoopGroup
     private var serverChannel: Channel?
     private let lock = Lock()
     private var clients: [UInt64: ClientConnection] = [:]
@@ -61,6 +61,8 @@ public final class BrokerServer: @unchecked Sendable {
     /// Opened before this server (and attached once its client port listens), or by `start`.
     private var monitoring: MonitoringPorts?
     private var ownMonitoring: [MonitoringServer] = []
+    /// One per `leafnodes { remotes }` entry: keeps this server connected to that hub as a leaf.
+    private(set) var leafSolicitors: [LeafSolicitor] = []
 
     /// Checks the configuration and opens every account's JetStream (recovering its streams). `monitoring`,
     /// when given, was opened before (so that it answers while this runs) and is attached at `start`.
@@ -74,6 +76,12 @@ public final class BrokerServer: @unchecked Sendable {
         self.serverID = "N" + UUID().uuidString.replacing("-", with: "").uppercased()
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.eventLoopThreads))
         if let problem = AccountSettings.validate(configuration.accounts) { throw ConfigurationError(problem) }
+        for remote in configuration.leafNodes.remotes {
+            if let account = remote.account, account != AuthConfiguration.globalAccount,
+               !configuration.accounts.contains(where: { $0.name == account }) {
+                throw ConfigurationError("leafnode remote \(remote.urls.map(\.description).joined(separator: ", ")) is bound to account \(account), which is not configured")
+            }
+        }
         if configuration.httpsPort != nil && configuration.tls == nil {
             throw ConfigurationError("TLS configuration is required for https monitoring (https_port)")
         }
@@ -139,6 +147,9 @@ public final class BrokerServer: @unchecked Sendable {
             jetStream.hasInterest = { [unowned account] subject in !account.router.matches(subject).isEmpty }
             jetStream.logger = logger
             jetStream.domain = configuration.jetStreamDomain
+            jetStream.streams.changed = { [unowned account] in
+                for leaf in account.leafConnections { leaf.jetStreamChanged() }
+            }
             let owner = account.name == AuthConfiguration.globalAccount ? "" : " of account \(account.name)"
             jetStream.start(owner: owner)
         }
@@ -166,6 +177,11 @@ public final class BrokerServer: @unchecked Sendable {
             for server in ownMonitoring { server.attach(self) }
         }
         if configuration.auth.hasPlaintextPasswords { logger.warning("Plaintext passwords detected, use nkeys or bcrypt") }
+        leafSolicitors = configuration.leafNodes.remotes.map { remote in
+            LeafSolicitor(remote: remote, account: account(named: remote.account ?? AuthConfiguration.globalAccount), server: self,
+                          group: group, reconnectInterval: configuration.leafNodes.reconnectInterval, logger: logger)
+        }
+        for solicitor in leafSolicitors { solicitor.start() }
         return boundPort
     }
 
@@ -174,6 +190,7 @@ public final class BrokerServer: @unchecked Sendable {
         logger.info("shutting down")
         // (try?: a listener already closed, or loops already stopped, leave nothing to undo)
         try? await serverChannel?.close()
+        for solicitor in leafSolicitors { solicitor.stop() }
         for monitor in ownMonitoring { await monitor.stop() }
         await monitoring?.close()
         let connections = lock.withLock { Array(clients.values) }
@@ -193,6 +210,8 @@ public final class BrokerServer: @unchecked Sendable {
     // MARK: Clients
 
     private func newClientID() -> UInt64 { lock.withLock { nextClientID += 1; return nextClientID } }
+    /// Leaf connections are numbered with clients (nats-server's `cid` covers both).
+    func newLeafID() -> UInt64 { newClientID() }
     func register(_ client: ClientConnection) { lock.withLock { clients[client.id] = client } }
     /// (On the client's loop: its counters are read there.)
     func unregister(_ client: ClientConnection, ended: ConnectionSnapshot? = nil) {
@@ -254,196 +273,5 @@ public final class BrokerServer: @unchecked Sendable {
     public var statistics: (clients: Int, subscriptions: Int, slowConsumers: Int) {
         let subscriptions = accounts.values.reduce(0) { $0 + $1.router.count }
         return lock.withLock { (clients.count, subscriptions, slowConsumers) }
-    }
-
-    // MARK: Routing
-
-    /// Delivers a published message to every plain subscription and one member of each queue group.
-    /// Returns whether anything took it: a subscription, a stream, or JetStream (its API, or a consumer
-    /// for a pull request or an ack). The caller answers a request nothing took with no responders.
-    @discardableResult
-    func route(_ publish: Publish, from publisher: ClientConnection) -> Bool {
-        route(publish, in: publisher.account, from: publisher, crossings: 0)
-    }
-
-    /// Routes `publish` in `account`: the publisher's own, or one an import carried it into (`crossings`
-    /// counts those hops; nats-server refuses import cycles, this stops at four).
-    private func route(_ publish: Publish, in account: Account, from publisher: ClientConnection, crossings: Int) -> Bool {
-        var taken = false
-        let router = account.router
-        let home = crossings == 0
-        if let domainAPIPrefix, publish.subject.hasPrefix(domainAPIPrefix) {
-            var local = publish
-            local.subject = "$JS.API." + publish.subject.dropFirst(domainAPIPrefix.count)
-            return route(local, in: account, from: publisher, crossings: crossings)
-        }
-        if let response = account.takeResponse(publish.subject) {
-            // The one response to a request that came in through a service import: to the requester.
-            var crossed = publish
-            crossed.subject = response.reply
-            return crossings < 4 && route(crossed, in: response.importer, from: publisher, crossings: crossings + 1)
-        }
-        if account.shares && crossings < 4 { taken = routeAcross(publish, from: account, publisher: publisher, crossings: crossings) }
-        if account.jetStreamRefused, publish.subject.utf8.first == UInt8(ascii: "$"), publish.subject.hasPrefix("$JS.API.") {
-            if let reply = publish.reply { routeInternal(subject: reply, payload: JetStreamService.notEnabledResponse(publish.subject), in: account) }
-            return true
-        }
-        if let jetStream = account.jetStream {
-            // (One byte decides for nearly every message that it is none of JetStream's own subjects.)
-            let isJetStreamSubject = publish.subject.utf8.first == UInt8(ascii: "$") && publish.subject.hasPrefix("$JS.")
-            if isJetStreamSubject && publish.subject.hasPrefix("$JS.API.CONSUMER.MSG.NEXT.") {
-                // Pull requests are served at once, on the requester's loop (no task hop).
-                let tokens = publish.subject.subjectTokens().dropFirst(2).map(String.init)
-                jetStream.pullRequest(tokens, body: Data(publish.payload.readableBytesView), reply: publish.reply)
-                taken = true  // (the reference's `$JS.API.>` dispatcher takes it, consumer or not)
-            } else if isJetStreamSubject && publish.subject.hasPrefix("$JS.API.") {
-                let reply = publish.reply
-                Task {
-                    let json = await jetStream.handle(subject: publish.subject, payload: publish.payload, reply: reply)
-                    if let reply, let json { self.routeInternal(subject: reply, payload: json, in: account) }
-                }
-                taken = true
-            } else if isJetStreamSubject && publish.subject.hasPrefix("$JS.ACK.") {
-                // Applied here, on the publisher's loop: acks are the hot path of consumption.
-                var confirm: (@Sendable () -> Void)?
-                if let reply = publish.reply { confirm = { self.routeInternal(subject: reply, payload: "", in: account) } }
-                func acknowledge(_ cache: inout JetStreamService.AckTargetCache) -> Bool {
-                    jetStream.acknowledge(subject: publish.subject, body: publish.payload, confirm: confirm,
-                                          deferDelivery: { host in publisher.deliverAfterRead(host) },
-                                          deferAck: { host, sequence in publisher.acknowledgeAfterRead(host, sequence) },
-                                          cache: &cache)
-                }
-                if home {
-                    taken = acknowledge(&publisher.ackTarget)
-                } else {
-                    var elsewhere = JetStreamService.AckTargetCache()  // (the connection's cache is its own account's)
-                    taken = acknowledge(&elsewhere)
-                }
-            } else if isJetStreamSubject && publish.subject.hasPrefix("$JS.FC.") {
-                jetStream.flowControlAnswered(publish.subject)
-                taken = true
-            } else if let stream = jetStream.streams.stream(capturing: publish.subject) {
-                publisher.capture(publish, for: stream, in: jetStream)  // stored with the rest of this read's publishes
-                taken = true
-            }
-        }
-        let matches: Router.Matches
-        let version = router.version
-        if home, let last = publisher.lastRoute, last.version == version, last.subject == publish.subject {
-            matches = last.matches
-        } else {
-            matches = router.matches(publish.subject)
-            if home && !matches.isEmpty { publisher.lastRoute = (publish.subject, version, matches) }
-        }
-        guard !matches.isEmpty else { return taken }
-        let echo = publisher.echo
-        for subscription in matches.plain where echo || subscription.client !== publisher {
-            if deliver(publish, to: subscription, from: publisher) { taken = true }
-        }
-        for group in matches.groups {
-            let candidates = echo ? group : group.filter { $0.client !== publisher }
-            if let chosen = candidates.randomElement(using: &publisher.random) {
-                if deliver(publish, to: chosen, from: publisher) { taken = true }
-            }
-        }
-        return taken
-    }
-
-    /// What a service import or a stream import carries from `account` to others: returns whether any
-    /// subscription took it.
-    private func routeAcross(_ publish: Publish, from account: Account, publisher: ClientConnection, crossings: Int) -> Bool {
-        var taken = false
-        if let (subject, exporter) = account.serviceImport(for: publish.subject) {
-            var crossed = publish
-            crossed.subject = subject
-            if let reply = publish.reply { crossed.reply = exporter.openResponse(to: reply, in: account) }
-            taken = route(crossed, in: exporter, from: publisher, crossings: crossings + 1) || taken
-        }
-        for item in account.streamImporters where Subject.matches(publish.subject, filter: item.filter) {
-            var crossed = publish
-            crossed.subject = SubjectMapping.imported(publish.subject, filter: item.filter, prefix: item.prefix, to: item.to)
-            taken = route(crossed, in: item.importer, from: publisher, crossings: crossings + 1) || taken
-        }
-        return taken
-    }
-
-    /// Publishes a message from the server itself (API replies, pub acks) in the global account; safe from
-    /// any thread.
-    func routeInternal(subject: String, payload: String, in account: Account? = nil) {
-        routeInternal([OutboundMessage(to: subject, payload: ByteBuffer(string: payload))], in: account)
-    }
-
-    /// Sends messages from the server, each routed by its `to` and shown with its own subject (JetStream
-    /// deliveries go to an inbox under the stream message's subject). Safe from any thread. The messages
-    /// for one connection are encoded together and handed to it in one piece, in order.
-    func routeInternal(_ messages: [OutboundMessage], in account: Account? = nil) {
-        let account = account ?? globalAccount
-        let router = account.router
-        var messages = messages
-        // JetStream's advisories are stored by the streams that capture them (as the reference does).
-        if let jetStream = account.jetStream, messages.contains(where: { JetStreamService.isEvent($0.to) }) {
-            jetStream.capture(events: messages, on: group.next())
-        }
-        // JetStream's replies to requests that came in through a service import go back to the requester.
-        if let i = messages.firstIndex(where: { $0.to.utf8.first == UInt8(ascii: "_") && $0.to.hasPrefix(Account.responsePrefix) }) {
-            var crossing: [(Account, OutboundMessage)] = []
-            messages = messages[..<i] + messages[i...].filter { message in
-                guard let response = account.takeResponse(message.to) else { return true }
-                var crossed = message
-                crossed.to = response.reply
-                crossed.subject = response.reply
-                crossed.oneOff = true
-                crossing.append((response.importer, crossed))
-                return false
-            }
-            for (importer, message) in crossing { routeInternal([message], in: importer) }
-        }
-        var batches: [ObjectIdentifier: (client: ClientConnection, buffer: ByteBuffer, count: MessageCount)] = [:]
-        var previous: (to: String, matches: Router.Matches)?
-        for message in messages {
-            // A consumer's deliveries share one subject: it is matched once for the batch.
-            let matches: Router.Matches
-            if let previous, previous.to == message.to {
-                matches = previous.matches
-            } else {
-                matches = router.matches(message.to, cache: !message.oneOff)
-                previous = (message.to, matches)
-            }
-            guard !matches.isEmpty else { continue }
-            var targets = matches.plain
-            for group in matches.groups { if let chosen = group.randomElement() { targets.append(chosen) } }
-            for subscription in targets {
-                guard subscription.admits(message.to, reply: message.reply) else { continue }
-                let (deliver, last) = subscription.claimDelivery()
-                if deliver {
-                    let key = ObjectIdentifier(subscription.client)
-                    if batches[key] == nil { batches[key] = (subscription.client, ByteBufferAllocator().buffer(capacity: 512), MessageCount()) }
-                    let headers = subscription.receivesHeaders ? message.headers : nil
-                    ServerEncoder.message(subject: message.subject, sid: subscription.sid, reply: message.reply,
-                                          headers: headers, payload: message.payload, into: &batches[key]!.buffer)
-                    batches[key]!.count.add(bytes: message.payload.readableBytes &+ (headers?.readableBytes ?? 0))
-                }
-                if last {
-                    subscription.router.remove(subscription)
-                    let client = subscription.client
-                    client.channel?.eventLoop.execute { client.remove(subscription) }
-                }
-            }
-        }
-        for (_, batch) in batches { batch.client.deliverEncoded(batch.buffer, count: batch.count) }
-    }
-
-    /// Delivers to one subscription; false when its deny filter keeps the message from it.
-    @discardableResult
-    private func deliver(_ publish: Publish, to subscription: Subscription, from publisher: ClientConnection) -> Bool {
-        guard subscription.admits(publish.subject, reply: publish.reply) else { return false }
-        let (deliver, last) = subscription.claimDelivery()
-        if deliver { subscription.client.deliver(publish, to: subscription, from: publisher) }
-        if last {
-            subscription.router.remove(subscription)
-            let client = subscription.client
-            client.channel?.eventLoop.execute { client.remove(subscription) }
-        }
-        return true
     }
 }

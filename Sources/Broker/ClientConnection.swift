@@ -16,7 +16,7 @@ import Subjects
 /// One client connection: parses its operations, answers them as nats-server does, and writes the
 /// messages routed to it. Every piece of state is touched only on the channel's event loop; deliveries
 /// from other loops hop onto it. Outbound writes made during one loop tick are flushed once.
-final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
+final class ClientConnection: ChannelInboundHandler, Publisher, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
@@ -49,35 +49,18 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
     private var outbound: ByteBuffer
     private var flushScheduled = false
     private var closing = false
-    /// Messages for clients on other event loops, encoded during one read and handed over once per target.
-    private var remoteDeliveries: [ObjectIdentifier: (client: ClientConnection, buffer: ByteBuffer, count: MessageCount)] = [:]
     /// What this connection published and what it was sent (on its loop only; monitoring reads a snapshot).
     private(set) var received = MessageCount()
     private(set) var sent = MessageCount()
     let startedAt = Date()
     private(set) var channel: Channel?
-    /// The consumer this connection acknowledged last (on its loop only).
-    var ackTarget = JetStreamService.AckTargetCache()
-    /// The subscriptions this connection's last published subject reached, valid while the router's
-    /// version is the same (on its loop only): a run of publishes to one subject skips the router's lock
-    /// and hash.
-    var lastRoute: (subject: String, version: UInt64, matches: Router.Matches)?
-    /// Consumers acknowledged during this read, with the plain acks left for the end of the read.
-    private var acknowledged: [(host: ConsumerHost, sequences: [UInt64])] = []
-    /// This read's messages for streams, stored at its end.
-    private var captured: [(publish: Publish, stream: StreamManager.Managed)] = []
-    /// The JetStream of the captured messages' streams: this connection's account's, unless an import
-    /// carried a message into another account's stream (kept apart in `capturedElsewhere`).
-    private var capturedElsewhere: [(publish: Publish, stream: StreamManager.Managed, service: JetStreamService)] = []
-    /// Backpressure: stream publishes not yet stored; reading stops while too many bytes wait.
-    private(set) var publishWindow: PublishWindow
     /// Messages from other threads waiting for one hop onto this connection's loop (under `handOver`).
     private let handOver = Lock()
     private var handOverBuffer: ByteBuffer?
     private var handOverCount = MessageCount()
     private var handOverScheduled = false
-    /// Picks queue-group members for messages this connection publishes (used on its loop only).
-    var random: SplitMix64
+    /// Routing's caches and what one read gathers for its end (on this connection's loop only).
+    let routing: RoutingContext
     private var logger: Logger
 
     init(id: UInt64, server: BrokerServer) {
@@ -87,8 +70,8 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
         self.config = config
         self.parser = ClientParser(maxControlLine: config.maxControlLine, maxPayload: config.maxPayload)
         self.outbound = ByteBufferAllocator().buffer(capacity: 4096)
-        self.publishWindow = PublishWindow(limit: config.maxPublishBytesInFlight, streamQueueLimit: config.maxStreamQueueBytes)
-        self.random = SplitMix64(seed: id &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(UInt(bitPattern: ObjectIdentifier(server).hashValue)))
+        self.routing = RoutingContext(seed: id &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(UInt(bitPattern: ObjectIdentifier(server).hashValue)),
+                                      publishWindow: PublishWindow(limit: config.maxPublishBytesInFlight, streamQueueLimit: config.maxStreamQueueBytes))
         self.logger = server.logger
         self.account = server.globalAccount
         logger[metadataKey: "cid"] = "\(id)"
@@ -194,92 +177,16 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
             }
         }
         if let buffer = inbound, buffer.readableBytes == 0 { inbound = nil } else { inbound?.discardReadBytes() }
-        handOverRemoteDeliveries()
-        if !captured.isEmpty { storeCaptured(channel) }
-        if !capturedElsewhere.isEmpty { storeCapturedElsewhere(channel) }
-        if !acknowledged.isEmpty {
-            let pending = acknowledged
-            acknowledged.removeAll(keepingCapacity: true)
-            for (host, sequences) in pending {
-                if sequences.isEmpty { host.tick() } else { host.acknowledgeThenDeliver(sequences) }
-            }
-        }
-    }
-
-    /// Hands this read's stream publishes to their stores, and stops reading while too much waits.
-    private func storeCaptured(_ channel: Channel) {
-        guard let jetStream = account.jetStream else { captured.removeAll(); return }
-        let bytes = captured.reduce(0) { $0 + JetStreamService.bytes(of: $1.publish) }
-        var queued = 0
-        var previous: StreamManager.Managed?
-        for item in captured where item.stream !== previous {  // (a read's publishes are mostly one stream's)
-            queued = max(queued, item.stream.store.queuedBytes)
-            previous = item.stream
-        }
-        // Counted before the hand-off: publishes the service refuses complete within it, at once.
-        if publishWindow.handed(bytes, queued: queued) {
-            logger.debug("\(publishWindow.inFlight) bytes of publishes waiting for their streams: reading paused")
-            channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
-        }
         let loopBound = NIOLoopBound(self, eventLoop: channel.eventLoop)
-        jetStream.store(captured, on: channel.eventLoop) { done in loopBound.value.publishesStored(done) }
-        captured.removeAll(keepingCapacity: true)
-    }
-
-    /// Messages an import carried into other accounts' streams, handed to those accounts' JetStream (the
-    /// publish window counts them as well).
-    private func storeCapturedElsewhere(_ channel: Channel) {
-        let items = capturedElsewhere
-        capturedElsewhere.removeAll(keepingCapacity: true)
-        let loopBound = NIOLoopBound(self, eventLoop: channel.eventLoop)
-        var services: [JetStreamService] = []
-        for item in items where !services.contains(where: { $0 === item.service }) { services.append(item.service) }
-        for service in services {
-            let mine = items.filter { $0.service === service }.map { ($0.publish, $0.stream) }
-            let bytes = mine.reduce(0) { $0 + JetStreamService.bytes(of: $1.0) }
-            if publishWindow.handed(bytes, queued: 0) {
-                channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
-            }
-            service.store(mine, on: channel.eventLoop) { done in loopBound.value.publishesStored(done) }
-        }
+        routing.finishRead(on: channel, account: account, logger: logger) { done in loopBound.value.publishesStored(done) }
     }
 
     /// Earlier stream publishes were stored and acknowledged (on this connection's loop).
     private func publishesStored(_ bytes: Int) {
-        if publishWindow.completed(bytes), !authenticating, let channel {
+        if routing.publishWindow.completed(bytes), !authenticating, let channel {
             logger.debug("publishes stored: reading resumed")
             channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
         }
-    }
-
-    /// A consumer this read acknowledged messages of: it delivers what the acks allow once, at the end of
-    /// the read, rather than after each ack (on this connection's loop only).
-    func deliverAfterRead(_ host: ConsumerHost) {
-        if !acknowledged.contains(where: { $0.host === host }) { acknowledged.append((host, [])) }
-    }
-
-    /// A plain ack left for the end of this read, applied with the read's other acks of that consumer.
-    func acknowledgeAfterRead(_ host: ConsumerHost, _ sequence: UInt64) {
-        if let index = acknowledged.lastIndex(where: { $0.host === host }) {
-            acknowledged[index].sequences.append(sequence)
-        } else {
-            acknowledged.append((host, [sequence]))
-        }
-    }
-
-    /// Keeps a message published to a stream's subject until the end of this read, when the read's stream
-    /// messages are handed to the store together (on this connection's loop only).
-    func capture(_ publish: Publish, for stream: StreamManager.Managed, in service: JetStreamService) {
-        if service === account.jetStream { captured.append((publish, stream)) } else { capturedElsewhere.append((publish, stream, service)) }
-    }
-
-    /// Sends each other-loop target the messages encoded for it during this read, in one hop.
-    private func handOverRemoteDeliveries() {
-        guard !remoteDeliveries.isEmpty else { return }
-        for (_, (client, buffer, count)) in remoteDeliveries {
-            client.channel?.eventLoop.execute { client.append(encoded: buffer, count: count) }
-        }
-        remoteDeliveries.removeAll(keepingCapacity: true)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) { flushNow() }
@@ -419,7 +326,7 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
             let decision = (try? result.get()) ?? .refused(reason: "the server is shutting down")
             connection.decided(decision, connect, reauthenticating)
             guard !connection.closing, let channel = connection.channel else { return }
-            if !connection.publishWindow.paused {
+            if !connection.routing.publishWindow.paused {
                 channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
             }
             connection.processInbound()
@@ -498,6 +405,7 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
     }
 
     var echo: Bool { options.echo }
+    var eventLoop: EventLoop? { channel?.eventLoop }
 
     /// What monitoring shows of this connection (on its loop).
     func snapshot() -> ConnectionSnapshot {
@@ -517,9 +425,9 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
     /// Delivers a routed message, called on the publisher's event loop (`publisher` is the connection
     /// being read). A target on the same loop gets it in its outbound buffer at once; a target on another
     /// loop gets it with everything else for it from this read, in one hop.
-    func deliver(_ publish: Publish, to subscription: Subscription, from publisher: ClientConnection) {
+    func deliver(_ publish: Publish, to subscription: Subscription, from publisher: some Publisher, on loop: EventLoop) {
         guard let channel else { return }
-        if channel.eventLoop === publisher.channel?.eventLoop {
+        if channel.eventLoop === loop {
             guard admit() else { return }
             let headers = subscription.receivesHeaders ? publish.headers : nil
             ServerEncoder.message(subject: publish.subject, sid: subscription.sid, reply: publish.reply,
@@ -527,7 +435,7 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
             sent.add(bytes: publish.payload.readableBytes &+ (headers?.readableBytes ?? 0))
             scheduleFlush()
         } else {
-            publisher.encodeRemote(publish, to: subscription)
+            publisher.routing.encodeRemote(publish, to: subscription, client: self)
         }
     }
 
@@ -538,8 +446,8 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
         guard let channel else { return }
         if channel.eventLoop.inEventLoop {
             // What other threads handed over earlier goes first (a consumer's deliveries stay in order).
-            if let earlier = takeHandOver() { append(encoded: earlier.buffer, count: earlier.count) }
-            append(encoded: buffer, count: count)
+            if let earlier = takeHandOver() { appendEncoded(earlier.buffer, count: earlier.count) }
+            appendEncoded(buffer, count: count)
             return
         }
         var buffer = buffer
@@ -552,7 +460,7 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
         }
         guard schedule else { return }
         channel.eventLoop.execute {
-            if let taken = self.takeHandOver(clearingSchedule: true) { self.append(encoded: taken.buffer, count: taken.count) }
+            if let taken = self.takeHandOver(clearingSchedule: true) { self.appendEncoded(taken.buffer, count: taken.count) }
         }
     }
 
@@ -564,20 +472,8 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
         }
     }
 
-    private func encodeRemote(_ publish: Publish, to subscription: Subscription) {
-        let target = subscription.client
-        let key = ObjectIdentifier(target)
-        if remoteDeliveries[key] == nil {
-            remoteDeliveries[key] = (target, ByteBufferAllocator().buffer(capacity: 16 << 10), MessageCount())
-        }
-        let headers = subscription.receivesHeaders ? publish.headers : nil
-        ServerEncoder.message(subject: publish.subject, sid: subscription.sid, reply: publish.reply,
-                              headers: headers, payload: publish.payload, into: &remoteDeliveries[key]!.buffer)
-        remoteDeliveries[key]!.count.add(bytes: publish.payload.readableBytes &+ (headers?.readableBytes ?? 0))
-    }
-
     /// Takes messages encoded on another loop (on this connection's loop).
-    private func append(encoded buffer: ByteBuffer, count: MessageCount) {
+    func appendEncoded(_ buffer: ByteBuffer, count: MessageCount) {
         guard admit() else { return }
         sent += count
         var buffer = buffer

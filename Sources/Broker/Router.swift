@@ -8,6 +8,13 @@ import Platform
 import Subjects
 import Synchronization
 
+/// Told of every subscription added to or removed from a ``Router`` (a leaf connection, which keeps the
+/// other side's view of this account's interest). Called with the router's lock held, in the order of the
+/// changes: an observer must not call back into the router, and must return quickly.
+protocol InterestObserver: AnyObject, Sendable {
+    func interestChanged(_ subscription: Subscription, delta: Int)
+}
+
 /// Subjects to subscriptions, shared by every connection: a subject tree plus a cache of recent
 /// non-empty match results, cleared on any change. Queue subscriptions are grouped so that a message goes to one member
 /// of each group (chosen at random, as the reference does) and to every plain subscription. Thread-safe.
@@ -16,6 +23,8 @@ final class Router: @unchecked Sendable {
     struct Matches {
         var plain: [Subscription] = []
         var groups: [[Subscription]] = []
+        /// Some of them are leaf connections' interest (routing then forwards to each leaf once).
+        var remote = false
         var isEmpty: Bool { plain.isEmpty && groups.isEmpty }
     }
 
@@ -24,6 +33,7 @@ final class Router: @unchecked Sendable {
     private var cache: [String: Matches] = [:]
     private let cacheLimit = 4096
     private let changes = Atomic<UInt64>(0)
+    private var observers: [any InterestObserver] = []
 
     /// Changes with every subscription added or removed: a match result taken when it had one value is
     /// valid while it keeps it (read it before matching).
@@ -34,6 +44,7 @@ final class Router: @unchecked Sendable {
         tree.insert(subscription.subject, subscription)
         cache.removeAll(keepingCapacity: true)
         changes.add(1, ordering: .releasing)
+        for observer in observers { observer.interestChanged(subscription, delta: 1) }
     }
 
     func remove(_ subscription: Subscription) {
@@ -41,10 +52,24 @@ final class Router: @unchecked Sendable {
         if tree.remove(subscription.subject, subscription) {
             cache.removeAll(keepingCapacity: true)
             changes.add(1, ordering: .releasing)
+            for observer in observers { observer.interestChanged(subscription, delta: -1) }
         }
     }
 
     var count: Int { lock.lock(); defer { lock.unlock() }; return tree.count }
+
+    /// Registers `observer` and hands `snapshot` every subscription there is at that moment, atomically: the
+    /// observer is then told of every change after the snapshot and of none before it.
+    func observe(_ observer: any InterestObserver, snapshot: ([Subscription]) -> Void) {
+        lock.lock(); defer { lock.unlock() }
+        observers.append(observer)
+        snapshot(tree.values)
+    }
+
+    func stopObserving(_ observer: any InterestObserver) {
+        lock.lock(); defer { lock.unlock() }
+        observers.removeAll { $0 === observer }
+    }
 
     /// The subscriptions `subject` reaches; with `cache` false (a one-off reply subject) the result is not
     /// kept.
@@ -54,6 +79,7 @@ final class Router: @unchecked Sendable {
         var result = Matches()
         var groups: [String: [Subscription]] = [:]
         for subscription in tree.matches(subject) {
+            if subscription.leaf != nil { result.remote = true }
             if let queue = subscription.queue { groups[queue, default: []].append(subscription) } else { result.plain.append(subscription) }
         }
         result.groups = Array(groups.values)

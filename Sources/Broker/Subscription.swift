@@ -6,10 +6,16 @@ import Glibc
 import Foundation
 #endif
 import Platform
+import NATSProtocol
 
-/// One client subscription. Identity is the object (a client may subscribe the same subject twice).
+/// One subscription in an account's subject space: a client's, or the interest the other side of a leaf
+/// connection declared (`LS+`), which routing forwards over that connection. Identity is the object (a
+/// client may subscribe the same subject twice).
 final class Subscription: Hashable, @unchecked Sendable {
-    let client: ClientConnection
+    /// The client that receives; nil for a leaf connection's interest.
+    let client: ClientConnection?
+    /// The leaf connection whose other side has this interest; nil for a client's subscription.
+    let leaf: LeafConnection?
     /// The subject space (the account's router) this subscription is in.
     unowned let router: Router
     let sid: String
@@ -30,6 +36,7 @@ final class Subscription: Hashable, @unchecked Sendable {
     init(client: ClientConnection, router: Router, sid: String, subject: String, queue: String?, receivesHeaders: Bool,
          deliveryFilter: Permissions? = nil, replies: ReplyTracker? = nil) {
         self.client = client
+        self.leaf = nil
         self.router = router
         self.deliveryFilter = deliveryFilter
         self.replies = replies
@@ -38,6 +45,22 @@ final class Subscription: Hashable, @unchecked Sendable {
         self.subject = subject
         self.queue = queue
     }
+
+    /// The interest `key` of the other side of `leaf` (delivered with headers: leaf connections carry them).
+    init(leaf: LeafConnection, router: Router, key: LeafInterestKey) {
+        self.client = nil
+        self.leaf = leaf
+        self.router = router
+        self.sid = key.description
+        self.subject = key.subject
+        self.queue = key.queue
+        self.receivesHeaders = true
+        self.deliveryFilter = nil
+        self.replies = nil
+    }
+
+    /// The interest key nats-server counts this subscription under (`subject` or `subject queue`).
+    var interestKey: LeafInterestKey { LeafInterestKey(subject: subject, queue: queue) }
 
     static func == (a: Subscription, b: Subscription) -> Bool { a === b }
     func hash(into hasher: inout Hasher) { hasher.combine(ObjectIdentifier(self)) }

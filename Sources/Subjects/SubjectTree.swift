@@ -95,6 +95,19 @@ public struct SubjectTree<Value: Hashable>: Sendable where Value: Sendable {
         if let star = node.star { collect(star, utf8, from: rest, into: &result) }
     }
 
+    /// Every value in the tree, each once per filter it is under (in no particular order).
+    public var values: [Value] {
+        var result: [Value] = []
+        var pending = [root]
+        while let node = pending.popLast() {
+            result.append(contentsOf: node.exact)
+            result.append(contentsOf: node.full)
+            if let star = node.star { pending.append(star) }
+            pending.append(contentsOf: node.literal.values)
+        }
+        return result
+    }
+
     /// Copy-on-write for the value semantics of the tree.
     private mutating func copyIfShared() {
         if !isKnownUniquelyReferenced(&root) { root = Self.deepCopy(root) }

@@ -42,6 +42,18 @@ final class Account: @unchecked Sendable {
     private var pruneAt = Account.responsePruneAt
     static let responsePrefix = "_R_."
 
+    /// The subject this account declares over its leaf connections to detect a loop (nats-server's `lds`):
+    /// the same subject coming back means a message would reach this account again.
+    let loopDetectionSubject = LeafProtocol.loopDetectionPrefix + SubjectMapping.randomToken() + SubjectMapping.randomToken()
+        + SubjectMapping.randomToken()
+    private let leavesLock = Lock()
+    private var leaves: [ObjectIdentifier: LeafConnection] = [:]
+
+    /// The leaf connections bound to this account, established ones only.
+    var leafConnections: [LeafConnection] { leavesLock.withLock { Array(leaves.values) } }
+    func attach(_ leaf: LeafConnection) { leavesLock.withLock { leaves[ObjectIdentifier(leaf)] = leaf } }
+    func detach(_ leaf: LeafConnection) { _ = leavesLock.withLock { leaves.removeValue(forKey: ObjectIdentifier(leaf)) } }
+
     init(name: String, jetStream: JetStreamService?, jetStreamRefused: Bool) {
         self.name = name
         self.jetStream = jetStream

@@ -63,6 +63,8 @@ public struct BrokerConfiguration: Sendable, Equatable {
     public var storeDirectory: String?
     /// The JetStream domain (config `jetstream { domain }`): the API is also served at `$JS.<domain>.API.>`.
     public var jetStreamDomain: String?
+    /// Leaf-node connections (`leafnodes { }`): the hubs this server joins as a leaf.
+    public var leafNodes = LeafNodeSettings()
     /// I/O threads: half the cores (one on 2 cores, where it measured best: no cross-thread hops, a core left
     /// for storage writers and co-located clients).
     public var eventLoopThreads = max(1, ProcessInfo.processInfo.activeProcessorCount / 2)

@@ -24,7 +24,7 @@ public enum ConfigFileOptions {
     /// nats-server 2.9's top-level options that Strata does not serve yet (a warning each).
     static let unservedTopLevel: Set<String> = [
         "client_advertise", "trace_verbose", "mappings", "maps", "disable_sublist_cache", "no_sublist_cache",
-         "http_base_path", "cluster", "gateway", "leaf", "leafnodes",
+         "http_base_path", "cluster", "gateway",
         "logfile_size_limit", "log_size_limit", "syslog", "remote_syslog", "ports_file_dir", "prof_port", "max_traced_msg_len",
         "max_subscriptions", "max_subs", "max_sub_tokens", "max_subscription_tokens", "ocsp", "allow_non_tls",
         "lame_duck_duration", "lame_duck_grace_period", "operator", "operators", "roots", "root", "root_operators",
@@ -85,6 +85,7 @@ public enum ConfigFileOptions {
                     if key == "http" { configuration.httpPort = port } else { configuration.httpsPort = port }
                 case "accounts": try accounts(value)
                 case "jetstream": try jetStream(value)
+                case "leafnodes", "leaf": try leafNodes(value)
                 default:
                     try unserved(entry, known: ConfigFileOptions.unservedTopLevel)
                 }

@@ -23,6 +23,7 @@ public enum ConfigurationReload {
         if old.pidFile != new.pidFile { names.append("pid_file") }
         if old.httpPort != new.httpPort || old.httpHost != new.httpHost { names.append("http_port") }
         if old.httpsPort != new.httpsPort { names.append("https_port") }
+        if old.leafNodes != new.leafNodes { names.append("leafnodes") }
         if old.accounts != new.accounts { names.append("accounts") }  // (their users may change: they are authorization)  // (the TLS context is built at start)
         return names
     }

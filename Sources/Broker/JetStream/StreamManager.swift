@@ -107,6 +107,14 @@ final class StreamManager: @unchecked Sendable {
     /// stream, before any caller of ``stream(named:)``, ``stream(capturing:)`` or ``all`` sees it).
     var restore: (@Sendable (Managed) -> Void)?
     private var bySubject = SubjectTree<String>()
+    /// Told after a stream was created, updated or deleted (outside the lock): leaf connections declare
+    /// the streams' subjects to the other side.
+    var changed: (@Sendable () -> Void)?
+
+    /// Every stream's name and subjects, restoring none.
+    var subjectsByStream: [(name: String, subjects: [String])] {
+        lock.withLock { streams.values.map { ($0.config.name, $0.config.subjects) } }
+    }
 
     /// The sync policy of new file streams.
     let sync: StreamConfig.SyncPolicy
@@ -299,6 +307,7 @@ final class StreamManager: @unchecked Sendable {
         }
         let managed = Managed(config: config, store: store, created: created, restoration: Restoration(done: true))
         lock.withLock { register(managed) }
+        changed?()
         return managed
     }
 
@@ -325,6 +334,7 @@ final class StreamManager: @unchecked Sendable {
             register(updated)
             if config.storage == .file { try save(updated) }
         }
+        changed?()
         return updated
     }
 
@@ -352,6 +362,7 @@ final class StreamManager: @unchecked Sendable {
             return stream
         }
         guard let removed else { throw APIError.streamNotFound }
+        changed?()
         for consumer in removed.consumers.all { consumer.delete() }
         removed.store.close()
         if removed.config.storage == .file {

@@ -1,0 +1,111 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// The fields of a hub's leaf-node INFO that a leaf uses (nats-server 2.9.10's `Info`; the rest are
+/// ignored). The first INFO carries `client_id`, `leafnode_urls` and the `nonce`; with `info_on_connect`
+/// the hub answers CONNECT with a second one marked `connect_info`.
+public struct LeafHubInfo: Decodable, Equatable, Sendable {
+    public var serverID: String = ""
+    public var serverName: String?
+    public var version: String?
+    public var headers = false
+    public var authRequired = false
+    public var tlsRequired = false
+    public var maxPayload: Int?
+    public var clientID: UInt64?
+    public var nonce: String?
+    public var domain: String?
+    public var cluster: String?
+    public var leafnodeURLs: [String]?
+    public var infoOnConnect = false
+    public var connectInfo = false
+    public var remoteAccount: String?
+
+    enum CodingKeys: String, CodingKey {
+        case serverID = "server_id", serverName = "server_name", version, headers, authRequired = "auth_required"
+        case tlsRequired = "tls_required", maxPayload = "max_payload", clientID = "client_id", nonce, domain, cluster
+        case leafnodeURLs = "leafnode_urls", infoOnConnect = "info_on_connect", connectInfo = "connect_info"
+        case remoteAccount = "remote_account"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        serverID = try c.decodeIfPresent(String.self, forKey: .serverID) ?? ""
+        serverName = try c.decodeIfPresent(String.self, forKey: .serverName)
+        version = try c.decodeIfPresent(String.self, forKey: .version)
+        headers = try c.decodeIfPresent(Bool.self, forKey: .headers) ?? false
+        authRequired = try c.decodeIfPresent(Bool.self, forKey: .authRequired) ?? false
+        tlsRequired = try c.decodeIfPresent(Bool.self, forKey: .tlsRequired) ?? false
+        maxPayload = try c.decodeIfPresent(Int.self, forKey: .maxPayload)
+        clientID = try c.decodeIfPresent(UInt64.self, forKey: .clientID)
+        nonce = try c.decodeIfPresent(String.self, forKey: .nonce)
+        domain = try c.decodeIfPresent(String.self, forKey: .domain)
+        cluster = try c.decodeIfPresent(String.self, forKey: .cluster)
+        leafnodeURLs = try c.decodeIfPresent([String].self, forKey: .leafnodeURLs)
+        infoOnConnect = try c.decodeIfPresent(Bool.self, forKey: .infoOnConnect) ?? false
+        connectInfo = try c.decodeIfPresent(Bool.self, forKey: .connectInfo) ?? false
+        remoteAccount = try c.decodeIfPresent(String.self, forKey: .remoteAccount)
+    }
+
+    /// Decodes an INFO's JSON; nil when it is not a JSON object.
+    public static func decode(_ json: String) -> LeafHubInfo? {
+        try? JSONDecoder().decode(LeafHubInfo.self, from: Data(json.utf8))
+    }
+
+    /// A leaf port's first INFO has a client id and a URL list; a client or route port's has not
+    /// (nats-server closes such a connection as `ErrConnectedToWrongPort`).
+    public var isLeafPort: Bool { clientID != nil && clientID != 0 && leafnodeURLs != nil }
+}
+
+/// The CONNECT a leaf sends its hub (nats-server 2.9.10's `leafConnectInfo`).
+public struct LeafConnect: Encodable, Equatable, Sendable {
+    public var version: String
+    public var jwt: String?
+    public var signature: String?
+    public var user: String?
+    public var pass: String?
+    public var tlsRequired = false
+    public var serverID: String
+    public var domain: String?
+    public var name: String
+    public var headers = true
+    public var jetStream = false
+    public var denyPublish: [String]?
+
+    public init(version: String, serverID: String, name: String) {
+        self.version = version
+        self.serverID = serverID
+        self.name = name
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case version, jwt, signature = "sig", user, pass, tlsRequired = "tls_required", serverID = "server_id", domain, name
+        case headers, jetStream = "jetstream", denyPublish = "deny_pub"
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(version, forKey: .version)
+        try c.encodeIfPresent(jwt, forKey: .jwt)
+        try c.encodeIfPresent(signature, forKey: .signature)
+        try c.encodeIfPresent(user, forKey: .user)
+        try c.encodeIfPresent(pass, forKey: .pass)
+        try c.encode(tlsRequired, forKey: .tlsRequired)
+        try c.encode(serverID, forKey: .serverID)
+        try c.encodeIfPresent(domain, forKey: .domain)
+        try c.encode(name, forKey: .name)
+        if headers { try c.encode(true, forKey: .headers) }
+        if jetStream { try c.encode(true, forKey: .jetStream) }
+        if let denyPublish, !denyPublish.isEmpty { try c.encode(denyPublish, forKey: .denyPublish) }
+    }
+
+    public func json() -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
+        // (try?: plain strings and bools cannot fail to encode)
+        return String(decoding: (try? encoder.encode(self)) ?? Data("{}".utf8), as: UTF8.self)
+    }
+}
