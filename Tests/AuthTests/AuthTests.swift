@@ -348,3 +348,35 @@ import Testing
         #expect(Authenticator.authenticate(Credentials(user: "alice@example.com", certificate: carol), nonce: nil, by: configuration).identity == nil)
     }
 }
+
+/// `.creds` files as nsc writes them (the user JWT block, then the seed block).
+@Suite struct CredentialsFileTests {
+    static let text = """
+        -----BEGIN NATS USER JWT-----
+        eyJ0eXAiOiJKV1QiLCJhbGciOiJlZDI1NTE5LW5rZXkifQ.e30.c2ln
+        ------END NATS USER JWT------
+
+        ************************* IMPORTANT *************************
+        NKEY Seed printed below can be used to sign and prove identity.
+
+        -----BEGIN USER NKEY SEED-----
+        \(NKeyTests.seed)
+        ------END USER NKEY SEED------
+        """
+
+    @Test func theJWTAndTheSeedAreRead() throws {
+        let credentials = try CredentialsFile(parsing: Self.text)
+        #expect(credentials.jwt == "eyJ0eXAiOiJKV1QiLCJhbGciOiJlZDI1NTE5LW5rZXkifQ.e30.c2ln")
+        let seed = try NKeySeed(NKeyTests.seed)
+        #expect(credentials.seed.publicKey == seed.publicKey)
+        #expect(credentials.seed.sign(nonce: "n") == seed.sign(nonce: "n"))
+    }
+
+    @Test func malformedFilesAreRefused() {
+        #expect(throws: CredentialsFile.Invalid.malformed) { _ = try CredentialsFile(parsing: "no blocks here") }
+        #expect(throws: CredentialsFile.Invalid.badSeed) {
+            _ = try CredentialsFile(parsing: Self.text.replacing(NKeyTests.seed, with: "SUAXXXX"))
+        }
+        #expect(throws: CredentialsFile.Invalid.self) { _ = try CredentialsFile.read("/nonexistent/leaf.creds") }
+    }
+}

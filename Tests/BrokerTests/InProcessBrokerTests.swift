@@ -72,18 +72,18 @@ import Testing
         entered.wait()
         let payload = String(repeating: "p", count: 1000)
         for i in 0..<10 { try await channel.writeInbound(ByteBuffer(string: "PUB s.\(i) \(payload.utf8.count)\r\n\(payload)\r\n")) }
-        #expect(try await channel.testingEventLoop.submit { handler.publishWindow.paused }.get() == false)
+        #expect(try await channel.testingEventLoop.submit { handler.routing.publishWindow.paused }.get() == false)
         for i in 10..<20 { try await channel.writeInbound(ByteBuffer(string: "PUB s.\(i) \(payload.utf8.count)\r\n\(payload)\r\n")) }
-        #expect(try await channel.testingEventLoop.submit { handler.publishWindow.paused && handler.publishWindow.inFlight > 16 << 10 }.get())
+        #expect(try await channel.testingEventLoop.submit { handler.routing.publishWindow.paused && handler.routing.publishWindow.inFlight > 16 << 10 }.get())
         held.signal()
         // Every publish is stored and its completion reaches the connection's loop: reading resumes.
         try await store.sync()
         for _ in 0..<1000 {
             await channel.testingEventLoop.run()
-            if try await channel.testingEventLoop.submit({ !handler.publishWindow.paused }).get() { break }
+            if try await channel.testingEventLoop.submit({ !handler.routing.publishWindow.paused }).get() { break }
             await Task.yield()
         }
-        #expect(try await channel.testingEventLoop.submit { !handler.publishWindow.paused && handler.publishWindow.inFlight == 0 }.get())
+        #expect(try await channel.testingEventLoop.submit { !handler.routing.publishWindow.paused && handler.routing.publishWindow.inFlight == 0 }.get())
         #expect(store.state.messages == 21)
         _ = try? await channel.finish()
         await server.shutdown()
@@ -102,7 +102,7 @@ import Testing
         try await channel.writeInbound(ByteBuffer(string: "CONNECT {\"verbose\":false}\r\n"))
         let payload = String(repeating: "p", count: 1000)
         for i in 0..<40 { try await channel.writeInbound(ByteBuffer(string: "PUB s.\(i) \(payload.utf8.count)\r\n\(payload)\r\n")) }
-        #expect(try await channel.testingEventLoop.submit { !handler.publishWindow.paused && handler.publishWindow.inFlight == 0 }.get())
+        #expect(try await channel.testingEventLoop.submit { !handler.routing.publishWindow.paused && handler.routing.publishWindow.inFlight == 0 }.get())
         _ = try? await channel.finish()
         await server.shutdown()
     }
