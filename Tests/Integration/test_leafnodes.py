@@ -325,3 +325,103 @@ async def test_restarted_leaf_serves_its_store_to_the_hub(kind, hub, directory):
     finally:
         server.stop()
         hub.wait_for_no_leaf()
+
+
+GO_SOURCE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "Interop", "natsgo-leaf")
+
+
+@pytest.fixture(scope="module")
+def natsgo_leaf():
+    import shutil as sh, subprocess
+    from conftest import ROOT
+    go = sh.which("go")
+    assert go, "Go is not installed (make test-deps installs golang-go)"
+    build = os.path.join(ROOT, ".build-go")
+    env = dict(os.environ, GO111MODULE="off", GOPROXY="off", GOFLAGS="",
+               GOPATH=f"/usr/share/gocode:{build}/gopath", GOCACHE=f"{build}/cache")
+    program = os.path.join(build, "natsgo-leaf")
+    result = subprocess.run([go, "build", "-o", program, "."], cwd=GO_SOURCE, env=env, capture_output=True, timeout=600)
+    assert result.returncode == 0, result.stderr.decode()
+    return program
+
+
+def test_nats_go_uses_the_leafs_jetstream_and_kv_through_the_domain(natsgo_leaf, hub, leaf):
+    import subprocess
+    run = subprocess.run([natsgo_leaf, f"nats://127.0.0.1:{other_node(hub, leaf.hub_node).port}", "edge"],
+                         capture_output=True, timeout=120)
+    out = run.stdout.decode()
+    assert run.returncode == 0, out + run.stderr.decode()
+    assert out.count("ok   ") == 3, out
+
+
+SECURED_HUB = """
+listen: 127.0.0.1:{port}
+server_name: secured-hub
+http: 127.0.0.1:{http}
+leafnodes {{ listen: 127.0.0.1:{leaf}, authorization {{ user: leaf, password: "s3cret" }} }}
+"""
+
+
+def single_hub(directory, text):
+    ports = dict(port=free_port(), http=free_port(), leaf=free_port())
+    path = os.path.join(directory, "hub.conf")
+    with open(path, "w") as f:
+        f.write(text.format(**ports))
+    node = Server([binary("reference"), "-c", path], ports["port"])
+    node.http, node.leaf = ports["http"], ports["leaf"]
+    hub = Hub.__new__(Hub)
+    hub.directory, hub.nodes = tempfile.mkdtemp(prefix="strata-hub-"), [node]
+    return hub
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_credentials_in_the_url_are_sent_and_a_wrong_password_is_refused(kind, directory):
+    hub = single_hub(directory, SECURED_HUB)
+    leaf_dir = tempfile.mkdtemp(prefix="strata-leaf-")
+    try:
+        wrong = ConfiguredServer(kind, leaf_dir, LEAF_CONFIG.format(urls=f'"nats-leaf://leaf:nope@127.0.0.1:{hub.nodes[0].leaf}"'))
+        # The hub refuses it with -ERR 'Authorization Violation', which the leaf logs (and keeps trying).
+        wait_for_log(wrong, "Authorization Violation")
+        assert hub.leafz(hub.nodes[0])["leafnodes"] == 0
+        assert "nope" not in wrong.stop() + wrong.log  # (the password is never logged)
+        right = ConfiguredServer(kind, leaf_dir, LEAF_CONFIG.format(urls=f'"nats-leaf://leaf:s3cret@127.0.0.1:{hub.nodes[0].leaf}"'))
+        hub.node_with_leaf()
+        on_hub = await connect(hub.nodes[0].port)
+        on_leaf = await connect(right.port)
+        sub = await on_leaf.subscribe("secured")
+        assert await publish_until_received(on_hub, sub, "secured", b"probe") is not None
+        await on_hub.close()
+        await on_leaf.close()
+        assert "s3cret" not in right.stop()
+    finally:
+        hub.stop()
+        shutil.rmtree(leaf_dir, ignore_errors=True)
+
+
+def wait_for_log(server, text, timeout=15):
+    """Waits until `server` has logged `text` (its standard error, read without blocking; kept in `.log`)."""
+    os.set_blocking(server.process.stderr.fileno(), False)
+    server.log = getattr(server, "log", "")
+    deadline = time.monotonic() + timeout
+    while text not in server.log:
+        assert time.monotonic() < deadline, f"{text!r} was not logged: " + server.log[-2000:]
+        time.sleep(0.05)
+        chunk = server.process.stderr.read()
+        server.log += chunk.decode() if chunk else ""
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_loop_through_the_hub_cluster_is_detected(kind, directory):
+    """Two remotes of one account to two nodes of one hub cluster: each connection's `$LDS.` interest
+    comes back over the other, a loop; the leaf says so, waits 30 s before that remote tries again, and
+    keeps serving."""
+    hub = Hub()
+    try:
+        config = LEAF_CONFIG.replace("remotes = [ {{ urls: [{urls}] }} ]", "remotes = [ {{ urls: [{first}] }}, {{ urls: [{second}] }} ]")
+        server = ConfiguredServer(kind, directory, config.format(first=f'"nats-leaf://127.0.0.1:{hub.nodes[0].leaf}"',
+                                                                  second=f'"nats-leaf://127.0.0.1:{hub.nodes[1].leaf}"'))
+        wait_for_log(server, "Loop detected")
+        assert server.process.poll() is None
+        server.stop()
+    finally:
+        hub.stop()

@@ -45,6 +45,8 @@ final class LeafConnection: ChannelInboundHandler, Publisher, InterestObserver, 
     private var parser: LeafParser
     private var inbound: ByteBuffer?
     private(set) var hub: LeafHubInfo?
+    /// The INFO that carried the hub's permissions for this leaf (its answer to CONNECT).
+    private var permissionsInfo: LeafHubInfo?
     private var remoteInterest: [LeafInterestKey: Subscription] = [:]
     private var handshakeTimer: Scheduled<Void>?
     private var pingTask: RepeatedTask?
@@ -183,6 +185,11 @@ final class LeafConnection: ChannelInboundHandler, Publisher, InterestObserver, 
                 close()
                 return
             }
+            if info.tlsRequired {
+                logger.error("the hub at \(url.hostPort) requires TLS, which leafnode remotes do not serve yet")
+                close()
+                return
+            }
             hub = info
             if let urls = info.leafnodeURLs { solicitor?.learned(urls) }
             sendConnect(info)
@@ -199,7 +206,10 @@ final class LeafConnection: ChannelInboundHandler, Publisher, InterestObserver, 
             }
         case .connecting:
             if let urls = info.leafnodeURLs { solicitor?.learned(urls) }
-            if info.connectInfo { establish() }
+            if info.connectInfo {
+                permissionsInfo = info
+                establish()
+            }
         case .established:
             if let urls = info.leafnodeURLs { solicitor?.learned(urls) }
         case .closed:
@@ -239,7 +249,8 @@ final class LeafConnection: ChannelInboundHandler, Publisher, InterestObserver, 
         let configuration = server.configuration
         permissions = LeafPermissions.forConnection(denyImports: remote.denyImports, denyExports: remote.denyExports,
                                                     domain: configuration.jetStreamDomain, remoteDomain: hub?.domain,
-                                                    hasJetStream: server.hasJetStream)
+                                                    hasJetStream: server.hasJetStream, hubImport: permissionsInfo?.importPermission,
+                                                    hubExport: permissionsInfo?.exportPermission)
         let name = hub?.serverName ?? hub?.serverID ?? "?"
         logger.info("leafnode connection to \(name) established for account \(account.name)")
         account.attach(self)

@@ -39,6 +39,9 @@ struct LeafInterest: Equatable {
 struct LeafPermissions: Equatable {
     var denyImports: [String] = []
     var denyExports: [String] = []
+    /// What the hub allows its leaf user to receive (`import`) and send (`export`); nil: everything.
+    var allowImports: [String]?
+    var allowExports: [String]?
 
     /// nats-server's `denyAllClientJs`: added both ways when JetStream is not extended across the link.
     static let jetStreamDenied = ["$JS.API.>", "$KV.>", "$OBJ.>"]
@@ -48,9 +51,15 @@ struct LeafPermissions: Equatable {
     /// `addLeafNodeConnection` for an account that is not the system account: JetStream's API, `$KV` and
     /// `$OBJ` are denied both ways (each side's own JetStream is reached through its domain's prefix); when
     /// the domains differ, requests for this server's own domain do not leave it.
+    ///
+    /// `hubImport` and `hubExport` are the permissions the hub sent for its leaf user (its INFO's `import`
+    /// and `export`), merged in as nats-server's `processLeafnodeInfo` merges them.
     static func forConnection(denyImports: [String], denyExports: [String], domain: String?, remoteDomain: String?,
-                              hasJetStream: Bool) -> LeafPermissions {
-        var permissions = LeafPermissions(denyImports: denyImports + jetStreamDenied, denyExports: denyExports + jetStreamDenied)
+                              hasJetStream: Bool, hubImport: LeafSubjectPermission? = nil,
+                              hubExport: LeafSubjectPermission? = nil) -> LeafPermissions {
+        var permissions = LeafPermissions(denyImports: denyImports + jetStreamDenied + (hubImport?.deny ?? []),
+                                          denyExports: denyExports + jetStreamDenied + (hubExport?.deny ?? []),
+                                          allowImports: hubImport?.allow, allowExports: hubExport?.allow)
         if let domain, hasJetStream, domain != remoteDomain { permissions.denyExports.append("$JS.\(domain).API.>") }
         return permissions
     }
@@ -61,19 +70,26 @@ struct LeafPermissions: Equatable {
     /// Whether interest in `filter` is declared to the other side.
     func declares(_ filter: String) -> Bool {
         if Self.isLoopDetection(filter) { return true }
+        if let allowImports, !allowImports.contains(where: { Subject.isSubset(filter, of: $0) }) { return false }
         return !denyImports.contains { Subject.isSubset(filter, of: $0) }
     }
 
     /// Whether a message that came in on `subject` is taken.
-    func accepts(_ subject: String) -> Bool { !denyImports.contains { Subject.matches(subject, filter: $0) } }
+    func accepts(_ subject: String) -> Bool {
+        if let allowImports, !allowImports.contains(where: { Subject.matches(subject, filter: $0) }) { return false }
+        return !denyImports.contains { Subject.matches(subject, filter: $0) }
+    }
 
     /// Whether the other side's interest in `filter` is kept: for a literal subject, not when it is denied
     /// (nats-server ignores such an `LS+`).
     func keepsInterest(in filter: String) -> Bool {
         if Self.isLoopDetection(filter) || Subject.hasWildcard(filter) { return true }
-        return !denyExports.contains { Subject.matches(filter, filter: $0) }
+        return sends(filter)
     }
 
     /// Whether a message on `subject` is sent to the other side.
-    func sends(_ subject: String) -> Bool { !denyExports.contains { Subject.matches(subject, filter: $0) } }
+    func sends(_ subject: String) -> Bool {
+        if let allowExports, !allowExports.contains(where: { Subject.matches(subject, filter: $0) }) { return false }
+        return !denyExports.contains { Subject.matches(subject, filter: $0) }
+    }
 }

@@ -23,12 +23,16 @@ public struct LeafHubInfo: Decodable, Equatable, Sendable {
     public var infoOnConnect = false
     public var connectInfo = false
     public var remoteAccount: String?
+    /// The permissions the hub's leaf user has, sent for the leaf to enforce on its side: `import` is what
+    /// it may receive (the interest it may declare), `export` what it may send.
+    public var importPermission: LeafSubjectPermission?
+    public var exportPermission: LeafSubjectPermission?
 
     enum CodingKeys: String, CodingKey {
         case serverID = "server_id", serverName = "server_name", version, headers, authRequired = "auth_required"
         case tlsRequired = "tls_required", maxPayload = "max_payload", clientID = "client_id", nonce, domain, cluster
         case leafnodeURLs = "leafnode_urls", infoOnConnect = "info_on_connect", connectInfo = "connect_info"
-        case remoteAccount = "remote_account"
+        case remoteAccount = "remote_account", importPermission = "import", exportPermission = "export"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -48,6 +52,8 @@ public struct LeafHubInfo: Decodable, Equatable, Sendable {
         infoOnConnect = try c.decodeIfPresent(Bool.self, forKey: .infoOnConnect) ?? false
         connectInfo = try c.decodeIfPresent(Bool.self, forKey: .connectInfo) ?? false
         remoteAccount = try c.decodeIfPresent(String.self, forKey: .remoteAccount)
+        importPermission = try c.decodeIfPresent(LeafSubjectPermission.self, forKey: .importPermission)
+        exportPermission = try c.decodeIfPresent(LeafSubjectPermission.self, forKey: .exportPermission)
     }
 
     /// Decodes an INFO's JSON; nil when it is not a JSON object.
@@ -58,6 +64,17 @@ public struct LeafHubInfo: Decodable, Equatable, Sendable {
     /// A leaf port's first INFO has a client id and a URL list; a client or route port's has not
     /// (nats-server closes such a connection as `ErrConnectedToWrongPort`).
     public var isLeafPort: Bool { clientID != nil && clientID != 0 && leafnodeURLs != nil }
+}
+
+/// nats-server's `SubjectPermission`: subjects allowed (nil: all) and denied.
+public struct LeafSubjectPermission: Codable, Equatable, Sendable {
+    public var allow: [String]?
+    public var deny: [String]?
+
+    public init(allow: [String]? = nil, deny: [String]? = nil) {
+        self.allow = allow
+        self.deny = deny
+    }
 }
 
 /// The CONNECT a leaf sends its hub (nats-server 2.9.10's `leafConnectInfo`).
