@@ -63,9 +63,10 @@ public struct AuthConfiguration: Sendable, Equatable {
         own ?? (account == Self.globalAccount ? defaultPermissions : nil)
     }
 
-    /// The connection type of every client Strata serves (nats-server's `STANDARD`: no websocket, MQTT or
-    /// leaf node listener yet).
+    /// nats-server's connection types: a client (`STANDARD`; Strata serves no websocket or MQTT listener)
+    /// and a leaf node connecting to this server's leaf-node port (`LEAFNODE`).
     public static let standardConnection = "STANDARD"
+    public static let leafNodeConnection = "LEAFNODE"
 
     /// True when a client must authenticate (before `no_auth_user`, which lets one in without).
     public var required: Bool { token != nil || user != nil || !users.isEmpty || !nkeys.isEmpty }

@@ -59,25 +59,30 @@ public struct Identity: Sendable, Equatable {
 /// else a listed user (with `no_auth_user` standing in for a client that sent nothing); else the single
 /// token, or the single user and password.
 public enum Authenticator {
-    public static func authenticate(_ credentials: Credentials, nonce: String?, by configuration: AuthConfiguration) -> AuthDecision {
+    /// `connectionType` is what the connection is (`STANDARD` for a client, `LEAFNODE` for a leaf node): a user
+    /// with `allowed_connection_types` is let in only as one of them.
+    public static func authenticate(_ credentials: Credentials, nonce: String?, by configuration: AuthConfiguration,
+                                    connectionType: String = AuthConfiguration.standardConnection) -> AuthDecision {
+        let kind = describe(connectionType)
+        func allows(_ types: Set<String>?) -> Bool { types?.contains(connectionType) ?? true }
         guard configuration.required else { return .accepted(Identity()) }
         if !configuration.nkeys.isEmpty, let nkey = credentials.nkey, !nkey.isEmpty {
-            return authenticateNKey(nkey, signature: credentials.signature, nonce: nonce, by: configuration)
+            return authenticateNKey(nkey, signature: credentials.signature, nonce: nonce, by: configuration, connectionType: connectionType)
         }
         if !configuration.users.isEmpty, let certificate = credentials.certificate {
-            return authenticateCertificate(certificate, password: credentials.password, by: configuration)
+            return authenticateCertificate(certificate, password: credentials.password, by: configuration, connectionType: connectionType)
         }
         if !configuration.users.isEmpty {
             let name = credentials.user ?? ""
             if name.isEmpty, credentials.isEmpty, let noAuthUser = configuration.noAuthUser,
-               let user = configuration.users.first(where: { $0.name == noAuthUser }), Self.allows(user.connectionTypes) {
+               let user = configuration.users.first(where: { $0.name == noAuthUser }), allows(user.connectionTypes) {
                 return .accepted(Identity(name: user.name, permissions: configuration.permissions(of: user.permissions, in: user.account), account: user.account))
             }
             if !name.isEmpty {
                 guard let user = configuration.users.first(where: { $0.name == name }) else {
                     return .refused(reason: "unknown user \"\(name)\"")
                 }
-                guard Self.allows(user.connectionTypes) else { return .refused(reason: "user \"\(name)\" may not connect as a standard client") }
+                guard allows(user.connectionTypes) else { return .refused(reason: "user \"\(name)\" may not connect as \(kind)") }
                 guard PasswordCheck.matches(credentials.password, configured: user.password) else {
                     return .refused(reason: "wrong password for user \"\(name)\"")
                 }
@@ -109,11 +114,12 @@ public enum Authenticator {
         return false
     }
 
-    static func authenticateNKey(_ nkey: String, signature: String?, nonce: String?, by configuration: AuthConfiguration) -> AuthDecision {
+    static func authenticateNKey(_ nkey: String, signature: String?, nonce: String?, by configuration: AuthConfiguration,
+                                 connectionType: String) -> AuthDecision {
         guard let user = configuration.nkeys.first(where: { $0.publicKey == nkey }) else {
             return .refused(reason: "unknown nkey \(nkey)")
         }
-        guard allows(user.connectionTypes) else { return .refused(reason: "nkey \(nkey) may not connect as a standard client") }
+        guard allows(user.connectionTypes, as: connectionType) else { return .refused(reason: "nkey \(nkey) may not connect as \(describe(connectionType))") }
         guard let signature, !signature.isEmpty else { return .refused(reason: "signature missing for nkey \(nkey)") }
         guard let raw = NKeyPublicKey.decodeSignature(signature) else { return .refused(reason: "signature not valid base64") }
         guard let key = try? NKeyPublicKey(nkey) else { return .refused(reason: "nkey \(nkey) not valid") }
@@ -126,12 +132,13 @@ public enum Authenticator {
     /// `verify_and_map`: the first of the certificate's alternative names that is a listed user, else the
     /// listed user whose name is the certificate's subject. The user's password (normally empty) must
     /// match too, as nats-server checks it.
-    static func authenticateCertificate(_ certificate: CertificateIdentity, password: String?, by configuration: AuthConfiguration) -> AuthDecision {
+    static func authenticateCertificate(_ certificate: CertificateIdentity, password: String?, by configuration: AuthConfiguration,
+                                        connectionType: String) -> AuthDecision {
         var user = certificate.names.lazy.compactMap { name in configuration.users.first { $0.name == name } }.first
         if user == nil, let subject = certificate.subject {
             user = configuration.users.first { DistinguishedName($0.name) == subject }
         }
-        guard let user, allows(user.connectionTypes) else { return .refused(reason: "no user matches the client certificate \(certificate.names)") }
+        guard let user, allows(user.connectionTypes, as: connectionType) else { return .refused(reason: "no user matches the client certificate \(certificate.names)") }
         guard PasswordCheck.matches(password, configured: user.password) else {
             return .refused(reason: "wrong password for user \"\(user.name)\" (mapped from its certificate)")
         }
@@ -139,7 +146,11 @@ public enum Authenticator {
     }
 
     /// True when a user restricted to `types` may connect as a plain client.
-    static func allows(_ types: Set<String>?) -> Bool { types?.contains(AuthConfiguration.standardConnection) ?? true }
+    static func describe(_ connectionType: String) -> String {
+        connectionType == AuthConfiguration.standardConnection ? "a standard client" : "a \(connectionType.lowercased()) connection"
+    }
+
+    static func allows(_ types: Set<String>?, as connectionType: String) -> Bool { types?.contains(connectionType) ?? true }
 
     /// A fresh nonce for INFO: 11 random bytes in base64 RawURL (15 characters), as nats-server makes it.
     public static func makeNonce() -> String {

@@ -63,6 +63,10 @@ public final class BrokerServer: @unchecked Sendable {
     private var ownMonitoring: [MonitoringServer] = []
     /// One per `leafnodes { remotes }` entry: keeps this server connected to that hub as a leaf.
     private(set) var leafSolicitors: [LeafSolicitor] = []
+    /// The leaf-node port (the hub role), and the leaves connected to it once they are bound to an account.
+    private var leafChannel: Channel?
+    private var acceptedLeaves: [UInt64: LeafConnection] = [:]
+    private(set) var leafPort = 0
 
     /// Checks the configuration and opens every account's JetStream (recovering its streams). `monitoring`,
     /// when given, was opened before (so that it answers while this runs) and is attached at `start`.
@@ -76,6 +80,11 @@ public final class BrokerServer: @unchecked Sendable {
         self.serverID = "N" + UUID().uuidString.replacing("-", with: "").uppercased()
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.eventLoopThreads))
         if let problem = AccountSettings.validate(configuration.accounts) { throw ConfigurationError(problem) }
+        for user in configuration.leafNodes.authorization?.users ?? [] where user.account != AuthConfiguration.globalAccount {
+            guard configuration.accounts.contains(where: { $0.name == user.account }) else {
+                throw ConfigurationError("leafnode user \(user.name) is bound to account \(user.account), which is not configured")
+            }
+        }
         for remote in configuration.leafNodes.remotes {
             if let account = remote.account, account != AuthConfiguration.globalAccount,
                !configuration.accounts.contains(where: { $0.name == account }) {
@@ -177,6 +186,22 @@ public final class BrokerServer: @unchecked Sendable {
             for server in ownMonitoring { server.attach(self) }
         }
         if configuration.auth.hasPlaintextPasswords { logger.warning("Plaintext passwords detected, use nkeys or bcrypt") }
+        if let listen = configuration.leafNodes.listen {
+            let leafBootstrap = ServerBootstrap(group: group)
+                .serverChannelOption(ChannelOptions.backlog, value: 256)
+                .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+                .childChannelOption(ChannelOptions.writeBufferWaterMark, value: .init(low: maxPending / 2, high: maxPending))
+                .childChannelInitializer { [self] channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(LeafConnection(acceptedID: self.newClientID(), server: self))
+                    }
+                }
+            let leafChannel = try await leafBootstrap.bind(host: listen.host, port: listen.port).get()
+            self.leafChannel = leafChannel
+            leafPort = leafChannel.localAddress?.port ?? listen.port
+            logger.info("listening for leafnode connections on \(listen.host):\(leafPort)")
+        }
         leafSolicitors = configuration.leafNodes.remotes.map { remote in
             LeafSolicitor(remote: remote, account: account(named: remote.account ?? AuthConfiguration.globalAccount), server: self,
                           group: group, reconnectInterval: configuration.leafNodes.reconnectInterval, logger: logger)
@@ -190,7 +215,9 @@ public final class BrokerServer: @unchecked Sendable {
         logger.info("shutting down")
         // (try?: a listener already closed, or loops already stopped, leave nothing to undo)
         try? await serverChannel?.close()
+        try? await leafChannel?.close()
         for solicitor in leafSolicitors { solicitor.stop() }
+        for leaf in lock.withLock({ Array(acceptedLeaves.values) }) { leaf.closeFromAnyThread() }
         for monitor in ownMonitoring { await monitor.stop() }
         await monitoring?.close()
         let connections = lock.withLock { Array(clients.values) }
@@ -212,6 +239,26 @@ public final class BrokerServer: @unchecked Sendable {
     private func newClientID() -> UInt64 { lock.withLock { nextClientID += 1; return nextClientID } }
     /// Leaf connections are numbered with clients (nats-server's `cid` covers both).
     func newLeafID() -> UInt64 { newClientID() }
+
+    /// A leaf accepted on the leaf-node port is bound to its account: one from the same server in the same
+    /// account replaces it (nats-server's `DuplicateRemoteLeafnodeConnection`).
+    func registerAccepted(_ leaf: LeafConnection) {
+        let old: LeafConnection? = lock.withLock {
+            let old = acceptedLeaves.values.first { $0 !== leaf && $0.remoteName == leaf.remoteName && $0.account === leaf.account }
+            if let old { acceptedLeaves[old.id] = nil }
+            acceptedLeaves[leaf.id] = leaf
+            return old
+        }
+        if let old {
+            logger.warning("leafnode \(leaf.remoteName ?? "?") connected again: replacing its earlier connection")
+            old.closeAsDuplicate()
+        }
+    }
+
+    func unregisterAccepted(_ leaf: LeafConnection) { _ = lock.withLock { acceptedLeaves.removeValue(forKey: leaf.id) } }
+
+    /// The leaves connected to this server's leaf-node port.
+    var acceptedLeafConnections: [LeafConnection] { lock.withLock { Array(acceptedLeaves.values) } }
     func register(_ client: ClientConnection) { lock.withLock { clients[client.id] = client } }
     /// (On the client's loop: its counters are read there.)
     func unregister(_ client: ClientConnection, ended: ConnectionSnapshot? = nil) {

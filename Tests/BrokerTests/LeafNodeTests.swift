@@ -45,6 +45,17 @@ import Testing
         #expect(same.sends("$JS.edge.API.INFO") && !same.sends("$JS.API.INFO"))
     }
 
+    @Test func theHubsPermissionsForItsLeafUserAreMergedIn() {
+        let permissions = LeafPermissions.forConnection(denyImports: [], denyExports: [], domain: nil, remoteDomain: nil, hasJetStream: false,
+                                                        hubImport: LeafSubjectPermission(allow: ["in.>", "_INBOX.>"], deny: ["in.secret"]),
+                                                        hubExport: LeafSubjectPermission(allow: ["out.*"]))
+        #expect(permissions.declares("in.a.b") && permissions.declares("_INBOX.x.*") && !permissions.declares("other"))
+        #expect(!permissions.declares("in.secret") && !permissions.declares(">") && permissions.declares("$LDS.x"))
+        #expect(permissions.accepts("in.x") && !permissions.accepts("elsewhere"))
+        #expect(permissions.sends("out.a") && !permissions.sends("out.a.b") && !permissions.sends("in.x"))
+        #expect(!permissions.keepsInterest(in: "in.x") && permissions.keepsInterest(in: "out.a"))
+    }
+
     @Test func jetStreamDeclaresStreamsAcksFlowControlAndTheDomainMappings() {
         let subjects = JetStreamInterest.subjects(streams: [("ORDERS", ["orders.>", "refunds"]), ("KV_b", ["$KV.b.>"])], domain: "edge")
         #expect(subjects.isSuperset(of: ["orders.>", "refunds", "$JS.ACK.ORDERS.>", "$JS.FC.ORDERS.>", "$KV.b.>", "$JS.ACK.KV_b.>"]))

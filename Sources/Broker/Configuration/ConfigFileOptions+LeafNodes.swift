@@ -1,3 +1,4 @@
+import Auth
 import NATSConfig
 import Subjects
 
@@ -5,7 +6,7 @@ import Subjects
 /// Keys after nats-server 2.9's `parseLeafNodes` and `parseRemoteLeafNodes`.
 extension ConfigFileOptions.Reading {
     static let unservedLeafNodes: Set<String> = [
-        "authorization", "tls", "leafnode_advertise", "advertise", "no_advertise", "min_version", "minimum_version",
+        "tls", "leafnode_advertise", "advertise", "no_advertise", "min_version", "minimum_version",
     ]
     static let unservedRemote: Set<String> = [
         "tls", "hub", "ws_compress", "ws_compression", "websocket_compress", "websocket_compression", "ws_no_masking",
@@ -29,20 +30,62 @@ extension ConfigFileOptions.Reading {
                     settings.reconnectInterval = try positiveDuration(value, key)
                 }
             case "listen":
-                let text: String
-                if case .integer(let number) = value.kind { text = ":\(number)" } else { text = try value.string(for: key) }
-                settings.listen = text
+                if case .integer = value.kind {
+                    port = Int(try value.integer(for: key, in: 0...65535))
+                } else {
+                    let text = try value.string(for: key)
+                    guard let colon = text.lastIndex(of: ":"), let number = Int(text[text.index(after: colon)...]), (0...65535).contains(number) else {
+                        throw ConfigError("'leafnodes { listen }' expects host:port, got '\(text)'", at: value.location)
+                    }
+                    var name = String(text[..<colon])
+                    if name.hasPrefix("[") && name.hasSuffix("]") { name = String(name.dropFirst().dropLast()) }
+                    if !name.isEmpty { host = name }
+                    port = number
+                }
             case "host", "net": host = try value.string(for: key)
             case "port": port = Int(try value.integer(for: key, in: 0...65535))
+            case "authorization": settings.authorization = try leafAuthorization(value)
             default: try unserved(entry, known: ConfigFileOptions.Reading.unservedLeafNodes, within: "leafnodes")
             }
         }
-        if settings.listen == nil, host != nil || port != nil { settings.listen = "\(host ?? "0.0.0.0"):\(port ?? 7422)" }
-        if let listen = settings.listen, let entry = map.entry("listen") ?? map.entry("port") ?? map.entry("host") {
-            warnings.append(ConfigWarning("'leafnodes { listen: \(listen) }' (accepting leaf nodes, the hub role) is not served yet: no leafnode port is opened",
-                                          at: entry.keyLocation))
-        }
+        if host != nil || port != nil { settings.listen = (host ?? "0.0.0.0", port ?? 7422) }
         configuration.leafNodes = settings
+    }
+
+    /// `authorization { user, password, account, timeout }` or `{ users: [ { user, password, account } ] }`.
+    private mutating func leafAuthorization(_ value: ConfigValue) throws(ConfigError) -> LeafAuthorization {
+        let map = try value.map(for: "authorization")
+        var authorization = LeafAuthorization()
+        var user: String?, password: String?, account: String?
+        for entry in map.entries where !entry.usedAsVariable {
+            let key = entry.key.lowercased(), value = entry.value
+            switch key {
+            case "user", "username": user = try value.string(for: key)
+            case "pass", "password": password = try value.string(for: key)
+            case "account": account = try value.string(for: key)
+            case "timeout": authorization.timeout = try positiveDuration(value, key)
+            case "users":
+                for item in try value.array(for: key) {
+                    let fields = try item.map(for: key)
+                    var name: String?, secret = "", bound = AuthConfiguration.globalAccount
+                    for field in fields.entries where !field.usedAsVariable {
+                        switch field.key.lowercased() {
+                        case "user", "username": name = try field.value.string(for: field.key)
+                        case "pass", "password": secret = try field.value.string(for: field.key)
+                        case "account": bound = try field.value.string(for: field.key)
+                        default: throw ConfigError("unknown field \"\(field.key)\" in a leafnode user", at: field.keyLocation)
+                        }
+                    }
+                    guard let name, !name.isEmpty else { throw ConfigError("a leafnode user needs a 'user'", at: item.location) }
+                    authorization.users.append(AuthConfiguration.User(name: name, password: secret, account: bound))
+                }
+            default: throw ConfigError("unknown field \"\(entry.key)\" in leafnodes authorization", at: entry.keyLocation)
+            }
+        }
+        if let user {
+            authorization.users.insert(AuthConfiguration.User(name: user, password: password ?? "", account: account ?? AuthConfiguration.globalAccount), at: 0)
+        }
+        return authorization
     }
 
     private mutating func remote(_ value: ConfigValue) throws(ConfigError) -> LeafRemote {

@@ -4,6 +4,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import Platform
+import Auth
 
 /// The `leafnodes { }` block: the hubs this server connects to as a leaf (`remotes`), and how soon it
 /// tries again after a connection ends. Defaults are nats-server 2.9.10's.
@@ -12,11 +13,38 @@ public struct LeafNodeSettings: Sendable, Equatable {
     /// Seconds between attempts to connect to a remote (`reconnect`, `reconnect_delay`,
     /// `reconnect_interval`; nats-server's `DEFAULT_LEAF_NODE_RECONNECT` is 1 s).
     public var reconnectInterval: Double = 1
-    /// `listen` / `host` / `port` (accepting leaf nodes, the hub role): parsed so that a config with them
-    /// starts, refused with a clear error while the hub role is not served.
-    public var listen: String?
+    /// Where this server accepts leaf nodes (the hub role: `listen`, or `host` and `port`); nil: it does not.
+    public var listen: (host: String, port: Int)? {
+        get { listenHost.map { ($0, listenPort) } }
+        set { listenHost = newValue?.host; listenPort = newValue?.port ?? 7422 }
+    }
+    private var listenHost: String?
+    private var listenPort = 7422
+    /// Who may connect as a leaf (`authorization { user, password, account }` or `users`); nil: the
+    /// server's own client authorization decides, as nats-server 2.9.10's `isLeafNodeAuthorized` does.
+    public var authorization: LeafAuthorization?
 
     public init() {}
+}
+
+/// `leafnodes { authorization { } }`: the users a leaf may connect as, each bound to an account.
+public struct LeafAuthorization: Sendable, Equatable {
+    public var users: [AuthConfiguration.User] = []
+    /// Seconds a leaf has to send CONNECT (nats-server's default: 2).
+    public var timeout: Double?
+
+    public init(users: [AuthConfiguration.User] = [], timeout: Double? = nil) {
+        self.users = users
+        self.timeout = timeout
+    }
+
+    /// As an ``AuthConfiguration`` (each user with its account) for the ``Authenticator``.
+    public var configuration: AuthConfiguration {
+        var configuration = AuthConfiguration()
+        configuration.users = users
+        configuration.timeout = timeout
+        return configuration
+    }
 }
 
 /// One `remotes` entry: a hub (or the several URLs of one hub cluster) this server connects to, and the

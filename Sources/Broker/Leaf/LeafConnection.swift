@@ -10,45 +10,60 @@ import NIOCore
 import Platform
 import Subjects
 
-/// One connection this server made to a hub as its leaf node (the spoke side of nats-server's leaf-node
-/// protocol, `server/leafnode.go`). It
-/// - waits for the hub's INFO, answers with CONNECT (credentials from the remote's URL), and once the hub
-///   confirms (`connect_info`) declares this account's interest: its clients' subscriptions, its
-///   JetStream's subjects (``JetStreamInterest``) and the loop-detection subject;
-/// - keeps the hub told of every change to that interest (it observes the account's ``Router``);
-/// - turns the hub's `LS+`/`LS-` into subscriptions in the account's router that forward over this
-///   connection, and the hub's `LMSG`/`HMSG` into publishes routed in the account;
-/// - answers PINGs and pings the hub, closing when it stops answering.
+/// One leaf-node connection (nats-server's leaf-node protocol, `server/leafnode.go`), in either role:
+/// - **spoke**: this server dialled a hub (``LeafSolicitor``); it waits for the hub's INFO and answers with
+///   CONNECT (`LeafConnection+Solicited.swift`);
+/// - **hub**: a leaf dialled this server's leaf-node port; it sends INFO, authenticates the leaf's CONNECT
+///   and binds it to an account (`LeafConnection+Accepted.swift`).
+///
+/// Once established, both roles are alike: the connection declares the account's interest (its
+/// subscriptions, its JetStream's subjects (``JetStreamInterest``) and the loop-detection subject) and
+/// keeps the other side told of every change (it observes the account's ``Router``); the other side's
+/// `LS+`/`LS-` become subscriptions in the account that forward over this connection, and its
+/// `LMSG`/`HMSG` publishes routed in the account. A spoke declares its own clients' interest and that of
+/// the leaves connected to it; a hub declares every subscription but the leaf's own. PINGs are answered and
+/// sent; a connection that stops answering is closed.
 ///
 /// Parsing and protocol state are on the channel's event loop; what other threads send (forwarded
 /// messages, interest changes) is gathered under a lock and written in one hop. When the connection ends,
-/// its subscriptions leave the router and the ``LeafSolicitor`` connects again.
+/// its subscriptions leave the router, and a spoke's ``LeafSolicitor`` connects again.
 final class LeafConnection: ChannelInboundHandler, Publisher, InterestObserver, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     let id: UInt64
-    let account: Account
-    let url: LeafURL
+    /// The account this connection serves: a spoke's from its remote, a hub's from the leaf's credentials
+    /// (the global account until CONNECT is accepted).
+    internal(set) var account: Account
+    /// True when this server dialled the other side (it is the leaf), false when it accepted it (the hub).
+    let isSpoke: Bool
     let routing: RoutingContext
     var echo: Bool { false }
     var eventLoop: EventLoop? { channel?.eventLoop }
-    private let server: BrokerServer
-    private weak var solicitor: LeafSolicitor?
-    private let remote: LeafRemote
-    private var logger: Logger
+    let server: BrokerServer
+    // The spoke role's remote, the URL dialled and the solicitor to tell when the connection ends.
+    let remote: LeafRemote?
+    let url: LeafURL?
+    weak var solicitor: LeafSolicitor?
+    var logger: Logger
 
-    private enum Phase { case awaitingInfo, connecting, established, closed }
-    // On the loop only.
-    private var phase = Phase.awaitingInfo
+    enum Phase { case awaitingInfo, awaitingConnect, connecting, established, closed }
+    // On the loop only (the role's handshake files use them too).
+    var phase: Phase
     private(set) var channel: Channel?
     private var parser: LeafParser
     private var inbound: ByteBuffer?
-    private(set) var hub: LeafHubInfo?
-    /// The INFO that carried the hub's permissions for this leaf (its answer to CONNECT).
-    private var permissionsInfo: LeafHubInfo?
+    /// The other side's server name (or id), for the log and monitoring.
+    var remoteName: String?
+    /// The other side's JetStream domain (its INFO's or CONNECT's).
+    var remoteDomain: String?
+    /// A spoke: the hub's first INFO (its nonce) and the one that carried its permissions for this leaf.
+    var hub: LeafHubInfo?
+    var permissionsInfo: LeafHubInfo?
+    /// A hub: the nonce its INFO carried.
+    var nonce: String?
     private var remoteInterest: [LeafInterestKey: Subscription] = [:]
-    private var handshakeTimer: Scheduled<Void>?
+    var handshakeTimer: Scheduled<Void>?
     private var pingTask: RepeatedTask?
     private var pingsOutstanding = 0
     private var wasEstablished = false
@@ -57,7 +72,7 @@ final class LeafConnection: ChannelInboundHandler, Publisher, InterestObserver, 
 
     /// What may cross; fixed when the connection is established, before anything reaches it from other
     /// threads (the router's lock orders that write before their reads).
-    private(set) var permissions = LeafPermissions()
+    var permissions = LeafPermissions()
 
     // Shared with other threads, under `lock`.
     private let lock = Lock()
@@ -70,13 +85,25 @@ final class LeafConnection: ChannelInboundHandler, Publisher, InterestObserver, 
     /// Bytes waiting for the hop onto the loop beyond which the hub is cut off as a slow consumer.
     private let maxPending: Int
 
-    init(id: UInt64, server: BrokerServer, solicitor: LeafSolicitor, remote: LeafRemote, url: LeafURL, account: Account) {
+    /// A connection this server dials to `url` of `remote` (the spoke role).
+    convenience init(id: UInt64, server: BrokerServer, solicitor: LeafSolicitor, remote: LeafRemote, url: LeafURL, account: Account) {
+        self.init(id: id, server: server, account: account, remote: remote, url: url)
+        self.solicitor = solicitor
+    }
+
+    /// A connection a leaf made to this server's leaf-node port (the hub role).
+    convenience init(acceptedID id: UInt64, server: BrokerServer) {
+        self.init(id: id, server: server, account: server.globalAccount, remote: nil, url: nil)
+    }
+
+    private init(id: UInt64, server: BrokerServer, account: Account, remote: LeafRemote?, url: LeafURL?) {
         self.id = id
         self.server = server
-        self.solicitor = solicitor
         self.remote = remote
         self.url = url
         self.account = account
+        self.isSpoke = remote != nil
+        self.phase = remote != nil ? .awaitingInfo : .awaitingConnect
         let config = server.configuration
         self.parser = LeafParser(maxControlLine: max(config.maxControlLine, 64 << 10), maxPayload: config.maxPayload)
         self.maxPending = config.maxPending
@@ -84,7 +111,7 @@ final class LeafConnection: ChannelInboundHandler, Publisher, InterestObserver, 
                                       publishWindow: PublishWindow(limit: config.maxPublishBytesInFlight, streamQueueLimit: config.maxStreamQueueBytes))
         var logger = server.logger
         logger[metadataKey: "lid"] = "\(id)"
-        logger[metadataKey: "remote"] = "\(url.hostPort)"
+        if let url { logger[metadataKey: "remote"] = "\(url.hostPort)" }
         self.logger = logger
     }
 
@@ -95,11 +122,22 @@ final class LeafConnection: ChannelInboundHandler, Publisher, InterestObserver, 
 
     func channelActive(context: ChannelHandlerContext) {
         channel = context.channel
-        logger.info("leafnode connection created for account \(account.name)")
-        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        handshakeTimer = context.eventLoop.scheduleTask(in: .milliseconds(Int64(LeafProtocol.infoWait * 1000))) {
-            loopBound.value.handshakeTimedOut()
+        if isSpoke {
+            logger.info("leafnode connection created for account \(account.name)")
+            startHandshakeTimer(seconds: LeafProtocol.infoWait)
+        } else {
+            if let remote = context.remoteAddress { logger[metadataKey: "remote"] = "\(remote.ipAddress ?? "?"):\(remote.port ?? 0)" }
+            logger.info("leafnode connection accepted")
+            sendInfo(context)
         }
+    }
+
+    /// Closes the connection if the handshake has not moved on within `seconds`.
+    func startHandshakeTimer(seconds: Double) {
+        handshakeTimer?.cancel()
+        guard let loop = channel?.eventLoop else { return }
+        let loopBound = NIOLoopBound(self, eventLoop: loop)
+        handshakeTimer = loop.scheduleTask(in: .milliseconds(Int64(seconds * 1000))) { loopBound.value.handshakeTimedOut() }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -112,6 +150,7 @@ final class LeafConnection: ChannelInboundHandler, Publisher, InterestObserver, 
         for subscription in remoteInterest.values { account.router.remove(subscription) }
         remoteInterest.removeAll()
         if wasEstablished { logger.info("leafnode connection closed") }
+        if !isSpoke { server.unregisterAccepted(self) }
         solicitor?.connectionEnded(self)
     }
 
@@ -146,6 +185,7 @@ final class LeafConnection: ChannelInboundHandler, Publisher, InterestObserver, 
     private func handle(_ operation: LeafOperation) {
         switch operation {
         case .info(let json):
+            guard isSpoke else { return }  // (a leaf's INFO to its hub carries nothing the hub uses)
             guard let info = LeafHubInfo.decode(json) else {
                 logger.error("leafnode INFO does not decode")
                 close()
@@ -159,12 +199,16 @@ final class LeafConnection: ChannelInboundHandler, Publisher, InterestObserver, 
         case .ok:
             break
         case .error(let text):
-            logger.error("leafnode error from the hub: \(text)")
+            logger.error("leafnode error from \(isSpoke ? "the hub" : "the leaf"): \(text)")
             if text.contains("Loop detected") { solicitor?.delayNextConnect(LeafProtocol.reconnectDelayAfterLoop) }
             close()
-        case .connect:
-            logger.error("leafnode: the hub sent CONNECT")
-            close()
+        case .connect(let json):
+            guard !isSpoke, phase == .awaitingConnect else {
+                logger.error("leafnode: unexpected CONNECT")
+                close()
+                return
+            }
+            received(connect: json)
         case .subscribe(let key, _):
             guard phase == .established else { return }
             subscribe(key)
@@ -177,89 +221,22 @@ final class LeafConnection: ChannelInboundHandler, Publisher, InterestObserver, 
         }
     }
 
-    private func received(_ info: LeafHubInfo) {
-        switch phase {
-        case .awaitingInfo:
-            guard info.isLeafPort else {
-                logger.error("attempted to connect to the wrong port: \(url.hostPort) is not a leafnode port")
-                close()
-                return
-            }
-            if info.tlsRequired {
-                logger.error("the hub at \(url.hostPort) requires TLS, which leafnode remotes do not serve yet")
-                close()
-                return
-            }
-            hub = info
-            if let urls = info.leafnodeURLs { solicitor?.learned(urls) }
-            sendConnect(info)
-            if info.infoOnConnect {
-                phase = .connecting
-                handshakeTimer?.cancel()
-                guard let loop = channel?.eventLoop else { return }
-                let loopBound = NIOLoopBound(self, eventLoop: loop)
-                handshakeTimer = loop.scheduleTask(in: .milliseconds(Int64(LeafProtocol.connectProcessTimeout * 1000))) {
-                    loopBound.value.handshakeTimedOut()
-                }
-            } else {
-                establish()
-            }
-        case .connecting:
-            if let urls = info.leafnodeURLs { solicitor?.learned(urls) }
-            if info.connectInfo {
-                permissionsInfo = info
-                establish()
-            }
-        case .established:
-            if let urls = info.leafnodeURLs { solicitor?.learned(urls) }
-        case .closed:
-            break
-        }
-    }
-
-    private func sendConnect(_ info: LeafHubInfo) {
-        var connect = LeafConnect(version: LeafProtocol.version, serverID: server.serverID, name: server.serverName)
-        connect.domain = server.configuration.jetStreamDomain
-        connect.jetStream = account.jetStream != nil
-        connect.headers = true
-        if !remote.denyImports.isEmpty { connect.denyPublish = remote.denyImports }
-        if let path = remote.credentials {
-            do {
-                let credentials = try CredentialsFile.read(path)
-                connect.jwt = credentials.jwt
-                connect.signature = credentials.seed.sign(nonce: info.nonce ?? "")
-            } catch {
-                logger.error("leafnode credentials \(path): \(error)")
-                close()
-                return
-            }
-        } else if let user = url.user {
-            connect.user = user
-            connect.pass = url.password
-        }
-        write { LeafEncoder.connect(connect.json(), into: &$0) }
-    }
-
-    /// The hub accepted CONNECT: this account's interest is declared, and the hub's is taken from now on.
-    private func establish() {
+    /// The handshake is done (`permissions` set): this account's interest is declared, and the other side's
+    /// is taken from now on.
+    func establish() {
         handshakeTimer?.cancel()
         handshakeTimer = nil
         phase = .established
         wasEstablished = true
         let configuration = server.configuration
-        permissions = LeafPermissions.forConnection(denyImports: remote.denyImports, denyExports: remote.denyExports,
-                                                    domain: configuration.jetStreamDomain, remoteDomain: hub?.domain,
-                                                    hasJetStream: server.hasJetStream, hubImport: permissionsInfo?.importPermission,
-                                                    hubExport: permissionsInfo?.exportPermission)
-        let name = hub?.serverName ?? hub?.serverID ?? "?"
-        logger.info("leafnode connection to \(name) established for account \(account.name)")
+        logger.info("leafnode connection \(isSpoke ? "to" : "from") \(remoteName ?? "?") established for account \(account.name)")
         account.attach(self)
         // The snapshot and the first burst of LS+ are made under the router's lock: every later change
         // reaches `interestChanged` after them.
         account.router.observe(self) { subscriptions in
             lock.withLock {
                 var burst = ByteBufferAllocator().buffer(capacity: 256 + subscriptions.count * 32)
-                for subscription in subscriptions where subscription.leaf == nil && permissions.declares(subscription.subject) {
+                for subscription in subscriptions where declares(subscription) {
                     _ = interest.change(subscription.interestKey, by: 1)
                 }
                 for subject in jetStreamSubjects() where permissions.declares(subject) {
@@ -278,7 +255,7 @@ final class LeafConnection: ChannelInboundHandler, Publisher, InterestObserver, 
         }
     }
 
-    private func jetStreamSubjects() -> Set<String> {
+    func jetStreamSubjects() -> Set<String> {
         guard let jetStream = account.jetStream else { return [] }
         return JetStreamInterest.subjects(streams: jetStream.streams.subjectsByStream, domain: server.configuration.jetStreamDomain)
     }
@@ -315,9 +292,19 @@ final class LeafConnection: ChannelInboundHandler, Publisher, InterestObserver, 
 
     // MARK: Interest changes (any thread)
 
+    /// Whether the other side is told of `subscription`: never its own interest; a spoke tells its hub of its
+    /// clients' and its own leaves' interest (nats-server's `localSubs` with leaf hubs), a hub tells a leaf of
+    /// everything else; and only what the permissions let cross.
+    private func declares(_ subscription: Subscription) -> Bool {
+        if let leaf = subscription.leaf {
+            if leaf === self { return false }
+            if isSpoke && leaf.isSpoke { return false }
+        }
+        return permissions.declares(subscription.subject)
+    }
+
     func interestChanged(_ subscription: Subscription, delta: Int) {
-        // A leaf declares its own clients' interest only (nats-server's spoke: `localSubs`).
-        guard subscription.leaf == nil, permissions.declares(subscription.subject) else { return }
+        guard declares(subscription) else { return }
         lock.withLock {
             guard open, let update = interest.change(subscription.interestKey, by: delta) else { return }
             var buffer = ByteBufferAllocator().buffer(capacity: 64)
@@ -407,19 +394,25 @@ final class LeafConnection: ChannelInboundHandler, Publisher, InterestObserver, 
     }
 
     /// Writes a protocol line from the loop, after what already waits.
-    private func write(_ body: (inout ByteBuffer) -> Void) {
+    func write(_ body: (inout ByteBuffer) -> Void) {
         var buffer = ByteBufferAllocator().buffer(capacity: 128)
         body(&buffer)
         lock.withLock { _ = appendLocked(buffer) }
     }
 
-    private func sendError(_ text: String) { write { ServerEncoder.error(text, into: &$0) } }
+    func sendError(_ text: String) { write { ServerEncoder.error(text, into: &$0) } }
 
     // MARK: Ending
 
     private func handshakeTimedOut() {
-        guard phase == .awaitingInfo || phase == .connecting else { return }
-        logger.error(phase == .awaitingInfo ? "no INFO from \(url.hostPort) within \(LeafProtocol.infoWait) s" : "the hub did not answer CONNECT within \(LeafProtocol.connectProcessTimeout) s")
+        switch phase {
+        case .awaitingInfo: logger.error("no INFO from \(url?.hostPort ?? "?") within \(LeafProtocol.infoWait) s")
+        case .connecting: logger.error("the hub did not answer CONNECT within \(LeafProtocol.connectProcessTimeout) s")
+        case .awaitingConnect:
+            logger.error("leafnode authentication timeout")
+            sendError("Authentication Timeout")
+        case .established, .closed: return
+        }
         close()
     }
 
@@ -439,6 +432,14 @@ final class LeafConnection: ChannelInboundHandler, Publisher, InterestObserver, 
         phase = .closed
         flush()
         channel.close(promise: nil)
+    }
+
+    /// Another connection from the same leaf replaced this one.
+    func closeAsDuplicate() {
+        channel?.eventLoop.execute {
+            self.sendError("Duplicate Remote LeafNode Connection")
+            self.close()
+        }
     }
 
     func closeFromAnyThread() {

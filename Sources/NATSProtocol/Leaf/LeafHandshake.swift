@@ -3,6 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import NIOCore
 
 /// The fields of a hub's leaf-node INFO that a leaf uses (nats-server 2.9.10's `Info`; the rest are
 /// ignored). The first INFO carries `client_id`, `leafnode_urls` and the `nonce`; with `info_on_connect`
@@ -123,6 +124,82 @@ public struct LeafConnect: Encodable, Equatable, Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
         // (try?: plain strings and bools cannot fail to encode)
+        return String(decoding: (try? encoder.encode(self)) ?? Data("{}".utf8), as: UTF8.self)
+    }
+}
+
+extension LeafConnect: Decodable {
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        version = try c.decodeIfPresent(String.self, forKey: .version) ?? ""
+        jwt = try c.decodeIfPresent(String.self, forKey: .jwt)
+        signature = try c.decodeIfPresent(String.self, forKey: .signature)
+        user = try c.decodeIfPresent(String.self, forKey: .user)
+        pass = try c.decodeIfPresent(String.self, forKey: .pass)
+        tlsRequired = try c.decodeIfPresent(Bool.self, forKey: .tlsRequired) ?? false
+        serverID = try c.decodeIfPresent(String.self, forKey: .serverID) ?? ""
+        domain = try c.decodeIfPresent(String.self, forKey: .domain)
+        name = try c.decodeIfPresent(String.self, forKey: .name) ?? ""
+        headers = try c.decodeIfPresent(Bool.self, forKey: .headers) ?? false
+        jetStream = try c.decodeIfPresent(Bool.self, forKey: .jetStream) ?? false
+        denyPublish = try c.decodeIfPresent([String].self, forKey: .denyPublish)
+    }
+
+    /// Decodes a leaf's CONNECT; nil when it is not a JSON object. A client's CONNECT (it has `lang`) is
+    /// reported by ``isClient``.
+    public static func decode(_ json: ByteBuffer) -> (connect: LeafConnect, isClient: Bool)? {
+        let data = Data(json.readableBytesView)
+        guard let connect = try? JSONDecoder().decode(LeafConnect.self, from: data) else { return nil }
+        struct Lang: Decodable { var lang: String? }
+        let lang = (try? JSONDecoder().decode(Lang.self, from: data))?.lang
+        return (connect, !(lang ?? "").isEmpty)
+    }
+}
+
+/// The INFO a hub sends on its leaf-node port (nats-server 2.9.10's leaf `Info`): first with the nonce
+/// and `info_on_connect`, then, answering CONNECT, with `connect_info`, `remote_account` and the leaf
+/// user's permissions.
+public struct LeafServerInfo: Encodable, Sendable {
+    public var serverID: String
+    public var serverName: String
+    public var version = "2.9.10"
+    public var proto = 1
+    public var host: String
+    public var port: Int
+    public var headers = true
+    public var authRequired = true
+    public var maxPayload: Int
+    public var clientID: UInt64
+    public var nonce: String?
+    public var domain: String?
+    public var infoOnConnect = true
+    public var connectInfo: Bool?
+    public var leafnodeURLs: [String]
+    public var remoteAccount: String?
+    public var importPermission: LeafSubjectPermission?
+    public var exportPermission: LeafSubjectPermission?
+
+    public init(serverID: String, serverName: String, host: String, port: Int, maxPayload: Int, clientID: UInt64, leafnodeURLs: [String]) {
+        self.serverID = serverID
+        self.serverName = serverName
+        self.host = host
+        self.port = port
+        self.maxPayload = maxPayload
+        self.clientID = clientID
+        self.leafnodeURLs = leafnodeURLs
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case serverID = "server_id", serverName = "server_name", version, proto, host, port, headers, authRequired = "auth_required"
+        case maxPayload = "max_payload", clientID = "client_id", nonce, domain, infoOnConnect = "info_on_connect"
+        case connectInfo = "connect_info", leafnodeURLs = "leafnode_urls", remoteAccount = "remote_account"
+        case importPermission = "import", exportPermission = "export"
+    }
+
+    public func json() -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        // (try?: plain strings, numbers and lists cannot fail to encode)
         return String(decoding: (try? encoder.encode(self)) ?? Data("{}".utf8), as: UTF8.self)
     }
 }
