@@ -1,3 +1,4 @@
+import Auth
 import NATSConfig
 import NATSProtocol
 import Testing
@@ -109,9 +110,42 @@ import Testing
         #expect(throws: ConfigError.self) { _ = try read("leafnodes { remotes = [ { account: A } ] }") }
         #expect(throws: ConfigError.self) { _ = try read("leafnodes { remotes = [ { url: \"a\", colour: red } ] }") }
         #expect(throws: ConfigError.self) { _ = try read("leafnodes { remotes = [ { url: \"a\", deny_imports: \"a..b\" } ] }") }
-        // The hub role is parsed and named as not served, so a hub's config still starts.
+        #expect(throws: ConfigError.self) { _ = try read("leafnodes { listen: nowhere }") }
+        #expect(throws: ConfigError.self) { _ = try read("leafnodes { authorization { users: [ { password: x } ] } }") }
+        #expect(throws: ConfigError.self) { _ = try read("leafnodes { authorization { colour: red } }") }
+        // TLS on the leaf-node port is named as not served, so a hub's config still starts.
         let (config, warnings) = try read("leafnodes { listen: 127.0.0.1:7422, tls { } }")
-        #expect(config.leafNodes.listen == "127.0.0.1:7422")
-        #expect(warnings.map(\.message).contains { $0.contains("not served yet") } && warnings.count == 2)
+        #expect(config.leafNodes.listen?.host == "127.0.0.1" && config.leafNodes.listen?.port == 7422)
+        #expect(warnings.count == 1 && warnings[0].message.contains("tls"))
+    }
+
+    @Test func theHubRoleIsRead() throws {
+        func read(_ text: String) throws -> BrokerConfiguration {
+            try ConfigFileOptions.read(try ConfigParser(environment: [:]) { _ in "" }.parse(text, file: "hub.conf"), onto: BrokerConfiguration()).0
+        }
+        let single = try read("leafnodes { port: 7500, authorization { user: leaf, password: pw, account: A, timeout: 3 } }")
+        #expect(single.leafNodes.listen?.host == "0.0.0.0" && single.leafNodes.listen?.port == 7500)
+        let auth = try #require(single.leafNodes.authorization)
+        #expect(auth.timeout == 3 && auth.users.map(\.name) == ["leaf"] && auth.users[0].account == "A" && auth.users[0].password == "pw")
+        let many = try read("leafnodes { host: 10.0.0.1, authorization { users: [ { user: a, password: x }, { user: b, password: y, account: B } ] } }")
+        #expect(many.leafNodes.listen?.host == "10.0.0.1" && many.leafNodes.listen?.port == 7422)
+        #expect(many.leafNodes.authorization?.users.map(\.account) == ["$G", "B"])
+        // The users decide through the Authenticator, as leaf-node connections.
+        let configuration = try #require(many.leafNodes.authorization).configuration
+        #expect(Authenticator.authenticate(Credentials(user: "b", password: "y"), nonce: nil, by: configuration,
+                                           connectionType: AuthConfiguration.leafNodeConnection).identity?.account == "B")
+        #expect(Authenticator.authenticate(Credentials(user: "b", password: "n"), nonce: nil, by: configuration,
+                                           connectionType: AuthConfiguration.leafNodeConnection).identity == nil)
+    }
+
+    @Test func allowedConnectionTypesTellClientsFromLeaves() {
+        var auth = AuthConfiguration()
+        auth.users = [AuthConfiguration.User(name: "edge", password: "pw", connectionTypes: [AuthConfiguration.leafNodeConnection]),
+                      AuthConfiguration.User(name: "app", password: "pw", connectionTypes: [AuthConfiguration.standardConnection])]
+        let edge = Credentials(user: "edge", password: "pw"), app = Credentials(user: "app", password: "pw")
+        #expect(Authenticator.authenticate(edge, nonce: nil, by: auth, connectionType: AuthConfiguration.leafNodeConnection).identity != nil)
+        #expect(Authenticator.authenticate(edge, nonce: nil, by: auth) == .refused(reason: "user \"edge\" may not connect as a standard client"))
+        #expect(Authenticator.authenticate(app, nonce: nil, by: auth, connectionType: AuthConfiguration.leafNodeConnection)
+                == .refused(reason: "user \"app\" may not connect as a leafnode connection"))
     }
 }

@@ -34,6 +34,25 @@ import Testing
         #expect((varz["jetstream"] as? [String: Any])?.isEmpty == true)
     }
 
+    @Test func leafzListsLeafConnectionsByAccount() throws {
+        var snapshot = Self.snapshot()
+        snapshot.leafNodes = [
+            LeafSnapshot(id: 9, name: "hub1", isSpoke: true, account: "$G", ip: "10.0.0.1", port: 7422, received: MessageCount(messages: 2, bytes: 20),
+                         sent: MessageCount(messages: 3, bytes: 30), subscriptions: ["$LDS.x", "orders.>"]),
+            LeafSnapshot(id: 4, name: "edge", isSpoke: false, account: "A", ip: "10.0.0.2", port: 51000, received: MessageCount(),
+                         sent: MessageCount(), subscriptions: []),
+        ]
+        let all = try Self.json(MonitoringEndpoints.respond(path: "/leafz", query: ["subs": "1"], snapshot: snapshot))
+        let leafs = try #require(all["leafs"] as? [[String: Any]])
+        #expect(all["leafnodes"] as? Int == 2 && leafs.map { $0["name"] as? String } == ["edge", "hub1"])
+        #expect(leafs[1]["subscriptions_list"] as? [String] == ["$LDS.x", "orders.>"] && leafs[1]["out_bytes"] as? Int == 30)
+        #expect(leafs[1]["is_spoke"] as? Bool == true && leafs[1]["subscriptions"] as? Int == 2)
+        let one = try Self.json(MonitoringEndpoints.respond(path: "/leafz", query: ["acc": "A"], snapshot: snapshot))
+        #expect(one["leafnodes"] as? Int == 1 && (one["leafs"] as? [[String: Any]])?.first?["subscriptions_list"] == nil)
+        #expect(try Self.json(MonitoringEndpoints.respond(path: "/varz", query: [:], snapshot: snapshot))["leafnodes"] as? Int == 2)
+        #expect(MonitoringEndpoints.respond(path: "/leafz", query: ["subs": "maybe"], snapshot: snapshot).status == 400)
+    }
+
     @Test func connzPagesSortsAndFilters() throws {
         let snapshot = Self.snapshot(connections: 5)
         let page = try Self.json(MonitoringEndpoints.respond(path: "/connz", query: ["limit": "2", "offset": "1"], snapshot: snapshot))

@@ -3,7 +3,7 @@ one config file, with JetStream domain `hub` and a leaf-node port) takes a nats-
 domain `edge`, and a second leaf (strata-server) beside it. Driven with nats-py: core messages,
 request/reply and queue groups cross both ways and from leaf to leaf through the hub, each side reaches the
 other's JetStream through its domain, and leaf credentials are checked."""
-import asyncio, os, shutil, tempfile, time
+import asyncio, json, os, shutil, tempfile, time, urllib.request
 import pytest
 import nats
 from nats.errors import NoRespondersError, TimeoutError as NatsTimeout
@@ -15,6 +15,7 @@ KINDS = ["strata", "reference"]
 HUB_CONFIG = """
 listen: 127.0.0.1:@PORT@
 server_name: the-hub
+http: 127.0.0.1:{http}
 jetstream {{ store_dir: "@DIR@/js", domain: hub }}
 leafnodes {{
   listen: 127.0.0.1:{leaf}
@@ -33,8 +34,9 @@ leafnodes {{ reconnect: 1, remotes = [ {{ urls: ["nats-leaf://{credentials}127.0
 class Setup:
     def __init__(self, hub_kind, authorization="", credentials=""):
         self.directories = [tempfile.mkdtemp(prefix="strata-hubtest-") for _ in range(3)]
-        self.leaf_port = free_port()
-        self.hub = ConfiguredServer(hub_kind, self.directories[0], HUB_CONFIG.format(leaf=self.leaf_port, authorization=authorization))
+        self.leaf_port, self.http_port = free_port(), free_port()
+        self.hub = ConfiguredServer(hub_kind, self.directories[0],
+                                    HUB_CONFIG.format(leaf=self.leaf_port, http=self.http_port, authorization=authorization))
         self.servers = [self.hub]
         self.credentials = credentials
 
@@ -197,3 +199,28 @@ async def test_leaf_credentials_are_checked_by_the_hub(kind):
         assert "pw-ok" not in log and "nope" not in log  # (passwords never reach the log)
     finally:
         setup.stop()
+
+
+def monitor(port, path):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+        return json.loads(response.read())
+
+
+async def test_monitoring_lists_the_leaf_connections(setup):
+    leaf = setup.add_leaf("reference", "edge-leaf", "edge")
+    on_leaf = await connect(leaf)
+    await on_leaf.subscribe("watched.>")
+    on_hub = await connect(setup.hub)
+    sub = await on_leaf.subscribe("watched.ready")
+    assert await publish_until_received(on_hub, sub, "watched.ready", b"probe") is not None
+    leafz = monitor(setup.http_port, "/leafz?subs=1")
+    assert leafz["leafnodes"] == 1
+    [entry] = leafz["leafs"]
+    assert entry["account"] == "$G" and entry["ip"] == "127.0.0.1" and entry["in_msgs"] >= 0
+    assert "watched.>" in entry["subscriptions_list"] and any(s.startswith("$LDS.") for s in entry["subscriptions_list"])
+    assert entry["subscriptions"] == len(entry["subscriptions_list"])
+    assert "subscriptions_list" not in monitor(setup.http_port, "/leafz")["leafs"][0]
+    varz = monitor(setup.http_port, "/varz")
+    assert varz["leafnodes"] == 1 and varz["leaf"]["port"] == setup.leaf_port and varz["leaf"]["host"] == "127.0.0.1"
+    await on_hub.close()
+    await on_leaf.close()

@@ -290,6 +290,17 @@ final class LeafConnection: ChannelInboundHandler, Publisher, InterestObserver, 
         server.route(message.publish, from: self, queues: message.queues)
     }
 
+    /// What monitoring shows of this connection (on its loop).
+    func snapshot() -> LeafSnapshot {
+        let remote = channel?.remoteAddress
+        return LeafSnapshot(id: id, name: remoteName ?? "", isSpoke: isSpoke, account: account.name, ip: remote?.ipAddress ?? "",
+                            port: remote?.port ?? 0, received: received, sent: sent,
+                            subscriptions: remoteInterest.keys.map(\.description).sorted())
+    }
+
+    /// Whether the handshake is done and the connection serves.
+    var isEstablished: Bool { phase == .established }
+
     // MARK: Interest changes (any thread)
 
     /// Whether the other side is told of `subscription`: never its own interest; a spoke tells its hub of its

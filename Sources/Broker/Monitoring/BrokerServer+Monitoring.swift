@@ -18,7 +18,14 @@ extension BrokerServer {
         // The connections report on their loops; the rest (store states, consumer snapshots, disk use by
         // `stat`) is gathered on the blocking pool, off every event loop.
         // (`loop` is the monitoring connection's, perhaps of another group: the answer completes on it)
-        return connectionSnapshots().hop(to: loop).flatMap { gathered in self.blockingPool.runIfActive(eventLoop: loop) {
+        let leaves = acceptedLeafConnections + leafSolicitors.compactMap(\.current)
+        let leafFutures = leaves.compactMap { leaf in
+            leaf.channel.map { $0.eventLoop.submit { leaf.isEstablished ? leaf.snapshot() : nil } }
+        }
+        let leafSnapshots = EventLoopFuture.whenAllComplete(leafFutures, on: loop).map { results in
+            results.compactMap { try? $0.get() }.compactMap { $0 }
+        }
+        return connectionSnapshots().hop(to: loop).and(leafSnapshots).flatMap { gathered, leafNodes in self.blockingPool.runIfActive(eventLoop: loop) {
             let received = gathered.open.reduce(gathered.closedReceived) { $0 + $1.received }
             let sent = gathered.open.reduce(gathered.closedSent) { $0 + $1.sent }
             var subjects: [String] = []
@@ -74,7 +81,7 @@ extension BrokerServer {
                                   subscriptionSubjects: subjects.sorted(), residentBytes: usage.residentBytes,
                                   cpuPercent: usage.cpuPercent, cores: ProcessInfo.processInfo.activeProcessorCount,
                                   jetStream: jetStream, jetStreamDamaged: damaged.sorted(), accounts: Array(self.accounts.keys),
-                                  requestCounts: requestCounts)
+                                  requestCounts: requestCounts, leafNodes: leafNodes)
         } }
     }
 }

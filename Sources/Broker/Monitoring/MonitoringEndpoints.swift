@@ -78,6 +78,22 @@ struct ServerSnapshot: Sendable {
     var jetStreamDamaged: [String]
     var accounts: [String]
     var requestCounts: [String: Int]
+    /// The leaf-node connections, both roles (`/leafz`, `/varz`'s `leafnodes`).
+    var leafNodes: [LeafSnapshot] = []
+}
+
+/// One leaf-node connection as monitoring shows it (nats-server's `/leafz` entry).
+struct LeafSnapshot: Sendable {
+    var id: UInt64
+    var name: String
+    var isSpoke: Bool
+    var account: String
+    var ip: String
+    var port: Int
+    var received: MessageCount
+    var sent: MessageCount
+    /// The other side's interest held here (its `LS+`), as nats-server lists a leaf's subscriptions.
+    var subscriptions: [String]
 }
 
 /// nats-server 2.9's monitoring endpoints, answered from a ``ServerSnapshot``. Pure: a path and its query
@@ -85,7 +101,7 @@ struct ServerSnapshot: Sendable {
 /// nanoseconds where it uses them, times in RFC 3339); a bad query value is a 400 with the reference's
 /// text, an unknown path a 404.
 enum MonitoringEndpoints {
-    static let paths = ["/varz", "/connz", "/subsz", "/jsz", "/accountz", "/healthz", "/metrics"]
+    static let paths = ["/varz", "/connz", "/subsz", "/jsz", "/accountz", "/healthz", "/metrics", "/leafz"]
 
     struct Response: Equatable {
         var status: Int
@@ -97,12 +113,14 @@ enum MonitoringEndpoints {
     static func respond(path: String, query: [String: String], snapshot: ServerSnapshot) -> Response {
         do {
             switch path {
-            case "/", "": return json(["varz": "/varz", "connz": "/connz", "subsz": "/subsz", "jsz": "/jsz", "accountz": "/accountz", "healthz": "/healthz"])
+            case "/", "": return json(["varz": "/varz", "connz": "/connz", "subsz": "/subsz", "jsz": "/jsz", "accountz": "/accountz", "healthz": "/healthz",
+                                       "leafz": "/leafz"])
             case "/varz": return json(varz(snapshot))
             case "/connz": return json(try connz(snapshot, query))
             case "/subsz", "/subscriptionsz": return json(try subsz(snapshot, query))
             case "/jsz": return json(try jsz(snapshot, query))
             case "/accountz": return json(accountz(snapshot))
+            case "/leafz": return json(try leafz(snapshot, query))
             case "/healthz": return healthz(snapshot, query)
             case "/metrics": return Response(status: 200, body: PrometheusExposition.text(snapshot), contentType: "text/plain; version=0.0.4; charset=utf-8")
             default: return Response(status: 404, body: "404 page not found\n")
@@ -147,6 +165,26 @@ enum MonitoringEndpoints {
         return text + "\(rest)s"
     }
 
+    /// nats-server's `/leafz`: every leaf-node connection, `subs=1` with the interest it holds, `acc` for one
+    /// account's.
+    static func leafz(_ s: ServerSnapshot, _ query: [String: String]) throws -> [String: Any] {
+        let subs = try flag(query, "subs")
+        let account = query["acc"]
+        let leaves = s.leafNodes.filter { leaf in account.map { leaf.account == $0 } ?? true }.sorted { $0.id < $1.id }
+        return [
+            "server_id": s.serverID, "now": time(s.now), "leafnodes": leaves.count,
+            "leafs": leaves.map { leaf -> [String: Any] in
+                var entry: [String: Any] = [
+                    "name": leaf.name, "is_spoke": leaf.isSpoke, "account": leaf.account, "ip": leaf.ip, "port": leaf.port,
+                    "in_msgs": leaf.received.messages, "out_msgs": leaf.sent.messages, "in_bytes": leaf.received.bytes,
+                    "out_bytes": leaf.sent.bytes, "subscriptions": leaf.subscriptions.count,
+                ]
+                if subs { entry["subscriptions_list"] = leaf.subscriptions }
+                return entry
+            },
+        ]
+    }
+
     static func varz(_ s: ServerSnapshot) -> [String: Any] {
         let c = s.configuration
         var varz: [String: Any] = [
@@ -155,13 +193,16 @@ enum MonitoringEndpoints {
             "ping_interval": Int64(c.pingInterval * 1e9), "ping_max": c.maxPingsOut,
             "http_host": s.httpHost, "http_port": s.httpPort, "http_base_path": "", "https_port": s.httpsPort,
             "auth_timeout": c.authTimeout, "max_control_line": c.maxControlLine, "max_payload": c.maxPayload,
-            "max_pending": c.maxPending, "cluster": [String: Any](), "gateway": [String: Any](), "leaf": [String: Any](),
+            "max_pending": c.maxPending, "cluster": [String: Any](), "gateway": [String: Any](),
+            "leaf": c.leafNodes.listen.map { listen -> [String: Any] in
+                ["host": listen.host, "port": listen.port, "auth_timeout": c.leafNodes.authorization?.timeout ?? c.auth.timeout ?? 2, "tls_timeout": 2]
+            } ?? [String: Any](),
             "mqtt": [String: Any](), "websocket": [String: Any](),
             "tls_timeout": c.tls?.timeout ?? 2, "write_deadline": Int64(c.writeDeadline * 1e9),
             "start": time(s.start), "now": time(s.now), "uptime": goDuration(s.now.timeIntervalSince(s.start)),
             "mem": s.residentBytes, "cores": s.cores, "cpu": (s.cpuPercent * 10).rounded() / 10,
             "connections": s.connections.count, "total_connections": s.totalConnections,
-            "routes": 0, "remotes": 0, "leafnodes": 0,
+            "routes": 0, "remotes": 0, "leafnodes": s.leafNodes.count,
             "in_msgs": s.received.messages, "out_msgs": s.sent.messages, "in_bytes": s.received.bytes, "out_bytes": s.sent.bytes,
             "slow_consumers": s.slowConsumers, "subscriptions": s.subscriptions,
             "http_req_stats": s.requestCounts, "config_load_time": time(s.configLoaded),
