@@ -35,19 +35,27 @@ public struct LeafParser: Sendable {
         while true {
             switch state {
             case .controlLine:
-                let found: (line: String, consumed: Int)? = buffer.withUnsafeReadableBytes { raw in
+                // The line is read in place: its fields are found on the raw bytes and only those kept become
+                // strings (LMSG is the hot path of a leaf link).
+                var consumed = 0
+                let parsed: Result<LeafOperation?, ProtocolError>? = buffer.withUnsafeReadableBytes { (raw: UnsafeRawBufferPointer) -> Result<LeafOperation?, ProtocolError>? in
                     guard let base = raw.baseAddress, let hit = memchr(base, 0x0A, raw.count) else { return nil }
                     let newline = base.distance(to: UnsafeRawPointer(hit))
+                    if newline > maxControlLine { return .failure(.maximumControlLineExceeded) }
+                    consumed = newline + 1
                     let end = newline > 0 && raw[newline - 1] == UInt8(ascii: "\r") ? newline - 1 : newline
-                    return (String(decoding: UnsafeRawBufferPointer(rebasing: raw[0..<end]), as: UTF8.self), newline + 1)
+                    do { return .success(try parseControl(UnsafeRawBufferPointer(rebasing: raw[0..<end]))) } catch let error as ProtocolError { return .failure(error) } catch { return .failure(.unknownOperation) }
                 }
-                guard let found else {
+                guard let parsed else {
                     if buffer.readableBytes > maxControlLine { throw .maximumControlLineExceeded }
                     return nil
                 }
-                if found.consumed - 1 > maxControlLine { throw .maximumControlLineExceeded }
-                buffer.moveReaderIndex(forwardBy: found.consumed)
-                if let operation = try parseControl(found.line) { return operation }
+                buffer.moveReaderIndex(forwardBy: consumed)
+                switch parsed {
+                case .failure(let error): throw error
+                case .success(let operation?): return operation
+                case .success(nil): continue
+                }
             case .payload(let subject, let reply, let queues, let headerSize, let totalSize):
                 guard buffer.readableBytes >= totalSize + 2 else { return nil }
                 let headers = headerSize.map { buffer.readSlice(length: $0)! }
@@ -61,73 +69,124 @@ public struct LeafParser: Sendable {
     }
 
     /// One control line: an operation, or nil for an empty line or a message waiting for its payload.
-    private mutating func parseControl(_ line: String) throws(ProtocolError) -> LeafOperation? {
-        let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
-        guard let verb = fields.first?.uppercased() else { return nil }
-        let arguments = fields.dropFirst().map(String.init)
-        func rest() -> String { String(line[fields[0].endIndex...]).trimmingSpaces() }
-        switch verb {
-        case "PING": return .ping
-        case "PONG": return .pong
-        case "+OK": return .ok
-        case "-ERR":
-            var text = rest()
-            if text.count >= 2, text.hasPrefix("'"), text.hasSuffix("'") { text = String(text.dropFirst().dropLast()) }
-            return .error(text)
-        case "INFO": return .info(rest())
-        case "CONNECT":
+    private mutating func parseControl(_ line: UnsafeRawBufferPointer) throws(ProtocolError) -> LeafOperation? {
+        // Up to 16 fields, as byte ranges of the line (queue names beyond that are not a line nats-server sends).
+        var ranges: [Range<Int>] = []
+        ranges.reserveCapacity(6)
+        var i = 0
+        while i < line.count {
+            while i < line.count && (line[i] == 0x20 || line[i] == 0x09) { i += 1 }
+            let start = i
+            while i < line.count && line[i] != 0x20 && line[i] != 0x09 { i += 1 }
+            if i > start { ranges.append(start..<i) }
+            if ranges.count == 1 && !Self.takesFields(line, ranges[0]) { break }
+        }
+        guard let verb = ranges.first else { return nil }
+        func text(_ k: Int) -> String { String(decoding: UnsafeRawBufferPointer(rebasing: line[ranges[k]]), as: UTF8.self) }
+        func rest() -> String { String(decoding: UnsafeRawBufferPointer(rebasing: line[verb.upperBound...]), as: UTF8.self).trimmingSpaces() }
+        func describe() -> String {
+            String(decoding: UnsafeRawBufferPointer(rebasing: line[verb.upperBound...]), as: UTF8.self).trimmingSpaces()
+        }
+        let arguments = ranges.count - 1
+        switch Self.verb(line, verb) {
+        case nil: throw .unknownOperation
+        case .ping: return .ping
+        case .pong: return .pong
+        case .ok: return .ok
+        case .err:
+            var message = rest()
+            if message.count >= 2, message.hasPrefix("'"), message.hasSuffix("'") { message = String(message.dropFirst().dropLast()) }
+            return .error(message)
+        case .info: return .info(rest())
+        case .connect:
             let json = rest()
             guard !json.isEmpty else { throw .malformedArguments("CONNECT without options") }
             return .connect(ByteBuffer(string: json))
-        case "LS+":
-            switch arguments.count {
-            case 1: return .subscribe(LeafInterestKey(subject: arguments[0]), weight: 1)
+        case .subscribe:
+            switch arguments {
+            case 1: return .subscribe(LeafInterestKey(subject: text(1)), weight: 1)
             case 3:
-                guard let weight = Int(arguments[2]), weight >= 0 else { throw .malformedArguments("LS+ \(arguments.joined(separator: " "))") }
-                return .subscribe(LeafInterestKey(subject: arguments[0], queue: arguments[1]), weight: weight)
-            default: throw .malformedArguments("LS+ \(arguments.joined(separator: " "))")
+                guard let weight = Self.size(line, ranges[3]) else { throw .malformedArguments("LS+ \(describe())") }
+                return .subscribe(LeafInterestKey(subject: text(1), queue: text(2)), weight: weight)
+            default: throw .malformedArguments("LS+ \(describe())")
             }
-        case "LS-":
-            switch arguments.count {
-            case 1: return .unsubscribe(LeafInterestKey(subject: arguments[0]))
-            case 2: return .unsubscribe(LeafInterestKey(subject: arguments[0], queue: arguments[1]))
-            default: throw .malformedArguments("LS- \(arguments.joined(separator: " "))")
+        case .unsubscribe:
+            switch arguments {
+            case 1: return .unsubscribe(LeafInterestKey(subject: text(1)))
+            case 2: return .unsubscribe(LeafInterestKey(subject: text(1), queue: text(2)))
+            default: throw .malformedArguments("LS- \(describe())")
             }
-        case "LMSG", "HMSG":
-            let hasHeaders = verb == "HMSG"
+        case .message, .headerMessage:
+            let hasHeaders = Self.verb(line, verb) == .headerMessage
             let sizes = hasHeaders ? 2 : 1
-            func malformed() -> ProtocolError { .malformedArguments("\(verb) \(arguments.joined(separator: " "))") }
-            guard arguments.count >= 1 + sizes else { throw malformed() }
+            func malformed() -> ProtocolError { .malformedArguments("\(hasHeaders ? "HMSG" : "LMSG") \(describe())") }
+            guard arguments >= 1 + sizes else { throw malformed() }
             var reply: String?
             var queues: [String] = []
-            switch arguments.count - sizes {
+            switch arguments - sizes {
             case 1: break
-            case 2: reply = arguments[1]
+            case 2: reply = text(2)
             default:
-                switch arguments[1] {
-                case "+":
-                    reply = arguments[2]
-                    queues = Array(arguments[3..<(arguments.count - sizes)])
-                case "|": queues = Array(arguments[2..<(arguments.count - sizes)])
+                let indicator = ranges[2]
+                guard indicator.count == 1 else { throw malformed() }
+                let last = ranges.count - sizes
+                switch line[indicator.lowerBound] {
+                case UInt8(ascii: "+"):
+                    reply = text(3)
+                    queues = (4..<last).map(text)
+                case UInt8(ascii: "|"): queues = (3..<last).map(text)
                 default: throw malformed()
                 }
             }
-            guard let total = Self.size(arguments[arguments.count - 1]) else { throw malformed() }
+            guard let total = Self.size(line, ranges[ranges.count - 1]) else { throw malformed() }
             var headerSize: Int?
             if hasHeaders {
-                guard let size = Self.size(arguments[arguments.count - 2]), size <= total else { throw malformed() }
+                guard let size = Self.size(line, ranges[ranges.count - 2]), size <= total else { throw malformed() }
                 headerSize = size
             }
             if total > maxPayload { throw .maximumPayloadViolation }
-            state = .payload(subject: arguments[0], reply: reply, queues: queues, headerSize: headerSize, totalSize: total)
+            state = .payload(subject: text(1), reply: reply, queues: queues, headerSize: headerSize, totalSize: total)
             return nil
-        default:
-            throw .unknownOperation
         }
     }
 
-    private static func size(_ text: String) -> Int? {
-        guard !text.isEmpty, text.utf8.count <= 18, text.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return nil }
-        return Int(text)
+    private enum Verb { case ping, pong, ok, err, info, connect, subscribe, unsubscribe, message, headerMessage }
+
+    /// Recognises the verb (case-insensitive), without allocating.
+    private static func verb(_ line: UnsafeRawBufferPointer, _ range: Range<Int>) -> Verb? {
+        @inline(__always) func upper(_ b: UInt8) -> UInt8 { (b >= 97 && b <= 122) ? b - 32 : b }
+        func equals(_ word: StaticString) -> Bool {
+            guard range.count == word.utf8CodeUnitCount else { return false }
+            for j in 0..<word.utf8CodeUnitCount where upper(line[range.lowerBound + j]) != word.utf8Start[j] { return false }
+            return true
+        }
+        switch range.count {
+        case 3: return equals("LS+") ? .subscribe : equals("LS-") ? .unsubscribe : equals("+OK") ? .ok : nil
+        case 4:
+            return equals("LMSG") ? .message : equals("HMSG") ? .headerMessage : equals("PING") ? .ping : equals("PONG") ? .pong
+                : equals("INFO") ? .info : equals("-ERR") ? .err : nil
+        case 7: return equals("CONNECT") ? .connect : nil
+        default: return nil
+        }
+    }
+
+    /// Whether the words after this verb are fields (INFO, CONNECT and -ERR carry free text).
+    private static func takesFields(_ line: UnsafeRawBufferPointer, _ range: Range<Int>) -> Bool {
+        switch verb(line, range) {
+        case .info, .connect, .err: return false
+        default: return true
+        }
+    }
+
+    /// A decimal size of at most 18 digits.
+    private static func size(_ line: UnsafeRawBufferPointer, _ range: Range<Int>) -> Int? {
+        guard !range.isEmpty, range.count <= 18 else { return nil }
+        var value = 0
+        for j in range {
+            let b = line[j]
+            guard b >= 48 && b <= 57 else { return nil }
+            value = value * 10 + Int(b - 48)
+        }
+        return value
     }
 }
