@@ -67,6 +67,10 @@ public final class BrokerServer: @unchecked Sendable {
     private var leafChannel: Channel?
     private var acceptedLeaves: [UInt64: LeafConnection] = [:]
     private(set) var leafPort = 0
+    /// TLS on the leaf-node port, and each remote's client context (nil: plain TCP unless the hub requires
+    /// TLS), built when the server starts so that a bad file stops it with its path.
+    let leafTLSContext: NIOSSLContext?
+    private let leafRemoteTLS: [NIOSSLContext?]
 
     /// Checks the configuration and opens every account's JetStream (recovering its streams). `monitoring`,
     /// when given, was opened before (so that it answers while this runs) and is attached at `start`.
@@ -74,6 +78,8 @@ public final class BrokerServer: @unchecked Sendable {
         self.monitoring = monitoring
         if let problem = configuration.auth.validate() { throw ConfigurationError(problem) }
         self.currentTLS = try configuration.tls.map { ($0, try TLSContextFactory.make($0)) }
+        self.leafTLSContext = try configuration.leafNodes.tls.map { try TLSContextFactory.make($0) }
+        self.leafRemoteTLS = try configuration.leafNodes.remotes.map { remote in try remote.tls.map { try TLSContextFactory.makeClient($0) } }
         self.current = configuration
         self.domainAPIPrefix = configuration.jetStreamDomain.map { "$JS.\($0).API." }
         self.logger = logger
@@ -202,9 +208,9 @@ public final class BrokerServer: @unchecked Sendable {
             leafPort = leafChannel.localAddress?.port ?? listen.port
             logger.info("listening for leafnode connections on \(listen.host):\(leafPort)")
         }
-        leafSolicitors = configuration.leafNodes.remotes.map { remote in
+        leafSolicitors = zip(configuration.leafNodes.remotes, leafRemoteTLS).map { remote, tls in
             LeafSolicitor(remote: remote, account: account(named: remote.account ?? AuthConfiguration.globalAccount), server: self,
-                          group: group, reconnectInterval: configuration.leafNodes.reconnectInterval, logger: logger)
+                          group: group, reconnectInterval: configuration.leafNodes.reconnectInterval, tls: tls, logger: logger)
         }
         for solicitor in leafSolicitors { solicitor.start() }
         return boundPort

@@ -102,7 +102,11 @@ def hub():
 @pytest.fixture(params=KINDS)
 def leaf(request, hub, directory):
     server = ConfiguredServer(request.param, directory, LEAF_CONFIG.format(urls=hub.urls))
-    server.hub_node = hub.node_with_leaf()
+    try:
+        server.hub_node = hub.node_with_leaf()
+    except BaseException:
+        server.stop()
+        raise
     yield server
     server.stop()
     hub.wait_for_no_leaf()
@@ -378,6 +382,7 @@ def single_hub(directory, text):
 async def test_credentials_in_the_url_are_sent_and_a_wrong_password_is_refused(kind, directory):
     hub = single_hub(directory, SECURED_HUB)
     leaf_dir = tempfile.mkdtemp(prefix="strata-leaf-")
+    wrong = right = None
     try:
         wrong = ConfiguredServer(kind, leaf_dir, LEAF_CONFIG.format(urls=f'"nats-leaf://leaf:nope@127.0.0.1:{hub.nodes[0].leaf}"'))
         # The hub refuses it with -ERR 'Authorization Violation', which the leaf logs (and keeps trying).
@@ -394,6 +399,9 @@ async def test_credentials_in_the_url_are_sent_and_a_wrong_password_is_refused(k
         await on_leaf.close()
         assert "s3cret" not in right.stop()
     finally:
+        for server in (wrong, right):
+            if server:
+                server.stop()
         hub.stop()
         shutil.rmtree(leaf_dir, ignore_errors=True)
 
@@ -416,12 +424,14 @@ def test_a_loop_through_the_hub_cluster_is_detected(kind, directory):
     comes back over the other, a loop; the leaf says so, waits 30 s before that remote tries again, and
     keeps serving."""
     hub = Hub()
+    server = None
     try:
         config = LEAF_CONFIG.replace("remotes = [ {{ urls: [{urls}] }} ]", "remotes = [ {{ urls: [{first}] }}, {{ urls: [{second}] }} ]")
         server = ConfiguredServer(kind, directory, config.format(first=f'"nats-leaf://127.0.0.1:{hub.nodes[0].leaf}"',
                                                                   second=f'"nats-leaf://127.0.0.1:{hub.nodes[1].leaf}"'))
         wait_for_log(server, "Loop detected")
         assert server.process.poll() is None
-        server.stop()
     finally:
+        if server:
+            server.stop()
         hub.stop()

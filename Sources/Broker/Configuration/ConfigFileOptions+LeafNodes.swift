@@ -6,10 +6,10 @@ import Subjects
 /// Keys after nats-server 2.9's `parseLeafNodes` and `parseRemoteLeafNodes`.
 extension ConfigFileOptions.Reading {
     static let unservedLeafNodes: Set<String> = [
-        "tls", "leafnode_advertise", "advertise", "no_advertise", "min_version", "minimum_version",
+        "leafnode_advertise", "advertise", "no_advertise", "min_version", "minimum_version",
     ]
     static let unservedRemote: Set<String> = [
-        "tls", "hub", "ws_compress", "ws_compression", "websocket_compress", "websocket_compression", "ws_no_masking",
+        "hub", "ws_compress", "ws_compression", "websocket_compress", "websocket_compression", "ws_no_masking",
         "websocket_no_masking", "jetstream_cluster_migrate", "js_cluster_migrate",
     ]
 
@@ -45,6 +45,7 @@ extension ConfigFileOptions.Reading {
             case "host", "net": host = try value.string(for: key)
             case "port": port = Int(try value.integer(for: key, in: 0...65535))
             case "authorization": settings.authorization = try leafAuthorization(value)
+            case "tls": settings.tls = try tlsSettings(value)
             default: try unserved(entry, known: ConfigFileOptions.Reading.unservedLeafNodes, within: "leafnodes")
             }
         }
@@ -109,6 +110,7 @@ extension ConfigFileOptions.Reading {
             case "deny_imports", "deny_import": remote.denyImports = try subjects(value, key)
             case "deny_exports", "deny_export": remote.denyExports = try subjects(value, key)
             case "no_randomize", "dont_randomize": remote.noRandomize = try value.bool(for: key)
+            case "tls": remote.tls = try remoteTLS(value)
             default:
                 guard ConfigFileOptions.Reading.unservedRemote.contains(key) else {
                     throw ConfigError("unknown field \"\(entry.key)\"", at: entry.keyLocation)

@@ -10,6 +10,11 @@ extension ConfigFileOptions.Reading {
     ]
 
     mutating func tls(_ value: ConfigValue) throws(ConfigError) {
+        configuration.tls = try tlsSettings(value)
+    }
+
+    /// A server side's `tls` block (client connections, the leaf-node port).
+    mutating func tlsSettings(_ value: ConfigValue) throws(ConfigError) -> TLSSettings {
         let map = try value.map(for: "tls")
         var cert: String?, key: String?, ca: String?
         var verify = false, verifyAndMap = false, timeout: Double?
@@ -37,6 +42,34 @@ extension ConfigFileOptions.Reading {
         settings.verify = verify
         settings.verifyAndMap = verifyAndMap
         if let timeout { settings.timeout = timeout }
-        configuration.tls = settings
+        return settings
+    }
+
+    /// A leaf remote's `tls` block (this server is the TLS client): a CA to verify the hub with, a client
+    /// certificate when the hub verifies leaves, `insecure` to skip verification, `timeout`.
+    mutating func remoteTLS(_ value: ConfigValue) throws(ConfigError) -> LeafRemoteTLS {
+        let map = try value.map(for: "tls")
+        var settings = LeafRemoteTLS()
+        for entry in map.entries where !entry.usedAsVariable {
+            let name = entry.key.lowercased(), value = entry.value
+            switch name {
+            case "cert_file": settings.certFile = try value.string(for: name)
+            case "key_file": settings.keyFile = try value.string(for: name)
+            case "ca_file": settings.caFile = try value.string(for: name)
+            case "insecure": settings.insecure = try value.bool(for: name)
+            case "timeout": settings.timeout = try seconds(value, name)
+            case "verify": _ = try value.bool(for: name)  // (a client always verifies the hub unless `insecure`)
+            default:
+                guard Self.unservedTLS.contains(name) else {
+                    throw ConfigError("error parsing tls config, unknown field [\"\(entry.key)\"]", at: entry.keyLocation)
+                }
+                warnings.append(ConfigWarning("'tls { \(entry.key) }' is a nats-server option strata does not serve yet: ignored",
+                                              at: entry.keyLocation))
+            }
+        }
+        if (settings.certFile == nil) != (settings.keyFile == nil) {
+            throw ConfigError("a leafnode remote's tls needs both 'cert_file' and 'key_file', or neither", at: value.location)
+        }
+        return settings
     }
 }

@@ -23,6 +23,24 @@ public struct LeafNodeSettings: Sendable, Equatable {
     /// Who may connect as a leaf (`authorization { user, password, account }` or `users`); nil: the
     /// server's own client authorization decides, as nats-server 2.9.10's `isLeafNodeAuthorized` does.
     public var authorization: LeafAuthorization?
+    /// TLS on the leaf-node port (`leafnodes { tls { cert_file, key_file, ca_file, verify, timeout } }`):
+    /// INFO goes out in plain text with `tls_required`, then the leaf starts the handshake.
+    public var tls: TLSSettings?
+
+    public init() {}
+}
+
+/// A remote's `tls { }`: this server is the client of the hub's TLS.
+public struct LeafRemoteTLS: Sendable, Equatable {
+    /// The CA the hub's certificate must chain to (the system's roots when nil).
+    public var caFile: String?
+    /// The certificate and key this leaf presents (when the hub verifies leaves).
+    public var certFile: String?
+    public var keyFile: String?
+    /// Skip verifying the hub's certificate (nats-server warns: not for production).
+    public var insecure = false
+    /// Seconds the handshake may take (nats-server's default for leaf nodes: 2).
+    public var timeout: Double = 2
 
     public init() {}
 }
@@ -63,6 +81,8 @@ public struct LeafRemote: Sendable, Equatable {
     public var denyExports: [String] = []
     /// Keep the URLs in the order given (`no_randomize`); else they are shuffled once, as nats-server does.
     public var noRandomize = false
+    /// TLS to the hub (`tls { }`; also used when the hub's INFO requires TLS, with the system's roots).
+    public var tls: LeafRemoteTLS?
 
     public init(urls: [LeafURL], account: String? = nil) {
         self.urls = urls

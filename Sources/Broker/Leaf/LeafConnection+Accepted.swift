@@ -1,6 +1,7 @@
 import Auth
 import NATSProtocol
 import NIOCore
+import NIOSSL
 
 /// The hub's handshake: this server's INFO (with a nonce), the leaf's CONNECT, its authentication and
 /// binding to an account, and the `connect_info` INFO that tells the leaf its account and permissions.
@@ -8,8 +9,23 @@ extension LeafConnection {
     func sendInfo(_ context: ChannelHandlerContext) {
         let configuration = server.configuration
         nonce = Authenticator.makeNonce()
-        write { ServerEncoder.info(leafInfo(context.channel, connectInfo: false).json(), into: &$0) }
-        startHandshakeTimer(seconds: configuration.leafNodes.authorization?.timeout ?? configuration.auth.timeout ?? 2)
+        var buffer = context.channel.allocator.buffer(capacity: 512)
+        ServerEncoder.info(leafInfo(context.channel, connectInfo: false).json(), into: &buffer)
+        // Written at once, in plain text: with TLS the leaf starts its handshake after reading it.
+        context.writeAndFlush(NIOAny(buffer), promise: nil)
+        var timeout = configuration.leafNodes.authorization?.timeout ?? configuration.auth.timeout ?? 2
+        if let tls = server.leafTLSContext, let settings = configuration.leafNodes.tls {
+            do {
+                try context.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls), position: .first)
+                usesTLS = true
+                timeout += settings.timeout
+            } catch {
+                logger.error("leafnode TLS cannot start: \(error)")
+                close()
+                return
+            }
+        }
+        startHandshakeTimer(seconds: timeout)
     }
 
     /// The INFO of this server's leaf-node port, as nats-server 2.9.10 sends it.
@@ -23,6 +39,10 @@ extension LeafConnection {
                                   maxPayload: configuration.maxPayload, clientID: id,
                                   leafnodeURLs: [advertised.contains(":") ? "[\(advertised)]:\(port)" : "\(advertised):\(port)"])
         if server.hasJetStream { info.domain = configuration.jetStreamDomain }
+        if let tls = configuration.leafNodes.tls, server.leafTLSContext != nil {
+            info.tlsRequired = true
+            if tls.verifiesClients { info.tlsVerify = true }
+        }
         if connectInfo {
             info.connectInfo = true
             info.remoteAccount = account.name

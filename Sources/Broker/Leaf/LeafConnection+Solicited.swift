@@ -1,6 +1,7 @@
 import Auth
 import NATSProtocol
 import NIOCore
+import NIOSSL
 
 /// The spoke's handshake: the hub's INFO, this server's CONNECT, the hub's `connect_info` INFO.
 extension LeafConnection {
@@ -13,10 +14,8 @@ extension LeafConnection {
                 close()
                 return
             }
-            if info.tlsRequired {
-                logger.error("the hub at \(url.hostPort) requires TLS, which leafnode remotes do not serve yet")
-                close()
-                return
+            if info.tlsRequired || remote?.tls != nil {
+                guard startTLS() else { return }
             }
             hub = info
             remoteName = info.serverName ?? info.serverID
@@ -48,6 +47,7 @@ extension LeafConnection {
         connect.domain = server.configuration.jetStreamDomain
         connect.jetStream = account.jetStream != nil
         connect.headers = true
+        connect.tlsRequired = usesTLS
         if !remote.denyImports.isEmpty { connect.denyPublish = remote.denyImports }
         if let path = remote.credentials {
             do {
@@ -64,6 +64,24 @@ extension LeafConnection {
             connect.pass = url.password
         }
         write { LeafEncoder.connect(connect.json(), into: &$0) }
+    }
+
+    /// Starts the client side of TLS after the hub's plain-text INFO (as nats-server 2.9 does): CONNECT and
+    /// everything after it go through it. The hub's certificate must name the URL's host (unless the remote
+    /// says `insecure`).
+    private func startTLS() -> Bool {
+        guard let url, let channel else { return false }
+        do {
+            let context = try solicitor?.tls ?? TLSContextFactory.makeClient(LeafRemoteTLS())
+            let hostname = url.host.contains(":") || url.host.allSatisfy({ $0.isNumber || $0 == "." }) ? nil : url.host
+            try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: context, serverHostname: hostname), position: .first)
+            usesTLS = true
+            return true
+        } catch {
+            logger.error("leafnode TLS to \(url.hostPort) cannot start: \(error)")
+            close()
+            return false
+        }
     }
 
     /// The hub accepted CONNECT: what may cross is fixed (the remote's denies, the JetStream denies, the

@@ -7,6 +7,7 @@ import Foundation
 import Logging
 import NATSProtocol
 import NIOCore
+import NIOSSL
 import Platform
 import Subjects
 
@@ -67,6 +68,8 @@ final class LeafConnection: ChannelInboundHandler, Publisher, InterestObserver, 
     private var pingTask: RepeatedTask?
     private var pingsOutstanding = 0
     private var wasEstablished = false
+    /// TLS was started on this connection.
+    var usesTLS = false
     private(set) var received = MessageCount()
     let startedAt = Date()
 
@@ -170,7 +173,13 @@ final class LeafConnection: ChannelInboundHandler, Publisher, InterestObserver, 
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        logger.debug("leafnode connection error: \(error)")
+        if error is NIOSSLError || error is BoringSSLError {
+            // A failed handshake (an unknown CA, a name that does not match, plain text to a TLS port) or a peer
+            // that closed without close_notify: this connection only.
+            if phase == .established { logger.debug("leafnode TLS error: \(error)") } else { logger.error("leafnode TLS handshake error: \(error)") }
+        } else {
+            logger.debug("leafnode connection error: \(error)")
+        }
         close()
     }
 

@@ -6,6 +6,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import Platform
 
 /// Keeps one `remotes` entry connected: dials its URLs in turn (``LeafURLList``), hands each TCP
@@ -24,8 +25,12 @@ final class LeafSolicitor: @unchecked Sendable {
     private var stopped = false
     private var nextDelay: Double?
     private var attempts = 0
+    /// The remote's TLS client context (its `tls { }`); nil: plain TCP, unless the hub requires TLS.
+    let tls: NIOSSLContext?
 
-    init(remote: LeafRemote, account: Account, server: BrokerServer, group: EventLoopGroup, reconnectInterval: Double, logger: Logger) {
+    init(remote: LeafRemote, account: Account, server: BrokerServer, group: EventLoopGroup, reconnectInterval: Double,
+         tls: NIOSSLContext?, logger: Logger) {
+        self.tls = tls
         self.remote = remote
         self.account = account
         self.server = server

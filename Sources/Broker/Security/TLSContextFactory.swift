@@ -42,4 +42,37 @@ enum TLSContextFactory {
             throw ConfigurationError("TLS: the certificate and key cannot be used together: \(error)")
         }
     }
+
+    /// The client side, for a leaf connecting to its hub: TLS 1.2 at least, the hub's certificate checked
+    /// against `ca_file` (the system's roots when there is none) unless `insecure`, and the leaf's own
+    /// certificate when one is configured.
+    static func makeClient(_ settings: LeafRemoteTLS) throws -> NIOSSLContext {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.minimumTLSVersion = .tlsv12
+        if settings.insecure { configuration.certificateVerification = .none }
+        if let ca = settings.caFile {
+            do {
+                configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(ca))
+            } catch {
+                throw ConfigurationError("leafnode TLS: cannot read ca_file \(ca): \(error)")
+            }
+        }
+        if let certFile = settings.certFile, let keyFile = settings.keyFile {
+            do {
+                configuration.certificateChain = try NIOSSLCertificate.fromPEMFile(certFile).map { .certificate($0) }
+            } catch {
+                throw ConfigurationError("leafnode TLS: cannot read cert_file \(certFile): \(error)")
+            }
+            do {
+                configuration.privateKey = .privateKey(try NIOSSLPrivateKey(file: keyFile, format: .pem))
+            } catch {
+                throw ConfigurationError("leafnode TLS: cannot read key_file \(keyFile): \(error)")
+            }
+        }
+        do {
+            return try NIOSSLContext(configuration: configuration)
+        } catch {
+            throw ConfigurationError("leafnode TLS: \(error)")
+        }
+    }
 }

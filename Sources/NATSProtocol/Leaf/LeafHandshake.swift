@@ -168,6 +168,8 @@ public struct LeafServerInfo: Encodable, Sendable {
     public var port: Int
     public var headers = true
     public var authRequired = true
+    public var tlsRequired: Bool?
+    public var tlsVerify: Bool?
     public var maxPayload: Int
     public var clientID: UInt64
     public var nonce: String?
@@ -191,6 +193,7 @@ public struct LeafServerInfo: Encodable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case serverID = "server_id", serverName = "server_name", version, proto, host, port, headers, authRequired = "auth_required"
+        case tlsRequired = "tls_required", tlsVerify = "tls_verify"
         case maxPayload = "max_payload", clientID = "client_id", nonce, domain, infoOnConnect = "info_on_connect"
         case connectInfo = "connect_info", leafnodeURLs = "leafnode_urls", remoteAccount = "remote_account"
         case importPermission = "import", exportPermission = "export"
