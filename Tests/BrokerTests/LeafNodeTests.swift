@@ -113,10 +113,18 @@ import Testing
         #expect(throws: ConfigError.self) { _ = try read("leafnodes { listen: nowhere }") }
         #expect(throws: ConfigError.self) { _ = try read("leafnodes { authorization { users: [ { password: x } ] } }") }
         #expect(throws: ConfigError.self) { _ = try read("leafnodes { authorization { colour: red } }") }
-        // TLS on the leaf-node port is named as not served, so a hub's config still starts.
-        let (config, warnings) = try read("leafnodes { listen: 127.0.0.1:7422, tls { } }")
-        #expect(config.leafNodes.listen?.host == "127.0.0.1" && config.leafNodes.listen?.port == 7422)
-        #expect(warnings.count == 1 && warnings[0].message.contains("tls"))
+        #expect(throws: ConfigError.self) { _ = try read("leafnodes { listen: 127.0.0.1:7422, tls { ca_file: x } }") }  // (no cert_file)
+        #expect(throws: ConfigError.self) { _ = try read("leafnodes { remotes = [ { url: a, tls { cert_file: c } } ] }") }  // (no key_file)
+        let (config, warnings) = try read("""
+            leafnodes {
+              listen: 127.0.0.1:7422, tls { cert_file: s.pem, key_file: s.key, ca_file: ca.pem, verify: true, timeout: 3 }
+              remotes = [ { url: "nats-leaf://hub:7422", tls { ca_file: ca.pem, cert_file: l.pem, key_file: l.key, insecure: true } } ]
+            }
+            """)
+        #expect(warnings.isEmpty)
+        #expect(config.leafNodes.listen?.host == "127.0.0.1" && config.leafNodes.tls?.verify == true && config.leafNodes.tls?.timeout == 3)
+        let tls = try #require(config.leafNodes.remotes.first?.tls)
+        #expect(tls.caFile == "ca.pem" && tls.certFile == "l.pem" && tls.keyFile == "l.key" && tls.insecure && tls.timeout == 2)
     }
 
     @Test func theHubRoleIsRead() throws {
