@@ -243,6 +243,15 @@ async def test_jetstream_of_the_leaf_through_its_domain(hub, leaf):
         await message.ack_sync(timeout=5)
     info = await js.consumer_info("ORDERS", "worker")
     assert info.num_ack_pending == 0 and info.delivered.stream_seq == 2
+    # A push consumer delivering to the hub client's inbox: each message is shown under its stream subject
+    # (it crosses as `LMSG <inbox> $JS.ACK.…@orders.N`), and acks cross back.
+    push = await js.subscribe("orders.>", durable="pusher", stream="ORDERS", manual_ack=True)
+    pushed = [await push.next_msg(timeout=5) for _ in range(2)]
+    assert [(m.subject, m.data) for m in pushed] == [("orders.1", b"first"), ("orders.2", b"plain")]
+    for message in pushed:
+        assert message.reply.startswith("$JS.ACK.ORDERS.pusher.") and "@" not in message.reply
+        await message.ack_sync(timeout=5)
+    assert (await js.consumer_info("ORDERS", "pusher")).num_ack_pending == 0
 
     # A bucket made from the hub, written on the leaf, read from the hub (nats-py puts to `$KV.…` without
     # the domain prefix, which no leaf connection carries: nats.go's domain puts are in the Go test).

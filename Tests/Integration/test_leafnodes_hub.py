@@ -119,8 +119,9 @@ async def test_core_messages_requests_and_queues_cross_a_hub(setup):
     await on_leaf.close()
 
 
-async def test_each_side_uses_the_others_jetstream_through_its_domain(setup):
-    leaf = setup.add_leaf("reference", "edge-leaf", "edge")
+@pytest.mark.parametrize("leaf_kind", KINDS)
+async def test_each_side_uses_the_others_jetstream_through_its_domain(setup, leaf_kind):
+    leaf = setup.add_leaf(leaf_kind, "edge-leaf", "edge")
     on_hub, on_leaf = await connect(setup.hub), await connect(leaf)
     # The hub's client reaches the leaf's JetStream, the leaf's client the hub's.
     edge = on_hub.jetstream(domain="edge", timeout=5)
@@ -141,6 +142,13 @@ async def test_each_side_uses_the_others_jetstream_through_its_domain(setup):
     assert (message.subject, message.data) == ("central.1", b"c")
     await message.ack_sync(timeout=5)
     assert (await hub.consumer_info("AT_HUB", "from-leaf")).num_ack_pending == 0
+    # Push deliveries cross under the stream subject, both ways.
+    for js, stream, subject in [(hub, "AT_HUB", "central.1"), (edge, "AT_EDGE", "edge.1")]:
+        push = await js.subscribe(subject, durable="pusher", stream=stream, manual_ack=True)
+        message = await push.next_msg(timeout=5)
+        assert message.subject == subject and "@" not in message.reply
+        await message.ack_sync(timeout=5)
+        assert (await js.consumer_info(stream, "pusher")).num_ack_pending == 0
     await on_hub.close()
     await on_leaf.close()
 
