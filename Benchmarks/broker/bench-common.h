@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+#include <pthread.h>
 
 static inline int64_t now_ns(void) {
     struct timespec ts;
@@ -55,5 +56,31 @@ static inline void add_file_stream(jsCtx *js, const char *name, const char *subj
     jsStreamInfo *si = NULL;
     check(js_AddStream(&si, js, &cfg, NULL, &jerr), "add stream");
     jsStreamInfo_Destroy(si);
+}
+
+/// Connects to `url` with room for a fast publisher: unbounded pending messages, a 1 MiB I/O buffer.
+static inline natsConnection *connect_to(const char *url) {
+    natsConnection *nc = NULL;
+    natsOptions *opts = NULL;
+    natsOptions_Create(&opts);
+    natsOptions_SetURL(opts, url);
+    natsOptions_SetMaxPendingMsgs(opts, 10000000);
+    natsOptions_SetIOBufSize(opts, 1 << 20);
+    natsStatus s = natsConnection_Connect(&nc, opts);
+    natsOptions_Destroy(opts);
+    if (s != NATS_OK) { fprintf(stderr, "connect %s: %s\n", url, natsStatus_GetText(s)); exit(1); }
+    return nc;
+}
+
+/// Counts deliveries and wakes the waiting thread at `bench_expected` (shared by the core load generators).
+static pthread_mutex_t bench_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t bench_done = PTHREAD_COND_INITIALIZER;
+static long bench_received = 0, bench_expected = 0;
+
+static inline void count_message(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure) {
+    natsMsg_Destroy(msg);
+    pthread_mutex_lock(&bench_lock);
+    if (++bench_received >= bench_expected) pthread_cond_signal(&bench_done);
+    pthread_mutex_unlock(&bench_lock);
 }
 #endif

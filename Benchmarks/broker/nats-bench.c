@@ -12,34 +12,10 @@
 #include <pthread.h>
 #include <time.h>
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t done = PTHREAD_COND_INITIALIZER;
-static long received = 0, expected = 0;
-
-static void on_message(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure) {
-    natsMsg_Destroy(msg);
-    pthread_mutex_lock(&lock);
-    if (++received >= expected) pthread_cond_signal(&done);
-    pthread_mutex_unlock(&lock);
-}
-
 static void on_request(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure) {
     natsConnection_Publish(nc, natsMsg_GetReply(msg), natsMsg_GetData(msg), natsMsg_GetDataLength(msg));
     natsConnection_Flush(nc);
     natsMsg_Destroy(msg);
-}
-
-static natsConnection *connect_to(const char *url) {
-    natsConnection *nc = NULL;
-    natsOptions *opts = NULL;
-    natsOptions_Create(&opts);
-    natsOptions_SetURL(opts, url);
-    natsOptions_SetMaxPendingMsgs(opts, 10000000);
-    natsOptions_SetIOBufSize(opts, 1 << 20);
-    natsStatus s = natsConnection_Connect(&nc, opts);
-    natsOptions_Destroy(opts);
-    if (s != NATS_OK) { fprintf(stderr, "connect %s: %s\n", url, natsStatus_GetText(s)); exit(1); }
-    return nc;
 }
 
 static int compare(const void *a, const void *b) {
@@ -79,13 +55,13 @@ int main(int argc, char **argv) {
 
     int subscribers = strcmp(mode, "fanout") == 0 ? 8 : strcmp(mode, "queue") == 0 ? 4 : 1;
     int queue = strcmp(mode, "queue") == 0;
-    expected = queue ? count : count * subscribers;
+    bench_expected = queue ? count : count * subscribers;
     natsConnection *subs[8];
     for (int i = 0; i < subscribers; i++) {
         natsSubscription *sub = NULL;
         subs[i] = connect_to(url);
-        if (queue) natsConnection_QueueSubscribe(&sub, subs[i], "bench.data", "workers", on_message, NULL);
-        else natsConnection_Subscribe(&sub, subs[i], "bench.data", on_message, NULL);
+        if (queue) natsConnection_QueueSubscribe(&sub, subs[i], "bench.data", "workers", count_message, NULL);
+        else natsConnection_Subscribe(&sub, subs[i], "bench.data", count_message, NULL);
         natsSubscription_SetPendingLimits(sub, -1, -1);
         natsConnection_Flush(subs[i]);
     }
@@ -100,14 +76,14 @@ int main(int argc, char **argv) {
     struct timespec deadline;
     clock_gettime(CLOCK_REALTIME, &deadline);
     deadline.tv_sec += 120;
-    pthread_mutex_lock(&lock);
-    while (received < expected) {
-        if (pthread_cond_timedwait(&done, &lock, &deadline) != 0) break;
+    pthread_mutex_lock(&bench_lock);
+    while (bench_received < bench_expected) {
+        if (pthread_cond_timedwait(&bench_done, &bench_lock, &deadline) != 0) break;
     }
-    long got = received;
-    pthread_mutex_unlock(&lock);
+    long got = bench_received;
+    pthread_mutex_unlock(&bench_lock);
     double seconds = (now_ns() - start) / 1e9;
     printf("%s size=%d count=%ld subscribers=%d publish_rate=%.0f delivered=%ld delivery_rate=%.0f lost=%ld\n",
-           mode, size, count, subscribers, count / ((published - start) / 1e9), got, got / seconds, expected - got);
-    return got == expected ? 0 : 1;
+           mode, size, count, subscribers, count / ((published - start) / 1e9), got, got / seconds, bench_expected - got);
+    return got == bench_expected ? 0 : 1;
 }

@@ -12,29 +12,6 @@
 #include <pthread.h>
 #include <unistd.h>
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t done = PTHREAD_COND_INITIALIZER;
-static long received = 0, expected = 0;
-
-static void on_message(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure) {
-    natsMsg_Destroy(msg);
-    pthread_mutex_lock(&lock);
-    if (++received >= expected) pthread_cond_signal(&done);
-    pthread_mutex_unlock(&lock);
-}
-
-static natsConnection *connect_to(const char *url) {
-    natsConnection *nc = NULL;
-    natsOptions *opts = NULL;
-    natsOptions_Create(&opts);
-    natsOptions_SetURL(opts, url);
-    natsOptions_SetMaxPendingMsgs(opts, 10000000);
-    natsOptions_SetIOBufSize(opts, 1 << 20);
-    check(natsConnection_Connect(&nc, opts), "connect");
-    natsOptions_Destroy(opts);
-    return nc;
-}
-
 /// Publishes on `probe` from `pub` until `ready` (subscribed on the other server) gets one: the interest
 /// has crossed the link.
 static void wait_for_interest(natsConnection *pub, natsSubscription *ready, const char *probe) {
@@ -58,23 +35,23 @@ int main(int argc, char **argv) {
         natsConnection *sub_nc = connect_to(argv[3]), *pub_nc = connect_to(argv[2]);
         natsSubscription *ready = NULL, *sub = NULL;
         check(natsConnection_SubscribeSync(&ready, sub_nc, "leafbench.ready"), "subscribe");
-        expected = count;
-        check(natsConnection_Subscribe(&sub, sub_nc, "leafbench.data", on_message, NULL), "subscribe");
+        bench_expected = count;
+        check(natsConnection_Subscribe(&sub, sub_nc, "leafbench.data", count_message, NULL), "subscribe");
         natsSubscription_SetPendingLimits(sub, -1, -1);
         natsConnection_Flush(sub_nc);
         wait_for_interest(pub_nc, ready, "leafbench.ready");
         int64_t start = now_ns();
         for (long i = 0; i < count; i++) check(natsConnection_Publish(pub_nc, "leafbench.data", payload, size), "publish");
         natsConnection_Flush(pub_nc);
-        pthread_mutex_lock(&lock);
+        pthread_mutex_lock(&bench_lock);
         struct timespec deadline;
         clock_gettime(CLOCK_REALTIME, &deadline);
         deadline.tv_sec += 60;
-        while (received < expected) {
-            if (pthread_cond_timedwait(&done, &lock, &deadline) != 0) break;
+        while (bench_received < bench_expected) {
+            if (pthread_cond_timedwait(&bench_done, &bench_lock, &deadline) != 0) break;
         }
-        long got = received;
-        pthread_mutex_unlock(&lock);
+        long got = bench_received;
+        pthread_mutex_unlock(&bench_lock);
         double seconds = (now_ns() - start) / 1e9;
         printf("mode=cross size=%d count=%ld delivery_rate=%.0f lost=%ld\n", size, count, got / seconds, count - got);
         natsConnection_Destroy(pub_nc);

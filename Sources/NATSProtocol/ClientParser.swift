@@ -33,19 +33,8 @@ public struct ClientParser: Sendable {
             switch state {
             case .controlLine:
                 // Parse the line in place (no slices, no views): find its end, decode it from the raw bytes.
-                var consumed = 0
-                let parsed: Result<Control, ProtocolError>? = buffer.withUnsafeReadableBytes { raw in
-                    guard let base = raw.baseAddress, let hit = memchr(base, 0x0A, raw.count) else { return nil }
-                    let newline = base.distance(to: UnsafeRawPointer(hit))
-                    if newline > maxControlLine { return .failure(.maximumControlLineExceeded) }
-                    consumed = newline + 1
-                    let end = newline > 0 && raw[newline - 1] == UInt8(ascii: "\r") ? newline - 1 : newline
-                    return parseControl(UnsafeRawBufferPointer(rebasing: raw[0..<end]))
-                }
-                guard let parsed else {
-                    if buffer.readableBytes > maxControlLine { throw .maximumControlLineExceeded }
-                    return nil
-                }
+                guard let (parsed, consumed) = try WireFraming.controlLine(in: buffer, maxControlLine: maxControlLine, { parseControl($0) })
+                else { return nil }
                 var connectJSON: ByteBuffer?
                 if case .success(.connect(let json)) = parsed {
                     connectJSON = buffer.getSlice(at: buffer.readerIndex + json.lowerBound, length: json.count)
@@ -58,11 +47,7 @@ public struct ClientParser: Sendable {
                 case .success(.none): continue
                 }
             case .payload(let subject, let reply, let headerSize, let totalSize):
-                guard buffer.readableBytes >= totalSize + 2 else { return nil }
-                let headers = headerSize.map { buffer.readSlice(length: $0)! }
-                let payload = buffer.readSlice(length: totalSize - (headerSize ?? 0))!
-                let cr = buffer.readInteger(as: UInt8.self), lf = buffer.readInteger(as: UInt8.self)
-                guard cr == UInt8(ascii: "\r"), lf == UInt8(ascii: "\n") else { throw .unknownOperation }
+                guard let (headers, payload) = try WireFraming.payload(from: &buffer, headerSize: headerSize, totalSize: totalSize) else { return nil }
                 state = .controlLine
                 return .publish(Publish(subject: subject, reply: reply, headers: headers, payload: payload))
             }

@@ -238,6 +238,17 @@ async def publish_until_received(publisher, subscription, subject, payload, time
     return received
 
 
+async def drain(subscription, idle=0.5):
+    """Every message `subscription` gets until none comes for `idle` seconds, their payloads in order."""
+    from nats.errors import TimeoutError as NatsTimeout
+    received = []
+    while True:
+        try:
+            received.append((await subscription.next_msg(timeout=idle)).data)
+        except NatsTimeout:
+            return received
+
+
 def pytest_collection_modifyitems(config, items):
     """The reference server's runs (parametrized `reference`) are retried twice on a nats-py timeout:
     nats-server 2.9.10 was seen, about once per few full runs here, not to deliver a fresh connection's

@@ -9,7 +9,7 @@ import asyncio, json, os, shutil, signal, tempfile, time, urllib.request
 import pytest
 import nats
 from nats.errors import NoRespondersError, TimeoutError as NatsTimeout
-from conftest import ConfiguredServer, Server, free_port, binary, publish_until_received
+from conftest import ConfiguredServer, Server, free_port, binary, drain, publish_until_received
 
 KINDS = ["strata", "reference"]
 
@@ -184,14 +184,6 @@ async def test_queue_group_across_gets_each_message_once_preferring_local_member
     assert await publish_until_received(on_leaf, hub_probe, "work.ready", b"probe") is not None
     assert await publish_until_received(on_hub, leaf_probe, "work.ready", b"probe") is not None
     await asyncio.sleep(0)
-
-    async def drain(subscription):
-        received = []
-        while True:
-            try:
-                received.append((await subscription.next_msg(timeout=0.5)).data)
-            except NatsTimeout:
-                return received
 
     for i in range(20):
         await on_leaf.publish("work", b"leaf-%d" % i)

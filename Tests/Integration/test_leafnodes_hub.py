@@ -7,7 +7,7 @@ import asyncio, json, os, shutil, tempfile, time, urllib.request
 import pytest
 import nats
 from nats.errors import NoRespondersError, TimeoutError as NatsTimeout
-from conftest import ConfiguredServer, free_port, publish_until_received
+from conftest import ConfiguredServer, drain, free_port, publish_until_received
 from test_leafnodes import wait_for_domain, wait_for_log
 
 KINDS = ["strata", "reference"]
@@ -105,16 +105,8 @@ async def test_core_messages_requests_and_queues_cross_a_hub(setup):
     await on_hub.flush()
     await on_leaf.flush()
 
-    async def drain(subscription):
-        got = []
-        while True:
-            try:
-                got.append((await subscription.next_msg(timeout=0.5)).data)
-            except NatsTimeout:
-                return sorted(got)
-
-    assert await drain(hub_member) == sorted(b"h%d" % i for i in range(10))
-    assert await drain(leaf_member) == sorted(b"l%d" % i for i in range(10))
+    assert sorted(await drain(hub_member)) == sorted(b"h%d" % i for i in range(10))
+    assert sorted(await drain(leaf_member)) == sorted(b"l%d" % i for i in range(10))
     await on_hub.close()
     await on_leaf.close()
 
@@ -167,13 +159,7 @@ async def test_two_leaves_reach_each_other_through_the_hub(setup):
         message = await on_b.next_msg(timeout=5)
     assert message.data == b"from one"
     # The first leaf's own subscription has it once (locally), not a second time back through the hub.
-    own = []
-    while True:
-        try:
-            own.append((await on_a.next_msg(timeout=0.5)).data)
-        except NatsTimeout:
-            break
-    assert [data for data in own if data != b"probe"] == [b"from one"]
+    assert [data for data in await drain(on_a) if data != b"probe"] == [b"from one"]
 
     async def echo(message):
         await message.respond(b"two:" + message.data)
@@ -232,3 +218,66 @@ async def test_monitoring_lists_the_leaf_connections(setup):
     assert varz["leafnodes"] == 1 and varz["leaf"]["port"] == setup.leaf_port and varz["leaf"]["host"] == "127.0.0.1"
     await on_hub.close()
     await on_leaf.close()
+
+
+ACCOUNTS_HUB = """
+listen: 127.0.0.1:@PORT@
+server_name: accounts-hub
+accounts {{
+  HA: {{ users: [ {{ user: ha, password: ha }} ] }}
+  HB: {{ users: [ {{ user: hb, password: hb }} ] }}
+}}
+leafnodes {{
+  listen: 127.0.0.1:{leaf}
+  authorization {{ users: [ {{ user: link, password: "link-pw", account: HA }} ] }}
+}}
+"""
+
+ACCOUNTS_LEAF = """
+listen: 127.0.0.1:@PORT@
+server_name: accounts-leaf
+accounts {{
+  LA: {{ users: [ {{ user: la, password: la }} ] }}
+  LB: {{ users: [ {{ user: lb, password: lb }} ] }}
+}}
+leafnodes {{ reconnect: 1, remotes = [ {{ urls: ["nats-leaf://link:link-pw@127.0.0.1:{leaf}"], account: LA }} ] }}
+"""
+
+
+@pytest.mark.parametrize("hub_kind", KINDS)
+@pytest.mark.parametrize("leaf_kind", KINDS)
+async def test_a_link_joins_one_account_on_each_side(hub_kind, leaf_kind):
+    """The hub binds the link to the account its leaf user names (HA), the leaf to its remote's (LA): those
+    two share their messages, and the other accounts on either side see none of them."""
+    directories = [tempfile.mkdtemp(prefix="strata-acclink-") for _ in range(2)]
+    leaf_port = free_port()
+    hub = leaf = None
+    try:
+        hub = ConfiguredServer(hub_kind, directories[0], ACCOUNTS_HUB.format(leaf=leaf_port))
+        leaf = ConfiguredServer(leaf_kind, directories[1], ACCOUNTS_LEAF.format(leaf=leaf_port))
+
+        async def user(server, name):
+            return await nats.connect(f"nats://{name}:{name}@127.0.0.1:{server.port}", allow_reconnect=False)
+
+        ha, hb, la, lb = await user(hub, "ha"), await user(hub, "hb"), await user(leaf, "la"), await user(leaf, "lb")
+        in_la, in_lb, in_hb = await la.subscribe("shared"), await lb.subscribe("shared"), await hb.subscribe("shared")
+        in_ha = await ha.subscribe("back")
+        assert await publish_until_received(ha, in_la, "shared", b"probe") is not None
+        assert await publish_until_received(la, in_ha, "back", b"probe") is not None
+        await ha.publish("shared", b"for LA only")
+        await hb.publish("shared", b"HB's own")
+        await lb.publish("back", b"LB's own")
+        message = await in_la.next_msg(timeout=5)
+        while message.data == b"probe":
+            message = await in_la.next_msg(timeout=5)
+        assert message.data == b"for LA only"
+        assert b"for LA only" not in await drain(in_lb) + await drain(in_hb, idle=0.2)
+        assert b"LB's own" not in await drain(in_ha, idle=0.2)
+        for connection in (ha, hb, la, lb):
+            await connection.close()
+    finally:
+        for server in (leaf, hub):
+            if server:
+                server.stop()
+        for directory in directories:
+            shutil.rmtree(directory, ignore_errors=True)

@@ -37,19 +37,10 @@ public struct LeafParser: Sendable {
             case .controlLine:
                 // The line is read in place: its fields are found on the raw bytes and only those kept become
                 // strings (LMSG is the hot path of a leaf link).
-                var consumed = 0
-                let parsed: Result<LeafOperation?, ProtocolError>? = buffer.withUnsafeReadableBytes { (raw: UnsafeRawBufferPointer) -> Result<LeafOperation?, ProtocolError>? in
-                    guard let base = raw.baseAddress, let hit = memchr(base, 0x0A, raw.count) else { return nil }
-                    let newline = base.distance(to: UnsafeRawPointer(hit))
-                    if newline > maxControlLine { return .failure(.maximumControlLineExceeded) }
-                    consumed = newline + 1
-                    let end = newline > 0 && raw[newline - 1] == UInt8(ascii: "\r") ? newline - 1 : newline
-                    do { return .success(try parseControl(UnsafeRawBufferPointer(rebasing: raw[0..<end]))) } catch let error as ProtocolError { return .failure(error) } catch { return .failure(.unknownOperation) }
-                }
-                guard let parsed else {
-                    if buffer.readableBytes > maxControlLine { throw .maximumControlLineExceeded }
-                    return nil
-                }
+                guard let (parsed, consumed) = try WireFraming.controlLine(in: buffer, maxControlLine: maxControlLine, {
+                    line -> Result<LeafOperation?, ProtocolError> in
+                    do throws(ProtocolError) { return .success(try parseControl(line)) } catch { return .failure(error) }
+                }) else { return nil }
                 buffer.moveReaderIndex(forwardBy: consumed)
                 switch parsed {
                 case .failure(let error): throw error
@@ -57,11 +48,7 @@ public struct LeafParser: Sendable {
                 case .success(nil): continue
                 }
             case .payload(let subject, let reply, let queues, let headerSize, let totalSize):
-                guard buffer.readableBytes >= totalSize + 2 else { return nil }
-                let headers = headerSize.map { buffer.readSlice(length: $0)! }
-                let payload = buffer.readSlice(length: totalSize - (headerSize ?? 0))!
-                let cr = buffer.readInteger(as: UInt8.self), lf = buffer.readInteger(as: UInt8.self)
-                guard cr == UInt8(ascii: "\r"), lf == UInt8(ascii: "\n") else { throw .unknownOperation }
+                guard let (headers, payload) = try WireFraming.payload(from: &buffer, headerSize: headerSize, totalSize: totalSize) else { return nil }
                 state = .controlLine
                 return .message(LeafMessage(subject: subject, reply: reply, queues: queues, headers: headers, payload: payload))
             }
