@@ -177,6 +177,7 @@ final class ClientConnection: ChannelInboundHandler, Publisher, @unchecked Senda
             }
         }
         if let buffer = inbound, buffer.readableBytes == 0 { inbound = nil } else { inbound?.discardReadBytes() }
+        guard routing.hasReadWork else { return }
         let loopBound = NIOLoopBound(self, eventLoop: channel.eventLoop)
         routing.finishRead(on: channel, account: account, logger: logger) { done in loopBound.value.publishesStored(done) }
     }

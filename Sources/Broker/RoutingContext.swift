@@ -81,6 +81,10 @@ final class RoutingContext {
         remoteDeliveries[key]!.count.add(bytes: publish.payload.readableBytes &+ (headers?.readableBytes ?? 0))
     }
 
+    /// Whether this read left anything for its end (nearly always false for a read of core messages to
+    /// subscribers on the same loop: then the end of the read costs one check).
+    var hasReadWork: Bool { !remoteDeliveries.isEmpty || !captured.isEmpty || !capturedElsewhere.isEmpty || !acknowledged.isEmpty }
+
     /// The end of a read: hands over remote deliveries, gives the stream messages to their stores (pausing
     /// reads while too many bytes wait: `stored` is called on the loop with the bytes of those that completed) and applies acks.
     func finishRead(on channel: Channel, account: Account, logger: Logger, stored: @escaping @Sendable (Int) -> Void) {

@@ -168,6 +168,7 @@ final class LeafConnection: ChannelInboundHandler, Publisher, InterestObserver, 
             close()
         }
         if let buffer = inbound, buffer.readableBytes == 0 { inbound = nil } else { inbound?.discardReadBytes() }
+        guard routing.hasReadWork else { return }
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         routing.finishRead(on: context.channel, account: account, logger: logger) { done in loopBound.value.publishesStored(done) }
     }
