@@ -9,6 +9,8 @@
 public enum FuzzTarget: String, CaseIterable, Sendable {
     /// The client protocol parser, fed whole and cut at input-chosen points (ClientProtocolTarget.swift).
     case clientProtocol = "client-protocol"
+    /// The leaf-node protocol parser, fed whole and cut at input-chosen points (LeafProtocolTarget.swift).
+    case leafProtocol = "leaf-protocol"
     /// CONNECT's JSON (ConnectTarget.swift).
     case connect
     /// A JetStream API request: subject and body (JetStreamAPITarget.swift).
@@ -33,6 +35,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     public func run(_ input: [UInt8]) {
         switch self {
         case .clientProtocol: ClientProtocolTarget.run(input)
+        case .leafProtocol: LeafProtocolTarget.run(input)
         case .connect: ConnectTarget.run(input)
         case .jetstreamAPI: JetStreamAPITarget.run(input)
         case .ack: AckTarget.run(input)
@@ -47,7 +50,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     /// The longest input worth generating for the target (libFuzzer's `-max_len`).
     public var maxLength: Int {
         switch self {
-        case .segment, .records, .clientProtocol: 16_384
+        case .segment, .records, .clientProtocol, .leafProtocol: 16_384
         default: 4_096
         }
     }
