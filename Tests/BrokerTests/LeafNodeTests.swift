@@ -43,7 +43,8 @@ import Testing
         #expect(!permissions.sends("$JS.edge.API.INFO"))  // a request for this server's own domain does not leave
         #expect(permissions.keepsInterest(in: "foo") && !permissions.keepsInterest(in: "private") && permissions.keepsInterest(in: "priv.*"))
         let same = LeafPermissions.forConnection(denyImports: [], denyExports: [], domain: "edge", remoteDomain: "edge", hasJetStream: true)
-        #expect(same.sends("$JS.edge.API.INFO") && !same.sends("$JS.API.INFO"))
+        #expect(same.sends("$JS.edge.API.INFO") && !same.sends("$JS.API.INFO") && same.sends("orders.1") && same.accepts("orders.1"))
+        #expect(!same.accepts("$KV.b.k") && same.accepts("$LDS.x"))
     }
 
     @Test func theHubsPermissionsForItsLeafUserAreMergedIn() {

@@ -364,10 +364,15 @@ final class LeafConnection: ChannelInboundHandler, Publisher, InterestObserver, 
     /// when it may not cross (a denied subject) or the connection is gone.
     func forward(_ publish: Publish, queues: [String]) -> Bool {
         guard permissions.sends(publish.subject) else { return false }
-        var buffer = ByteBufferAllocator().buffer(capacity: publish.payload.readableBytes + (publish.headers?.readableBytes ?? 0) + 96)
-        LeafEncoder.message(subject: publish.subject, reply: publish.reply, queues: queues, headers: publish.headers,
-                            payload: publish.payload, into: &buffer)
-        return forwardEncoded(buffer, messages: 1, bytes: publish.payload.readableBytes &+ (publish.headers?.readableBytes ?? 0))
+        return lock.withLock {
+            guard open else { return false }
+            // Encoded straight into what waits for the loop (one buffer for a run of messages).
+            if output == nil { output = ByteBufferAllocator().buffer(capacity: 16 << 10) }
+            LeafEncoder.message(subject: publish.subject, reply: publish.reply, queues: queues, headers: publish.headers,
+                                payload: publish.payload, into: &output!)
+            sentCount.add(bytes: publish.payload.readableBytes &+ (publish.headers?.readableBytes ?? 0))
+            return appendedLocked()
+        }
     }
 
     /// Whether a message on `subject` may be sent to the hub.
@@ -389,6 +394,12 @@ final class LeafConnection: ChannelInboundHandler, Publisher, InterestObserver, 
     private func appendLocked(_ buffer: ByteBuffer) -> Bool {
         var buffer = buffer
         if output == nil { output = buffer } else { output!.writeBuffer(&buffer) }
+        return appendedLocked()
+    }
+
+    /// After something was added to what waits: cuts a hub or leaf off that lets more than `max_pending`
+    /// wait, else schedules one write for all of it (the lock held).
+    private func appendedLocked() -> Bool {
         if output!.readableBytes > maxPending {
             output = nil
             open = false

@@ -37,8 +37,23 @@ struct LeafInterest: Equatable {
 ///   a message on them that comes in anyway is dropped.
 /// - `denyExports`: nothing on these is sent to the other side, and its interest in them is ignored.
 struct LeafPermissions: Equatable {
-    var denyImports: [String] = []
-    var denyExports: [String] = []
+    var denyImports: [String] = [] { didSet { importsDenyOnlyDollar = Self.onlyDollar(denyImports) } }
+    var denyExports: [String] = [] { didSet { exportsDenyOnlyDollar = Self.onlyDollar(denyExports) } }
+    /// Every deny entry starts with `$` (JetStream's denies, nearly always all there is): a subject that does
+    /// not is then decided with one byte, not a match per entry (each forwarded message asks).
+    private var importsDenyOnlyDollar = true
+    private var exportsDenyOnlyDollar = true
+
+    private static func onlyDollar(_ filters: [String]) -> Bool { filters.allSatisfy { $0.utf8.first == UInt8(ascii: "$") } }
+
+    init(denyImports: [String] = [], denyExports: [String] = [], allowImports: [String]? = nil, allowExports: [String]? = nil) {
+        self.denyImports = denyImports
+        self.denyExports = denyExports
+        self.allowImports = allowImports
+        self.allowExports = allowExports
+        importsDenyOnlyDollar = Self.onlyDollar(denyImports)
+        exportsDenyOnlyDollar = Self.onlyDollar(denyExports)
+    }
     /// What the hub allows its leaf user to receive (`import`) and send (`export`); nil: everything.
     var allowImports: [String]?
     var allowExports: [String]?
@@ -77,6 +92,7 @@ struct LeafPermissions: Equatable {
     /// Whether a message that came in on `subject` is taken.
     func accepts(_ subject: String) -> Bool {
         if let allowImports, !allowImports.contains(where: { Subject.matches(subject, filter: $0) }) { return false }
+        if importsDenyOnlyDollar && subject.utf8.first != UInt8(ascii: "$") { return true }
         return !denyImports.contains { Subject.matches(subject, filter: $0) }
     }
 
@@ -90,6 +106,7 @@ struct LeafPermissions: Equatable {
     /// Whether a message on `subject` is sent to the other side.
     func sends(_ subject: String) -> Bool {
         if let allowExports, !allowExports.contains(where: { Subject.matches(subject, filter: $0) }) { return false }
+        if exportsDenyOnlyDollar && subject.utf8.first != UInt8(ascii: "$") { return true }
         return !denyExports.contains { Subject.matches(subject, filter: $0) }
     }
 }

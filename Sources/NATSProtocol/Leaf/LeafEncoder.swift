@@ -26,26 +26,40 @@ public enum LeafEncoder {
     }
 
     /// `LMSG`/`HMSG` with the forms ``LeafParser`` reads: `+ reply queue…` or `| queue…` when the
-    /// message is for queue groups, else `[reply]`.
+    /// message is for queue groups, else `[reply]`. Written piece by piece into `buffer` (no line string is
+    /// built: this is the hot path of a hub's forwarding).
     public static func message(subject: String, reply: String?, queues: [String], headers: ByteBuffer?, payload: ByteBuffer,
                                into buffer: inout ByteBuffer) {
         let headerSize = headers?.readableBytes ?? 0
         let total = headerSize + payload.readableBytes
-        var line = headers == nil ? "LMSG " : "HMSG "
-        line += subject
+        buffer.reserveCapacity(minimumWritableBytes: subject.utf8.count + (reply?.utf8.count ?? 0) + 48 + total)
+        if headers == nil { buffer.writeStaticString("LMSG ") } else { buffer.writeStaticString("HMSG ") }
+        buffer.writeString(subject)
         if queues.isEmpty {
-            if let reply { line += " " + reply }
+            if let reply { buffer.writeStaticString(" "); buffer.writeString(reply) }
         } else {
-            line += reply.map { " + " + $0 } ?? " |"
-            for queue in queues { line += " " + queue }
+            if let reply { buffer.writeStaticString(" + "); buffer.writeString(reply) } else { buffer.writeStaticString(" |") }
+            for queue in queues { buffer.writeStaticString(" "); buffer.writeString(queue) }
         }
-        if headers != nil { line += " " + String(headerSize) }
-        line += " " + String(total) + "\r\n"
-        buffer.reserveCapacity(minimumWritableBytes: line.utf8.count + total + 2)
-        buffer.writeString(line)
+        if headers != nil { buffer.writeStaticString(" "); writeDecimal(headerSize, into: &buffer) }
+        buffer.writeStaticString(" ")
+        writeDecimal(total, into: &buffer)
+        buffer.writeStaticString("\r\n")
         if var headers { buffer.writeBuffer(&headers) }
         var body = payload
         buffer.writeBuffer(&body)
         buffer.writeStaticString("\r\n")
+    }
+
+    private static func writeDecimal(_ value: Int, into buffer: inout ByteBuffer) {
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        var n = value, count = 0
+        withUnsafeMutableBytes(of: &digits) { d in
+            repeat { d[count] = UInt8(48 + n % 10); n /= 10; count += 1 } while n > 0
+            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { out in
+                for i in 0..<count { out[i] = d[count - 1 - i] }
+                return count
+            }
+        }
     }
 }
