@@ -10,14 +10,7 @@ import NIOCore
 enum LeafProtocolTarget {
     static func run(_ input: [UInt8]) {
         let whole = parse([input])
-        let cuts = ClientProtocolTarget.cutPoints(input)
-        var pieces: [[UInt8]] = []
-        var start = 0
-        for cut in cuts where cut > start && cut < input.count {
-            pieces.append(Array(input[start..<cut]))
-            start = cut
-        }
-        pieces.append(Array(input[start...]))
+        let (pieces, cuts) = ProtocolFeed.pieces(input)
         let split = parse(pieces)
         FuzzCheck.require(whole.operations == split.operations, "operations differ when the input is cut at \(cuts)")
         FuzzCheck.require(whole.error == split.error, "errors differ when cut: \(String(describing: whole.error)) vs \(String(describing: split.error))")
@@ -29,17 +22,7 @@ enum LeafProtocolTarget {
 
     static func parse(_ pieces: [[UInt8]]) -> (operations: [LeafOperation], error: ProtocolError?) {
         var parser = LeafParser(maxControlLine: 64 << 10, maxPayload: 1 << 20)
-        var buffer = ByteBuffer()
-        var operations: [LeafOperation] = []
-        for piece in pieces {
-            buffer.writeBytes(piece)
-            do {
-                while let operation = try parser.next(from: &buffer) { operations.append(operation) }
-            } catch {
-                return (operations, error)
-            }
-        }
-        return (operations, nil)
+        return ProtocolFeed.parse(pieces) { buffer throws(ProtocolError) in try parser.next(from: &buffer) }
     }
 
     static func encode(_ operation: LeafOperation) -> [UInt8] {
