@@ -71,7 +71,6 @@ final class LeafConnection: ChannelInboundHandler, Publisher, InterestObserver, 
     /// TLS was started on this connection.
     var usesTLS = false
     private(set) var received = MessageCount()
-    let startedAt = Date()
 
     /// What may cross; fixed when the connection is established, before anything reaches it from other
     /// threads (the router's lock orders that write before their reads).
@@ -119,7 +118,6 @@ final class LeafConnection: ChannelInboundHandler, Publisher, InterestObserver, 
     }
 
     var sent: MessageCount { lock.withLock { sentCount } }
-    var subscriptionCount: Int { lock.withLock { interest.counts.count } }
 
     // MARK: Channel events
 
