@@ -283,18 +283,44 @@ async def test_leaf_fails_over_to_another_hub_node_and_keeps_its_streams(kind, d
         await js.add_stream(name="KEPT", subjects=["kept.>"])
         for i in range(50):
             await js.publish("kept.%d" % i, b"%d" % i)
+        # A publisher on a surviving node keeps publishing through the fail-over; what it is told was stored
+        # must be there afterwards (publishes in the gap fail: no responders or a timeout, never a false ack).
+        acked, stop, resumed = [], asyncio.Event(), asyncio.Event()
+        failover_at = None
+
+        async def publish_through():
+            n = 0
+            while not stop.is_set():
+                payload = b"live-%d" % n
+                n += 1
+                try:
+                    ack = await js.publish("kept.live", payload, timeout=1)
+                    acked.append((ack.seq, payload))
+                    if failover_at is not None and len(acked) >= failover_at + 20:
+                        resumed.set()
+                except (NatsTimeout, NoRespondersError, nats.js.errors.NoStreamResponseError, nats.js.errors.APIError):
+                    await on_hub.flush()  # (a round trip paces the retries)
+
+        publisher = asyncio.ensure_future(publish_through())
+        while len(acked) < 20:
+            await on_hub.flush()
         # The node the leaf is connected to dies; it connects to another within a bounded time.
         first.process.send_signal(signal.SIGKILL)
         first.process.wait()
-        second = hub.node_with_leaf(exclude=first)
+        failover_at = len(acked)
+        second = await asyncio.get_running_loop().run_in_executor(None, lambda: hub.node_with_leaf(exclude=first))
         assert second is not first
-        await on_hub.close()
-        on_hub = await nats.connect(f"nats://127.0.0.1:{other_node(hub, first).port}", allow_reconnect=False)
-        js = on_hub.jetstream(domain="edge", timeout=5)
-        await wait_for_domain(js)
-        assert (await js.stream_info("KEPT")).state.messages == 50
+        await asyncio.wait_for(resumed.wait(), 30)
+        stop.set()
+        await publisher
+        sequences = [seq for seq, _ in acked]
+        assert sequences == sorted(set(sequences)), "an acknowledged sequence repeated or went back"
+        info = await js.stream_info("KEPT")
+        assert info.state.messages >= 50 + len(acked)
+        for seq, payload in acked:
+            assert (await js.get_msg("KEPT", seq=seq)).data == payload
         ack = await js.publish("kept.after", b"after")
-        assert ack.seq == 51
+        assert ack.seq == info.state.last_seq + 1
         on_leaf = await nats.connect(f"nats://127.0.0.1:{server.port}", allow_reconnect=False)
         down = await on_leaf.subscribe("down")
         assert await publish_until_received(on_hub, down, "down", b"probe") is not None
