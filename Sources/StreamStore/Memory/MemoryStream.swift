@@ -244,8 +244,9 @@ struct MemoryContents: RetentionTarget {
         if let expected = request.expectations.lastMessageID, expected != lastMessageID {
             throw StoreError.wrongLastMessageID(actual: lastMessageID)
         }
-        let sequence = state.lastSequence + 1
-        let timestamp = max(now, state.lastTimestamp)
+        let sequence = request.sequence ?? state.lastSequence + 1
+        if sequence <= state.lastSequence { throw StoreError.wrongLastSequence(actual: state.lastSequence) }
+        let timestamp = request.timestamp ?? max(now, state.lastTimestamp)
         lastMessageID = request.messageID ?? ""
         messages[sequence] = StoredMessage(sequence: sequence, timestamp: timestamp, subject: request.subject,
                                            headers: request.headers, payload: request.payload, messageID: request.messageID)
@@ -262,7 +263,7 @@ struct MemoryContents: RetentionTarget {
         state.messages += 1
         state.bytes += size
         state.lastSequence = sequence
-        state.lastTimestamp = timestamp
+        state.lastTimestamp = max(state.lastTimestamp, timestamp)
         switch request.rollup {
         case .subject?:
             for old in subjects[request.subject]?.sequences ?? [] where old < sequence { removeRange(old...old) }

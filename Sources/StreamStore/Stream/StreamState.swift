@@ -43,6 +43,14 @@ public struct AppendRequest: Sendable {
     public var expectations = AppendExpectations()
     /// Remove earlier messages once this one is stored (JetStream's `Nats-Rollup`).
     public var rollup: Rollup?
+    /// Store the message at this sequence instead of the next one (a mirror keeps its origin's sequences).
+    /// It must be above the stream's last sequence (else `wrongLastSequence`); the sequences in between are
+    /// held by no message and count as deleted, as removed ones do (Specs/WritePath.md, "Appends at a
+    /// given sequence").
+    public var sequence: UInt64?
+    /// Store the message with this timestamp (nanoseconds since the epoch; a mirror keeps its origin's)
+    /// instead of the writer's clock.
+    public var timestamp: Int64?
 
     public init(subject: String, headers: [UInt8] = [], payload: [UInt8], messageID: String? = nil) {
         self.subject = subject

@@ -63,8 +63,12 @@ extension StreamWriter {
                         results[i] = .failure(.wrongLastMessageID(actual: lastID))
                         continue
                     }
-                    let sequence = writer.state.stream.lastSequence + 1
-                    let timestamp = max(now, writer.state.stream.lastTimestamp)
+                    let sequence = request.sequence ?? writer.state.stream.lastSequence + 1
+                    if sequence <= writer.state.stream.lastSequence {
+                        results[i] = .failure(.wrongLastSequence(actual: writer.state.stream.lastSequence))
+                        continue
+                    }
+                    let timestamp = request.timestamp ?? max(now, writer.state.stream.lastTimestamp)
                     let (frameOffset, recordIndex) = frames.position
                     var subject = request.subject
                     var id = request.messageID ?? ""
