@@ -219,10 +219,13 @@ extension BrokerServer {
                 previous = (message.to, matches)
             }
             guard !matches.isEmpty else { continue }
-            var targets: [Subscription] = []
+            // Without leaf interest (nearly always) the plain list is taken as it is, as before leaf nodes.
+            var targets = matches.remote ? [] : matches.plain
             var leaves = LeafTargets()
-            for subscription in matches.plain {
-                if let leaf = subscription.leaf { leaves.add(leaf, queue: nil) } else { targets.append(subscription) }
+            if matches.remote {
+                for subscription in matches.plain {
+                    if let leaf = subscription.leaf { leaves.add(leaf, queue: nil) } else { targets.append(subscription) }
+                }
             }
             for group in matches.groups {
                 if !matches.remote {
@@ -251,6 +254,7 @@ extension BrokerServer {
             }
             // A message shown under another subject than it is routed by (a JetStream delivery) crosses with
             // the subject after an `@` in its reply, as nats-server sends it (`$JS.ACK.…@orders.1`).
+            guard !leaves.isEmpty else { continue }
             var reply = message.reply
             if let ack = reply, message.subject != message.to { reply = ack + "@" + message.subject }
             for (leaf, queues) in leaves.targets where leaf.sends(message.to) {

@@ -7,17 +7,7 @@ import NIOCore
 ///   same operations and then the same error (or none): a read boundary never changes what a client said;
 /// - every operation it returns, written back in the protocol's canonical form, parses to itself.
 enum ClientProtocolTarget {
-    static func run(_ input: [UInt8]) {
-        let whole = parse([input])
-        let (pieces, cuts) = ProtocolFeed.pieces(input)
-        let split = parse(pieces)
-        FuzzCheck.require(whole.operations == split.operations, "operations differ when the input is cut at \(cuts)")
-        FuzzCheck.require(whole.error == split.error, "errors differ when cut: \(String(describing: whole.error)) vs \(String(describing: split.error))")
-        for operation in whole.operations {
-            let again = parse([encode(operation)])
-            FuzzCheck.require(again.operations == [operation] && again.error == nil, "\(operation) does not survive its own encoding")
-        }
-    }
+    static func run(_ input: [UInt8]) { ProtocolFeed.check(input, parse: parse, encode: encode) }
 
     /// Up to eight cut points derived from the input (so that libFuzzer can steer them).
     static func cutPoints(_ input: [UInt8]) -> [Int] {

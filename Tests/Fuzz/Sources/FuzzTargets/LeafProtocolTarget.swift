@@ -8,17 +8,7 @@ import NIOCore
 /// - every operation it returns, written back with ``LeafEncoder`` (or as the line it came from, for INFO,
 ///   CONNECT and -ERR), parses to itself.
 enum LeafProtocolTarget {
-    static func run(_ input: [UInt8]) {
-        let whole = parse([input])
-        let (pieces, cuts) = ProtocolFeed.pieces(input)
-        let split = parse(pieces)
-        FuzzCheck.require(whole.operations == split.operations, "operations differ when the input is cut at \(cuts)")
-        FuzzCheck.require(whole.error == split.error, "errors differ when cut: \(String(describing: whole.error)) vs \(String(describing: split.error))")
-        for operation in whole.operations {
-            let again = parse([encode(operation)])
-            FuzzCheck.require(again.operations == [operation] && again.error == nil, "\(operation) does not survive its own encoding")
-        }
-    }
+    static func run(_ input: [UInt8]) { ProtocolFeed.check(input, parse: parse, encode: encode) }
 
     static func parse(_ pieces: [[UInt8]]) -> (operations: [LeafOperation], error: ProtocolError?) {
         var parser = LeafParser(maxControlLine: 64 << 10, maxPayload: 1 << 20)

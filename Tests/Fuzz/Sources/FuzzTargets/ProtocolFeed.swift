@@ -33,4 +33,19 @@ enum ProtocolFeed {
         }
         return (operations, nil)
     }
+
+    /// The protocol targets' invariants: the input fed whole and cut gives the same operations and the same
+    /// error, and every operation, encoded, parses back to itself alone.
+    static func check<Operation: Equatable>(_ input: [UInt8], parse: ([[UInt8]]) -> (operations: [Operation], error: ProtocolError?),
+                                            encode: (Operation) -> [UInt8]) {
+        let whole = parse([input])
+        let (pieces, cuts) = self.pieces(input)
+        let split = parse(pieces)
+        FuzzCheck.require(whole.operations == split.operations, "operations differ when the input is cut at \(cuts)")
+        FuzzCheck.require(whole.error == split.error, "errors differ when cut: \(String(describing: whole.error)) vs \(String(describing: split.error))")
+        for operation in whole.operations {
+            let again = parse([encode(operation)])
+            FuzzCheck.require(again.operations == [operation] && again.error == nil, "\(operation) does not survive its own encoding")
+        }
+    }
 }
