@@ -237,6 +237,10 @@ extension BrokerServer {
                 }
             }
             for subscription in targets {
+                if let receiver = subscription.receiver {
+                    receiver(InternalDelivery(subject: message.subject, reply: message.reply, headers: message.headers, payload: message.payload))
+                    continue
+                }
                 guard let client = subscription.client, subscription.admits(message.to, reply: message.reply) else { continue }
                 let (deliver, last) = subscription.claimDelivery()
                 if deliver {
@@ -269,10 +273,32 @@ extension BrokerServer {
         for (_, batch) in leafBatches { batch.leaf.forwardEncoded(batch.buffer, messages: batch.count.messages, bytes: batch.count.bytes) }
     }
 
+    /// Publishes a message from the server itself into `account` as a client would (a mirror's consumer
+    /// requests and flow-control answers): the JetStream domain mapping, the account's JetStream API and
+    /// flow control, then its subscriptions and leaf connections. Safe from any thread.
+    func publishInternal(subject: String, reply: String?, payload: String, in account: Account) {
+        let subject = domainLocalSubject(subject) ?? subject
+        if let jetStream = account.jetStream, subject.hasPrefix("$JS.") {
+            if subject.hasPrefix("$JS.API.") {
+                Task {
+                    let json = await jetStream.handle(subject: subject, payload: ByteBuffer(string: payload), reply: reply)
+                    if let reply, let json { self.routeInternal([OutboundMessage(to: reply, payload: ByteBuffer(string: json), oneOff: true)], in: account) }
+                }
+                return
+            }
+            if subject.hasPrefix("$JS.FC.") { jetStream.flowControlAnswered(subject) }
+        }
+        routeInternal([OutboundMessage(to: subject, reply: reply, payload: ByteBuffer(string: payload), oneOff: true)], in: account)
+    }
+
     /// Delivers to one client subscription; false when its deny filter keeps the message from it.
     @discardableResult
     private func deliver(_ publish: Publish, to subscription: Subscription, from publisher: some Publisher, on loop: EventLoop) -> Bool {
-        guard let client = subscription.client else { return false }
+        guard let client = subscription.client else {
+            guard let receiver = subscription.receiver else { return false }
+            receiver(InternalDelivery(subject: publish.subject, reply: publish.reply, headers: publish.headers, payload: publish.payload))
+            return true
+        }
         guard subscription.admits(publish.subject, reply: publish.reply) else { return false }
         let (deliver, last) = subscription.claimDelivery()
         if deliver { client.deliver(publish, to: subscription, from: publisher, on: loop) }

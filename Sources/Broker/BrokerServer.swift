@@ -160,6 +160,17 @@ public final class BrokerServer: @unchecked Sendable {
             guard let jetStream = account.jetStream else { continue }
             jetStream.send = { [weak self, unowned account] messages in self?.routeInternal(messages, in: account) }
             jetStream.hasInterest = { [unowned account] subject in !account.router.matches(subject).isEmpty }
+            jetStream.sourcingLink = StreamSourcing.Link(
+                subscribe: { [unowned account] subject, receiver in
+                    let subscription = Subscription(router: account.router, subject: subject, receiver: receiver)
+                    account.router.add(subscription)
+                    return subscription
+                },
+                unsubscribe: { [unowned account] subscription in account.router.remove(subscription) },
+                publish: { [weak self, unowned account] subject, reply, payload in
+                    self?.publishInternal(subject: subject, reply: reply, payload: payload, in: account)
+                },
+                loop: group.next())
             jetStream.logger = logger
             jetStream.domain = configuration.jetStreamDomain
             jetStream.streams.changed = { [unowned account] in

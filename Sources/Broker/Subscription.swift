@@ -7,15 +7,28 @@ import Foundation
 #endif
 import Platform
 import NATSProtocol
+import NIOCore
 
-/// One subscription in an account's subject space: a client's, or the interest the other side of a leaf
-/// connection declared (`LS+`), which routing forwards over that connection. Identity is the object (a
-/// client may subscribe the same subject twice).
+/// A message routed to one of the server's own subscriptions (a mirror's or a source's): the subject it
+/// is shown under, its reply subject, headers and payload.
+struct InternalDelivery: Sendable {
+    var subject: String
+    var reply: String?
+    var headers: ByteBuffer?
+    var payload: ByteBuffer
+}
+
+/// One subscription in an account's subject space: a client's, the interest the other side of a leaf
+/// connection declared (`LS+`), which routing forwards over that connection, or one of the server's own,
+/// whose messages go to a function. Identity is the object (a client may subscribe the same subject twice).
 final class Subscription: Hashable, @unchecked Sendable {
-    /// The client that receives; nil for a leaf connection's interest.
+    /// The client that receives; nil for a leaf connection's interest and the server's own.
     let client: ClientConnection?
     /// The leaf connection whose other side has this interest; nil for a client's subscription.
     let leaf: LeafConnection?
+    /// Receives the messages of one of the server's own subscriptions, on the routing thread (it must
+    /// return quickly); nil for the others.
+    let receiver: (@Sendable (InternalDelivery) -> Void)?
     /// The subject space (the account's router) this subscription is in.
     unowned let router: Router
     let sid: String
@@ -37,6 +50,7 @@ final class Subscription: Hashable, @unchecked Sendable {
          deliveryFilter: Permissions? = nil, replies: ReplyTracker? = nil) {
         self.client = client
         self.leaf = nil
+        self.receiver = nil
         self.router = router
         self.deliveryFilter = deliveryFilter
         self.replies = replies
@@ -50,10 +64,25 @@ final class Subscription: Hashable, @unchecked Sendable {
     init(leaf: LeafConnection, router: Router, key: LeafInterestKey) {
         self.client = nil
         self.leaf = leaf
+        self.receiver = nil
         self.router = router
         self.sid = key.description
         self.subject = key.subject
         self.queue = key.queue
+        self.receivesHeaders = true
+        self.deliveryFilter = nil
+        self.replies = nil
+    }
+
+    /// One of the server's own subscriptions: what `subject` reaches goes to `receiver` (headers included).
+    init(router: Router, subject: String, receiver: @escaping @Sendable (InternalDelivery) -> Void) {
+        self.client = nil
+        self.leaf = nil
+        self.receiver = receiver
+        self.router = router
+        self.sid = "internal"
+        self.subject = subject
+        self.queue = nil
         self.receivesHeaders = true
         self.deliveryFilter = nil
         self.replies = nil

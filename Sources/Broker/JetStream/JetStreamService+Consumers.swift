@@ -126,9 +126,12 @@ extension JetStreamService {
             stream.consumers[name] = host
             stream.consumers.clearUnrestored(name)  // (its undecodable record is replaced)
             host.persist()
+            // The response shows the consumer as created, before its first delivery (a mirror reads its
+            // start from `delivered`).
+            let info = consumerInfo(host, stream: stream)
             host.tick()
             advise("CREATED", action: "create", stream: stream.config.name, consumer: name)
-            return encode("consumer_create_response", consumerInfo(host, stream: stream))
+            return encode("consumer_create_response", info)
         case "INFO", "DELETE":
             let type = op == "INFO" ? "consumer_info_response" : "consumer_delete_response"
             guard tokens.count == 4, let stream = streams.stream(named: tokens[2]) else { return error(type, .streamNotFound) }

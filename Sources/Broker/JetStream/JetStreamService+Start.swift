@@ -23,6 +23,10 @@ extension JetStreamService {
         let deferred = all.filter { ($0.store as? OnDemandFileStream)?.isDeferred ?? false }
         let later = Set(deferred.map { ObjectIdentifier($0) })
         for stream in all where !later.contains(ObjectIdentifier(stream)) { _ = streams.stream(named: stream.config.name) }
+        // Mirrors and sources are fed from now on (their streams opened now, deferred or not).
+        for stream in all where stream.config.hasMirror || stream.config.hasSources {
+            if let opened = streams.stream(named: stream.config.name) { startSourcing(opened) }
+        }
         guard !deferred.isEmpty else { return }
         logger.info("JetStream\(owner): \(deferred.count) streams open on first use or in the background")
         DetachedThread.start(name: "strata-warm-up", stackSize: 1 << 20) { [weak self] in

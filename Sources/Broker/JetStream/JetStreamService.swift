@@ -30,6 +30,11 @@ final class JetStreamService: @unchecked Sendable {
     var hasInterest: @Sendable (String) -> Bool = { _ in false }
     /// Set by the server before it starts.
     var logger = Logger(label: "strata")
+    /// How mirrors and sources subscribe and publish in the account (set by the server before it starts;
+    /// nil: none are fed).
+    var sourcingLink: StreamSourcing.Link?
+    /// The running mirrors and sources, by stream name.
+    let sourcing = SourcingRegistry()
     /// The JetStream domain (named in pub acks and account info, as the reference does); set before start.
     var domain: String? {
         didSet { domainField = domain.map { #","domain":"\#($0)""# } ?? "" }
@@ -60,7 +65,10 @@ final class JetStreamService: @unchecked Sendable {
     /// Set when the server stops: the warm-up of streams deferred at start ends.
     private var _stopping = false
     var stopping: Bool { requestLock.withLock { _stopping } }
-    func stop() { requestLock.withLock { _stopping = true } }
+    func stop() {
+        requestLock.withLock { _stopping = true }
+        stopAllSourcing()
+    }
 
     static let servedReadOnly = "served read-only: its file system was read-only at start (restart once it is writable)"
 
@@ -138,7 +146,7 @@ final class JetStreamService: @unchecked Sendable {
     }
 
     /// Pub acks for a batch's outcomes, and what the stored messages mean for the stream's consumers.
-    private func acknowledge(_ results: [Result<AppendResult, StoreError>], replies: [String?], subjects: [String],
+    func acknowledge(_ results: [Result<AppendResult, StoreError>], replies: [String?], subjects: [String],
                              in stream: StreamManager.Managed) {
         let name = stream.config.name
         var acks: [OutboundMessage] = []
@@ -290,11 +298,16 @@ final class JetStreamService: @unchecked Sendable {
                     if accountLimits.maxStreams >= 0 && streams.stream(named: config.name) == nil && streams.allUnrestored.count >= accountLimits.maxStreams {
                         return error(type, APIError(code: 400, errCode: 10027, description: "maximum number of streams reached"))
                     }
-                    var info = streamInfo(try streams.create(config))
+                    let created = try streams.create(config)
+                    if sourcing[created.config.name] == nil { startSourcing(created) }
+                    var info = streamInfo(created)
                     info["did_create"] = true  // as the reference, also when the stream existed with this config
                     return encode(type, info)
                 }
-                return encode(type, streamInfo(try await streams.update(config)))
+                let before = streams.stream(named: config.name)?.config.sources
+                let updated = try await streams.update(config)
+                if updated.config.sources != before { startSourcing(updated) }
+                return encode(type, streamInfo(updated))
             } catch let apiError as APIError {
                 return error(type, apiError)
             } catch {
@@ -331,6 +344,7 @@ final class JetStreamService: @unchecked Sendable {
         case ("STREAM", "DELETE"):
             guard tokens.count == 3 else { return error("stream_delete_response", .badRequest) }
             if let stream = streams.stream(named: tokens[2]) { _ = clearWriteFailure(stream) }
+            stopSourcing(tokens[2])
             do { try streams.delete(tokens[2]) } catch { return self.error("stream_delete_response", error as? APIError ?? .storeFailed) }
             return encode("stream_delete_response", ["success": true])
         case ("STREAM", "PURGE"):
@@ -492,7 +506,7 @@ final class JetStreamService: @unchecked Sendable {
         // (try?: encoding a plain Codable config cannot fail)
         let config: Any = ((try? JSONEncoder().encode(stream.config)).flatMap { try? JSONReader.value($0) }) ?? [String: Any]()
         let empty = state.messages == 0
-        return [
+        return sourcingInfo(stream).merging([
             "config": config,
             "created": Self.time(stream.created),
             "state": [
@@ -503,7 +517,7 @@ final class JetStreamService: @unchecked Sendable {
                 "consumer_count": stream.consumers.all.count,
             ].merging(state.subjects > 0 ? ["num_subjects": state.subjects] : [:]) { $1 }
              .merging(state.deleted > 0 ? ["num_deleted": state.deleted] : [:]) { $1 } as [String: Any],
-        ]
+        ]) { $1 }
     }
 
     func encode(_ type: String, _ fields: [String: Any]) -> String {

@@ -267,8 +267,9 @@ final class StreamManager: @unchecked Sendable {
     /// Creates a stream, or returns the existing one when the config is the same.
     func create(_ requested: APIStreamConfig) throws -> Managed {
         var config = requested
-        if config.subjects.isEmpty && !config.hasMirror { config.subjects = [config.name] }
+        if config.subjects.isEmpty && !config.hasMirror && !config.hasSources { config.subjects = [config.name] }
         try validate(config)
+        try lock.withLock { try checkSources(config) }
         if config.sealed { throw APIError(code: 500, errCode: 10052, description: "stream configuration for create can not be sealed") }
         // Checked and reserved under the lock; the store is made outside it (file creation syncs, and
         // every publish looks streams up under this lock).
@@ -314,9 +315,10 @@ final class StreamManager: @unchecked Sendable {
     /// Applies a new config to an existing stream (storage type and name may not change).
     func update(_ requested: APIStreamConfig) async throws -> Managed {
         var config = requested
-        if config.subjects.isEmpty && !config.hasMirror { config.subjects = [config.name] }
+        if config.subjects.isEmpty && !config.hasMirror && !config.hasSources { config.subjects = [config.name] }
         try validate(config, creating: false)
         guard let existing = stream(named: config.name) else { throw APIError.streamNotFound }
+        try lock.withLock { try checkSources(config) }
         try Self.checkUpdate(from: existing.config, to: &config)
         var storeConfig = try Self.storeConfig(config)
         storeConfig.sync = (existing.store as? OnDemandFileStream)?.currentConfig.sync ?? sync
@@ -343,6 +345,7 @@ final class StreamManager: @unchecked Sendable {
     static func checkUpdate(from old: APIStreamConfig, to new: inout APIStreamConfig) throws {
         func refuse(_ what: String) -> APIError { APIError(code: 500, errCode: 10052, description: "stream configuration update can not \(what)") }
         if old.storage != new.storage { throw APIError.storageTypeChange }
+        if old.mirror != new.mirror { throw APIError(code: 400, errCode: 10055, description: "stream mirror configuration can not be updated") }
         if old.retention != new.retention { throw refuse("change retention policy") }
         if old.maxConsumers != new.maxConsumers { throw refuse("change MaxConsumers") }
         if old.sealed && !new.sealed { throw refuse("unseal a sealed stream") }
@@ -395,11 +398,27 @@ final class StreamManager: @unchecked Sendable {
         if config.hasMirror && !config.subjects.isEmpty {
             throw APIError(code: 400, errCode: 10034, description: "stream mirrors can not contain subjects")
         }
-        if config.hasMirror || config.hasSources {
-            // Refused rather than created without them: a stream that silently mirrors nothing loses data.
-            throw APIError(code: 500, errCode: 10052, description: "stream mirrors and sources are not served by strata")
-        }
         func invalid(_ why: String) -> APIError { APIError(code: 500, errCode: 10052, description: why) }
+        if let mirror = config.mirror {
+            if config.hasSources { throw APIError(code: 400, errCode: 10031, description: "stream mirrors can not also contain other sources") }
+            if mirror.name.isEmpty { throw invalid("stream mirror requires a name") }
+        }
+        for source in (config.mirror.map { [$0] } ?? []) + (config.sources ?? []) {
+            if source.name.isEmpty { throw invalid("stream source requires a name") }
+            if let filter = source.filterSubject, !Subject.isValidFilter(filter) { throw invalid("invalid filter subject \"\(filter)\"") }
+            guard let external = source.external else { continue }
+            if !external.deliver.isEmpty && !Subject.isValidLiteral(external.deliver) {
+                throw APIError(code: 400, errCode: 10024, description: "stream external delivery prefix \(external.deliver) must not contain wildcards")
+            }
+            if !external.api.isEmpty {
+                if !Subject.isValidLiteral(external.api) {
+                    throw invalid("stream external api prefix \"\(external.api)\" must be a valid subject without wildcards")
+                }
+                if external.api == "$JS.API" {
+                    throw APIError(code: 400, errCode: 10021, description: "stream external api prefix \(external.api) must not overlap with $JS.API")
+                }
+            }
+        }
         for subject in config.subjects where !Subject.isValidFilter(subject) { throw invalid("invalid subject") }
         for (i, a) in config.subjects.enumerated() {
             for b in config.subjects[(i + 1)...] where Subject.overlaps(a, b) { throw invalid("subject \"\(a)\" overlaps with \"\(b)\"") }
@@ -412,6 +431,40 @@ final class StreamManager: @unchecked Sendable {
             throw invalid("duplicates window can not be larger then max age")  // (sic, as the reference)
         }
         if config.duplicateWindow > 0 && config.duplicateWindow < 100_000_000 { throw invalid("duplicates window needs to be >= 100ms") }
+    }
+
+    /// What the reference checks of a mirror's or sources' origins on this server (lock held): an origin's
+    /// messages must fit this stream's `max_msg_size`, its filter must overlap the origin's subjects, and no
+    /// chain of local mirrors and sources may lead back to this stream.
+    private func checkSources(_ config: APIStreamConfig) throws {
+        func invalid(_ why: String) -> APIError { APIError(code: 500, errCode: 10052, description: why) }
+        if let mirror = config.mirror, mirror.external == nil, let origin = streams[mirror.name]?.config {
+            if config.maxMsgSize > 0 && origin.maxMsgSize > 0 && config.maxMsgSize < origin.maxMsgSize {
+                throw APIError(code: 400, errCode: 10030, description: "stream mirror must have max message size >= source")
+            }
+            if let filter = mirror.filterSubject, !origin.subjects.isEmpty, !origin.subjects.contains(where: { Subject.overlaps($0, filter) }) {
+                throw invalid("mirror '\(mirror.name)' filter subject '\(filter)' does not overlap with any origin stream subject")
+            }
+        }
+        for source in config.sources ?? [] where source.external == nil {
+            guard let origin = streams[source.name]?.config else { continue }
+            if config.maxMsgSize > 0 && origin.maxMsgSize > 0 && config.maxMsgSize < origin.maxMsgSize {
+                throw APIError(code: 400, errCode: 10046, description: "stream source must have max message size >= target")
+            }
+            if let filter = source.filterSubject, !origin.subjects.isEmpty, !origin.subjects.contains(where: { Subject.overlaps($0, filter) }) {
+                throw invalid("source '\(source.name)' filter subject '\(filter)' does not overlap with any origin stream subject")
+            }
+        }
+        // (the reference's walk: local origins only; one behind an external prefix is not followed)
+        var toVisit = [config]
+        var visited: Set<String> = []
+        while let next = toVisit.popLast() {
+            visited.insert(next.name)
+            for origin in ((next.mirror.map { [$0] } ?? []) + (next.sources ?? [])) where origin.external == nil {
+                if visited.contains(origin.name) { throw invalid("detected cycle") }
+                if let found = streams[origin.name]?.config { toVisit.append(found) }
+            }
+        }
     }
 
     /// A stream's `max_bytes` is reserved from the server's limit for its storage type (as the reference):

@@ -32,9 +32,12 @@ public struct APIStreamConfig: Codable, Equatable, Sendable {
     public var denyDelete = false
     public var denyPurge = false
     public var allowRollupHdrs = false
-    /// The request asked for a mirror, or for sources (read to refuse them: Strata serves neither).
-    public var hasMirror = false
-    public var hasSources = false
+    /// The stream this one mirrors (it then has no subjects of its own and keeps the origin's sequences).
+    public var mirror: APIStreamSource?
+    /// The streams whose messages this one also stores (nil: none; never an empty list).
+    public var sources: [APIStreamSource]?
+    public var hasMirror: Bool { mirror != nil }
+    public var hasSources: Bool { !(sources ?? []).isEmpty }
 
     public init(name: String, subjects: [String]) {
         self.name = name
@@ -47,9 +50,8 @@ public struct APIStreamConfig: Codable, Equatable, Sendable {
         case maxMsgsPerSubject = "max_msgs_per_subject", maxMsgSize = "max_msg_size", numReplicas = "num_replicas"
         case duplicateWindow = "duplicate_window", allowDirect = "allow_direct", mirrorDirect = "mirror_direct"
         case denyDelete = "deny_delete", denyPurge = "deny_purge", allowRollupHdrs = "allow_rollup_hdrs"
+        case mirror, sources
     }
-
-    enum UnservedKeys: String, CodingKey { case mirror, sources }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -73,10 +75,8 @@ public struct APIStreamConfig: Codable, Equatable, Sendable {
         denyDelete = try c.decodeIfPresent(Bool.self, forKey: .denyDelete) ?? false
         denyPurge = try c.decodeIfPresent(Bool.self, forKey: .denyPurge) ?? false
         allowRollupHdrs = try c.decodeIfPresent(Bool.self, forKey: .allowRollupHdrs) ?? false
-        let unserved = try decoder.container(keyedBy: UnservedKeys.self)
-        hasMirror = (try? unserved.decodeNil(forKey: .mirror)) == false
-        hasSources = (try? unserved.decodeNil(forKey: .sources)) == false
-            && ((try? unserved.decode([AnyDecodable].self, forKey: .sources).isEmpty) ?? false) == false
+        mirror = try c.decodeIfPresent(APIStreamSource.self, forKey: .mirror)
+        sources = try c.decodeIfPresent([APIStreamSource].self, forKey: .sources).flatMap { $0.isEmpty ? nil : $0 }
         if numReplicas == 0 { numReplicas = 1 }
         // Zero limits mean unlimited, as the reference rewrites them.
         if maxMsgs == 0 { maxMsgs = -1 }
@@ -85,13 +85,9 @@ public struct APIStreamConfig: Codable, Equatable, Sendable {
         if maxMsgSize == 0 { maxMsgSize = -1 }
         if maxConsumers == 0 { maxConsumers = -1 }
         // Unset (or 0): two minutes, or max_age when that is shorter (as the reference).
-        if duplicateWindow == 0 { duplicateWindow = maxAge > 0 ? min(maxAge, 120_000_000_000) : 120_000_000_000 }
+        // (a mirror keeps 0: it takes the origin's messages as they are, deduplicated there)
+        if duplicateWindow == 0 && mirror == nil { duplicateWindow = maxAge > 0 ? min(maxAge, 120_000_000_000) : 120_000_000_000 }
     }
-}
-
-/// Any JSON value, decoded only to be counted (a `sources` array's entries).
-struct AnyDecodable: Decodable {
-    init(from decoder: any Decoder) throws {}
 }
 
 /// A JetStream API error, in the reference's shape `{"code","err_code","description"}`.
