@@ -140,6 +140,11 @@ import Testing
         #expect(RFC3339Nanoseconds.parse("2027-01-15T08:00:00Z") == Int64(1_800_000_000_000_000_000))
         #expect(RFC3339Nanoseconds.parse("2027-01-15T08:00:00.5Z") == Int64(1_800_000_000_500_000_000))
         #expect(RFC3339Nanoseconds.parse(JetStreamService.time(1_800_000_000_123_456_789)) == 1_800_000_000_123_456_789)
+        // Go's RFC3339Nano, as the reference writes times: trailing zeros of the fraction go.
+        #expect(JetStreamService.time(1_800_000_000_123_456_780) == "2027-01-15T08:00:00.12345678Z")
+        #expect(JetStreamService.time(1_800_000_000_012_000_000) == "2027-01-15T08:00:00.012Z")
+        #expect(JetStreamService.time(1_800_000_000_000_000_000) == "2027-01-15T08:00:00Z")
+        #expect(JetStreamService.time(1_800_000_000_000_000_001) == "2027-01-15T08:00:00.000000001Z")
         #expect(RFC3339Nanoseconds.parse("yesterday") == nil)
     }
 }

@@ -532,15 +532,21 @@ final class JetStreamService: @unchecked Sendable {
         return encode(type, fields)
     }
 
-    /// RFC 3339 with nanoseconds, as the reference writes times; 0 is Go's zero time.
+    /// RFC 3339 with nanoseconds, as the reference writes times (Go's RFC3339Nano: trailing zeros of the
+    /// fraction dropped, and the fraction with them when it is 0); 0 is Go's zero time.
     static func time(_ nanoseconds: Int64) -> String {
         guard nanoseconds > 0 else { return "0001-01-01T00:00:00Z" }
         var seconds = time_t(nanoseconds / 1_000_000_000)
         var parts = tm()
         gmtime_r(&seconds, &parts)
-        let fraction = nanoseconds % 1_000_000_000
-        return String(printf: "%04d-%02d-%02dT%02d:%02d:%02d.%09lldZ", parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday,
-                      parts.tm_hour, parts.tm_min, parts.tm_sec, fraction)
+        var fraction = nanoseconds % 1_000_000_000
+        var digits = 9
+        while digits > 0 && fraction % 10 == 0 && fraction > 0 { fraction /= 10; digits -= 1 }
+        let whole = String(printf: "%04d-%02d-%02dT%02d:%02d:%02d", parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday,
+                           parts.tm_hour, parts.tm_min, parts.tm_sec)
+        guard fraction > 0 else { return whole + "Z" }
+        let text = String(fraction)
+        return whole + "." + String(repeating: "0", count: digits - text.count) + text + "Z"
     }
 }
 
