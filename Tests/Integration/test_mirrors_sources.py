@@ -276,3 +276,26 @@ async def test_a_leaf_mirrors_and_sources_a_hub_stream_through_a_hub_restart_and
             server.stop()
         for directory in directories:
             shutil.rmtree(directory, ignore_errors=True)
+
+
+async def test_a_mirror_and_a_source_take_a_backlog_larger_than_the_flow_control_window(single):
+    """4 MiB of messages waiting in the origin: the origin's consumer asks for flow control every 256 KiB
+    (Strata) or so (nats-server), and the mirror and the source answer once what came before is stored."""
+    nc = await nats.connect(single.url)
+    js = nc.jetstream()
+    await js.add_stream(name="BIG", subjects=["big.*"])
+    payload = os.urandom(1024)
+    acks = [js.publish(f"big.{i % 8}", payload + i.to_bytes(4, "big")) for i in range(4000)]
+    for chunk in range(0, len(acks), 500):
+        await asyncio.gather(*acks[chunk:chunk + 500])
+    assert "error" not in await api(nc, "$JS.API.STREAM.CREATE.BIGM", {"name": "BIGM", "mirror": {"name": "BIG"}})
+    assert "error" not in await api(nc, "$JS.API.STREAM.CREATE.BIGS", {"name": "BIGS", "sources": [{"name": "BIG"}]})
+    info = await wait_for_last(nc, "BIGM", 4000, timeout=60)
+    assert info["state"]["messages"] == 4000
+    info = await wait_for_count(nc, "BIGS", 4000, timeout=60)
+    assert info["state"]["messages"] == 4000
+    for sequence in (1, 1234, 4000):
+        answer = await api(nc, "$JS.API.STREAM.MSG.GET.BIGM", {"seq": sequence})
+        import base64
+        assert base64.b64decode(answer["message"]["data"]) == payload + (sequence - 1).to_bytes(4, "big")
+    await nc.close()
