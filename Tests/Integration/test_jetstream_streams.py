@@ -111,19 +111,6 @@ async def test_kill9_restart_keeps_streams_messages_and_dedup():
         shutil.rmtree(store, ignore_errors=True)
 
 
-async def test_mirrors_and_sources_are_refused_not_ignored(js_server):
-    """Strata serves neither: a stream asking for them is refused with a clear error rather than created
-    without them (it would silently hold nothing)."""
-    import json
-    nc = await nats.connect(js_server.url, allow_reconnect=False)
-    for config in [{"name": "M", "mirror": {"name": "S"}}, {"name": "U", "sources": [{"name": "S"}]}]:
-        reply = json.loads((await nc.request(f"$JS.API.STREAM.CREATE.{config['name']}", json.dumps(config).encode(), timeout=5)).data)
-        assert reply["error"] == {"code": 500, "err_code": 10052, "description": "stream mirrors and sources are not served by strata"}
-    reply = json.loads((await nc.request("$JS.API.STREAM.CREATE.E", json.dumps({"name": "E", "sources": []}).encode(), timeout=5)).data)
-    assert "error" not in reply  # an empty list asks for nothing
-    await nc.close()
-
-
 async def test_invalid_rollup_value_is_answered(js_server):
     """nats-server 2.9.10 leaves such a publish unanswered (its client waits out its timeout); Strata
     answers with the reference's rollup error family and stores nothing."""

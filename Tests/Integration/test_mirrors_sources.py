@@ -299,3 +299,23 @@ async def test_a_mirror_and_a_source_take_a_backlog_larger_than_the_flow_control
         import base64
         assert base64.b64decode(answer["message"]["data"]) == payload + (sequence - 1).to_bytes(4, "big")
     await nc.close()
+
+
+async def test_a_mirror_and_a_source_of_an_origin_made_later_fill_once_it_exists(single):
+    """The origin need not exist yet: the consumer requests fail (stream info shows no error hidden as
+    data) and are made again until it does; then everything it holds arrives. An empty `sources` list
+    asks for nothing: that stream gets its own name as subject."""
+    nc = await nats.connect(single.url)
+    js = nc.jetstream()
+    assert "error" not in await api(nc, "$JS.API.STREAM.CREATE.M", {"name": "M", "mirror": {"name": "LATER"}})
+    assert "error" not in await api(nc, "$JS.API.STREAM.CREATE.S", {"name": "S", "sources": [{"name": "LATER"}]})
+    empty = await api(nc, "$JS.API.STREAM.CREATE.E", {"name": "E", "sources": []})
+    assert empty["config"]["subjects"] == ["E"] and "sources" not in empty
+    info = await stream_info(nc, "M")
+    assert info["state"]["messages"] == 0 and info["mirror"]["name"] == "LATER"
+    await js.add_stream(name="LATER", subjects=["later.*"])
+    for i in range(5):
+        await publish(js, f"later.{i}", b"x")
+    await wait_for_last(nc, "M", 5)
+    await wait_for_count(nc, "S", 5)
+    await nc.close()

@@ -228,11 +228,16 @@ final class StreamSourcing: @unchecked Sendable {
             unsubscribe = origin.response
             origin.response = nil
             guard let response, let name = response.name, response.error == nil else {
-                origin.error = response?.error ?? APIError(code: 500, errCode: isMirror ? 10029 : 10045, description: "invalid consumer create response")
-                logger.warning("stream \(streamName): \(isMirror ? "mirror" : "source") consumer on \(origin.config.name) not created: \(origin.error!.description)")
+                let error = response?.error ?? APIError(code: 500, errCode: isMirror ? 10029 : 10045, description: "invalid consumer create response")
+                // (logged when it changes: an origin that is gone is asked again every 2 s)
+                if origin.error != error {
+                    logger.warning("stream \(streamName): \(isMirror ? "mirror" : "source") consumer on \(origin.config.name) not created: \(error.description)")
+                }
+                origin.error = error
                 cancel(origin)
                 return
             }
+            if origin.error != nil { logger.notice("stream \(streamName): \(isMirror ? "mirror" : "source") consumer on \(origin.config.name) created") }
             origin.error = nil
             origin.requested = nil
             origin.tracker.created(consumer: name, delivered: response.delivered?.streamSeq ?? 0)
@@ -301,7 +306,8 @@ final class StreamSourcing: @unchecked Sendable {
         let sequence = info.streamSequence
         let loop = link.loop
         service.storeSourced(request, in: stream) { [weak self] result in
-            loop.execute { self?.stored(result, sequence: sequence, for: id) }
+            guard let self else { return }
+            loop.execute { self.stored(result, sequence: sequence, for: id) }
         }
     }
 

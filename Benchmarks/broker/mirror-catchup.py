@@ -1,0 +1,86 @@
+"""How fast a mirror and a source catch up on a backlog (issue 14), Strata beside nats-server on one machine.
+
+For each server: a file stream ORIGIN gets COUNT messages of SIZE bytes (asynchronous publishes), then a
+mirror and a source of it are created, one after the other, and timed until each holds all COUNT. Each
+kind runs once in each order (nats-server, strata, strata, nats-server); the table shows the geometric
+means in messages per second and Strata's ratio. Strata syncs each batch it stores (sync `always`);
+nats-server 2.9.10 does not sync. Usage (from the repository root, after a release build):
+    .build-py/bin/python Benchmarks/broker/mirror-catchup.py [COUNT] [SIZE]
+"""
+import asyncio, json, math, os, shutil, socket, subprocess, sys, tempfile, time
+import nats
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+STRATA = os.path.join(ROOT, ".build", "release", "strata-server")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(kind):
+    store, port = tempfile.mkdtemp(prefix="strata-mirrorbench-"), free_port()
+    binary = STRATA if kind == "strata" else shutil.which("nats-server")
+    process = subprocess.Popen([binary, "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", store],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return process, port, store
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{kind} did not start")
+
+
+async def last_seq(nc, name):
+    reply = await nc.request(f"$JS.API.STREAM.INFO.{name}", b"", timeout=10)
+    return json.loads(reply.data)["state"]["last_seq"]
+
+
+async def count(nc, name):
+    reply = await nc.request(f"$JS.API.STREAM.INFO.{name}", b"", timeout=10)
+    return json.loads(reply.data)["state"]["messages"]
+
+
+async def run(kind, total, size):
+    process, port, store = start(kind)
+    try:
+        nc = await nats.connect(f"nats://127.0.0.1:{port}")
+        js = nc.jetstream()
+        await js.add_stream(name="ORIGIN", subjects=["origin.*"])
+        payload = os.urandom(size)
+        for chunk in range(0, total, 1000):
+            await asyncio.gather(*[js.publish(f"origin.{i % 16}", payload) for i in range(chunk, min(chunk + 1000, total))])
+        rates = {}
+        for name, config, done in (("COPY", {"mirror": {"name": "ORIGIN"}}, last_seq), ("SOME", {"sources": [{"name": "ORIGIN"}]}, count)):
+            began = time.perf_counter()
+            await nc.request(f"$JS.API.STREAM.CREATE.{name}", json.dumps({"name": name, **config}).encode(), timeout=10)
+            while await done(nc, name) < total:
+                await asyncio.sleep(0.01)
+            rates[name] = total / (time.perf_counter() - began)
+        await nc.close()
+        return rates
+    finally:
+        process.terminate()
+        process.wait()
+        shutil.rmtree(store, ignore_errors=True)
+
+
+async def main():
+    total = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    size = int(sys.argv[2]) if len(sys.argv) > 2 else 128
+    results = {"nats-server": [], "strata": []}
+    for kind in ("nats-server", "strata", "strata", "nats-server"):
+        results[kind].append(await run(kind, total, size))
+    gmean = lambda values: math.exp(sum(math.log(v) for v in values) / len(values))
+    print(f"\n| catch-up of {total} messages of {size} B | nats-server 2.9.10 | strata | strata ÷ nats-server |")
+    print("|---|---:|---:|---:|")
+    for name, label in (("COPY", "mirror"), ("SOME", "source")):
+        ref, ours = gmean([r[name] for r in results["nats-server"]]), gmean([r[name] for r in results["strata"]])
+        print(f"| {label} (msgs/s) | {ref:,.0f} | {ours:,.0f} | {ours / ref:.2f} |")
+
+
+asyncio.run(main())
