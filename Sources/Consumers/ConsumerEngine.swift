@@ -38,6 +38,9 @@ public struct ConsumerEngine: Sendable {
     public private(set) var waiting: [PullRequest] = []
     /// For push consumers: whether someone listens on the deliver subject (the owner tracks interest).
     public var pushActive = false
+    /// For push consumers: the bytes (payload and headers) one step may deliver, at least one message
+    /// (flow control's window, set by the owner before each step); nil: no limit.
+    public var pushByteBudget: Int?
     /// A lower bound of the earliest ack deadline among pending messages not queued for redelivery (nil:
     /// none). Kept so that a tick or ``nextDeadline`` does not scan every pending message: a scan happens
     /// only once the bound is reached, and sets it exactly.
@@ -249,8 +252,10 @@ public struct ConsumerEngine: Sendable {
     private mutating func fill(now: Int64, lookup: Lookup) -> [ConsumerAction] {
         var actions: [ConsumerAction] = []
         var persist = false
+        var pushedBytes = 0
         heldUntil = nil
         while let target = currentTarget() {
+            if case .push = target, let budget = pushByteBudget, pushedBytes > 0, pushedBytes >= budget { break }
             guard let (message, kind) = nextMessage(lookup: lookup) else { break }
             // Replay original: a new message waits until as long after the previous delivery as it was
             // stored after the previous message.
@@ -301,6 +306,7 @@ public struct ConsumerEngine: Sendable {
             switch target {
             case .push(let subject):
                 to = subject
+                pushedBytes += message.size
             case .pull(let index):
                 to = waiting[index].replyTo
                 waiting[index].lastSentAt = now

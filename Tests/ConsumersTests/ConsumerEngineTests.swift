@@ -244,6 +244,23 @@ let second: Int64 = 1_000_000_000
         #expect(deliveries(engine.tick(now: 3 * second, lookup: stream.lookup)).map(\.streamSequence) == [3])
     }
 
+    /// Flow control's window: one step of a push consumer sends at most its byte budget (at least one
+    /// message), and the next step goes on from there.
+    @Test func aPushByteBudgetBoundsOneStep() {
+        let stream = FakeStream(count: 10)  // 100 bytes each
+        var config = ConsumerConfig()
+        config.deliverSubject = "p"
+        config.ackPolicy = .none
+        var engine = ConsumerEngine(stream: "S", name: "e", config: config, startSequence: 1)
+        engine.pushActive = true
+        engine.pushByteBudget = 250
+        #expect(deliveries(engine.tick(now: 0, lookup: stream.lookup)).map(\.streamSequence) == [1, 2, 3])
+        engine.pushByteBudget = 1
+        #expect(deliveries(engine.tick(now: 1, lookup: stream.lookup)).map(\.streamSequence) == [4])
+        engine.pushByteBudget = nil
+        #expect(deliveries(engine.tick(now: 2, lookup: stream.lookup)).map(\.streamSequence) == Array(5...10))
+    }
+
     @Test func replayOriginalKeepsTheStoredSpacing() {
         var stream = FakeStream(count: 3)
         for (sequence, at) in [(1, 10 * second), (2, 13 * second), (3, 13 * second)] {

@@ -112,6 +112,12 @@ async def test_a_mirror_keeps_the_origins_sequences_times_and_headers(single):
     assert "error" not in created, created
     info = await wait_for_last(nc, "M5", 15)
     assert (info["state"]["first_seq"], info["state"]["messages"]) == (12, 4)
+    # And at a given time (the origin's 13th message's): the messages from then on.
+    start = (await contents(nc, "O"))[13][3]
+    created = await api(nc, "$JS.API.STREAM.CREATE.MT", {"name": "MT", "mirror": {"name": "O", "opt_start_time": start}})
+    assert "error" not in created and created["config"]["mirror"]["opt_start_time"] == start, created
+    info = await wait_for_last(nc, "MT", 15)
+    assert (info["state"]["first_seq"], info["state"]["messages"]) == (13, 3)
     await nc.close()
 
 

@@ -312,8 +312,10 @@ final class ConsumerHost: @unchecked Sendable {
         let filter = filterCoversStream ? nil : engine.config.filterSubject
         if delivers, let subject = engine.config.deliverSubject {
             // Flow control: paused while a request is unanswered and another window has gone out since.
-            let held = flowLock.withLock { flowControlPending != nil && bytesSinceFlowControl >= Self.flowControlWindow }
+            let (held, sent) = flowLock.withLock { (flowControlPending != nil && bytesSinceFlowControl >= Self.flowControlWindow, bytesSinceFlowControl) }
             engine.pushActive = !held && hasInterest(subject)
+            // One step sends at most the rest of the window: a backlog goes a window per answered request.
+            engine.pushByteBudget = engine.config.flowControl ? max(Self.flowControlWindow - sent, 1) : nil
         }
         let lookup: ConsumerEngine.Lookup = { sequence in
             guard let message = self.readLock.withLock({ self.readAhead.message(atOrAfter: sequence, filter: filter, in: store) }) else { return nil }

@@ -1,4 +1,5 @@
 import NATSProtocol
+import NIOCore
 import Platform
 import StreamStore
 
@@ -44,13 +45,16 @@ extension JetStreamService {
     func stopAllSourcing() { for running in sourcing.removeAll() { running.stop() } }
 
     /// Stores one message a mirror or source took from its origin, then tells the stream's consumers (as a
-    /// publish's store does, without a pub ack). `completion` runs on the store's thread.
-    func storeSourced(_ request: AppendRequest, in stream: StreamManager.Managed,
+    /// publish's store does, without a pub ack). The completion hops to `loop` (never run on the store's
+    /// thread, which must not wait for the stream, nor inline in the caller); `completion` runs there.
+    func storeSourced(_ request: AppendRequest, in stream: StreamManager.Managed, on loop: any EventLoop,
                       completion: @escaping @Sendable (Result<AppendResult, StoreError>) -> Void) {
         let subject = request.subject
         stream.store.append(contentsOf: [request]) { results in
-            self.acknowledge(results, replies: [nil], subjects: [subject], in: stream)
-            completion(results.first ?? .failure(.closed))
+            loop.execute {
+                self.acknowledge(results, replies: [nil], subjects: [subject], in: stream)
+                completion(results.first ?? .failure(.closed))
+            }
         }
     }
 

@@ -28,14 +28,42 @@ struct DeliveryInfo: Equatable, Sendable {
         self.pending = pending
     }
 
-    /// nil for any other subject.
+    /// nil for any other subject. (Read on the bytes: every message a mirror or source takes comes here.)
     init?(ackReply reply: String) {
-        let tokens = reply.split(separator: ".", omittingEmptySubsequences: false)
-        guard tokens.count == 9, tokens[0] == "$JS", tokens[1] == "ACK",
-              let deliveries = UInt64(tokens[4]), let stream = UInt64(tokens[5]), let consumer = UInt64(tokens[6]),
-              let timestamp = Int64(tokens[7]), let pending = UInt64(tokens[8]) else { return nil }
-        self.init(stream: String(tokens[2]), consumer: String(tokens[3]), deliveries: deliveries, streamSequence: stream,
-                  consumerSequence: consumer, timestamp: timestamp, pending: pending)
+        var reply = reply
+        let parsed: DeliveryInfo? = reply.withUTF8 { bytes in
+            guard bytes.count > 8, bytes.starts(with: "$JS.ACK.".utf8) else { return nil }
+            var fields: [Range<Int>] = []
+            fields.reserveCapacity(7)
+            var start = 8
+            for i in 8..<bytes.count where bytes[i] == UInt8(ascii: ".") {
+                fields.append(start..<i)
+                start = i + 1
+                if fields.count > 6 { return nil }
+            }
+            fields.append(start..<bytes.count)
+            guard fields.count == 7, !fields[0].isEmpty, !fields[1].isEmpty else { return nil }
+            func number(_ range: Range<Int>) -> UInt64? {
+                guard !range.isEmpty, range.count <= 20 else { return nil }
+                var value: UInt64 = 0
+                for i in range {
+                    let digit = bytes[i] &- UInt8(ascii: "0")
+                    guard digit < 10 else { return nil }
+                    let (times, o1) = value.multipliedReportingOverflow(by: 10)
+                    let (sum, o2) = times.addingReportingOverflow(UInt64(digit))
+                    guard !o1, !o2 else { return nil }
+                    value = sum
+                }
+                return value
+            }
+            guard let deliveries = number(fields[2]), let stream = number(fields[3]), let consumer = number(fields[4]),
+                  let timestamp = number(fields[5]), timestamp <= UInt64(Int64.max), let pending = number(fields[6]) else { return nil }
+            func text(_ range: Range<Int>) -> String { String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self) }
+            return DeliveryInfo(stream: text(fields[0]), consumer: text(fields[1]), deliveries: deliveries, streamSequence: stream,
+                                consumerSequence: consumer, timestamp: Int64(timestamp), pending: pending)
+        }
+        guard let parsed else { return nil }
+        self = parsed
     }
 }
 

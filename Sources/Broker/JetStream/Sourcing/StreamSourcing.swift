@@ -18,9 +18,10 @@ import StreamStore
 /// replaced, from the last origin sequence taken, at most every 2 s; so a disconnect loses nothing and
 /// stores nothing twice. Flow control is answered once the messages before it are stored.
 ///
-/// Decisions are ``SourceTracker``'s; this class does the I/O. Its state is guarded by one lock, and it
-/// never calls out to the server or the store with it held except to hand messages to the store (which
-/// does not wait and never completes inline into this class: completions hop to ``Link/loop``).
+/// Decisions are ``SourceTracker``'s; this class does the I/O. Its state is guarded by one lock. With it
+/// held it hands messages to the store (which does not wait; completions hop to ``Link/loop``) and
+/// subscribes (the router calls nothing back); what it publishes goes once the lock is released, since a
+/// publish may deliver straight back here.
 final class StreamSourcing: @unchecked Sendable {
     /// What sourcing needs of the server: subscriptions of its own in the stream's account, publishing
     /// there, and an event loop for its timer and store completions.
@@ -304,10 +305,8 @@ final class StreamSourcing: @unchecked Sendable {
         issued += 1
         let id = ObjectIdentifier(origin)
         let sequence = info.streamSequence
-        let loop = link.loop
-        service.storeSourced(request, in: stream) { [weak self] result in
-            guard let self else { return }
-            loop.execute { self.stored(result, sequence: sequence, for: id) }
+        service.storeSourced(request, in: stream, on: link.loop) { [weak self] result in
+            self?.stored(result, sequence: sequence, for: id)
         }
     }
 
