@@ -17,17 +17,9 @@ struct DeliveryInfo: Equatable, Sendable {
     var consumerSequence: UInt64
     var timestamp: Int64
     var pending: UInt64
+}
 
-    init(stream: String, consumer: String, deliveries: UInt64, streamSequence: UInt64, consumerSequence: UInt64, timestamp: Int64, pending: UInt64) {
-        self.stream = stream
-        self.consumer = consumer
-        self.deliveries = deliveries
-        self.streamSequence = streamSequence
-        self.consumerSequence = consumerSequence
-        self.timestamp = timestamp
-        self.pending = pending
-    }
-
+extension DeliveryInfo {
     /// nil for any other subject. (Read on the bytes: every message a mirror or source takes comes here.)
     init?(ackReply reply: String) {
         var reply = reply
