@@ -239,13 +239,14 @@ public final class BrokerServer: @unchecked Sendable {
         await monitoring?.close()
         let connections = lock.withLock { Array(clients.values) }
         for client in connections { client.closeFromAnyThread() }
+        // Mirrors and sources stop before the loops they run on.
+        for account in accounts.values { account.jetStream?.stop() }
         // (try?: event loops that already stopped leave nothing to undo)
         try? await group.shutdownGracefully()
         try? await blockingPool.shutdownGracefully()
         for account in accounts.values {
             guard let jetStream = account.jetStream else { continue }
             // Consumers' unsaved state is queued before the streams close; closing drains and syncs it.
-            jetStream.stop()
             jetStream.flushConsumers()
             jetStream.streams.closeAll()
         }

@@ -51,6 +51,7 @@ extension JetStreamService {
                       completion: @escaping @Sendable (Result<AppendResult, StoreError>) -> Void) {
         let subject = request.subject
         stream.store.append(contentsOf: [request]) { results in
+            guard !self.stopping else { return }  // (the server's loops may be gone: nothing waits for it)
             loop.execute {
                 self.acknowledge(results, replies: [nil], subjects: [subject], in: stream)
                 completion(results.first ?? .failure(.closed))

@@ -51,6 +51,14 @@ final class StreamSourcing: @unchecked Sendable {
         /// Deliveries that came before the consumer-create response (handled after it).
         var early: [InternalDelivery] = []
         var error: APIError?
+        /// Counts consumer setups: a failed append of an earlier consumer's message does not undo a later setup.
+        var generation = 0
+        /// The origin sequence of the last append this consumer handed to the store (nil: none yet): a
+        /// mirror's next append expects it as the stream's last, so that nothing is stored after a failed one.
+        var lastIssued: UInt64?
+        /// The last append failure logged (cleared by a stored message): a full stream is asked again every
+        /// 2 s, and says so once.
+        var lastFailure: String?
         init(config: APIStreamSource, kind: SourceTracker.Kind, stored: UInt64) {
             self.config = config
             indexName = SourceHeader.indexName(of: config)
@@ -173,6 +181,8 @@ final class StreamSourcing: @unchecked Sendable {
         guard now - origin.lastRequest >= Self.retryEvery else { return }
         origin.lastRequest = now
         origin.lastHeard = now
+        origin.generation += 1
+        origin.lastIssued = nil
         let random = JetStreamService.ephemeralName() + JetStreamService.ephemeralName()
         let deliver = SourceConsumerRequest.deliverSubject(mirror: isMirror, external: origin.config.external, random: random)
         let request = SourceConsumerRequest(origin: origin.config, deliverSubject: deliver, start: start(for: origin),
@@ -295,6 +305,8 @@ final class StreamSourcing: @unchecked Sendable {
             request = AppendRequest(subject: message.subject, headers: headers, payload: Array(message.payload.readableBytesView))
             request.sequence = info.streamSequence
             request.timestamp = info.timestamp
+            request.expectations.lastSequence = origin.lastIssued
+            origin.lastIssued = info.streamSequence
         } else {
             let value = SourceHeader.value(indexName: origin.indexName, sequence: info.streamSequence)
             let fields = headers.isEmpty ? [] : NATSHeaders.parse(message.headers!)
@@ -305,13 +317,14 @@ final class StreamSourcing: @unchecked Sendable {
         issued += 1
         let id = ObjectIdentifier(origin)
         let sequence = info.streamSequence
+        let generation = origin.generation
         service.storeSourced(request, in: stream, on: link.loop) { [weak self] result in
-            self?.stored(result, sequence: sequence, for: id)
+            self?.stored(result, sequence: sequence, generation: generation, for: id)
         }
     }
 
     /// An append's outcome (on the loop, in the order of the appends).
-    private func stored(_ result: Result<AppendResult, StoreError>, sequence: UInt64, for id: ObjectIdentifier) {
+    private func stored(_ result: Result<AppendResult, StoreError>, sequence: UInt64, generation: Int, for id: ObjectIdentifier) {
         locked {
             completed += 1
             while let first = answers.first, first.after <= completed {
@@ -322,10 +335,19 @@ final class StreamSourcing: @unchecked Sendable {
             switch result {
             case .success:
                 origin.stored = max(origin.stored, sequence)
-            case .failure(.wrongLastSequence) where isMirror:
-                break  // (already held: a message the mirror has, offered again)
+                origin.lastFailure = nil
             case .failure(let error):
-                logger.warning("stream \(streamName): message \(sequence) of \(origin.config.name) not stored (\(error)); asking again from \(origin.stored + 1)")
+                // Once per consumer: the appends after a failed one fail too (a mirror's expect the one before
+                // them), and are asked again with the rest. (The store's failure itself is logged by the
+                // service, once while it lasts.)
+                guard generation == origin.generation else { return }
+                if isMirror, let last = service.streams.stream(named: streamName)?.store.state.lastSequence {
+                    origin.stored = max(origin.stored, last)  // (a message it already holds, offered again)
+                }
+                if case .wrongLastSequence = error {} else if origin.lastFailure != "\(error)" {
+                    origin.lastFailure = "\(error)"
+                    logger.info("stream \(streamName): message \(sequence) of \(origin.config.name) not stored (\(error)); asking again from \(origin.stored + 1) every 2 s")
+                }
                 origin.tracker.rewind(to: origin.stored)
                 setUp(origin)
             }
