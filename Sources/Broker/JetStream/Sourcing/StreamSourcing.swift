@@ -188,9 +188,10 @@ final class StreamSourcing: @unchecked Sendable {
         let request = SourceConsumerRequest(origin: origin.config, deliverSubject: deliver, start: start(for: origin),
                                             name: (isMirror ? "mirror-" : "src-") + JetStreamService.ephemeralName())
         let reply = "$JS.SRC.R." + random
-        let id = ObjectIdentifier(origin)
-        origin.delivery = link.subscribe(deliver) { [weak self] message in self?.received(message, for: id) }
-        origin.response = link.subscribe(reply) { [weak self] message in self?.responded(message, for: id) }
+        let id = ObjectIdentifier(origin), generation = origin.generation
+        // (a message routed to an earlier consumer's subscription just before it went is dropped by its generation)
+        origin.delivery = link.subscribe(deliver) { [weak self] message in self?.received(message, for: id, generation: generation) }
+        origin.response = link.subscribe(reply) { [weak self] message in self?.responded(message, for: id, generation: generation) }
         origin.requested = now
         outbox.append((request.subject, reply, request.body))
     }
@@ -221,7 +222,7 @@ final class StreamSourcing: @unchecked Sendable {
 
     // MARK: Messages (any thread)
 
-    private func responded(_ message: InternalDelivery, for id: ObjectIdentifier) {
+    private func responded(_ message: InternalDelivery, for id: ObjectIdentifier, generation: Int) {
         struct Response: Decodable {
             struct Delivered: Decodable {
                 var streamSeq: UInt64
@@ -235,7 +236,7 @@ final class StreamSourcing: @unchecked Sendable {
         let response = try? JSONDecoder().decode(Response.self, from: Data(message.payload.readableBytesView))
         var unsubscribe: Subscription?
         locked {
-            guard !stopped, let origin = origin(id), origin.requested != nil else { return }
+            guard !stopped, let origin = origin(id), origin.generation == generation, origin.requested != nil else { return }
             unsubscribe = origin.response
             origin.response = nil
             guard let response, let name = response.name, response.error == nil else {
@@ -259,9 +260,9 @@ final class StreamSourcing: @unchecked Sendable {
         if let unsubscribe { link.unsubscribe(unsubscribe) }
     }
 
-    private func received(_ message: InternalDelivery, for id: ObjectIdentifier) {
+    private func received(_ message: InternalDelivery, for id: ObjectIdentifier, generation: Int) {
         locked {
-            guard !stopped, let origin = origin(id) else { return }
+            guard !stopped, let origin = origin(id), origin.generation == generation else { return }
             if origin.requested != nil {
                 if origin.early.count < 100_000 { origin.early.append(message) }
                 return
