@@ -20,8 +20,8 @@ import StreamStore
 ///
 /// Decisions are ``SourceTracker``'s; this class does the I/O. Its state is guarded by one lock. With it
 /// held it hands messages to the store (which does not wait; completions hop to ``Link/loop``) and
-/// subscribes (the router calls nothing back); what it publishes goes once the lock is released, since a
-/// publish may deliver straight back here.
+/// subscribes (the router calls nothing back); what it publishes goes from the loop, after the lock is
+/// released and off the stack of whatever delivered to it (a publish may deliver straight back here).
 final class StreamSourcing: @unchecked Sendable {
     /// What sourcing needs of the server: subscriptions of its own in the stream's account, publishing
     /// there, and an event loop for its timer and store completions.
@@ -83,17 +83,21 @@ final class StreamSourcing: @unchecked Sendable {
     /// Appends handed to the store and completed (flow control waits for the ones before it).
     private var issued = 0, completed = 0
     private var answers: [(after: Int, subject: String)] = []
-    /// Messages to publish once the lock is released (publishing may deliver straight back to this class).
+    /// Messages to publish once the lock is released.
     private var outbox: [(subject: String, reply: String?, payload: String)] = []
 
-    /// Runs `body` with the lock held, then publishes what it queued.
+    /// Runs `body` with the lock held, then publishes what it queued, from the loop: never on the caller's
+    /// stack, which may be a local consumer's delivery (holding that consumer's locks), and a flow-control
+    /// answer runs that consumer again.
     private func locked(_ body: () -> Void) {
         let out: [(subject: String, reply: String?, payload: String)] = lock.withLock {
             body()
             defer { outbox.removeAll() }
             return outbox
         }
-        for message in out { link.publish(message.subject, message.reply, message.payload) }
+        guard !out.isEmpty else { return }
+        let link = self.link
+        link.loop.execute { for message in out { link.publish(message.subject, message.reply, message.payload) } }
     }
 
     init(stream: StreamManager.Managed, service: JetStreamService, link: Link, logger: Logger) {
@@ -295,6 +299,9 @@ final class StreamSourcing: @unchecked Sendable {
         }
     }
 
+    /// Flow control is answered once the appends before it have completed: the origin's consumer is paced
+    /// by the store (answering as soon as they are queued let a local origin fill the loop, and API requests
+    /// waited up to 2.4 s behind it).
     private func answer(_ subject: String) {
         if completed == issued { outbox.append((subject, nil, "")) } else { answers.append((issued, subject)) }
     }
