@@ -34,6 +34,11 @@ def start(kind):
             f.write(f'jetstream {{ store_dir: "{store}/js", sync_interval: always }}\n')
         arguments = [binary, "-a", "127.0.0.1", "-p", str(port), "-c", config]
     process = subprocess.Popen(arguments, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return listening(process, port, store)
+
+
+def listening(process, port, store):
+    """(process, port, store) once the server accepts connections."""
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:
@@ -41,7 +46,7 @@ def start(kind):
             return process, port, store
         except OSError:
             time.sleep(0.05)
-    raise RuntimeError(f"{kind} did not start")
+    raise RuntimeError(f"the server on port {port} did not start")
 
 
 async def last_seq(nc, name):
@@ -60,14 +65,7 @@ def start_configured(binary, text):
     with open(config, "w") as f:
         f.write(text.replace("@PORT@", str(port)).replace("@DIR@", store))
     process = subprocess.Popen([binary, "-c", config], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return process, port, store
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"{binary} did not start")
+    return listening(process, port, store)
 
 
 async def run_leaf(kind, total, size):

@@ -249,6 +249,20 @@ async def drain(subscription, idle=0.5):
             return received
 
 
+def build_go_program(name):
+    """Builds `Tests/Interop/<name>` (a nats.go program) offline with Debian's Go and nats.go; its path."""
+    go = shutil.which("go")
+    assert go, "Go is not installed (make test-deps installs golang-go)"
+    build = os.path.join(ROOT, ".build-go")
+    env = dict(os.environ, GO111MODULE="off", GOPROXY="off", GOFLAGS="",
+               GOPATH=f"/usr/share/gocode:{build}/gopath", GOCACHE=f"{build}/cache")
+    program = os.path.join(build, name)
+    result = subprocess.run([go, "build", "-o", program, "."], cwd=os.path.join(ROOT, "Tests", "Interop", name),
+                            env=env, capture_output=True, timeout=600)
+    assert result.returncode == 0, result.stderr.decode()
+    return program
+
+
 def pytest_collection_modifyitems(config, items):
     """The reference server's runs (parametrized `reference`) are retried twice on a nats-py timeout:
     nats-server 2.9.10 was seen, about once per few full runs here, not to deliver a fresh connection's

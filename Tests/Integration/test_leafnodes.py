@@ -358,22 +358,10 @@ async def test_restarted_leaf_serves_its_store_to_the_hub(kind, hub, directory):
         hub.wait_for_no_leaf()
 
 
-GO_SOURCE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "Interop", "natsgo-leaf")
-
-
 @pytest.fixture(scope="module")
 def natsgo_leaf():
-    import shutil as sh, subprocess
-    from conftest import ROOT
-    go = sh.which("go")
-    assert go, "Go is not installed (make test-deps installs golang-go)"
-    build = os.path.join(ROOT, ".build-go")
-    env = dict(os.environ, GO111MODULE="off", GOPROXY="off", GOFLAGS="",
-               GOPATH=f"/usr/share/gocode:{build}/gopath", GOCACHE=f"{build}/cache")
-    program = os.path.join(build, "natsgo-leaf")
-    result = subprocess.run([go, "build", "-o", program, "."], cwd=GO_SOURCE, env=env, capture_output=True, timeout=600)
-    assert result.returncode == 0, result.stderr.decode()
-    return program
+    from conftest import build_go_program
+    return build_go_program("natsgo-leaf")
 
 
 def test_nats_go_uses_the_leafs_jetstream_and_kv_through_the_domain(natsgo_leaf, hub, leaf):

@@ -7,7 +7,7 @@ through the hub's restart and the leaf's SIGKILL. Driven with nats-py over real 
 import asyncio, json, os, shutil, signal, tempfile
 import pytest
 import nats
-from conftest import ROOT, ConfiguredServer, free_port
+from conftest import ConfiguredServer, build_go_program, free_port
 from test_leafnodes import wait_for_domain
 
 KINDS = ["strata", "reference"]
@@ -329,17 +329,7 @@ async def test_a_mirror_and_a_source_of_an_origin_made_later_fill_once_it_exists
 
 @pytest.fixture(scope="module")
 def natsgo_mirror():
-    import subprocess
-    go = shutil.which("go")
-    assert go, "Go is not installed (make test-deps installs golang-go)"
-    build = os.path.join(ROOT, ".build-go")
-    env = dict(os.environ, GO111MODULE="off", GOPROXY="off", GOFLAGS="",
-               GOPATH=f"/usr/share/gocode:{build}/gopath", GOCACHE=f"{build}/cache")
-    program = os.path.join(build, "natsgo-mirror")
-    result = subprocess.run([go, "build", "-o", program, "."], cwd=os.path.join(ROOT, "Tests", "Interop", "natsgo-mirror"),
-                            env=env, capture_output=True, timeout=600)
-    assert result.returncode == 0, result.stderr.decode()
-    return program
+    return build_go_program("natsgo-mirror")
 
 
 def test_nats_go_reads_mirrors_and_sources_with_its_types(natsgo_mirror, single):
