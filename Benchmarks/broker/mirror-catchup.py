@@ -68,6 +68,20 @@ def start_configured(binary, text):
     return listening(process, port, store)
 
 
+async def catch_up(nc, total, external=None):
+    """Creates a mirror (COPY) and a source (SOME) of ORIGIN, one after the other, each timed until it holds
+    all `total` messages; their rates in messages per second."""
+    origin = {"name": "ORIGIN", **({"external": external} if external else {})}
+    rates = {}
+    for name, config, done in (("COPY", {"mirror": origin}, last_seq), ("SOME", {"sources": [origin]}, count)):
+        began = time.perf_counter()
+        await nc.request(f"$JS.API.STREAM.CREATE.{name}", json.dumps({"name": name, **config}).encode(), timeout=10)
+        while await done(nc, name) < total:
+            await asyncio.sleep(0.01)
+        rates[name] = total / (time.perf_counter() - began)
+    return rates
+
+
 async def run_leaf(kind, total, size):
     """The origin on a nats-server hub, the mirror and the source on a leaf of `kind`."""
     link = free_port()
@@ -85,21 +99,13 @@ async def run_leaf(kind, total, size):
             await asyncio.gather(*[js.publish(f"origin.{i % 16}", payload) for i in range(chunk, min(chunk + 1000, total))])
         await on_hub.close()
         nc = await nats.connect(f"nats://127.0.0.1:{leaf[1]}")
-        external = {"api": "$JS.hub.API"}
         while True:  # the link is up once the hub's API answers through it
             try:
                 await nc.request("$JS.hub.API.INFO", b"", timeout=1)
                 break
             except Exception:
                 await asyncio.sleep(0.1)
-        rates = {}
-        for name, config, done in (("COPY", {"mirror": {"name": "ORIGIN", "external": external}}, last_seq),
-                                   ("SOME", {"sources": [{"name": "ORIGIN", "external": external}]}, count)):
-            began = time.perf_counter()
-            await nc.request(f"$JS.API.STREAM.CREATE.{name}", json.dumps({"name": name, **config}).encode(), timeout=10)
-            while await done(nc, name) < total:
-                await asyncio.sleep(0.01)
-            rates[name] = total / (time.perf_counter() - began)
+        rates = await catch_up(nc, total, {"api": "$JS.hub.API"})
         await nc.close()
         return rates
     finally:
@@ -120,13 +126,7 @@ async def run(kind, total, size):
         payload = os.urandom(size)
         for chunk in range(0, total, 1000):
             await asyncio.gather(*[js.publish(f"origin.{i % 16}", payload) for i in range(chunk, min(chunk + 1000, total))])
-        rates = {}
-        for name, config, done in (("COPY", {"mirror": {"name": "ORIGIN"}}, last_seq), ("SOME", {"sources": [{"name": "ORIGIN"}]}, count)):
-            began = time.perf_counter()
-            await nc.request(f"$JS.API.STREAM.CREATE.{name}", json.dumps({"name": name, **config}).encode(), timeout=10)
-            while await done(nc, name) < total:
-                await asyncio.sleep(0.01)
-            rates[name] = total / (time.perf_counter() - began)
+        rates = await catch_up(nc, total)
         await nc.close()
         return rates
     finally:
