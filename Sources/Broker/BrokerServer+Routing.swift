@@ -181,6 +181,9 @@ extension BrokerServer {
         routeInternal([OutboundMessage(to: subject, payload: ByteBuffer(string: payload))], in: account)
     }
 
+    /// The largest first capacity of one connection's batch in ``routeInternal(_:in:)`` (beyond it, it grows).
+    static let batchCapacityLimit = 1 << 20
+
     /// Sends messages from the server, each routed by its `to` and shown with its own subject (JetStream
     /// deliveries go to an inbox under the stream message's subject). Safe from any thread. The messages
     /// for one connection are encoded together and handed to it in one piece, in order.
@@ -206,6 +209,10 @@ extension BrokerServer {
             }
             for (importer, message) in crossing { routeInternal([message], in: importer) }
         }
+        // The first connection's batch starts large enough for every message (a consumer's step goes to one
+        // connection): growing it by doubling from a small buffer copied it again and again. The others (a
+        // fan-out) start small, so that many targets do not each take the whole estimate.
+        let capacity = min(messages.reduce(0) { $0 + $1.encodedSizeEstimate }, Self.batchCapacityLimit)
         var batches: [ObjectIdentifier: (client: ClientConnection, buffer: ByteBuffer, count: MessageCount)] = [:]
         var leafBatches: [ObjectIdentifier: (leaf: LeafConnection, buffer: ByteBuffer, count: MessageCount)] = [:]
         var previous: (to: String, matches: Router.Matches)?
@@ -245,7 +252,7 @@ extension BrokerServer {
                 let (deliver, last) = subscription.claimDelivery()
                 if deliver {
                     let key = ObjectIdentifier(client)
-                    if batches[key] == nil { batches[key] = (client, ByteBufferAllocator().buffer(capacity: 512), MessageCount()) }
+                    if batches[key] == nil { batches[key] = (client, ByteBufferAllocator().buffer(capacity: batches.isEmpty ? capacity : 512), MessageCount()) }
                     let headers = subscription.receivesHeaders ? message.headers : nil
                     ServerEncoder.message(subject: message.subject, sid: subscription.sid, reply: message.reply,
                                           headers: headers, payload: message.payload, into: &batches[key]!.buffer)
@@ -263,7 +270,7 @@ extension BrokerServer {
             if let ack = reply, message.subject != message.to { reply = ack + "@" + message.subject }
             for (leaf, queues) in leaves.targets where leaf.sends(message.to) {
                 let key = ObjectIdentifier(leaf)
-                if leafBatches[key] == nil { leafBatches[key] = (leaf, ByteBufferAllocator().buffer(capacity: 512), MessageCount()) }
+                if leafBatches[key] == nil { leafBatches[key] = (leaf, ByteBufferAllocator().buffer(capacity: leafBatches.isEmpty ? capacity : 512), MessageCount()) }
                 LeafEncoder.message(subject: message.to, reply: reply, queues: queues, headers: message.headers,
                                     payload: message.payload, into: &leafBatches[key]!.buffer)
                 leafBatches[key]!.count.add(bytes: message.payload.readableBytes &+ (message.headers?.readableBytes ?? 0))

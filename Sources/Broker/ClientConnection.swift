@@ -477,8 +477,12 @@ final class ClientConnection: ChannelInboundHandler, Publisher, @unchecked Senda
     func appendEncoded(_ buffer: ByteBuffer, count: MessageCount) {
         guard admit() else { return }
         sent += count
-        var buffer = buffer
-        outbound.writeBuffer(&buffer)
+        if outbound.readableBytes == 0 {
+            outbound = buffer  // taken as it is: no copy (the usual case, a consumer's step after a flush)
+        } else {
+            var buffer = buffer
+            outbound.writeBuffer(&buffer)
+        }
         scheduleFlush()
     }
 

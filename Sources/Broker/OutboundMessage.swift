@@ -21,6 +21,11 @@ struct OutboundMessage: Sendable {
         self.payload = payload
     }
 
+    /// About the bytes of its `MSG`/`HMSG` frame to one subscription (a sid and numbers of up to 40 bytes).
+    var encodedSizeEstimate: Int {
+        48 &+ subject.utf8.count &+ (reply?.utf8.count ?? 0) &+ (headers?.readableBytes ?? 0) &+ payload.readableBytes
+    }
+
     /// A status message (`NATS/1.0 <code> <description>`, no payload), as JetStream sends to inboxes.
     static func status(to: String, code: Int, description: String, extraHeaders: String = "", reply: String? = nil) -> OutboundMessage {
         OutboundMessage(to: to, reply: reply, headers: ByteBuffer(string: "NATS/1.0 \(code) \(description)\r\n\(extraHeaders)\r\n"))

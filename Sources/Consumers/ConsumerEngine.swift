@@ -45,9 +45,6 @@ public struct ConsumerEngine: Sendable {
     /// none). Kept so that a tick or ``nextDeadline`` does not scan every pending message: a scan happens
     /// only once the bound is reached, and sets it exactly.
     private var deadlineBound: Int64?
-    /// A lower bound of the smallest pending stream sequence, from which the ack floor is found by walking
-    /// up instead of scanning every pending message.
-    private var oldestPendingBound: UInt64 = 0
     /// Replay original: (stored timestamp, delivery time) of the last new message delivered.
     private var replayLast: (Int64, Int64)?
     /// When delivery held back by replay original or the rate limit may go on (nil: not held).
@@ -74,7 +71,6 @@ public struct ConsumerEngine: Sendable {
             self.state = fresh
         }
         deadlineBound = self.state.pending.values.map(\.deadline).min()
-        oldestPendingBound = self.state.pending.keys.min() ?? 0
     }
 
     // MARK: Counters (consumer info)
@@ -137,21 +133,8 @@ public struct ConsumerEngine: Sendable {
         switch kind {
         case .ack:
             if config.ackPolicy == .all {
-                // Everything pending up to the sequence: walked in order from the oldest pending bound when
-                // that range is short (the usual case: acks follow deliveries), else one scan and a sort.
-                var done: [UInt64] = []
-                let from = oldestPendingBound
-                if streamSequence < from {
-                    // nothing pending at or below it
-                } else if streamSequence - from <= UInt64(state.pending.count) + 64 {
-                    for sequence in from...streamSequence where state.pending.removeValue(forKey: sequence) != nil {
-                        done.append(sequence)
-                    }
-                } else {
-                    done = state.pending.keys.filter { $0 <= streamSequence }.sorted()
-                    for sequence in done { state.pending[sequence] = nil }
-                }
-                actions.append(.acknowledged(streamSequences: done))
+                // Everything pending up to the sequence, taken from the front of the ordered pending set.
+                actions.append(.acknowledged(streamSequences: state.pending.removeAll(atOrBelow: streamSequence)))
             } else {
                 guard state.pending.removeValue(forKey: streamSequence) != nil else { return [] }
                 actions.append(.acknowledged(streamSequences: [streamSequence]))
@@ -299,7 +282,6 @@ public struct ConsumerEngine: Sendable {
                 state.pending[message.sequence] = ConsumerState.Pending(
                     consumerSeq: state.delivered.consumerSeq, deliveredAt: now, deliveries: deliveries, deadline: deadline)
                 noteDeadline(deadline)
-                if message.sequence < oldestPendingBound || state.pending.count == 1 { oldestPendingBound = message.sequence }
             }
             persist = true
             let to: String
@@ -374,19 +356,8 @@ public struct ConsumerEngine: Sendable {
             state.ackFloor = state.delivered
             return
         }
-        // Walk up from the bound to the oldest pending message; when that is far (a sparse filter), one
-        // scan of the pending messages is cheaper.
-        var sequence = oldestPendingBound
-        var steps = 0
-        while state.pending[sequence] == nil {
-            steps += 1
-            if steps > 64 + state.pending.count {
-                sequence = state.pending.keys.min()!
-                break
-            }
-            sequence += 1
-        }
-        oldestPendingBound = sequence
+        // The pending set is ordered: its first entry is the oldest.
+        let sequence = state.pending.first!
         let oldest = state.pending[sequence]!
         state.ackFloor = ConsumerState.SequencePair(consumerSeq: oldest.consumerSeq > 0 ? oldest.consumerSeq - 1 : 0,
                                                     streamSeq: sequence > 0 ? sequence - 1 : 0)

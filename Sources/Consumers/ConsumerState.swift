@@ -35,8 +35,8 @@ public struct ConsumerState: Codable, Equatable, Sendable {
     public var delivered = SequencePair()
     /// Everything at or below is acknowledged.
     public var ackFloor = SequencePair()
-    /// Unacknowledged deliveries by stream sequence.
-    public var pending: [UInt64: Pending] = [:]
+    /// Unacknowledged deliveries by stream sequence, in sequence order.
+    public var pending = PendingMessages()
     /// Stream sequences queued for redelivery (deadline passed, or NAKed), in order.
     public var redeliveryQueue: [UInt64] = []
     /// For `last_per_subject`: the last message of each subject at creation, still to deliver, in order,

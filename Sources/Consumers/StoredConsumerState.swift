@@ -25,7 +25,11 @@ public struct StoredConsumerState: Equatable, Sendable {
 
     private static let magic: [UInt8] = [0xC5, 0x01]
 
-    public func encoded() -> [UInt8] {
+    public func encoded() -> [UInt8] { encoded(pendingInOrder: state.pending.keys.sorted()) }
+
+    /// The same, given the pending stream sequences already sorted: exactly `state.pending`'s keys, ascending
+    /// (a save needs them sorted for its record too, and sorts once).
+    public func encoded(pendingInOrder: [UInt64]) -> [UInt8] {
         var out = Self.magic
         out.reserveCapacity(48 + state.pending.count * 16)
         out.appendVarint(created)
@@ -35,8 +39,8 @@ public struct StoredConsumerState: Equatable, Sendable {
         out.appendVarint(state.ackFloor.streamSeq)
         out.appendVarint(UInt64(state.pending.count))
         var previous: UInt64 = 0
-        for sequence in state.pending.keys.sorted() {
-            let pending = state.pending[sequence]!
+        for sequence in pendingInOrder {
+            let pending = state.pending[sequence]!  // (the keys of `state.pending`, as the caller guarantees)
             out.appendVarint(sequence - previous)
             previous = sequence
             out.appendVarint(pending.consumerSeq)

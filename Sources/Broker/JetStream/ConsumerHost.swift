@@ -68,8 +68,10 @@ final class ConsumerHost: @unchecked Sendable {
     private var flushScheduled = false
     /// The config as stored, encoded once (it changes only through an update).
     private var encodedConfig: Data?
-    /// Messages read by the engine's lookups during one run, for its deliveries (each is read once).
-    private var fetched: [UInt64: StoredMessage] = [:]
+    /// Messages read by the engine's lookups during one run, in the order read, for its deliveries (each
+    /// is read once). An array, not a dictionary: the deliveries come in the same order, so each is found
+    /// at the cursor of ``FetchedMessages`` without hashing.
+    private var fetched: [StoredMessage] = []
     /// The next messages, read from the store a batch at a time, under `readLock` (taken inside `lock`
     /// by the engine's lookups, and alone by ``prefetch()``, which reads the store before the engine's
     /// lock is taken so that a tick's store read does not hold up the acks of other threads).
@@ -319,16 +321,16 @@ final class ConsumerHost: @unchecked Sendable {
         }
         let lookup: ConsumerEngine.Lookup = { sequence in
             guard let message = self.readLock.withLock({ self.readAhead.message(atOrAfter: sequence, filter: filter, in: store) }) else { return nil }
-            self.fetched[message.sequence] = message
+            self.fetched.append(message)
             return .init(sequence: message.sequence, subject: message.subject, size: message.payload.count + message.headers.count,
                          timestamp: message.timestamp)
         }
         let actions = input(&engine, clock(), lookup)
         for action in actions { if case .deliver(let delivery) = action, delivery.isRedelivery { redeliveriesSent += 1 } }
         let snapshot = engine
-        let messages = fetched
+        let messages = FetchedMessages(fetched)
         let covers = filterCoversStream
-        fetched.removeAll(keepingCapacity: true)
+        fetched = []
         guard !actions.isEmpty else {
             lock.unlock()
             schedule(snapshot.nextDeadline)
@@ -378,16 +380,17 @@ final class ConsumerHost: @unchecked Sendable {
     /// The messages to send for an engine step's actions, and whether its state must be persisted.
     /// Called holding the send lock, not the engine's (it reads the store for pending counts); of the host's own
     /// state it touches only flow control, under `flowLock`.
-    private func effects(of actions: [ConsumerAction], engine: ConsumerEngine, messages: [UInt64: StoredMessage],
+    private func effects(of actions: [ConsumerAction], engine: ConsumerEngine, messages: FetchedMessages,
                          covers: Bool) -> ([OutboundMessage], Bool) {
         var persist = false
+        var messages = messages
         var outbound: [OutboundMessage] = []
         outbound.reserveCapacity(actions.count)
         for action in actions {
             switch action {
             case .deliver(let delivery):
                 // (try?: a message that cannot be read now is not sent; the engine redelivers it after its ack wait)
-                guard let message = messages[delivery.streamSequence] ?? (try? store.message(sequence: delivery.streamSequence)) else { continue }
+                guard let message = messages.take(delivery.streamSequence) ?? (try? store.message(sequence: delivery.streamSequence)) else { continue }
                 let pending = UInt64(delivery.remainingInitial)
                     + pendingCount(after: max(delivery.streamSequence, delivery.remainingInitial > 0 ? engine.state.delivered.streamSeq : 0), covers: covers,
                                    filter: engine.config.filterSubject)
@@ -454,10 +457,11 @@ final class ConsumerHost: @unchecked Sendable {
             if encodedConfig == nil { encodedConfig = (try? JSONEncoder().encode(engine.config)) ?? Data() }
             return encodedConfig!
         }
-        let state = StoredConsumerState(created: created, state: engine.state).encoded()
+        let pendingInOrder = engine.state.pending.keys.sorted()
+        let state = StoredConsumerState(created: created, state: engine.state).encoded(pendingInOrder: pendingInOrder)
         let record = ConsumerRecord(name: engine.name, deliveredStreamSequence: engine.state.delivered.streamSeq,
                                     ackFloorStreamSequence: engine.state.ackFloor.streamSeq,
-                                    pendingSequences: engine.state.pending.keys.sorted(), config: config, state: Data(state))
+                                    pendingSequences: pendingInOrder, config: config, state: Data(state))
         let (logger, name) = (self.logger, self.name)
         store.saveConsumer(record, durable: durable) { result in
             switch result {
@@ -536,5 +540,26 @@ final class ConsumerHost: @unchecked Sendable {
             self.lock.withLock { if self.scheduled == deadline { self.scheduled = nil } }
             self.tick()
         }
+    }
+}
+
+/// The messages one engine run read, in the order read, and a cursor: its deliveries ask for them in
+/// about that order (a message looked up and put back, or read twice, is found by a scan).
+struct FetchedMessages {
+    private let messages: [StoredMessage]
+    private var cursor = 0
+
+    init(_ messages: [StoredMessage]) { self.messages = messages }
+
+    /// The message with `sequence`, if the run read it.
+    mutating func take(_ sequence: UInt64) -> StoredMessage? {
+        if cursor < messages.count, messages[cursor].sequence == sequence {
+            cursor += 1
+            return messages[cursor - 1]
+        }
+        guard let index = messages[cursor...].firstIndex(where: { $0.sequence == sequence })
+                ?? messages.lastIndex(where: { $0.sequence == sequence }) else { return nil }
+        cursor = index + 1
+        return messages[index]
     }
 }
