@@ -160,6 +160,10 @@ public final class BrokerServer: @unchecked Sendable {
             guard let jetStream = account.jetStream else { continue }
             jetStream.send = { [weak self, unowned account] messages in self?.routeInternal(messages, in: account) }
             jetStream.hasInterest = { [unowned account] subject in !account.router.matches(subject).isEmpty }
+            jetStream.deliveryBacklog = { [unowned account] subject in
+                let matches = account.router.matches(subject)
+                return (matches.plain + matches.groups.joined()).reduce(0) { max($0, $1.client?.unwrittenBytes ?? 0) }
+            }
             jetStream.sourcingLink = StreamSourcing.Link(
                 subscribe: { [unowned account] subject, receiver in
                     let subscription = Subscription(router: account.router, subject: subject, receiver: receiver)

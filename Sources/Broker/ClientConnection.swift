@@ -6,6 +6,7 @@ import Glibc
 import Foundation
 #endif
 import Platform
+import Synchronization
 import Logging
 import NATSProtocol
 import NIOCore
@@ -57,6 +58,8 @@ final class ClientConnection: ChannelInboundHandler, Publisher, @unchecked Senda
     /// Messages from other threads waiting for one hop onto this connection's loop (under `handOver`).
     private let handOver = Lock()
     private var handOverBuffer: ByteBuffer?
+    /// Bytes handed to the channel whose write has not completed (the socket has not taken them all).
+    private let inFlightBytes = Atomic<Int>(0)
     private var handOverCount = MessageCount()
     private var handOverScheduled = false
     /// Routing's caches and what one read gathers for its end (on this connection's loop only).
@@ -465,6 +468,12 @@ final class ClientConnection: ChannelInboundHandler, Publisher, @unchecked Senda
         }
     }
 
+    /// What this connection was handed and its socket has not taken yet: writes in flight and messages
+    /// other threads handed over (safe from any thread; push consumers pace a backlog by it).
+    var unwrittenBytes: Int {
+        inFlightBytes.load(ordering: .relaxed) + handOver.withLock { handOverBuffer?.readableBytes ?? 0 }
+    }
+
     private func takeHandOver(clearingSchedule: Bool = false) -> (buffer: ByteBuffer, count: MessageCount)? {
         handOver.withLock {
             if clearingSchedule { handOverScheduled = false }
@@ -510,7 +519,11 @@ final class ClientConnection: ChannelInboundHandler, Publisher, @unchecked Senda
         let buffer = outbound
         outbound = channel.allocator.buffer(capacity: 4096)
         bytesHanded &+= buffer.readableBytes
-        channel.writeAndFlush(buffer, promise: nil)
+        let size = buffer.readableBytes
+        inFlightBytes.add(size, ordering: .relaxed)
+        let promise = channel.eventLoop.makePromise(of: Void.self)
+        promise.futureResult.whenComplete { [weak self] _ in self?.inFlightBytes.subtract(size, ordering: .relaxed) }
+        channel.writeAndFlush(buffer, promise: promise)
     }
 
     // MARK: Write deadline and reload

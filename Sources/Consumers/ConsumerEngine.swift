@@ -39,8 +39,11 @@ public struct ConsumerEngine: Sendable {
     /// For push consumers: whether someone listens on the deliver subject (the owner tracks interest).
     public var pushActive = false
     /// For push consumers: the bytes (payload and headers) one step may deliver, at least one message
-    /// (flow control's window, set by the owner before each step); nil: no limit.
+    /// (flow control's window, or a step's size without it; set by the owner before each step); nil: no limit.
     public var pushByteBudget: Int?
+    /// Whether the last step of a push consumer stopped at ``pushByteBudget`` (there may be more to send: its
+    /// owner paces the next step).
+    public private(set) var stoppedAtBudget = false
     /// A lower bound of the earliest ack deadline among pending messages not queued for redelivery (nil:
     /// none). Kept so that a tick or ``nextDeadline`` does not scan every pending message: a scan happens
     /// only once the bound is reached, and sets it exactly.
@@ -237,8 +240,12 @@ public struct ConsumerEngine: Sendable {
         var persist = false
         var pushedBytes = 0
         heldUntil = nil
+        stoppedAtBudget = false
         while let target = currentTarget() {
-            if case .push = target, let budget = pushByteBudget, pushedBytes > 0, pushedBytes >= budget { break }
+            if case .push = target, let budget = pushByteBudget, pushedBytes > 0, pushedBytes >= budget {
+                stoppedAtBudget = true
+                break
+            }
             guard let (message, kind) = nextMessage(lookup: lookup) else { break }
             // Replay original: a new message waits until as long after the previous delivery as it was
             // stored after the previous message.

@@ -255,10 +255,16 @@ let second: Int64 = 1_000_000_000
         engine.pushActive = true
         engine.pushByteBudget = 250
         #expect(deliveries(engine.tick(now: 0, lookup: stream.lookup)).map(\.streamSequence) == [1, 2, 3])
+        #expect(engine.stoppedAtBudget)  // the owner paces the next step
         engine.pushByteBudget = 1
         #expect(deliveries(engine.tick(now: 1, lookup: stream.lookup)).map(\.streamSequence) == [4])
+        #expect(engine.stoppedAtBudget)
         engine.pushByteBudget = nil
         #expect(deliveries(engine.tick(now: 2, lookup: stream.lookup)).map(\.streamSequence) == Array(5...10))
+        #expect(!engine.stoppedAtBudget)  // it ran out of messages
+        engine.pushByteBudget = 1_000
+        #expect(deliveries(engine.tick(now: 3, lookup: stream.lookup)).isEmpty)
+        #expect(!engine.stoppedAtBudget)
     }
 
     @Test func replayOriginalKeepsTheStoredSpacing() {

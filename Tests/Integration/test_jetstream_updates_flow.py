@@ -218,6 +218,28 @@ async def test_ordered_consumer_with_flow_control(nc):
     await sub.unsubscribe()
 
 
+async def test_push_backlog_without_flow_control_arrives_whole_and_in_order(nc):
+    # 5,000 messages of 1 KiB (5 MiB) wait before a push consumer without flow control (ack none) starts:
+    # Strata sends them a step of 1 MiB at a time, the next once the connection has written most of the last.
+    js = nc.jetstream()
+    await js.add_stream(name="P", subjects=["p.>"])
+    payload = b"y" * 1024
+    acks = [await js.publish_async(f"p.{i % 4}", payload + str(i).encode()) for i in range(5000)]
+    await asyncio.gather(*acks)
+    sub = await js.subscribe("p.>", config=nats.js.api.ConsumerConfig(ack_policy="none"),
+                             pending_msgs_limit=-1, pending_bytes_limit=-1)
+    received = []
+    while len(received) < 5000:
+        received.append(await sub.next_msg(timeout=5))
+        if len(received) == 2500:  # the server keeps answering meanwhile
+            assert (await js.stream_info("P")).state.messages == 5000
+    assert [m.metadata.sequence.stream for m in received] == list(range(1, 5001))
+    assert all(m.data == payload + str(i).encode() for i, m in enumerate(received))
+    info = await js.consumer_info("P", (await sub.consumer_info()).name)
+    assert info.delivered.stream_seq == 5000 and info.num_pending == 0
+    await sub.unsubscribe()
+
+
 async def test_inactive_ephemeral_consumer_is_removed_with_an_advisory(nc):
     await api(nc, "$JS.API.STREAM.CREATE.E", {"name": "E", "subjects": ["e.>"]})
     advisories = await nc.subscribe("$JS.EVENT.ADVISORY.CONSUMER.DELETED.E.>")

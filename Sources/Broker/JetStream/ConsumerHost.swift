@@ -32,6 +32,9 @@ final class ConsumerHost: @unchecked Sendable {
     /// Applies the stream's retention to messages this consumer is done with (set by the service); the
     /// closure it is given runs once they are removed (or at once when none is due).
     var onAcknowledged: @Sendable ([UInt64], @escaping @Sendable () -> Void) -> Void = { _, done in done() }
+    /// Push consumers: the most bytes handed to a connection listening on a subject and not yet written to its
+    /// socket (the server's connections); the next step of a backlog waits while it exceeds ``pushBacklogLimit``.
+    var deliveryBacklog: @Sendable (String) -> Int = { _ in 0 }
     /// Called once when the consumer has been inactive for its `inactive_threshold` (the service removes it).
     var onInactive: @Sendable (ConsumerHost) -> Void = { _ in }
     /// Push interest, idle heartbeats, flow-control re-sends and the inactivity check run on this timer.
@@ -66,6 +69,8 @@ final class ConsumerHost: @unchecked Sendable {
     /// The time the engine runs on (``EngineClock`` unless a test gives another).
     private let clock: @Sendable () -> Int64
     private var flushScheduled = false
+    /// A push backlog's next step is on its way (``continuePush(to:)``).
+    private var pushContinuing = false
     /// The config as stored, encoded once (it changes only through an update).
     private var encodedConfig: Data?
     /// Messages read by the engine's lookups during one run, in the order read, for its deliveries (each
@@ -317,7 +322,10 @@ final class ConsumerHost: @unchecked Sendable {
             let (held, sent) = flowLock.withLock { (flowControlPending != nil && bytesSinceFlowControl >= Self.flowControlWindow, bytesSinceFlowControl) }
             engine.pushActive = !held && hasInterest(subject)
             // One step sends at most the rest of the window: a backlog goes a window per answered request.
-            engine.pushByteBudget = engine.config.flowControl ? max(Self.flowControlWindow - sent, 1) : nil
+            // Without flow control, a step sends at most `pushStepBytes`, and the next one follows once the
+            // subscriber's connection has written most of it (``continuePush(to:)``): a backlog is never built
+            // in memory whole (it was, in one step, before), and other requests are served between steps.
+            engine.pushByteBudget = engine.config.flowControl ? max(Self.flowControlWindow - sent, 1) : Self.pushStepBytes
         }
         let lookup: ConsumerEngine.Lookup = { sequence in
             guard let message = self.readLock.withLock({ self.readAhead.message(atOrAfter: sequence, filter: filter, in: store) }) else { return nil }
@@ -357,6 +365,7 @@ final class ConsumerHost: @unchecked Sendable {
             }
         }
         if persist { markDirty() }
+        if snapshot.stoppedAtBudget && !snapshot.config.flowControl, let subject = snapshot.config.deliverSubject { continuePush(to: subject) }
         schedule(snapshot.nextDeadline)
         return actions.flatMap { action -> [UInt64] in
             if case .acknowledged(let sequences) = action { return sequences } else { return [] }
@@ -526,6 +535,38 @@ final class ConsumerHost: @unchecked Sendable {
     private var pending: PendingCount?
 
     /// Arranges a tick at `deadline` (ns), unless one is already due sooner.
+    /// The bytes one step of a push consumer without flow control may send.
+    static let pushStepBytes = 1 << 20
+    /// The next step of a push backlog waits while a subscriber's connection holds more than this unwritten.
+    static let pushBacklogLimit = 4 << 20
+
+    /// Runs the next step of a push backlog (after a step stopped at ``pushStepBytes``), once the subscriber's
+    /// connection has written all but ``pushBacklogLimit`` of what it was handed; looks again every
+    /// millisecond until then. One continuation at a time.
+    private func continuePush(to subject: String) {
+        let start: Bool = lock.withLock {
+            if pushContinuing { return false }
+            pushContinuing = true
+            return true
+        }
+        guard start else { return }
+        pushWhenWritten(to: subject, after: .now())
+    }
+
+    /// The next step of a push backlog at `when`, or a millisecond later again while the subscriber's
+    /// connection still holds too much unwritten.
+    private func pushWhenWritten(to subject: String, after when: DispatchTime) {
+        DispatchQueue.global().asyncAfter(deadline: when) { [weak self] in
+            guard let self else { return }
+            if !self.isDeleted && self.deliveryBacklog(subject) > Self.pushBacklogLimit {
+                self.pushWhenWritten(to: subject, after: .now() + .milliseconds(1))
+                return
+            }
+            self.lock.withLock { self.pushContinuing = false }
+            self.tick()
+        }
+    }
+
     private func schedule(_ deadline: Int64?) {
         guard let deadline else { return }
         let due: Bool = lock.withLock {

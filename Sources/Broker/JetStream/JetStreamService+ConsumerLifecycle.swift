@@ -114,6 +114,7 @@ extension JetStreamService {
             guard let self, let stream else { return }
             self.remove(host, from: stream)
         }
+        host.deliveryBacklog = { [weak self] subject in self?.deliveryBacklog(subject) ?? 0 }
         attachRetention(host, stream: stream)
         host.startHousekeeping()
     }

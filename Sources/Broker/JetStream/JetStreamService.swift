@@ -28,6 +28,8 @@ final class JetStreamService: @unchecked Sendable {
     var send: @Sendable ([OutboundMessage]) -> Void = { _ in }
     /// Whether any subscription matches a subject (push consumers deliver only while someone listens).
     var hasInterest: @Sendable (String) -> Bool = { _ in false }
+    /// The most bytes a connection listening on a subject holds unwritten (push consumers pace a backlog by it).
+    var deliveryBacklog: @Sendable (String) -> Int = { _ in 0 }
     /// Set by the server before it starts.
     var logger = Logger(label: "strata")
     /// How mirrors and sources subscribe and publish in the account (set by the server before it starts;
