@@ -58,8 +58,11 @@ final class ClientConnection: ChannelInboundHandler, Publisher, @unchecked Senda
     /// Messages from other threads waiting for one hop onto this connection's loop (under `handOver`).
     private let handOver = Lock()
     private var handOverBuffer: ByteBuffer?
-    /// Bytes handed to the channel whose write has not completed (the socket has not taken them all).
+    /// Bytes handed to the channel whose write has not completed (the socket has not taken them all), counted
+    /// once the connection has been sent anything from the server itself (``deliverEncoded(_:count:)``:
+    /// JetStream's deliveries and replies); plain subscribers' flushes skip the write promise it takes.
     private let inFlightBytes = Atomic<Int>(0)
+    private let tracksWrites = Atomic<Bool>(false)
     private var handOverCount = MessageCount()
     private var handOverScheduled = false
     /// Routing's caches and what one read gathers for its end (on this connection's loop only).
@@ -448,6 +451,7 @@ final class ClientConnection: ChannelInboundHandler, Publisher, @unchecked Senda
     /// before the loop gets to it (pub acks completing one by one on the store's writer thread).
     func deliverEncoded(_ buffer: ByteBuffer, count: MessageCount) {
         guard let channel else { return }
+        if !tracksWrites.load(ordering: .relaxed) { tracksWrites.store(true, ordering: .relaxed) }
         if channel.eventLoop.inEventLoop {
             // What other threads handed over earlier goes first (a consumer's deliveries stay in order).
             if let earlier = takeHandOver() { appendEncoded(earlier.buffer, count: earlier.count) }
@@ -519,6 +523,10 @@ final class ClientConnection: ChannelInboundHandler, Publisher, @unchecked Senda
         let buffer = outbound
         outbound = channel.allocator.buffer(capacity: 4096)
         bytesHanded &+= buffer.readableBytes
+        guard tracksWrites.load(ordering: .relaxed) else {
+            channel.writeAndFlush(buffer, promise: nil)
+            return
+        }
         let size = buffer.readableBytes
         inFlightBytes.add(size, ordering: .relaxed)
         let promise = channel.eventLoop.makePromise(of: Void.self)
