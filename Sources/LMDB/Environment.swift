@@ -32,7 +32,7 @@ public final class Environment: @unchecked Sendable {
     /// Opens (creating if needed) the environment in the directory `path`.
     /// - Parameters:
     ///   - mapSize: the initial map size; with ``Durability/deferred`` (which maps writably) the file is
-    ///     this large, so it starts small and ``growMap()`` doubles it when a write finds the map full.
+    ///     this large, so it starts small and ``growMap()`` grows it when a write finds the map full.
     ///   - maxDatabases: how many named databases may be opened.
     public init(path: String, mapSize: Int = 32 << 20, maxDatabases: UInt32 = 16,
                 maxReaders: UInt32 = 512, durability: Durability = .synchronous,
@@ -121,7 +121,7 @@ public final class Environment: @unchecked Sendable {
     }
 
     /// Runs `body` in a write transaction like ``write(_:)``; when the map is full, the transaction is
-    /// aborted, the map doubled (``growMap()``) and `body` run again from the start, up to 16 times, so
+    /// aborted, the map grown (``growMap()``) and `body` run again from the start, up to 16 times, so
     /// `body` must be repeatable. Lets a map start small and grow with its data.
     public func writeGrowingMap<T>(_ body: (Transaction) throws -> T) throws -> T {
         for _ in 0..<16 {
@@ -141,21 +141,31 @@ public final class Environment: @unchecked Sendable {
         return info.me_mapsize
     }
 
-    /// Doubles the map size (after a write failed with ``LMDBError/mapFull``). Waits for every
-    /// transaction of the process to end; must not be called from inside one.
+    /// Grows the map (after a write failed with ``LMDBError/mapFull``) to ``grownMapSize(from:)``. Waits for
+    /// every transaction of the process to end; must not be called from inside one.
     public func growMap() throws {
         resizeLock.lockExclusive()
         defer { resizeLock.unlock() }
         let old = mapSize
-        try check(mdb_env_set_mapsize(handle, old * 2), "mdb_env_set_mapsize")
+        let new = Environment.grownMapSize(from: old)
+        try check(mdb_env_set_mapsize(handle, new), "mdb_env_set_mapsize")
         guard settings.flags & UInt32(MDB_WRITEMAP) != 0 else { return }
         do {
-            try Environment.reserveSpace(handle, old * 2)
+            try Environment.reserveSpace(handle, new)
         } catch {
             // (the map goes back to what has room on disk; the write that needed more fails with the error)
             _ = mdb_env_set_mapsize(handle, old)
             throw error
         }
+    }
+
+    /// The map size after `old` is found full: half as large again below 1 MiB (whole 4 KiB pages), double
+    /// from there. A small index (a stream of a few messages) needs a few pages more than its first 64 KiB; as
+    /// the map is allocated on disk whole, doubling it there cost 64 KiB of disk per small stream.
+    public static func grownMapSize(from old: Int) -> Int {
+        guard old < 1 << 20 else { return old * 2 }
+        let grown = old + max(old / 2, 4096)
+        return (grown + 4095) / 4096 * 4096
     }
 
     /// Allocates the map file's blocks up to `size`. With `MDB_WRITEMAP` LMDB writes pages through the mapping

@@ -34,6 +34,15 @@ import Testing
         #expect(size == env.mapSize)
     }
 
+    @Test func aSmallMapGrowsByHalvesAndALargeOneDoubles() {
+        #expect(Environment.grownMapSize(from: 64 << 10) == 96 << 10)
+        #expect(Environment.grownMapSize(from: 96 << 10) == 144 << 10)
+        #expect(Environment.grownMapSize(from: 4096) == 8192)
+        #expect(Environment.grownMapSize(from: 729 << 10) % 4096 == 0)
+        #expect(Environment.grownMapSize(from: 1 << 20) == 2 << 20)
+        #expect(Environment.grownMapSize(from: 64 << 20) == 128 << 20)
+    }
+
     @Test func putGetDeleteAndCursors() throws {
         try withEnvironment { env in
             let db = try env.openDatabase("t")

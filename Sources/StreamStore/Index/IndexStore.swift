@@ -16,7 +16,7 @@ final class IndexStore: @unchecked Sendable {
     static let formatVersion: UInt32 = 4
     /// LMDB's key limit is 511 bytes; subjects and message ids longer than this are rejected.
     static let maxKeyBytes = 480
-    /// The map (and, mapped writably, the file) a new index starts with; a write that finds it full doubles
+    /// The map (and, mapped writably, the file) a new index starts with; a write that finds it full grows
     /// it (``write(_:)``), so the file grows with its data instead of taking 32 MiB up front. An existing file
     /// opens at its own size.
     static let initialMapBytes = 64 << 10
