@@ -162,7 +162,9 @@ public final class BrokerServer: @unchecked Sendable {
             jetStream.hasInterest = { [unowned account] subject in !account.router.matches(subject).isEmpty }
             jetStream.deliveryBacklog = { [unowned account] subject in
                 let matches = account.router.matches(subject)
-                return (matches.plain + matches.groups.joined()).reduce(0) { max($0, $1.client?.unwrittenBytes ?? 0) }
+                return (matches.plain + matches.groups.joined()).reduce(0) {
+                    max($0, $1.client?.unwrittenBytes ?? $1.leaf?.unwrittenBytes ?? 0)
+                }
             }
             jetStream.sourcingLink = StreamSourcing.Link(
                 subscribe: { [unowned account] subject, receiver in

@@ -61,7 +61,7 @@ final class ClientConnection: ChannelInboundHandler, Publisher, @unchecked Senda
     /// Bytes handed to the channel whose write has not completed (the socket has not taken them all), counted
     /// once the connection has been sent anything from the server itself (``deliverEncoded(_:count:)``:
     /// JetStream's deliveries and replies); plain subscribers' flushes skip the write promise it takes.
-    private let inFlightBytes = Atomic<Int>(0)
+    private let inFlightBytes = UnwrittenBytes()
     private let tracksWrites = Atomic<Bool>(false)
     private var handOverCount = MessageCount()
     private var handOverScheduled = false
@@ -475,7 +475,7 @@ final class ClientConnection: ChannelInboundHandler, Publisher, @unchecked Senda
     /// What this connection was handed and its socket has not taken yet: writes in flight and messages
     /// other threads handed over (safe from any thread; push consumers pace a backlog by it).
     var unwrittenBytes: Int {
-        inFlightBytes.load(ordering: .relaxed) + handOver.withLock { handOverBuffer?.readableBytes ?? 0 }
+        inFlightBytes.value + handOver.withLock { handOverBuffer?.readableBytes ?? 0 }
     }
 
     private func takeHandOver(clearingSchedule: Bool = false) -> (buffer: ByteBuffer, count: MessageCount)? {
@@ -527,11 +527,7 @@ final class ClientConnection: ChannelInboundHandler, Publisher, @unchecked Senda
             channel.writeAndFlush(buffer, promise: nil)
             return
         }
-        let size = buffer.readableBytes
-        inFlightBytes.add(size, ordering: .relaxed)
-        let promise = channel.eventLoop.makePromise(of: Void.self)
-        promise.futureResult.whenComplete { [weak self] _ in self?.inFlightBytes.subtract(size, ordering: .relaxed) }
-        channel.writeAndFlush(buffer, promise: promise)
+        channel.writeAndFlush(buffer, promise: inFlightBytes.promise(forWriteOf: buffer.readableBytes, on: channel.eventLoop))
     }
 
     // MARK: Write deadline and reload

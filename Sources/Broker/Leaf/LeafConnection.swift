@@ -81,6 +81,8 @@ final class LeafConnection: ChannelInboundHandler, Publisher, InterestObserver, 
     private var interest = LeafInterest()
     private var declaredJetStream: Set<String> = []
     private var output: ByteBuffer?
+    /// Written to the channel and not yet taken by the socket.
+    private let inFlightBytes = UnwrittenBytes()
     private var flushScheduled = false
     private var open = true
     private var sentCount = MessageCount()
@@ -420,7 +422,13 @@ final class LeafConnection: ChannelInboundHandler, Publisher, InterestObserver, 
             return output
         }
         guard let buffer, buffer.readableBytes > 0, let channel else { return }
-        channel.writeAndFlush(buffer, promise: nil)
+        channel.writeAndFlush(buffer, promise: inFlightBytes.promise(forWriteOf: buffer.readableBytes, on: channel.eventLoop))
+    }
+
+    /// What waits for the loop and what the socket has not taken yet (safe from any thread; push consumers
+    /// whose subscriber is across this link pace a backlog by it).
+    var unwrittenBytes: Int {
+        inFlightBytes.value + lock.withLock { output?.readableBytes ?? 0 }
     }
 
     /// Writes a protocol line from the loop, after what already waits.
