@@ -534,7 +534,6 @@ final class ConsumerHost: @unchecked Sendable {
     private let pendingLock = Lock()
     private var pending: PendingCount?
 
-    /// Arranges a tick at `deadline` (ns), unless one is already due sooner.
     /// The bytes one step of a push consumer without flow control may send.
     static let pushStepBytes = 1 << 20
     /// The next step of a push backlog waits while a subscriber's connection holds more than this unwritten.
@@ -567,6 +566,7 @@ final class ConsumerHost: @unchecked Sendable {
         }
     }
 
+    /// Arranges a tick at `deadline` (ns), unless one is already due sooner.
     private func schedule(_ deadline: Int64?) {
         guard let deadline else { return }
         let due: Bool = lock.withLock {
