@@ -82,6 +82,15 @@ async def catch_up(nc, total, external=None):
     return rates
 
 
+async def fill_origin(nc, total, size):
+    """Stream ORIGIN on `nc`'s server, with `total` messages of `size` random bytes over 16 subjects."""
+    js = nc.jetstream()
+    await js.add_stream(name="ORIGIN", subjects=["origin.*"])
+    payload = os.urandom(size)
+    for chunk in range(0, total, 1000):
+        await asyncio.gather(*[js.publish(f"origin.{i % 16}", payload) for i in range(chunk, min(chunk + 1000, total))])
+
+
 async def run_leaf(kind, total, size):
     """The origin on a nats-server hub, the mirror and the source on a leaf of `kind`."""
     link = free_port()
@@ -92,11 +101,7 @@ async def run_leaf(kind, total, size):
                             f'leafnodes {{ remotes = [ {{ urls: ["nats-leaf://127.0.0.1:{link}"] }} ] }}\n')
     try:
         on_hub = await nats.connect(f"nats://127.0.0.1:{hub[1]}")
-        js = on_hub.jetstream()
-        await js.add_stream(name="ORIGIN", subjects=["origin.*"])
-        payload = os.urandom(size)
-        for chunk in range(0, total, 1000):
-            await asyncio.gather(*[js.publish(f"origin.{i % 16}", payload) for i in range(chunk, min(chunk + 1000, total))])
+        await fill_origin(on_hub, total, size)
         await on_hub.close()
         nc = await nats.connect(f"nats://127.0.0.1:{leaf[1]}")
         while True:  # the link is up once the hub's API answers through it
@@ -121,11 +126,7 @@ async def run(kind, total, size):
     process, port, store = start(kind)
     try:
         nc = await nats.connect(f"nats://127.0.0.1:{port}")
-        js = nc.jetstream()
-        await js.add_stream(name="ORIGIN", subjects=["origin.*"])
-        payload = os.urandom(size)
-        for chunk in range(0, total, 1000):
-            await asyncio.gather(*[js.publish(f"origin.{i % 16}", payload) for i in range(chunk, min(chunk + 1000, total))])
+        await fill_origin(nc, total, size)
         rates = await catch_up(nc, total)
         await nc.close()
         return rates
