@@ -26,6 +26,9 @@ public enum ConsumerAction: Equatable, Sendable {
     /// Publish `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.<stream>.<consumer>`; the message will not be
     /// delivered again.
     case maxDeliveriesReached(streamSequence: UInt64, deliveries: Int)
+    /// `sample_freq` picked this explicit ack: publish `$JS.EVENT.METRIC.CONSUMER.ACK.<stream>.<consumer>` with
+    /// the message's sequences, its deliveries, and the time from its last delivery to the ack (ns).
+    case ackSampled(streamSequence: UInt64, consumerSequence: UInt64, deliveries: Int, ackTime: Int64)
     /// These messages are done with for this consumer (acknowledged or terminated): the owner applies the
     /// stream's retention (work queue, interest).
     case acknowledged(streamSequences: [UInt64])

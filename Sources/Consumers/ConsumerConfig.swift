@@ -43,6 +43,16 @@ public struct ConsumerConfig: Codable, Equatable, Sendable {
     public var numReplicas = 0
     /// Pull consumers: the largest batch one request may ask for (0 = no limit).
     public var maxRequestBatch = 0
+    /// Pull consumers: the longest `expires` (ns) one request may ask for (nil = no limit).
+    public var maxRequestExpires: Int64?
+    /// Pull consumers: the largest `max_bytes` one request may ask for (nil = no limit).
+    public var maxRequestMaxBytes: Int?
+    /// `sample_freq`, as given: a percentage of explicit acks (`"100%"` or `"100"`) reported as ack metrics
+    /// on `$JS.EVENT.METRIC.CONSUMER.ACK.<stream>.<consumer>` (nil = none). See ``samplePercent``.
+    public var sampleFrequency: String?
+    /// `mem_storage`: the consumer's state is kept in memory only, even on a file stream (nil = false), so a
+    /// restart forgets the consumer, as nats-server's memory consumer stores do.
+    public var memoryStorage: Bool?
 
     public init() {}
 
@@ -55,6 +65,8 @@ public struct ConsumerConfig: Codable, Equatable, Sendable {
         case deliverSubject = "deliver_subject", deliverGroup = "deliver_group", flowControl = "flow_control"
         case idleHeartbeat = "idle_heartbeat", rateLimit = "rate_limit_bps"
         case numReplicas = "num_replicas", maxRequestBatch = "max_batch"
+        case maxRequestExpires = "max_expires", maxRequestMaxBytes = "max_bytes", sampleFrequency = "sample_freq"
+        case memoryStorage = "mem_storage"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -90,6 +102,11 @@ public struct ConsumerConfig: Codable, Equatable, Sendable {
         rateLimit = try c.decodeIfPresent(UInt64.self, forKey: .rateLimit) ?? 0
         numReplicas = try c.decodeIfPresent(Int.self, forKey: .numReplicas) ?? 0
         maxRequestBatch = try c.decodeIfPresent(Int.self, forKey: .maxRequestBatch) ?? 0
+        // Zero and false are the reference's omitted values (`omitempty`): kept as nil, so not echoed.
+        maxRequestExpires = try c.decodeIfPresent(Int64.self, forKey: .maxRequestExpires).flatMap { $0 == 0 ? nil : $0 }
+        maxRequestMaxBytes = try c.decodeIfPresent(Int.self, forKey: .maxRequestMaxBytes).flatMap { $0 == 0 ? nil : $0 }
+        sampleFrequency = try c.decodeIfPresent(String.self, forKey: .sampleFrequency).flatMap { $0.isEmpty ? nil : $0 }
+        memoryStorage = try c.decodeIfPresent(Bool.self, forKey: .memoryStorage).flatMap { $0 ? true : nil }
         // Zero means "the default", where the reference has one (its setConsumerConfigDefaults): ack wait and
         // max ack pending only with acks, max waiting only for pull consumers; backoff sets the ack wait.
         let acks = ackPolicy != .none
@@ -98,6 +115,18 @@ public struct ConsumerConfig: Codable, Equatable, Sendable {
         if maxDeliver == 0 { maxDeliver = -1 }
         if maxAckPending == 0 && acks { maxAckPending = 1000 }
         if maxWaiting == 0 && deliverSubject == nil { maxWaiting = 512 }
+    }
+
+    /// `sample_freq` as a percentage: its digits with an optional `%` after them (nil when it is not
+    /// that, or is negative: the configuration check refuses it). Values above 100 sample every ack.
+    public var samplePercent: Int? { sampleFrequency.map(Self.percent) ?? 0 }
+
+    /// A `sample_freq` text as a percentage (digits, optionally signed, then an optional `%`), or nil when it
+    /// is not one or is negative.
+    public static func percent(_ text: String) -> Int? {
+        let digits = text.hasSuffix("%") ? String(text.dropLast()) : text
+        guard let percent = Int(digits), percent >= 0 else { return nil }
+        return percent
     }
 
     /// How long to wait for an ack of a message's `deliveries`-th delivery: the backoff entry for that

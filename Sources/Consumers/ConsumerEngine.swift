@@ -54,6 +54,10 @@ public struct ConsumerEngine: Sendable {
     private var heldUntil: Int64?
     /// Rate limit (push): when the next delivery may go.
     private var rateReadyAt: Int64 = .min
+    /// `sample_freq`'s credit: each explicit ack adds the percentage, and an ack that brings it to 100 is
+    /// sampled (and takes 100 off). So exactly that share of acks is sampled, evenly spread, without a random
+    /// source (the reference draws a random number per ack).
+    private var sampleCredit = 0
 
     /// Creates a consumer that starts delivering at `startSequence` (from ``startSequence(for:lastSequence:…)``),
     /// or resumes from a persisted `state`.
@@ -139,7 +143,8 @@ public struct ConsumerEngine: Sendable {
                 // Everything pending up to the sequence, taken from the front of the ordered pending set.
                 actions.append(.acknowledged(streamSequences: state.pending.removeAll(atOrBelow: streamSequence)))
             } else {
-                guard state.pending.removeValue(forKey: streamSequence) != nil else { return [] }
+                guard let pending = state.pending.removeValue(forKey: streamSequence) else { return [] }
+                if let sample = sampled(streamSequence, pending, now: now) { actions.append(sample) }
                 actions.append(.acknowledged(streamSequences: [streamSequence]))
             }
             state.redeliveryQueue.removeAll { state.pending[$0] == nil }
@@ -172,6 +177,16 @@ public struct ConsumerEngine: Sendable {
             endPartlyServedNoWait(&actions)
         }
         return actions
+    }
+
+    /// The ack metric for an explicit ack of `pending`, when `sample_freq` picks this ack.
+    private mutating func sampled(_ sequence: UInt64, _ pending: ConsumerState.Pending, now: Int64) -> ConsumerAction? {
+        guard let percent = config.samplePercent, percent > 0 else { return nil }
+        sampleCredit += min(percent, 100)
+        guard sampleCredit >= 100 else { return nil }
+        sampleCredit -= 100
+        return .ackSampled(streamSequence: sequence, consumerSequence: pending.consumerSeq, deliveries: pending.deliveries,
+                           ackTime: max(0, now - pending.deliveredAt))
     }
 
     /// Time passes: expired pull requests end (408), overdue deliveries are queued for redelivery (or

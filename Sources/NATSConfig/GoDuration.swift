@@ -25,3 +25,38 @@ public enum GoDuration {
         return sign * total
     }
 }
+
+extension GoDuration {
+    /// A duration as Go's `time.Duration.String()` writes it, which nats-server puts in its messages
+    /// (`Exceeded MaxRequestExpires of 1m30s`): `0s`; below a second in the largest unit that fits (`1.5µs`,
+    /// `250ms`, `800ns`); else hours, minutes and seconds with the fraction's trailing zeros dropped (`1h0m0.5s`).
+    public static func text(nanoseconds: Int64) -> String {
+        if nanoseconds == 0 { return "0s" }
+        let negative = nanoseconds < 0
+        let value = nanoseconds.magnitude
+        var text: String
+        if value < 1_000_000_000 {
+            let (unit, digits): (String, Int) = value < 1_000 ? ("ns", 0) : value < 1_000_000 ? ("µs", 3) : ("ms", 6)
+            text = decimal(value, fractionDigits: digits) + unit
+        } else {
+            let seconds = value / 1_000_000_000, fraction = value % 1_000_000_000
+            let hours = seconds / 3600, minutes = seconds / 60 % 60
+            text = decimal(seconds % 60 * 1_000_000_000 + fraction, fractionDigits: 9) + "s"
+            if seconds >= 60 { text = "\(minutes)m" + text }
+            if hours > 0 { text = "\(hours)h" + text }
+        }
+        return negative ? "-" + text : text
+    }
+
+    /// `value` ÷ 10^`fractionDigits` in decimal, without trailing zeros in the fraction (nor a lone point).
+    private static func decimal(_ value: UInt64, fractionDigits: Int) -> String {
+        var scale: UInt64 = 1
+        for _ in 0..<fractionDigits { scale *= 10 }
+        let whole = value / scale
+        var fraction = String(value % scale)
+        guard fraction != "0" else { return "\(whole)" }
+        fraction = String(repeating: "0", count: fractionDigits - fraction.count) + fraction
+        while fraction.hasSuffix("0") { fraction.removeLast() }
+        return "\(whole).\(fraction)"
+    }
+}

@@ -440,4 +440,28 @@ let second: Int64 = 1_000_000_000
         stream.messages[2] = nil
         #expect(deliveries(other.pull(PullRequest(id: 2, replyTo: "r", batch: 10, noWait: true), now: 0, lookup: stream.lookup)).map(\.streamSequence) == [6])
     }
+
+    /// `sample_freq`: that share of explicit acks, spread evenly, each with the delivery's sequences, count and
+    /// the time from delivery to ack; none for ack-all, none without it.
+    @Test func sampleFrequencyPicksThatShareOfExplicitAcks() {
+        func samples(_ frequency: String?, policy: ConsumerConfig.AckPolicy = .explicit) -> [(UInt64, UInt64, Int, Int64)] {
+            let stream = FakeStream(count: 10)
+            var engine = ConsumerEngine(stream: "S", name: "d", config: explicitConfig { $0.sampleFrequency = frequency; $0.ackPolicy = policy },
+                                        startSequence: 1)
+            _ = engine.pull(PullRequest(id: 1, replyTo: "r", batch: 10), now: 100, lookup: stream.lookup)
+            return (1...10).flatMap { sequence in
+                engine.acknowledge(streamSequence: UInt64(sequence), .ack, now: 100 + Int64(sequence), lookup: stream.lookup).compactMap {
+                    if case .ackSampled(let s, let c, let d, let t) = $0 { return (s, c, d, t) } else { return nil }
+                }
+            }
+        }
+        let all = samples("100%")
+        #expect(all.map(\.0) == Array(1...10) && all.map(\.1) == Array(1...10) && all.allSatisfy { $0.2 == 1 })
+        #expect(all.map(\.3) == (1...10).map { Int64($0) })
+        #expect(samples("50").map(\.0) == [2, 4, 6, 8, 10])
+        #expect(samples("30%").count == 3)
+        #expect(samples("250%").count == 10)
+        #expect(samples(nil).isEmpty && samples("0").isEmpty)
+        #expect(samples("100", policy: .all).isEmpty)
+    }
 }

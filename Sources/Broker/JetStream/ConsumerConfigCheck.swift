@@ -1,4 +1,5 @@
 import Consumers
+import NATSConfig
 import NATSProtocol
 import Subjects
 
@@ -42,12 +43,18 @@ enum ConsumerConfigCheck {
             if config.idleHeartbeat > 0 { return bad(10088, "consumer idle heartbeat requires a push based consumer") }
             if config.flowControl { return bad(10089, "consumer flow control requires a push based consumer") }
             if config.maxRequestBatch < 0 { return bad(10114, "consumer max request batch needs to be > 0") }
+            if let expires = config.maxRequestExpires, expires < 1_000_000 {
+                return bad(10115, "consumer max request expires needs to be >= 1ms")
+            }
         }
         if let filter = config.filterSubject {
             let fits = Subject.isValidFilter(filter) && stream.subjects.contains { Subject.isSubset(filter, of: $0) || filter == $0 }
             if !fits { return bad(10093, "consumer filter subject is not a valid subset of the interest subjects") }
         }
         if let policy = deliverPolicyRefusal(config) { return bad(10094, policy) }
+        if let reason = samplingRefusal(config.sampleFrequency) {
+            return bad(10095, "failed to parse consumer sampling configuration: \(reason)")
+        }
         if config.flowControl && config.idleHeartbeat == 0 { return bad(10108, "consumer with flow control also needs heartbeats") }
         if let durable = config.durableName, let name = config.name, durable != name {
             return bad(10132, "Consumer Durable and Name have to be equal if both are provided")
@@ -80,9 +87,26 @@ enum ConsumerConfigCheck {
         return nil
     }
 
+    /// Why `sample_freq` does not parse, in the words of the reference (Go's `strconv.Atoi` error, or
+    /// `<nil>` for a negative number, which parses but is refused), or nil when it is absent or fine.
+    static func samplingRefusal(_ text: String?) -> String? {
+        guard let text, ConsumerConfig.percent(text) == nil else { return nil }
+        let digits = text.hasSuffix("%") ? String(text.dropLast()) : text
+        let unsigned = digits.first == "-" || digits.first == "+" ? digits.dropFirst() : Substring(digits)
+        if !unsigned.isEmpty && unsigned.allSatisfy({ $0.isASCII && $0.isNumber }) {
+            return digits.first == "-" && Int(digits) != nil ? "<nil>" : "strconv.Atoi: parsing \"\(digits)\": value out of range"
+        }
+        return "strconv.Atoi: parsing \"\(digits)\": invalid syntax"
+    }
+
     /// A pull request's refusal by the consumer's request limits (409, as the reference), or nil.
-    static func pullRefusal(batch: Int, config: ConsumerConfig) -> String? {
+    /// `expires` and `maxBytes` are the request's (nil or 0: not asked for).
+    static func pullRefusal(batch: Int, expires: Int64?, maxBytes: Int?, config: ConsumerConfig) -> String? {
         if config.maxRequestBatch > 0 && batch > config.maxRequestBatch { return "Exceeded MaxRequestBatch of \(config.maxRequestBatch)" }
+        if let limit = config.maxRequestExpires, let expires, expires > limit {
+            return "Exceeded MaxRequestExpires of \(GoDuration.text(nanoseconds: limit))"
+        }
+        if let limit = config.maxRequestMaxBytes, let maxBytes, maxBytes > limit { return "Exceeded MaxRequestMaxBytes of \(limit)" }
         return nil
     }
 }

@@ -424,9 +424,11 @@ final class ConsumerHost: @unchecked Sendable {
                 outbound.append(.status(to: to, code: 100, description: "Idle Heartbeat",
                                         extraHeaders: "Nats-Last-Consumer: \(engine.state.delivered.consumerSeq)\r\nNats-Last-Stream: \(engine.state.delivered.streamSeq)\r\n"))
             case .maxDeliveriesReached(let sequence, let deliveries):
-                let advisory = #"{"type":"io.nats.jetstream.advisory.v1.max_deliver","stream":"\#(engine.stream)","consumer":"\#(engine.name)","stream_seq":\#(sequence),"deliveries":\#(deliveries)}"#
-                outbound.append(OutboundMessage(to: "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.\(engine.stream).\(engine.name)",
-                                                payload: ByteBuffer(string: advisory)))
+                outbound.append(Self.event("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES", type: "io.nats.jetstream.advisory.v1.max_deliver", engine,
+                                           #""stream_seq":\#(sequence),"deliveries":\#(deliveries)"#))
+            case .ackSampled(let streamSequence, let consumerSequence, let deliveries, let ackTime):
+                outbound.append(Self.event("$JS.EVENT.METRIC.CONSUMER.ACK", type: "io.nats.jetstream.metric.v1.consumer_ack", engine,
+                                           #""consumer_seq":\#(consumerSequence),"stream_seq":\#(streamSequence),"ack_time":\#(ackTime),"deliveries":\#(deliveries)"#))
             case .acknowledged:
                 break  // returned by run(); acknowledge() applies retention before it returns
             case .persist:
@@ -448,6 +450,17 @@ final class ConsumerHost: @unchecked Sendable {
         return (outbound, persist)
     }
 
+    /// A JetStream event about this consumer on `<prefix>.<stream>.<consumer>`, as the reference writes one: its
+    /// type, an id, the time, the stream and consumer, then `fields` (JSON members, without braces).
+    private static func event(_ prefix: String, type: String, _ engine: ConsumerEngine, _ fields: String) -> OutboundMessage {
+        let id = JetStreamService.ephemeralName() + JetStreamService.ephemeralName()
+        let json = #"{"type":"\#(type)","id":"\#(id)","timestamp":"\#(JetStreamService.time(FileStream.systemClock()))","stream":"\#(engine.stream)","consumer":"\#(engine.name)",\#(fields)}"#
+        return OutboundMessage(to: "\(prefix).\(engine.stream).\(engine.name)", payload: ByteBuffer(string: json))
+    }
+
+    /// Under `saveLock`: a `mem_storage` consumer's stored record, if any, has been removed.
+    private var recordRemovedForMemory = false
+
     /// Takes a snapshot of the state (when `always`, or when it changed) and queues it for the store, under
     /// `saveLock` so that snapshots reach the store in the order they were taken. `completion` gets whether
     /// a record was stored, there was nothing to store (unchanged, deleted, or the server stopping after its
@@ -461,6 +474,17 @@ final class ConsumerHost: @unchecked Sendable {
             return engine
         }
         guard let engine = snapshot else { completion(.nothingToStore); return }
+        if engine.config.memoryStorage == true {
+            // `mem_storage`: the state lives in memory only. A record stored before the consumer was switched
+            // to memory is removed once, so that a restart does not bring back its old config and state.
+            if !recordRemovedForMemory {
+                recordRemovedForMemory = true
+                store.deleteConsumer(named: name) { _ in }
+            }
+            completion(.stored)
+            return
+        }
+        recordRemovedForMemory = false
         let config: Data = lock.withLock {
             // A config is plain Codable data: encoding it cannot fail.
             if encodedConfig == nil { encodedConfig = (try? JSONEncoder().encode(engine.config)) ?? Data() }

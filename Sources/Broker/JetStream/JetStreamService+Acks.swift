@@ -31,7 +31,7 @@ extension JetStreamService {
         let next: Next = text.isEmpty ? Next() : Int(text).map { Next(batch: $0) } ?? ((try? JSONDecoder().decode(Next.self, from: body)) ?? Next())
         let config = host.config
         let refusal = config.deliverSubject != nil ? "Consumer is push based"
-            : ConsumerConfigCheck.pullRefusal(batch: next.batch ?? 1, config: config)
+            : ConsumerConfigCheck.pullRefusal(batch: next.batch ?? 1, expires: next.expires, maxBytes: next.maxBytes, config: config)
         if let refusal {
             send([OutboundMessage.status(to: reply, code: 409, description: refusal)])
             return
