@@ -154,7 +154,7 @@ if sections.contains("frames") {
     line("| frame raw bytes | log / payload | last-by-subject lookups/s | random reads by sequence/s |")
     line("|---:|---:|---:|---:|")
     let count = min(totalMessages, 300_000)
-    for frameBytes in [4 << 10, 16 << 10, 64 << 10] {
+    for frameBytes in (ProcessInfo.processInfo.environment["FRAMES"].map { [Int($0)!] } ?? [4 << 10, 16 << 10, 64 << 10]) {
         var config = StreamConfig(name: "frames-\(frameBytes)")
         config.sync = .none
         config.frameBytes = frameBytes
@@ -163,7 +163,8 @@ if sections.contains("frames") {
         try await stream.sync()
         let payload = (0..<count).reduce(0) { $0 + Workload.message($1).payload.count }
         let ratio = Double(directorySize(root + "/" + config.name + "/segments")) / Double(payload)
-        let lookups = 100_000
+        let lookups = ProcessInfo.processInfo.environment["LOOKUPS"].flatMap(Int.init) ?? 100_000
+        if lookups > 100_000 { line("lookups start") }
         var t0 = now()
         for i in 0..<lookups { _ = try stream.last(subject: Workload.subject((i &* 7919) % Workload.subjects)) }
         let lastRate = Double(lookups) / (now() - t0)

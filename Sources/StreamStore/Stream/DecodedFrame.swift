@@ -32,6 +32,9 @@ final class DecodedFrame: Sendable {
         self.entries = entries
     }
 
+    /// The memory the frame holds (its record area and its table of records), as ``FrameCache`` counts it.
+    var cost: Int { area.count + entries.count * MemoryLayout<Entry>.stride + 64 }
+
     /// The message at record index `index`, or nil when that record is not a message.
     func message(at index: Int) -> StoredMessage? {
         guard index < entries.count, case .message(let view) = entries[index] else { return nil }

@@ -11,7 +11,7 @@ extension FileStream {
     /// The message with `sequence`, or nil when it is not held.
     public func message(sequence: UInt64) throws -> StoredMessage? {
         guard sequence <= watermark, let location = try index.read({ try $0.location(sequence) }) else { return nil }
-        return try load(sequence: sequence, location: location)
+        return try load(sequence: sequence, location: location, use: .point)
     }
 
     /// The first held message at or after `sequence` whose subject matches `filter` (all when nil).
@@ -59,7 +59,7 @@ extension FileStream {
             return (sequence, location)
         }
         guard let (sequence, location) = found else { return nil }
-        return try load(sequence: sequence, location: location)
+        return try load(sequence: sequence, location: location, use: .point)
     }
 
     /// The first held sequence whose timestamp is at or after `time` (ns since the epoch).
@@ -131,16 +131,17 @@ extension FileStream {
     /// may predate a compaction or reclamation that moved or deleted the message's segment: when the file
     /// does not hold it there (or cannot be read), it is looked up again in a fresh snapshot while no swap
     /// can run (``SegmentReaders/swapGate``), and only a mismatch then is an error.
-    func load(sequence: UInt64, location: MessageLocation) throws -> StoredMessage? {
+    /// `use`: whether this is a point read or part of a scan (what the frame cache keeps it for).
+    func load(sequence: UInt64, location: MessageLocation, use: FrameCache.Use = .scan) throws -> StoredMessage? {
         // (try?: any failure here is retried below, where it is reported)
-        if let frame = try? readers.frame(segment: location.segment, offset: location.frameOffset),
+        if let frame = try? readers.frame(segment: location.segment, offset: location.frameOffset, use: use),
            let message = frame.message(at: Int(location.recordIndex)), message.sequence == sequence {
             return message
         }
         return try readers.swapGate.withShared { () throws -> StoredMessage? in
             readers.invalidate(location.segment)
             guard let fresh = try index.read({ try $0.location(sequence) }) else { return nil }
-            let frame = try readers.frame(segment: fresh.segment, offset: fresh.frameOffset)
+            let frame = try readers.frame(segment: fresh.segment, offset: fresh.frameOffset, use: use)
             if let message = frame.message(at: Int(fresh.recordIndex)), message.sequence == sequence { return message }
             throw StoreError.indexMismatch("sequence \(sequence) is not at its indexed location (segment \(fresh.segment), offset \(fresh.frameOffset))")
         }

@@ -8,23 +8,27 @@ import Platform
 import LMDB
 import Zstd
 
-/// Read access to a stream's segments for any thread: cached file handles, a small cache of decoded
-/// frames (sequential reads decode each frame once), and a pool of decompression contexts.
+/// Read access to a stream's segments for any thread: cached file handles, a cache of decoded frames
+/// (``FrameCache``: sequential reads decode each frame once, point reads keep the frames they come back to),
+/// and a pool of decompression contexts.
 final class SegmentReaders: @unchecked Sendable {
     private let fileSystem: any FileSystem
     private let paths: StreamPaths
     private let lock = Lock()
     private var handles: [UInt64: any FileHandle] = [:]
-    private var frames: [FrameKey: DecodedFrame] = [:]
-    private var frameOrder: [FrameKey] = []
+    private var frames: FrameCache
+    private let budget: FrameCacheBudget
     /// Frames a read found damaged (a checksum that does not match, a body that does not decompress or parse)
     /// since the stream was opened: recovery trusts a valid index and does not read every frame at start, so
     /// damage inside the log is found here. Reported by monitoring until `strata repair` quarantines it.
     private var damaged: Set<FrameKey> = []
     private var decompressors: [Decompressor] = []
-    private let frameCapacity: Int
 
-    struct FrameKey: Hashable { var segment: UInt64; var offset: UInt64 }
+    typealias FrameKey = FrameCache.Key
+
+    /// The most a stream's point reads keep of decoded frames (``FrameCache``): 8 MiB, as much as one of
+    /// nats-server's file-store blocks, which it keeps in memory while it reads them.
+    static let pointBytesPerStream = 8 << 20
 
     /// The stream's zstd dictionaries (shared with the writer, which adds them).
     let dictionaries: FrameDictionaries
@@ -34,11 +38,21 @@ final class SegmentReaders: @unchecked Sendable {
     /// new, never a mix.
     let swapGate = ReadWriteLock()
 
-    init(fileSystem: any FileSystem, paths: StreamPaths, frameCapacity: Int = 64) {
+    /// `scanFrames`: the frames kept for scans; `budget`: what the point reads of every stream keep together.
+    init(fileSystem: any FileSystem, paths: StreamPaths, scanFrames: Int = 64, budget: FrameCacheBudget = .shared) {
         self.fileSystem = fileSystem
         self.paths = paths
-        self.frameCapacity = frameCapacity
+        self.frames = FrameCache(scanCapacity: scanFrames)
+        self.budget = budget
         self.dictionaries = FrameDictionaries(directory: paths.dictionaries, fileSystem: fileSystem)
+    }
+
+    deinit { budget.adjust(by: -frames.pointBytes) }
+
+    /// How many bytes the point part may hold for an insert of `bytes` more: the stream's share, unless the
+    /// process's budget has no room, when it may not grow. Under `lock`.
+    private func pointLimit(adding bytes: Int) -> Int {
+        budget.hasRoom(for: bytes) ? Self.pointBytesPerStream : frames.pointBytes
     }
 
     func handle(_ segment: UInt64) throws -> any FileHandle {
@@ -53,11 +67,16 @@ final class SegmentReaders: @unchecked Sendable {
         return handle
     }
 
-    /// The decoded frame at `offset` of `segment`.
-    func frame(segment: UInt64, offset: UInt64) throws -> DecodedFrame {
+    /// The decoded frame at `offset` of `segment`, kept for reads of kind `use` (``FrameCache``).
+    func frame(segment: UInt64, offset: UInt64, use: FrameCache.Use = .scan) throws -> DecodedFrame {
         let key = FrameKey(segment: segment, offset: offset)
         lock.lock()
-        if let cached = frames[key] { lock.unlock(); return cached }
+        var delta = 0
+        if let cached = frames.frame(key, use: use, pointLimit: { pointLimit(adding: 32 << 10) }, delta: &delta) {
+            lock.unlock()
+            budget.adjust(by: delta)
+            return cached
+        }
         let decompressor = decompressors.popLast() ?? Decompressor()
         lock.unlock()
         defer { lock.lock(); decompressors.append(decompressor); lock.unlock() }
@@ -73,12 +92,12 @@ final class SegmentReaders: @unchecked Sendable {
             throw StoreError.indexMismatch("no frame at offset \(offset) of segment \(segment) (end of file)")
         }
         lock.lock()
-        if frames[key] == nil {
-            frames[key] = frame
-            frameOrder.append(key)
-            if frameOrder.count > frameCapacity { frames[frameOrder.removeFirst()] = nil }
-        }
+        // A frame joins the scans first, point read or not: a second point read of it while it is there moves it
+        // to the point part. So point reads spread over far more frames than the point part holds (random gets
+        // over a large stream) do not churn it, and the frames point reads come back to stay.
+        delta = frames.insert(frame, at: key, use: .scan, pointLimit: 0)
         lock.unlock()
+        budget.adjust(by: delta)
         return frame
     }
 
@@ -94,7 +113,6 @@ final class SegmentReaders: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         handles[segment] = nil
-        frameOrder.removeAll { $0.segment == segment }
-        frames = frames.filter { $0.key.segment != segment }
+        budget.adjust(by: frames.remove(segment: segment))
     }
 }
