@@ -6,6 +6,12 @@ import StreamStore
 // STRATA_BENCH_MESSAGES sets the size of the read/open/size stream (default 1,000,000).
 
 let totalMessages = Int(ProcessInfo.processInfo.environment["STRATA_BENCH_MESSAGES"] ?? "") ?? 1_000_000
+// STRATA_BENCH_FRAMES (one frame size) and STRATA_BENCH_LOOKUPS (lookups per frame size, default 100,000) narrow
+// the frames section, to profile its lookups: above 100,000 it prints "lookups start" before them.
+let frameSizes = (ProcessInfo.processInfo.environment["STRATA_BENCH_FRAMES"].flatMap(Int.init)).map { [$0] } ?? [4 << 10, 16 << 10, 64 << 10]
+let frameLookups = ProcessInfo.processInfo.environment["STRATA_BENCH_LOOKUPS"].flatMap(Int.init) ?? 100_000
+// STRATA_BENCH_SEQUENTIAL_ROUNDS: how many times the big section reads its stream from the start (default 1).
+let sequentialRounds = ProcessInfo.processInfo.environment["STRATA_BENCH_SEQUENTIAL_ROUNDS"].flatMap(Int.init) ?? 1
 // STRATA_BENCH_SECTIONS picks sections (comma-separated: sync, append, batch, frames, big, memory); all by default.
 let sections = Set((ProcessInfo.processInfo.environment["STRATA_BENCH_SECTIONS"] ?? "sync,append,batch,frames,big,memory")
     .split(separator: ",").map(String.init))
@@ -154,7 +160,7 @@ if sections.contains("frames") {
     line("| frame raw bytes | log / payload | last-by-subject lookups/s | random reads by sequence/s |")
     line("|---:|---:|---:|---:|")
     let count = min(totalMessages, 300_000)
-    for frameBytes in (ProcessInfo.processInfo.environment["FRAMES"].map { [Int($0)!] } ?? [4 << 10, 16 << 10, 64 << 10]) {
+    for frameBytes in frameSizes {
         var config = StreamConfig(name: "frames-\(frameBytes)")
         config.sync = .none
         config.frameBytes = frameBytes
@@ -163,8 +169,8 @@ if sections.contains("frames") {
         try await stream.sync()
         let payload = (0..<count).reduce(0) { $0 + Workload.message($1).payload.count }
         let ratio = Double(directorySize(root + "/" + config.name + "/segments")) / Double(payload)
-        let lookups = ProcessInfo.processInfo.environment["LOOKUPS"].flatMap(Int.init) ?? 100_000
-        if lookups > 100_000 { line("lookups start") }
+        let lookups = frameLookups
+        if lookups > 100_000 { line("lookups start") }  // (a profiler may attach now)
         var t0 = now()
         for i in 0..<lookups { _ = try stream.last(subject: Workload.subject((i &* 7919) % Workload.subjects)) }
         let lastRate = Double(lookups) / (now() - t0)
@@ -195,14 +201,16 @@ if sections.contains("big") {
                 Double(logBytes) / Double(payloadBytes), Double(payloadBytes) / Double(logBytes), Double(logBytes + indexBytes) / Double(payloadBytes)))
 
     do {
-        var next: UInt64 = 1
         var read = 0
         let start = now()
-        while true {
-            let batch = try big.messages(from: next, filter: nil, limit: 4096)
-            if batch.isEmpty { break }
-            read += batch.count
-            next = batch.last!.sequence + 1
+        for _ in 0..<sequentialRounds {
+            var next: UInt64 = 1
+            while true {
+                let batch = try big.messages(from: next, filter: nil, limit: 4096)
+                if batch.isEmpty { break }
+                read += batch.count
+                next = batch.last!.sequence + 1
+            }
         }
         line(String(format: "sequential read: %d messages at %.0f msgs/s", read, Double(read) / (now() - start)))
 

@@ -35,8 +35,9 @@ extension FileStream {
         let found = try index.read { try $0.held(atOrAfter: sequence, filter: filter, limit: limit) }
         var messages: [StoredMessage] = []
         messages.reserveCapacity(found.count)
+        var frame: LoadedFrame?
         for (s, location) in found where s <= watermark {
-            if let message = try load(sequence: s, location: location) { messages.append(message) }
+            if let message = try load(sequence: s, location: location, reusing: &frame) { messages.append(message) }
         }
         return messages
     }
@@ -132,12 +133,21 @@ extension FileStream {
     /// does not hold it there (or cannot be read), it is looked up again in a fresh snapshot while no swap
     /// can run (``SegmentReaders/swapGate``), and only a mismatch then is an error.
     /// `use`: whether this is a point read or part of a scan (what the frame cache keeps it for).
-    func load(sequence: UInt64, location: MessageLocation, use: FrameCache.Use = .scan) throws -> StoredMessage? {
-        // (try?: any failure here is retried below, where it is reported)
-        if let frame = try? readers.frame(segment: location.segment, offset: location.frameOffset, use: use),
-           let message = frame.message(at: Int(location.recordIndex)), message.sequence == sequence {
+    /// `reusing`: the frame the caller's previous load read (a scan's messages lie in runs in one frame: each run
+    /// asks the cache once); set to the frame this one read.
+    func load(sequence: UInt64, location: MessageLocation, use: FrameCache.Use = .scan,
+              reusing previous: inout LoadedFrame?) throws -> StoredMessage? {
+        let key = FrameCache.Key(segment: location.segment, offset: location.frameOffset)
+        if let previous, previous.key == key, let message = previous.frame.message(at: Int(location.recordIndex)),
+           message.sequence == sequence {
             return message
         }
+        // (try?: any failure here is retried below, where it is reported)
+        if let frame = try? readers.frame(segment: location.segment, offset: location.frameOffset, use: use) {
+            previous = LoadedFrame(key: key, frame: frame)
+            if let message = frame.message(at: Int(location.recordIndex)), message.sequence == sequence { return message }
+        }
+        previous = nil
         return try readers.swapGate.withShared { () throws -> StoredMessage? in
             readers.invalidate(location.segment)
             guard let fresh = try index.read({ try $0.location(sequence) }) else { return nil }
@@ -145,6 +155,18 @@ extension FileStream {
             if let message = frame.message(at: Int(fresh.recordIndex)), message.sequence == sequence { return message }
             throw StoreError.indexMismatch("sequence \(sequence) is not at its indexed location (segment \(fresh.segment), offset \(fresh.frameOffset))")
         }
+    }
+
+    /// ``load(sequence:location:use:reusing:)`` for one message.
+    func load(sequence: UInt64, location: MessageLocation, use: FrameCache.Use = .scan) throws -> StoredMessage? {
+        var frame: LoadedFrame?
+        return try load(sequence: sequence, location: location, use: use, reusing: &frame)
+    }
+
+    /// A frame one load read, for the next load of the same scan.
+    struct LoadedFrame {
+        var key: FrameCache.Key
+        var frame: DecodedFrame
     }
 
     // MARK: Consumers
