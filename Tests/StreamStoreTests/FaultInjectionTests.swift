@@ -105,6 +105,32 @@ import Testing
         #expect(try reopened.messages(from: 1, limit: 10).map(\.text) == ["one", "two"])
     }
 
+    /// Appends refused by a full disk change the writer's subject entries (``SubjectTable``) inside a
+    /// transaction that does not commit: the entries go back, so the counts and last sequences that follow are
+    /// the committed ones, in the running stream and after a reopen.
+    @Test func refusedAppendsLeaveTheSubjectEntriesAsCommitted() async throws {
+        let directory = TemporaryDirectory()
+        defer { withExtendedLifetime(directory) {} }
+        let fileSystem = FaultInjectingFileSystem()
+        let stream = try FileStream.create(at: directory.stream(), config: StreamConfig(name: "s"), fileSystem: fileSystem)
+        _ = try await stream.append(request("d", "one"))
+        fileSystem.inject(.diskFull)
+        for subject in ["d", "new", "d"] {
+            await #expect { _ = try await stream.append(request(subject, "no room")) } throws: { ($0 as? StoreError)?.isDiskFull == true }
+        }
+        fileSystem.inject(nil)
+        #expect(try await stream.append(request("new", "two")).sequence == 2)
+        #expect(try await stream.append(request("d", "three")).sequence == 3)
+        let expected = ["d": UInt64(2), "new": 1]
+        #expect(try stream.subjectCounts() == expected)
+        #expect(try stream.last(subject: "new")?.text == "two" && stream.state.subjects == 2)
+        stream.close()
+        let reopened = try FileStream(directory: directory.stream())
+        defer { reopened.close() }
+        #expect(try reopened.subjectCounts() == expected)
+        #expect(try reopened.last(subject: "d")?.text == "three")
+    }
+
     /// A file system gone read-only (EROFS on every change): the failed batch cannot be cut back either, so
     /// the stream refuses writes until it is reopened; reads go on, and the reopened stream has every
     /// acknowledged record and none of the refused ones.

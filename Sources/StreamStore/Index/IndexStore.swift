@@ -1,4 +1,5 @@
 import LMDB
+import Platform
 
 /// A stream's LMDB environment and its named databases (Specs/IndexSchema.md).
 ///
@@ -24,6 +25,10 @@ final class IndexStore: @unchecked Sendable {
     let environment: Environment
     /// Wildcard filters' matching subject ids, for read transactions (``IndexReader/matchingSubjectIDs``).
     let subjectIDs = SubjectIDCache()
+    /// The writer's subject entries across transactions, used under `writeLock` (``write(_:)``).
+    let subjectTable = SubjectTable()
+    /// Serialises ``write(_:)`` (LMDB does too; this also covers the subject table around the commit).
+    private let writeLock = Lock()
     let meta: Database
     let sequences: Database
     let times: Database
@@ -145,16 +150,23 @@ final class IndexStore: @unchecked Sendable {
     private(set) var writes = 0
 
     func write<T>(_ body: (inout IndexWriter) throws -> T) throws -> T {
+        writeLock.lock()
+        defer { writeLock.unlock() }
         do {
             let result = try environment.writeGrowingMap { txn in
+                // A map that filled up aborts the transaction and runs it again: the subject entries it
+                // changed go back first.
+                subjectTable.rollBack()
                 var writer = try IndexWriter(index: self, txn: txn)
                 let result = try body(&writer)
                 try writer.flushSubjects()
                 return result
             }
+            subjectTable.commit()
             writes += 1
             return result
         } catch {
+            subjectTable.rollBack()
             throw StoreError.wrap(error)
         }
     }

@@ -14,10 +14,9 @@ struct IndexWriter {
     static let timeEntrySpacing: UInt64 = 64
     /// The newest `time` entry (timestamp, sequence), once looked up in this transaction ((.min, 0): none).
     private var lastTimeEntry: (Int64, UInt64)?
-    /// Subject entries read or changed in this transaction, written back once by ``flushSubjects()``
-    /// (a batch touching a subject many times costs one get and one put). nil value = deleted.
-    private var subjectCache: [String: SubjectEntry?] = [:]
-    private var dirtySubjects: Set<String> = []
+    /// Subject entries, kept by the index across transactions (``SubjectTable``); the changed ones are
+    /// written back once by ``flushSubjects()`` (a batch touching a subject many times costs one put).
+    private var subjects: SubjectTable { index.subjectTable }
 
     init(index: IndexStore, txn: Transaction) throws {
         self.index = index
@@ -29,27 +28,23 @@ struct IndexWriter {
 
     /// A subject's entry as of this transaction (cache first).
     mutating func subjectEntry(_ name: String) throws -> SubjectEntry? {
-        if let cached = subjectCache[name] { return cached }
-        let entry = try txn.get(index.subjects, key: name).flatMap(SubjectEntry.init)
-        subjectCache[name] = entry
-        return entry
+        try subjects.entry(name, in: txn, database: index.subjects)
     }
 
     private mutating func setSubjectEntry(_ name: String, _ entry: SubjectEntry?) {
-        subjectCache[name] = .some(entry)
-        dirtySubjects.insert(name)
+        subjects.set(name, entry)
     }
 
     /// Writes the changed subject entries; called by ``IndexStore/write(_:)`` before every commit.
     mutating func flushSubjects() throws {
-        for name in dirtySubjects {
-            if let entry = subjectCache[name] ?? nil {
-                try txn.put(index.subjects, key: name, value: entry.encoded())
+        let (txn, database) = (self.txn, index.subjects)
+        try subjects.forEachChange { name, entry in
+            if let entry {
+                try txn.put(database, key: name, value: entry.encoded())
             } else {
-                try txn.delete(index.subjects, key: name)
+                try txn.delete(database, key: name)
             }
         }
-        dirtySubjects.removeAll()
     }
 
     func save(marker: IndexMarker?) throws {
@@ -77,8 +72,7 @@ struct IndexWriter {
         try txn.delete(index.meta, key: IndexStore.compactingKey)
         state = PersistentState()
         lastTimeEntry = nil
-        subjectCache.removeAll()
-        dirtySubjects.removeAll()
+        subjects.clear()
         index.subjectIDs.removeAll()
     }
 
