@@ -78,6 +78,13 @@ extension BrokerServer {
                 let tokens = publish.subject.subjectTokens().dropFirst(2).map(String.init)
                 jetStream.pullRequest(tokens, body: Data(publish.payload.readableBytesView), reply: publish.reply)
                 taken = true  // (the reference's `$JS.API.>` dispatcher takes it, consumer or not)
+            } else if isJetStreamSubject && JetStreamService.isMessageRead(publish.subject) {
+                // Direct and message gets too: a store read each, answered without a task hop.
+                if let json = jetStream.read(subject: publish.subject, payload: publish.payload, reply: publish.reply),
+                   let reply = publish.reply {
+                    routeInternal(subject: reply, payload: json, in: account)
+                }
+                taken = true
             } else if isJetStreamSubject && publish.subject.hasPrefix("$JS.API.") {
                 let reply = publish.reply
                 Task {

@@ -69,4 +69,47 @@ public enum RFC3339 {
         let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
         return era * 146_097 + dayOfEra - 719_468
     }
+
+    /// The civil date of a day counted from 1970-01-01 (the inverse of ``daysSinceEpoch(year:month:day:)``).
+    static func civilDate(daysSinceEpoch days: Int) -> (year: Int, month: Int, day: Int) {
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let dayOfEra = z - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthIndex = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
+        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
+        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
+    }
+
+    /// `nanoseconds` since the epoch as nats-server writes times (Go's RFC3339Nano, UTC): the fraction's trailing
+    /// zeros dropped, and the fraction with them when it is 0; 0 or less is Go's zero time. Pure arithmetic (no
+    /// `gmtime`, no `printf`): API answers and direct gets write one per message.
+    public static func text(nanoseconds: Int64) -> String {
+        guard nanoseconds > 0 else { return "0001-01-01T00:00:00Z" }
+        let seconds = Int(nanoseconds / 1_000_000_000)
+        let (days, secondOfDay) = (seconds / 86_400, seconds % 86_400)
+        let (year, month, day) = civilDate(daysSinceEpoch: days)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(30)
+        func append(_ value: Int, digits: Int) {
+            var divisor = 1
+            for _ in 1..<digits { divisor *= 10 }
+            var rest = value
+            while divisor > 0 { bytes.append(UInt8(ascii: "0") + UInt8(rest / divisor % 10)); rest %= divisor; divisor /= 10 }
+        }
+        append(year, digits: 4); bytes.append(UInt8(ascii: "-")); append(month, digits: 2); bytes.append(UInt8(ascii: "-"))
+        append(day, digits: 2); bytes.append(UInt8(ascii: "T")); append(secondOfDay / 3600, digits: 2); bytes.append(UInt8(ascii: ":"))
+        append(secondOfDay / 60 % 60, digits: 2); bytes.append(UInt8(ascii: ":")); append(secondOfDay % 60, digits: 2)
+        var fraction = Int(nanoseconds % 1_000_000_000)
+        if fraction > 0 {
+            var digits = 9
+            while fraction % 10 == 0 { fraction /= 10; digits -= 1 }
+            bytes.append(UInt8(ascii: "."))
+            append(fraction, digits: digits)
+        }
+        bytes.append(UInt8(ascii: "Z"))
+        return String(decoding: bytes, as: UTF8.self)
+    }
 }

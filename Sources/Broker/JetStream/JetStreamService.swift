@@ -4,6 +4,7 @@ import Glibc
 #else
 import Foundation
 #endif
+import Consumers
 import DynamicJSON
 import Platform
 import Logging
@@ -262,9 +263,38 @@ final class JetStreamService: @unchecked Sendable {
     /// Answers one API request (`subject` starts with `$JS.API.`); the JSON reply.
     func handle(subject: String, payload: ByteBuffer, reply: String?) async -> String? {
         let answer = await answer(subject: subject, payload: payload, reply: reply)
-        // Counted as the reference counts them, after the answer is made (account info shows the earlier
-        // ones): a message found by MSG.GET bypasses its API layer, and a MSG.DELETE the store could not
-        // carry out (no such message) is answered as a success would be.
+        count(answer, to: subject)
+        return answer
+    }
+
+    /// Whether `subject` is a read of one message (`DIRECT.GET`, `STREAM.MSG.GET`), which ``read(subject:payload:reply:)``
+    /// answers at once on the caller's thread.
+    static func isMessageRead(_ subject: String) -> Bool {
+        subject.hasPrefix("$JS.API.DIRECT.GET.") || subject.hasPrefix("$JS.API.STREAM.MSG.GET.")
+    }
+
+    /// Answers a read of one message (``isMessageRead(_:)``) on the caller's thread: a store read, as a pull
+    /// request is (the server calls it on the requester's loop, without a task hop). The JSON reply, if any.
+    func read(subject: String, payload: ByteBuffer, reply: String?) -> String? {
+        let tokens = subject.subjectTokens().dropFirst(2).map(String.init)
+        let body = Data(payload.readableBytesView)
+        let answer: String?
+        if tokens.first == "DIRECT" {
+            directGet(tokens, body: body, reply: reply)
+            answer = nil
+        } else if tokens.count == 4, let stream = streams.stream(named: tokens[3]) {
+            answer = messageGet(stream: stream, body: body)
+        } else {
+            answer = error("stream_msg_get_response", .streamNotFound)
+        }
+        count(answer, to: subject)
+        return answer
+    }
+
+    /// Counts an answered request as the reference counts them, after the answer is made (account info shows
+    /// the earlier ones): a message found by MSG.GET bypasses its API layer, and a MSG.DELETE the store could
+    /// not carry out (no such message) is answered as a success would be.
+    private func count(_ answer: String?, to subject: String) {
         if let answer {
             let failed = answer.hasPrefix(#"{"error""#)
             if failed || !subject.hasPrefix("$JS.API.STREAM.MSG.GET.") {
@@ -274,7 +304,6 @@ final class JetStreamService: @unchecked Sendable {
                 requestLock.withLock { apiTotal += 1; if error { apiErrors += 1 } }
             }
         }
-        return answer
     }
 
     private func answer(subject: String, payload: ByteBuffer, reply: String?) async -> String? {
@@ -433,6 +462,11 @@ final class JetStreamService: @unchecked Sendable {
             }
             return encode("stream_msg_delete_response", ["success": true])
         }
+        return messageGet(stream: stream, body: body)
+    }
+
+    /// `STREAM.MSG.GET.<stream>`: the message `body` asks for, as JSON.
+    private func messageGet(stream: StreamManager.Managed, body: Data) -> String {
         // (try?: client input: answered with the invalid JSON error)
         guard let query = try? JSONDecoder().decode(MessageQuery.self, from: body) else { return error("stream_msg_get_response", .invalidJSON) }
         guard query.isValid else { return error("stream_msg_get_response", .badRequest) }
@@ -536,20 +570,7 @@ final class JetStreamService: @unchecked Sendable {
 
     /// RFC 3339 with nanoseconds, as the reference writes times (Go's RFC3339Nano: trailing zeros of the
     /// fraction dropped, and the fraction with them when it is 0); 0 is Go's zero time.
-    static func time(_ nanoseconds: Int64) -> String {
-        guard nanoseconds > 0 else { return "0001-01-01T00:00:00Z" }
-        var seconds = time_t(nanoseconds / 1_000_000_000)
-        var parts = tm()
-        gmtime_r(&seconds, &parts)
-        var fraction = nanoseconds % 1_000_000_000
-        var digits = 9
-        while digits > 0 && fraction % 10 == 0 && fraction > 0 { fraction /= 10; digits -= 1 }
-        let whole = String(printf: "%04d-%02d-%02dT%02d:%02d:%02d", parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday,
-                           parts.tm_hour, parts.tm_min, parts.tm_sec)
-        guard fraction > 0 else { return whole + "Z" }
-        let text = String(fraction)
-        return whole + "." + String(repeating: "0", count: digits - text.count) + text + "Z"
-    }
+    static func time(_ nanoseconds: Int64) -> String { RFC3339.text(nanoseconds: nanoseconds) }
 }
 
 /// A message query of `STREAM.MSG.GET` and `DIRECT.GET`: `{"seq"}`, `{"last_by_subj"}` or `{"next_by_subj","seq"}`.
