@@ -274,3 +274,15 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.flaky(reruns=2, only_rerun=["TimeoutError", "AssertionError"]))
         elif "[reference" in item.nodeid or "-reference" in item.nodeid:
             item.add_marker(pytest.mark.flaky(reruns=2, only_rerun=["TimeoutError"]))
+
+
+async def api(nc, subject, body=None, timeout=3):
+    """The JSON answer of a JetStream API request (`body` as JSON, none when None)."""
+    reply = await nc.request(subject, b"" if body is None else json.dumps(body).encode(), timeout=timeout)
+    return json.loads(reply.data)
+
+
+def error_of(response):
+    """(code, err_code, description) of an API answer's error, or None."""
+    error = response.get("error")
+    return None if error is None else (error["code"], error["err_code"], error["description"])

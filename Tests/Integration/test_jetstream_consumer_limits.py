@@ -4,7 +4,7 @@ memory-only consumer state (`mem_storage`). Each scenario runs against strata-se
 import asyncio, json, shutil, tempfile
 import pytest
 import nats
-from conftest import Server, binary, free_port
+from conftest import Server, binary, free_port, api, error_of
 
 KINDS = ["strata", "reference"]
 
@@ -28,14 +28,6 @@ async def served(request):
     shutil.rmtree(store, ignore_errors=True)
 
 
-async def api(nc, subject, body=None):
-    reply = await nc.request(subject, b"" if body is None else json.dumps(body).encode(), timeout=3)
-    return json.loads(reply.data)
-
-
-def error_of(response):
-    error = response.get("error")
-    return None if error is None else (error["code"], error["err_code"], error["description"])
 
 
 async def create(nc, config):

@@ -4,7 +4,7 @@ strata-server and the reference nats-server 2.9.10 and must give the same answer
 import asyncio, json
 import pytest
 import nats
-from conftest import start_jetstream
+from conftest import start_jetstream, api, error_of
 
 
 @pytest.fixture(params=["strata", "reference"])
@@ -19,14 +19,6 @@ async def nc(request):
     server.stop()
 
 
-async def api(nc, subject, body=None):
-    reply = await nc.request(subject, b"" if body is None else json.dumps(body).encode(), timeout=3)
-    return json.loads(reply.data)
-
-
-def error_of(response):
-    error = response.get("error")
-    return None if error is None else (error["code"], error["err_code"], error["description"])
 
 
 async def test_stream_update_rules_and_sealing(nc):
