@@ -479,7 +479,10 @@ final class ConsumerHost: @unchecked Sendable {
             // to memory is removed once, so that a restart does not bring back its old config and state.
             if !recordRemovedForMemory {
                 recordRemovedForMemory = true
-                store.deleteConsumer(named: name) { _ in }
+                let (logger, name) = (self.logger, self.name)
+                store.deleteConsumer(named: name) { result in
+                    if case .failure(let error) = result { logger.error("consumer \(name): its stored record could not be removed: \(error)") }
+                }
             }
             completion(.stored)
             return
