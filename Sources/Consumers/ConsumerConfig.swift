@@ -119,15 +119,20 @@ public struct ConsumerConfig: Codable, Equatable, Sendable {
 
     /// `sample_freq` as a percentage: its digits with an optional `%` after them (nil when it is not
     /// that, or is negative: the configuration check refuses it). Values above 100 sample every ack.
-    public var samplePercent: Int? { sampleFrequency.map(Self.percent) ?? 0 }
+    public var samplePercent: Int? {
+        guard let text = sampleFrequency else { return 0 }
+        return Self.percent(text)
+    }
 
     /// A `sample_freq` text as a percentage (digits, optionally signed, then an optional `%`), or nil when it
     /// is not one or is negative.
     public static func percent(_ text: String) -> Int? {
-        let digits = text.hasSuffix("%") ? String(text.dropLast()) : text
-        guard let percent = Int(digits), percent >= 0 else { return nil }
+        guard let percent = Int(percentDigits(text)), percent >= 0 else { return nil }
         return percent
     }
+
+    /// A `sample_freq` text without its one optional trailing `%` (what the reference gives `strconv.Atoi`).
+    public static func percentDigits(_ text: String) -> String { text.hasSuffix("%") ? String(text.dropLast()) : text }
 
     /// How long to wait for an ack of a message's `deliveries`-th delivery: the backoff entry for that
     /// delivery when backoff is set (the last entry repeating), else ack_wait.

@@ -91,7 +91,7 @@ enum ConsumerConfigCheck {
     /// `<nil>` for a negative number, which parses but is refused), or nil when it is absent or fine.
     static func samplingRefusal(_ text: String?) -> String? {
         guard let text, ConsumerConfig.percent(text) == nil else { return nil }
-        let digits = text.hasSuffix("%") ? String(text.dropLast()) : text
+        let digits = ConsumerConfig.percentDigits(text)
         let unsigned = digits.first == "-" || digits.first == "+" ? digits.dropFirst() : Substring(digits)
         if !unsigned.isEmpty && unsigned.allSatisfy({ $0.isASCII && $0.isNumber }) {
             return digits.first == "-" && Int(digits) != nil ? "<nil>" : "strconv.Atoi: parsing \"\(digits)\": value out of range"
