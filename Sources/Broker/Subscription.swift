@@ -8,6 +8,7 @@ import Foundation
 import Platform
 import NATSProtocol
 import NIOCore
+import Synchronization
 
 /// A message routed to one of the server's own subscriptions (a mirror's or a source's): the subject it
 /// is shown under, its reply subject, headers and payload.
@@ -42,9 +43,11 @@ final class Subscription: Hashable, @unchecked Sendable {
     let deliveryFilter: Permissions?
     /// The subscriber's reply allowance (`allow_responses`): a delivered request opens its reply subject.
     let replies: ReplyTracker?
+    /// Guards `maxMessages` and the count once a limit is set; before that, deliveries are only counted.
     private let lock = Lock()
     private var maxMessages: Int?
-    private var delivered = 0
+    private let limited = Atomic<Bool>(false)
+    private let delivered = Atomic<Int>(0)
 
     init(client: ClientConnection, router: Router, sid: String, subject: String, queue: String?, receivesHeaders: Bool,
          deliveryFilter: Permissions? = nil, replies: ReplyTracker? = nil) {
@@ -98,7 +101,8 @@ final class Subscription: Hashable, @unchecked Sendable {
     func limit(to max: Int) -> Bool {
         lock.lock(); defer { lock.unlock() }
         maxMessages = max
-        return delivered >= max
+        limited.store(true, ordering: .releasing)
+        return delivered.load(ordering: .relaxed) >= max
     }
 
     /// True when a message on `subject` (with `reply`) may be delivered here; a reply subject it carries is
@@ -111,11 +115,16 @@ final class Subscription: Hashable, @unchecked Sendable {
     }
 
     /// Counts one delivery. Returns (deliver, lastOne): whether to deliver, and whether this was the last.
+    /// Without a limit (nearly every subscription) one atomic add and no lock.
     func claimDelivery() -> (deliver: Bool, last: Bool) {
+        guard limited.load(ordering: .acquiring) else {
+            delivered.wrappingAdd(1, ordering: .relaxed)
+            return (true, false)
+        }
         lock.lock(); defer { lock.unlock() }
-        guard let max = maxMessages else { delivered += 1; return (true, false) }
-        guard delivered < max else { return (false, true) }
-        delivered += 1
-        return (true, delivered >= max)
+        let count = delivered.load(ordering: .relaxed)
+        guard let max = maxMessages, count < max else { return (false, true) }
+        delivered.store(count + 1, ordering: .relaxed)
+        return (true, count + 1 >= max)
     }
 }

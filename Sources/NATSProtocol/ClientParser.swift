@@ -33,18 +33,26 @@ public struct ClientParser: Sendable {
             switch state {
             case .controlLine:
                 // Parse the line in place (no slices, no views): find its end, decode it from the raw bytes.
-                guard let (parsed, consumed) = try WireFraming.controlLine(in: buffer, maxControlLine: maxControlLine, { parseControl($0) })
-                else { return nil }
+                guard let (parsed, consumed) = try WireFraming.controlLine(in: buffer, maxControlLine: maxControlLine, {
+                    line throws(ProtocolError) in try parseControl(line)
+                }) else { return nil }
                 var connectJSON: ByteBuffer?
-                if case .success(.connect(let json)) = parsed {
+                if case .connect(let json) = parsed {
                     connectJSON = buffer.getSlice(at: buffer.readerIndex + json.lowerBound, length: json.count)
                 }
                 buffer.moveReaderIndex(forwardBy: consumed)
-                switch parsed {
-                case .failure(let error): throw error
-                case .success(.operation(let operation)): return operation
-                case .success(.connect): return .connect(connectJSON!)
-                case .success(.none): continue
+                switch consume parsed {
+                case .operation(let operation): return operation
+                case .connect: return .connect(connectJSON!)
+                case .publish(let subject, let reply, let headerSize, let totalSize):
+                    // The payload has nearly always arrived with its line: returned at once, without a
+                    // round trip through the parser's state.
+                    if let (headers, payload) = try WireFraming.payload(from: &buffer, headerSize: headerSize, totalSize: totalSize) {
+                        return .publish(Publish(subject: subject, reply: reply, headers: headers, payload: payload))
+                    }
+                    state = .payload(subject: subject, reply: reply, headerSize: headerSize, totalSize: totalSize)
+                    return nil
+                case .none: continue
                 }
             case .payload(let subject, let reply, let headerSize, let totalSize):
                 guard let (headers, payload) = try WireFraming.payload(from: &buffer, headerSize: headerSize, totalSize: totalSize) else { return nil }
@@ -59,7 +67,9 @@ public struct ClientParser: Sendable {
         case operation(ClientOperation)
         /// CONNECT, with where its JSON lies in the line.
         case connect(Range<Int>)
-        /// Nothing to return yet (an empty or ignored line, or a PUB/HPUB waiting for its payload).
+        /// PUB or HPUB: its payload (with headers) follows the line.
+        case publish(subject: String, reply: String?, headerSize: Int?, totalSize: Int)
+        /// Nothing to return (an empty or ignored line).
         case none
     }
 
@@ -83,24 +93,24 @@ public struct ClientParser: Sendable {
     }
 
     /// Parses one control line (without its line end).
-    private mutating func parseControl(_ line: UnsafeRawBufferPointer) -> Result<Control, ProtocolError> {
+    private func parseControl(_ line: UnsafeRawBufferPointer) throws(ProtocolError) -> Control {
         var i = 0
         while i < line.count && isSpace(line[i]) { i += 1 }
-        if i == line.count { return .success(.none) }
+        if i == line.count { return .none }
         let verbStart = i
         while i < line.count && !isSpace(line[i]) { i += 1 }
-        guard let verb = ClientParser.verb(UnsafeRawBufferPointer(rebasing: line[verbStart..<i])) else { return .failure(.unknownOperation) }
+        guard let verb = ClientParser.verb(UnsafeRawBufferPointer(rebasing: line[verbStart..<i])) else { throw .unknownOperation }
         switch verb {
-        case .ping: return .success(.operation(.ping))
-        case .pong: return .success(.operation(.pong))
-        case .ok: return .success(.operation(.ok))
+        case .ping: return .operation(.ping)
+        case .pong: return .operation(.pong)
+        case .ok: return .operation(.ok)
         case .err:
-            return .success(.operation(.error(String(decoding: UnsafeRawBufferPointer(rebasing: line[i...]), as: UTF8.self).trimmingSpaces())))
-        case .info: return .success(.none)
+            return .operation(.error(String(decoding: UnsafeRawBufferPointer(rebasing: line[i...]), as: UTF8.self).trimmingSpaces()))
+        case .info: return .none
         case .connect:
             while i < line.count && isSpace(line[i]) { i += 1 }
-            if i == line.count { return .failure(.malformedArguments("CONNECT without options")) }
-            return .success(.connect(i..<line.count))
+            if i == line.count { throw .malformedArguments("CONNECT without options") }
+            return .connect(i..<line.count)
         case .pub, .hpub, .sub, .unsub:
             // Up to 4 arguments, as ranges of the line.
             var ranges: (Range<Int>, Range<Int>, Range<Int>, Range<Int>) = (0..<0, 0..<0, 0..<0, 0..<0)
@@ -120,7 +130,7 @@ public struct ClientParser: Sendable {
                     count += 1
                 }
             }
-            if count == 0 { return .failure(.unknownOperation) }
+            if count == 0 { throw .unknownOperation }
             func range(_ k: Int) -> Range<Int> { k == 0 ? ranges.0 : k == 1 ? ranges.1 : k == 2 ? ranges.2 : ranges.3 }
             func text(_ k: Int) -> String { String(decoding: UnsafeRawBufferPointer(rebasing: line[range(k)]), as: UTF8.self) }
             func integer(_ k: Int) -> Int? {
@@ -139,28 +149,26 @@ public struct ClientParser: Sendable {
             }
             switch verb {
             case .pub:
-                guard count == 2 || count == 3, let size = integer(count - 1) else { return .failure(.malformedArguments("PUB \(describe())")) }
-                if size > maxPayload { return .failure(.maximumPayloadViolation) }
-                state = .payload(subject: text(0), reply: count == 3 ? text(1) : nil, headerSize: nil, totalSize: size)
-                return .success(.none)
+                guard count == 2 || count == 3, let size = integer(count - 1) else { throw .malformedArguments("PUB \(describe())") }
+                if size > maxPayload { throw .maximumPayloadViolation }
+                return .publish(subject: text(0), reply: count == 3 ? text(1) : nil, headerSize: nil, totalSize: size)
             case .hpub:
                 guard count == 3 || count == 4, let headerSize = integer(count - 2), let total = integer(count - 1), total >= headerSize else {
-                    return .failure(.malformedArguments("HPUB \(describe())"))
+                    throw .malformedArguments("HPUB \(describe())")
                 }
-                if total > maxPayload { return .failure(.maximumPayloadViolation) }
-                state = .payload(subject: text(0), reply: count == 4 ? text(1) : nil, headerSize: headerSize, totalSize: total)
-                return .success(.none)
+                if total > maxPayload { throw .maximumPayloadViolation }
+                return .publish(subject: text(0), reply: count == 4 ? text(1) : nil, headerSize: headerSize, totalSize: total)
             case .sub:
-                guard count == 2 || count == 3 else { return .failure(.malformedArguments("SUB \(describe())")) }
-                return .success(.operation(.subscribe(subject: text(0), queue: count == 3 ? text(1) : nil, sid: text(count - 1))))
+                guard count == 2 || count == 3 else { throw .malformedArguments("SUB \(describe())") }
+                return .operation(.subscribe(subject: text(0), queue: count == 3 ? text(1) : nil, sid: text(count - 1)))
             default:  // UNSUB
-                guard count == 1 || count == 2 else { return .failure(.malformedArguments("UNSUB \(describe())")) }
+                guard count == 1 || count == 2 else { throw .malformedArguments("UNSUB \(describe())") }
                 var max: Int?
                 if count == 2 {
-                    guard let value = integer(1) else { return .failure(.malformedArguments("UNSUB max '\(text(1))'")) }
+                    guard let value = integer(1) else { throw .malformedArguments("UNSUB max '\(text(1))'") }
                     max = value
                 }
-                return .success(.operation(.unsubscribe(sid: text(0), max: max)))
+                return .operation(.unsubscribe(sid: text(0), max: max))
             }
         }
     }

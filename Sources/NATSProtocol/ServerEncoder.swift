@@ -9,22 +9,24 @@ public enum ServerEncoder {
     }
 
     /// `MSG subject sid [reply] size\r\npayload\r\n`, or `HMSG … headerSize totalSize` when `headers` is given.
-    /// The control line is written with one capacity check and direct byte copies (the hot path of fan-out).
+    /// The whole message is written with one capacity check and direct byte copies (the hot path of
+    /// fan-out): each of the buffer's own writes checks its storage again.
     public static func message(subject: String, sid: String, reply: String?, headers: ByteBuffer?, payload: ByteBuffer,
                                into buffer: inout ByteBuffer) {
         let headerSize = headers?.readableBytes ?? 0
         let total = headerSize + payload.readableBytes
         var subject = subject, sid = sid, reply = reply
-        let lineCapacity = subject.utf8.count + sid.utf8.count + (reply?.utf8.count ?? 0) + 48
-        buffer.reserveCapacity(minimumWritableBytes: lineCapacity + total + 2)
-        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: lineCapacity) { out in
+        let capacity = subject.utf8.count + sid.utf8.count + (reply?.utf8.count ?? 0) + 48 + total + 2
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: capacity) { out in
             var at = 0
             @inline(__always) func put(_ byte: UInt8) { out[at] = byte; at += 1 }
+            @inline(__always) func put(bytes: UnsafeRawBufferPointer) {
+                guard !bytes.isEmpty else { return }
+                UnsafeMutableRawBufferPointer(rebasing: out[at..<(at + bytes.count)]).copyMemory(from: bytes)
+                at += bytes.count
+            }
             @inline(__always) func put(_ text: inout String) {
-                text.withUTF8 { utf8 in
-                    UnsafeMutableRawBufferPointer(rebasing: out[at..<(at + utf8.count)]).copyMemory(from: UnsafeRawBufferPointer(utf8))
-                    at += utf8.count
-                }
+                text.withUTF8 { put(bytes: UnsafeRawBufferPointer($0)) }
             }
             @inline(__always) func put(number: Int) {
                 var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
@@ -43,12 +45,11 @@ public enum ServerEncoder {
             if headers != nil { put(number: headerSize); put(UInt8(ascii: " ")) }
             put(number: total)
             put(UInt8(ascii: "\r")); put(UInt8(ascii: "\n"))
+            headers?.withUnsafeReadableBytes { put(bytes: $0) }
+            payload.withUnsafeReadableBytes { put(bytes: $0) }
+            put(UInt8(ascii: "\r")); put(UInt8(ascii: "\n"))
             return at
         }
-        if var headers { buffer.writeBuffer(&headers) }
-        var body = payload
-        buffer.writeBuffer(&body)
-        buffer.writeStaticString("\r\n")
     }
 
     /// The header block of nats-server 2.9's no-responders status (`HMSG <reply> <sid> 16 16`).

@@ -11,19 +11,24 @@ import NIOCore
 enum WireFraming {
     /// Hands `parse` the first control line at the front of `buffer`, in place and without its line end
     /// (offsets in it are offsets from the buffer's reader index); returns what `parse` made and how many
-    /// bytes the line took, or nil when no whole line has arrived yet.
+    /// bytes the line took, or nil when no whole line has arrived yet. What `parse` throws is thrown.
     @inline(__always)
-    static func controlLine<Result>(in buffer: ByteBuffer, maxControlLine: Int,
-                                    _ parse: (UnsafeRawBufferPointer) -> Result) throws(ProtocolError) -> (result: Result, consumed: Int)? {
-        var tooLong = false
-        let found: (Result, Int)? = buffer.withUnsafeReadableBytes { raw in
+    static func controlLine<Parsed>(in buffer: ByteBuffer, maxControlLine: Int,
+                                    _ parse: (UnsafeRawBufferPointer) throws(ProtocolError) -> Parsed) throws(ProtocolError) -> (parsed: Parsed, consumed: Int)? {
+        var failure: ProtocolError?
+        let found: (Parsed, Int)? = buffer.withUnsafeReadableBytes { raw in
             guard let base = raw.baseAddress, let hit = memchr(base, 0x0A, raw.count) else { return nil }
             let newline = base.distance(to: UnsafeRawPointer(hit))
-            if newline > maxControlLine { tooLong = true; return nil }
+            if newline > maxControlLine { failure = .maximumControlLineExceeded; return nil }
             let end = newline > 0 && raw[newline - 1] == UInt8(ascii: "\r") ? newline - 1 : newline
-            return (parse(UnsafeRawBufferPointer(rebasing: raw[0..<end])), newline + 1)
+            do throws(ProtocolError) {
+                return (try parse(UnsafeRawBufferPointer(rebasing: raw[0..<end])), newline + 1)
+            } catch {
+                failure = error
+                return nil
+            }
         }
-        if tooLong { throw .maximumControlLineExceeded }
+        if let failure { throw failure }
         guard let found else {
             if buffer.readableBytes > maxControlLine { throw .maximumControlLineExceeded }
             return nil

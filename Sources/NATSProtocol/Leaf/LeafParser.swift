@@ -38,15 +38,10 @@ public struct LeafParser: Sendable {
                 // The line is read in place: its fields are found on the raw bytes and only those kept become
                 // strings (LMSG is the hot path of a leaf link).
                 guard let (parsed, consumed) = try WireFraming.controlLine(in: buffer, maxControlLine: maxControlLine, {
-                    line -> Result<LeafOperation?, ProtocolError> in
-                    do throws(ProtocolError) { return .success(try parseControl(line)) } catch { return .failure(error) }
+                    line throws(ProtocolError) in try parseControl(line)
                 }) else { return nil }
                 buffer.moveReaderIndex(forwardBy: consumed)
-                switch parsed {
-                case .failure(let error): throw error
-                case .success(let operation?): return operation
-                case .success(nil): continue
-                }
+                if let operation = parsed { return operation }
             case .payload(let subject, let reply, let queues, let headerSize, let totalSize):
                 guard let (headers, payload) = try WireFraming.payload(from: &buffer, headerSize: headerSize, totalSize: totalSize) else { return nil }
                 state = .controlLine
