@@ -188,8 +188,9 @@ extension BrokerServer {
         routeInternal([OutboundMessage(to: subject, payload: ByteBuffer(string: payload))], in: account)
     }
 
-    /// The largest first capacity of one connection's batch in ``routeInternal(_:in:)`` (beyond it, it grows).
-    static let batchCapacityLimit = 1 << 20
+    /// The largest first capacity of one connection's batch in ``routeInternal(_:in:)``: a piece of
+    /// ``ClientConnection/flushBytes`` and room for the message that completes it.
+    static let batchCapacityLimit = ClientConnection.flushBytes + ClientConnection.flushBytes / 8
 
     /// Sends messages from the server, each routed by its `to` and shown with its own subject (JetStream
     /// deliveries go to an inbox under the stream message's subject). Safe from any thread. The messages
@@ -217,8 +218,9 @@ extension BrokerServer {
             for (importer, message) in crossing { routeInternal([message], in: importer) }
         }
         // The first connection's batch starts large enough for every message (a consumer's step goes to one
-        // connection): growing it by doubling from a small buffer copied it again and again. The others (a
-        // fan-out) start small, so that many targets do not each take the whole estimate.
+        // connection), up to one piece of ClientConnection.flushBytes: growing it by doubling from a small
+        // buffer copied it again and again. The others (a fan-out) start small, so that many targets do not
+        // each take the whole estimate. A batch that reaches a piece's size is handed over at once.
         let capacity = min(messages.reduce(0) { $0 + $1.encodedSizeEstimate }, Self.batchCapacityLimit)
         var batches: [ObjectIdentifier: (client: ClientConnection, buffer: ByteBuffer, count: MessageCount)] = [:]
         var leafBatches: [ObjectIdentifier: (leaf: LeafConnection, buffer: ByteBuffer, count: MessageCount)] = [:]
@@ -264,6 +266,9 @@ extension BrokerServer {
                     ServerEncoder.message(subject: message.subject, sid: subscription.sid, reply: message.reply,
                                           headers: headers, payload: message.payload, into: &batches[key]!.buffer)
                     batches[key]!.count.add(bytes: message.payload.readableBytes &+ (headers?.readableBytes ?? 0))
+                    if batches[key]!.buffer.readableBytes >= ClientConnection.flushBytes, let batch = batches.removeValue(forKey: key) {
+                        batch.client.deliverEncoded(batch.buffer, count: batch.count)
+                    }
                 }
                 if last {
                     subscription.router.remove(subscription)

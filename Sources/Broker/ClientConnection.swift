@@ -61,7 +61,9 @@ final class ClientConnection: ChannelInboundHandler, Publisher, @unchecked Senda
     private(set) var channel: Channel?
     /// Messages from other threads waiting for one hop onto this connection's loop (under `handOver`).
     private let handOver = Lock()
-    private var handOverBuffer: ByteBuffer?
+    /// In pieces of at most ``flushBytes`` each (a piece handed over larger stays whole).
+    private var handOverPieces: [ByteBuffer] = []
+    private var handOverBytes = 0
     /// Bytes handed to the channel whose write has not completed (the socket has not taken them all), counted
     /// once the connection has been sent anything from the server itself (``deliverEncoded(_:count:)``:
     /// JetStream's deliveries and replies); plain subscribers' flushes skip the write promise it takes.
@@ -472,13 +474,19 @@ final class ClientConnection: ChannelInboundHandler, Publisher, @unchecked Senda
         if !tracksWrites.load(ordering: .relaxed) { tracksWrites.store(true, ordering: .relaxed) }
         if channel.eventLoop.inEventLoop {
             // What other threads handed over earlier goes first (a consumer's deliveries stay in order).
-            if let earlier = takeHandOver() { appendEncoded(earlier.buffer, count: earlier.count) }
-            appendEncoded(buffer, count: count)
+            if let earlier = takeHandOver() { appendEncoded(earlier.pieces, count: earlier.count) }
+            appendEncoded(CollectionOfOne(buffer), count: count)
             return
         }
         var buffer = buffer
         let schedule: Bool = handOver.withLock {
-            if handOverBuffer == nil { handOverBuffer = buffer } else { handOverBuffer!.writeBuffer(&buffer) }
+            let size = buffer.readableBytes
+            if let last = handOverPieces.indices.last, handOverPieces[last].readableBytes + size <= Self.flushBytes {
+                handOverPieces[last].writeBuffer(&buffer)
+            } else {
+                handOverPieces.append(buffer)
+            }
+            handOverBytes += size
             handOverCount += count
             if handOverScheduled { return false }
             handOverScheduled = true
@@ -486,33 +494,41 @@ final class ClientConnection: ChannelInboundHandler, Publisher, @unchecked Senda
         }
         guard schedule else { return }
         channel.eventLoop.execute {
-            if let taken = self.takeHandOver(clearingSchedule: true) { self.appendEncoded(taken.buffer, count: taken.count) }
+            if let taken = self.takeHandOver(clearingSchedule: true) { self.appendEncoded(taken.pieces, count: taken.count) }
         }
     }
 
     /// What this connection was handed and its socket has not taken yet: writes in flight and messages
     /// other threads handed over (safe from any thread; push consumers pace a backlog by it).
     var unwrittenBytes: Int {
-        inFlightBytes.value + handOver.withLock { handOverBuffer?.readableBytes ?? 0 }
+        inFlightBytes.value + handOver.withLock { handOverBytes }
     }
 
-    private func takeHandOver(clearingSchedule: Bool = false) -> (buffer: ByteBuffer, count: MessageCount)? {
+    private func takeHandOver(clearingSchedule: Bool = false) -> (pieces: [ByteBuffer], count: MessageCount)? {
         handOver.withLock {
             if clearingSchedule { handOverScheduled = false }
-            defer { handOverBuffer = nil; handOverCount = MessageCount() }
-            return handOverBuffer.map { ($0, handOverCount) }
+            guard !handOverPieces.isEmpty else { return nil }
+            defer { handOverPieces = []; handOverBytes = 0; handOverCount = MessageCount() }
+            return (handOverPieces, handOverCount)
         }
     }
 
-    /// Takes messages encoded on another loop (on this connection's loop).
-    func appendEncoded(_ buffer: ByteBuffer, count: MessageCount) {
+    /// Takes messages encoded on another loop (on this connection's loop). A piece is taken as it is when
+    /// nothing waits (the usual case, a consumer's step after a flush) or when what waits would grow past
+    /// ``flushBytes`` (that is written out first); a small one is appended.
+    func appendEncoded(_ pieces: some Collection<ByteBuffer>, count: MessageCount) {
         guard admit() else { return }
         sent += count
-        if outbound.readableBytes == 0 {
-            outbound = buffer  // taken as it is: no copy (the usual case, a consumer's step after a flush)
-        } else {
-            var buffer = buffer
-            outbound.writeBuffer(&buffer)
+        for piece in pieces {
+            if outbound.readableBytes == 0 {
+                outbound = piece
+            } else if outbound.readableBytes + piece.readableBytes > Self.flushBytes {
+                flushNow()
+                outbound = piece
+            } else {
+                var piece = piece
+                outbound.writeBuffer(&piece)
+            }
         }
         scheduleFlush()
     }

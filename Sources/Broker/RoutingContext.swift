@@ -79,6 +79,14 @@ final class RoutingContext {
         ServerEncoder.message(subject: publish.subject, sid: subscription.sid, reply: publish.reply,
                               headers: headers, payload: publish.payload, into: &remoteDeliveries[key]!.buffer)
         remoteDeliveries[key]!.count.add(bytes: publish.payload.readableBytes &+ (headers?.readableBytes ?? 0))
+        // A large read goes over in pieces (see ClientConnection.flushBytes).
+        if remoteDeliveries[key]!.buffer.readableBytes >= ClientConnection.flushBytes, let piece = remoteDeliveries.removeValue(forKey: key) {
+            hand(piece)
+        }
+    }
+
+    private func hand(_ piece: (client: ClientConnection, buffer: ByteBuffer, count: MessageCount)) {
+        piece.client.channel?.eventLoop.execute { piece.client.appendEncoded(CollectionOfOne(piece.buffer), count: piece.count) }
     }
 
     /// Whether this read left anything for its end (nearly always false for a read of core messages to
@@ -89,9 +97,7 @@ final class RoutingContext {
     /// reads while too many bytes wait: `stored` is called on the loop with the bytes of those that completed) and applies acks.
     func finishRead(on channel: Channel, account: Account, logger: Logger, stored: @escaping @Sendable (Int) -> Void) {
         if !remoteDeliveries.isEmpty {
-            for (_, (client, buffer, count)) in remoteDeliveries {
-                client.channel?.eventLoop.execute { client.appendEncoded(buffer, count: count) }
-            }
+            for (_, piece) in remoteDeliveries { hand(piece) }
             remoteDeliveries.removeAll(keepingCapacity: true)
         }
         if !captured.isEmpty { storeCaptured(on: channel, jetStream: account.jetStream, logger: logger, stored: stored) }
