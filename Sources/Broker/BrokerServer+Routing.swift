@@ -111,7 +111,8 @@ extension BrokerServer {
             } else if isJetStreamSubject && publish.subject.hasPrefix("$JS.FC.") {
                 jetStream.flowControlAnswered(publish.subject)
                 taken = true
-            } else if let stream = jetStream.streams.stream(capturing: publish.subject) {
+            } else if let stream = home ? routing.stream(capturing: publish.subject, in: jetStream.streams)
+                                        : jetStream.streams.stream(capturing: publish.subject) {
                 // Stored with the rest of this read's publishes.
                 routing.capture(publish, for: stream, in: jetStream, home: publisher.account.jetStream)
                 taken = true

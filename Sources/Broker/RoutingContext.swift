@@ -30,6 +30,9 @@ final class RoutingContext {
     var ackTarget = JetStreamService.AckTargetCache()
     /// The subscriptions the last published subject reached, valid while the router's version is the same.
     var lastRoute: (subject: String, version: UInt64, matches: Router.Matches)?
+    /// The stream the last published subject was captured by, valid while the stream manager's version is
+    /// the same. (No stream is not kept: a stream that could not be opened for a moment answers none too.)
+    private var lastCapture: (subject: String, version: UInt64, stream: StreamManager.Managed)?
     /// Picks queue-group members for messages this connection publishes.
     var random: SplitMix64
     /// Backpressure: stream publishes not yet stored; reading stops while too many bytes wait.
@@ -61,6 +64,16 @@ final class RoutingContext {
         } else {
             acknowledged.append((host, [sequence]))
         }
+    }
+
+    /// The stream that captures `subject` in the connection's own account's `streams`: a run of publishes
+    /// to one subject looks it up once.
+    func stream(capturing subject: String, in streams: StreamManager) -> StreamManager.Managed? {
+        let version = streams.version
+        if let last = lastCapture, last.version == version, last.subject == subject { return last.stream }
+        guard let stream = streams.stream(capturing: subject) else { return nil }
+        lastCapture = (subject, version, stream)
+        return stream
     }
 
     /// Keeps a message published to a stream's subject until the end of this read. `home` is the

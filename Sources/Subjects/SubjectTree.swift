@@ -75,14 +75,28 @@ public struct SubjectTree<Value: Hashable>: Sendable where Value: Sendable {
     @inlinable
     public func matches(_ subject: String) -> [Value] {
         var result: [Value] = []
-        collect(root, subject.utf8, from: subject.utf8.startIndex, into: &result)
+        var lastTokenMatters = false
+        collect(root, subject.utf8, from: subject.utf8.startIndex, into: &result, lastTokenMatters: &lastTokenMatters)
         return result
+    }
+
+    /// Every value whose filter matches the literal `subject`, and whether the subject's last token took
+    /// part in deciding that. When it did not (no filter has a literal token in that place on any path the
+    /// subject reaches: `_INBOX.x.*` against `_INBOX.x.y`), every subject that differs from `subject` in its
+    /// last token alone matches the same values, so that the result may be kept for all of them.
+    @inlinable
+    public func matchesNotingLastToken(_ subject: String) -> (values: [Value], lastTokenMatters: Bool) {
+        var result: [Value] = []
+        var lastTokenMatters = false
+        collect(root, subject.utf8, from: subject.utf8.startIndex, into: &result, lastTokenMatters: &lastTokenMatters)
+        return (result, lastTokenMatters)
     }
 
     /// Walks the tree along the subject's tokens, found one at a time on its UTF-8 bytes (`.` is never
     /// part of a multi-byte character); no token array is built.
     @inlinable
-    func collect(_ node: Node, _ utf8: String.UTF8View, from start: String.Index?, into result: inout [Value]) {
+    func collect(_ node: Node, _ utf8: String.UTF8View, from start: String.Index?, into result: inout [Value],
+                 lastTokenMatters: inout Bool) {
         guard let start else {
             result.append(contentsOf: node.exact)
             return
@@ -91,8 +105,13 @@ public struct SubjectTree<Value: Hashable>: Sendable where Value: Sendable {
         var end = start
         while end != utf8.endIndex && utf8[end] != UInt8(ascii: ".") { end = utf8.index(after: end) }
         let rest: String.Index? = end == utf8.endIndex ? nil : utf8.index(after: end)
-        if !node.literal.isEmpty, let child = node.literal[SubjectToken(Substring(utf8[start..<end]))] { collect(child, utf8, from: rest, into: &result) }
-        if let star = node.star { collect(star, utf8, from: rest, into: &result) }
+        if !node.literal.isEmpty {
+            if rest == nil { lastTokenMatters = true }
+            if let child = node.literal[SubjectToken(Substring(utf8[start..<end]))] {
+                collect(child, utf8, from: rest, into: &result, lastTokenMatters: &lastTokenMatters)
+            }
+        }
+        if let star = node.star { collect(star, utf8, from: rest, into: &result, lastTokenMatters: &lastTokenMatters) }
     }
 
     /// Every value in the tree, each once per filter it is under (in no particular order).

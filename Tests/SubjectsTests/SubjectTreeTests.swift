@@ -18,6 +18,27 @@ import Testing
         #expect(tree.count == 6)
     }
 
+    /// The last token matters exactly when some other last token would match other values: checked against
+    /// the tree itself, for every subject of a small alphabet.
+    @Test func knowsWhenTheLastTokenDecides() {
+        var tree = SubjectTree<Int>()
+        for (i, filter) in ["_INBOX.a.*", "_INBOX.b.>", "_INBOX.b.x", "c.*.y", "c.>", "d"].enumerated() { tree.insert(filter, i) }
+        let tokens = ["_INBOX", "a", "b", "c", "x", "y", "d"]
+        var subjects = tokens
+        for a in tokens { for b in tokens { subjects.append("\(a).\(b)"); for c in tokens { subjects.append("\(a).\(b).\(c)") } } }
+        for subject in subjects {
+            let (values, lastTokenMatters) = tree.matchesNotingLastToken(subject)
+            #expect(Set(values) == Set(tree.matches(subject)))
+            let prefix = subject.split(separator: ".").dropLast().joined(separator: ".")
+            let others = (tokens + ["other"]).map { prefix.isEmpty ? $0 : prefix + "." + $0 }
+            let allSame = others.allSatisfy { Set(tree.matches($0)) == Set(values) }
+            if !lastTokenMatters { #expect(allSame, "\(subject)") }
+        }
+        #expect(tree.matchesNotingLastToken("_INBOX.a.q1").lastTokenMatters == false)
+        #expect(tree.matchesNotingLastToken("_INBOX.b.q1").lastTokenMatters == true)
+        #expect(tree.matchesNotingLastToken("c.q.y").lastTokenMatters == true)
+    }
+
     @Test func removeAndPrune() {
         var tree = SubjectTree<Int>()
         tree.insert("a.*.c", 1)

@@ -9,6 +9,7 @@ import Platform
 import NATSProtocol
 import StreamStore
 import Subjects
+import Synchronization
 
 /// The JetStream streams of a server: their API configs, their stores (file streams under
 /// `<store_dir>/streams/<name>`, memory streams in memory), and which stream captures which subject.
@@ -107,6 +108,11 @@ final class StreamManager: @unchecked Sendable {
     /// stream, before any caller of ``stream(named:)``, ``stream(capturing:)`` or ``all`` sees it).
     var restore: (@Sendable (Managed) -> Void)?
     private var bySubject = SubjectTree<String>()
+    private let registrations = Atomic<UInt64>(0)
+
+    /// Changes whenever a stream is registered or unregistered (created, updated, deleted, found damaged): what
+    /// ``stream(capturing:)`` answered when it had one value holds while it keeps it (read it before asking).
+    var version: UInt64 { registrations.load(ordering: .acquiring) }
     /// Told after a stream was created, updated or deleted (outside the lock): leaf connections declare
     /// the streams' subjects to the other side.
     var changed: (@Sendable () -> Void)?
@@ -247,11 +253,13 @@ final class StreamManager: @unchecked Sendable {
     private func register(_ stream: Managed) {
         streams[stream.config.name] = stream
         for subject in stream.config.subjects { bySubject.insert(subject, stream.config.name) }
+        registrations.add(1, ordering: .releasing)
     }
 
     private func unregister(_ name: String) {
         guard let stream = streams.removeValue(forKey: name) else { return }
         for subject in stream.config.subjects { bySubject.remove(subject, name) }
+        registrations.add(1, ordering: .releasing)
     }
 
     func stream(named name: String) -> Managed? { lock.withLock { streams[name] }.flatMap(restored) }
