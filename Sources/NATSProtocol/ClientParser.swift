@@ -21,6 +21,9 @@ public struct ClientParser: Sendable {
     }
 
     private var state = State.controlLine
+    /// The subject of the last PUB or HPUB: a publisher that sends to one subject again and again gets that
+    /// string back rather than a new one decoded each time.
+    private var lastSubject = ""
 
     public init(maxControlLine: Int = 4096, maxPayload: Int = 1 << 20) {
         self.maxControlLine = maxControlLine
@@ -93,7 +96,7 @@ public struct ClientParser: Sendable {
     }
 
     /// Parses one control line (without its line end).
-    private func parseControl(_ line: UnsafeRawBufferPointer) throws(ProtocolError) -> Control {
+    private mutating func parseControl(_ line: UnsafeRawBufferPointer) throws(ProtocolError) -> Control {
         var i = 0
         while i < line.count && isSpace(line[i]) { i += 1 }
         if i == line.count { return .none }
@@ -133,6 +136,14 @@ public struct ClientParser: Sendable {
             if count == 0 { throw .unknownOperation }
             func range(_ k: Int) -> Range<Int> { k == 0 ? ranges.0 : k == 1 ? ranges.1 : k == 2 ? ranges.2 : ranges.3 }
             func text(_ k: Int) -> String { String(decoding: UnsafeRawBufferPointer(rebasing: line[range(k)]), as: UTF8.self) }
+            func subject(_ k: Int) -> String {
+                let bytes = UnsafeRawBufferPointer(rebasing: line[range(k)])
+                let same = !bytes.isEmpty && lastSubject.utf8.withContiguousStorageIfAvailable {
+                    $0.count == bytes.count && memcmp($0.baseAddress!, bytes.baseAddress!, bytes.count) == 0
+                } == true
+                if !same { lastSubject = String(decoding: bytes, as: UTF8.self) }
+                return lastSubject
+            }
             func integer(_ k: Int) -> Int? {
                 let r = range(k)
                 guard !r.isEmpty, r.count <= 18 else { return nil }
@@ -151,13 +162,13 @@ public struct ClientParser: Sendable {
             case .pub:
                 guard count == 2 || count == 3, let size = integer(count - 1) else { throw .malformedArguments("PUB \(describe())") }
                 if size > maxPayload { throw .maximumPayloadViolation }
-                return .publish(subject: text(0), reply: count == 3 ? text(1) : nil, headerSize: nil, totalSize: size)
+                return .publish(subject: subject(0), reply: count == 3 ? text(1) : nil, headerSize: nil, totalSize: size)
             case .hpub:
                 guard count == 3 || count == 4, let headerSize = integer(count - 2), let total = integer(count - 1), total >= headerSize else {
                     throw .malformedArguments("HPUB \(describe())")
                 }
                 if total > maxPayload { throw .maximumPayloadViolation }
-                return .publish(subject: text(0), reply: count == 4 ? text(1) : nil, headerSize: headerSize, totalSize: total)
+                return .publish(subject: subject(0), reply: count == 4 ? text(1) : nil, headerSize: headerSize, totalSize: total)
             case .sub:
                 guard count == 2 || count == 3 else { throw .malformedArguments("SUB \(describe())") }
                 return .operation(.subscribe(subject: text(0), queue: count == 3 ? text(1) : nil, sid: text(count - 1)))

@@ -39,6 +39,23 @@ import Testing
         #expect(try Self.parse([Self.stream], parser: &parser) == Self.expected())
     }
 
+    /// Runs of publishes to one subject, subjects of one length that differ in a byte, and bytes that are not
+    /// UTF-8: each publish has its own subject (the parser reuses the last one's string when the bytes agree).
+    @Test func eachPublishHasItsOwnSubject() throws {
+        let subjects: [[UInt8]] = [Array("ab".utf8), Array("ab".utf8), Array("ac".utf8), Array("ab".utf8), [0x61, 0xFF],
+                                   [0x61, 0xFE], [0x61, 0xFE], Array("a.b.c".utf8), Array("ab".utf8)]
+        var buffer = ByteBufferAllocator().buffer(capacity: 0)
+        for subject in subjects {
+            buffer.writeString("PUB ")
+            buffer.writeBytes(subject)
+            buffer.writeString(" 1\r\nx\r\n")
+        }
+        var parser = ClientParser()
+        var parsed: [String] = []
+        while case .publish(let publish)? = try parser.next(from: &buffer) { parsed.append(publish.subject) }
+        #expect(parsed == subjects.map { String(decoding: $0, as: UTF8.self) })
+    }
+
     @Test func splitAtEveryByte() throws {
         let bytes = Array(Self.stream.utf8)
         for cut in 1..<bytes.count {

@@ -94,8 +94,14 @@ final class Account: @unchecked Sendable {
     }
 
     /// Where a response published here on `subject` goes, once (nil for any other subject).
+    @inline(__always)
     func takeResponse(_ subject: String) -> (importer: Account, reply: String)? {
-        guard subject.utf8.first == UInt8(ascii: "_"), subject.hasPrefix(Self.responsePrefix) else { return nil }
+        guard subject.utf8.first == UInt8(ascii: "_") else { return nil }  // (every publish asks: one byte decides)
+        return takeOpenedResponse(subject)
+    }
+
+    private func takeOpenedResponse(_ subject: String) -> (importer: Account, reply: String)? {
+        guard subject.hasPrefix(Self.responsePrefix) else { return nil }
         return responsesLock.withLock { responses.removeValue(forKey: subject).map { ($0.importer, $0.reply) } }
     }
 }
