@@ -124,7 +124,7 @@ extension BrokerServer {
             matches = last.matches
         } else {
             matches = router.matches(publish.subject)
-            if home && !matches.isEmpty { routing.lastRoute = (publish.subject, version, matches) }
+            if home { routing.lastRoute = (publish.subject, version, matches) }
         }
         guard !matches.isEmpty else { return taken }
         let echo = publisher.echo

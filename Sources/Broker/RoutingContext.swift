@@ -28,7 +28,8 @@ protocol Publisher: AnyObject {
 final class RoutingContext {
     /// The consumer this connection acknowledged last.
     var ackTarget = JetStreamService.AckTargetCache()
-    /// The subscriptions the last published subject reached, valid while the router's version is the same.
+    /// The subscriptions the last published subject reached (none, for a run of stream publishes nothing
+    /// subscribes to), valid while the router's version is the same.
     var lastRoute: (subject: String, version: UInt64, matches: Router.Matches)?
     /// The stream the last published subject was captured by, valid while the stream manager's version is
     /// the same. (No stream is not kept: a stream that could not be opened for a moment answers none too.)
