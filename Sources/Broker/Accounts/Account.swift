@@ -100,6 +100,7 @@ final class Account: @unchecked Sendable {
         return takeOpenedResponse(subject)
     }
 
+    @inline(never)  // (kept out of the hot path: inlined, its types' metadata was looked up on every publish)
     private func takeOpenedResponse(_ subject: String) -> (importer: Account, reply: String)? {
         guard subject.hasPrefix(Self.responsePrefix) else { return nil }
         return responsesLock.withLock { responses.removeValue(forKey: subject).map { ($0.importer, $0.reply) } }
