@@ -59,6 +59,8 @@ final class ClientConnection: ChannelInboundHandler, Publisher, @unchecked Senda
     private(set) var sent = MessageCount()
     let startedAt = Date()
     private(set) var channel: Channel?
+    /// The channel's event loop, as compared once per delivery (asking the channel costs a dynamic call).
+    private var loopIdentity: ObjectIdentifier?
     /// Messages from other threads waiting for one hop onto this connection's loop (under `handOver`).
     private let handOver = Lock()
     /// In pieces of at most ``flushBytes`` each (a piece handed over larger stays whole).
@@ -92,6 +94,7 @@ final class ClientConnection: ChannelInboundHandler, Publisher, @unchecked Senda
 
     func channelActive(context: ChannelHandlerContext) {
         channel = context.channel
+        loopIdentity = ObjectIdentifier(context.eventLoop)
         server.register(self)
         let remote = context.channel.remoteAddress
         logger.debug("client connected from \(remote?.description ?? "?")")
@@ -453,7 +456,7 @@ final class ClientConnection: ChannelInboundHandler, Publisher, @unchecked Senda
     /// loop gets it with everything else for it from this read, in one hop.
     func deliver(_ publish: Publish, to subscription: Subscription, from publisher: some Publisher, on loop: EventLoop) {
         guard let channel else { return }
-        if channel.eventLoop === loop {
+        if loopIdentity == ObjectIdentifier(loop) {
             guard admit() else { return }
             let headers = subscription.receivesHeaders ? publish.headers : nil
             if outbound.capacity == 0 { outbound = channel.allocator.buffer(capacity: outboundStartCapacity) }
