@@ -61,6 +61,13 @@ final class ClientConnection: ChannelInboundHandler, Publisher, @unchecked Senda
     private(set) var channel: Channel?
     /// The channel's event loop, as compared once per delivery (asking the channel costs a dynamic call).
     private var loopIdentity: ObjectIdentifier?
+    /// Producers publishing to this connection pause while half its `max_pending` waits unwritten.
+    let stall = ProducerStall()
+    /// This connection's reading is paused because a subscriber it published to stalls (on its loop only).
+    private(set) var stalledReading = false
+    private var stallGeneration = 0
+    private var stallWaiting = 0
+    private var stallTimer: Scheduled<Void>?
     /// Messages from other threads waiting for one hop onto this connection's loop (under `handOver`).
     private let handOver = Lock()
     /// In pieces of at most ``flushBytes`` each (a piece handed over larger stays whole).
@@ -85,6 +92,7 @@ final class ClientConnection: ChannelInboundHandler, Publisher, @unchecked Senda
         self.parser = ClientParser(maxControlLine: config.maxControlLine, maxPayload: config.maxPayload)
         self.routing = RoutingContext(seed: id &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(UInt(bitPattern: ObjectIdentifier(server).hashValue)),
                                       publishWindow: PublishWindow(limit: config.maxPublishBytesInFlight, streamQueueLimit: config.maxStreamQueueBytes))
+        routing.stallsOnSlowSubscribers = true
         self.logger = server.logger
         self.account = server.globalAccount
         logger[metadataKey: "cid"] = "\(id)"
@@ -144,6 +152,8 @@ final class ClientConnection: ChannelInboundHandler, Publisher, @unchecked Senda
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        stall.release()
+        stallTimer?.cancel()
         pingTask?.cancel()
         tlsTimer?.cancel()
         authTimer?.cancel()
@@ -200,7 +210,43 @@ final class ClientConnection: ChannelInboundHandler, Publisher, @unchecked Senda
             buffer.discardReadBytes()
             inbound = buffer
         }
+        if routing.hasStalls { beginStall(on: channel) }
         finishRead(on: channel)
+    }
+
+    // MARK: Fast-producer stall
+
+    /// A subscriber this read delivered to stalls: reading pauses until every one of them drained, or
+    /// ``ProducerStall/longest`` at the latest (nats-server's `stalledWait`, without blocking the loop).
+    private func beginStall(on channel: Channel) {
+        let targets = routing.takeStalls()
+        guard !stalledReading, !closing else { return }
+        stalledReading = true
+        stallGeneration &+= 1
+        stallWaiting = targets.count
+        let generation = stallGeneration
+        channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+        let loop = channel.eventLoop
+        let loopBound = NIOLoopBound(self, eventLoop: loop)
+        for target in targets {
+            target.stall.whenDrained { loop.execute { loopBound.value.stalledTargetDrained(generation) } }
+        }
+        stallTimer = loop.scheduleTask(in: ProducerStall.longest) { loopBound.value.endStall(generation) }
+    }
+
+    private func stalledTargetDrained(_ generation: Int) {
+        guard generation == stallGeneration, stalledReading else { return }
+        stallWaiting -= 1
+        if stallWaiting <= 0 { endStall(generation) }
+    }
+
+    private func endStall(_ generation: Int) {
+        guard generation == stallGeneration, stalledReading else { return }
+        stalledReading = false
+        stallTimer?.cancel()
+        stallTimer = nil
+        guard !closing, !authenticating, !routing.publishWindow.paused, let channel else { return }
+        channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
     }
 
     /// The end-of-read work: hand-overs, stores, acks.
@@ -212,13 +258,18 @@ final class ClientConnection: ChannelInboundHandler, Publisher, @unchecked Senda
 
     /// Earlier stream publishes were stored and acknowledged (on this connection's loop).
     private func publishesStored(_ bytes: Int) {
-        if routing.publishWindow.completed(bytes), !authenticating, let channel {
+        if routing.publishWindow.completed(bytes), !authenticating, !stalledReading, let channel {
             logger.debug("publishes stored: reading resumed")
             channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
         }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) { flushNow() }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        stall.writabilityChanged(writable: context.channel.isWritable)
+        context.fireChannelWritabilityChanged()
+    }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         if tlsTimer != nil {
@@ -355,7 +406,7 @@ final class ClientConnection: ChannelInboundHandler, Publisher, @unchecked Senda
             let decision = (try? result.get()) ?? .refused(reason: "the server is shutting down")
             connection.decided(decision, connect, reauthenticating)
             guard !connection.closing, let channel = connection.channel else { return }
-            if !connection.routing.publishWindow.paused {
+            if !connection.routing.publishWindow.paused && !connection.stalledReading {
                 channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
             }
             connection.processInbound()
@@ -467,6 +518,7 @@ final class ClientConnection: ChannelInboundHandler, Publisher, @unchecked Senda
         } else {
             publisher.routing.encodeRemote(publish, to: subscription, client: self)
         }
+        if stall.isStalling && publisher.routing.stallsOnSlowSubscribers { publisher.routing.stall(on: self) }
     }
 
     /// Takes messages already encoded for this connection, from any thread: appended at once on its own
@@ -536,15 +588,29 @@ final class ClientConnection: ChannelInboundHandler, Publisher, @unchecked Senda
         scheduleFlush()
     }
 
-    /// False (and the connection cut off as a slow consumer) when more than max_pending bytes wait.
+    /// False (and the connection cut off as a slow consumer) when more than max_pending bytes wait. (Over
+    /// its high water mark, half of max_pending, the channel is not writable: its producers stall.)
     private func admit() -> Bool {
         guard !closing, let channel else { return false }
         if channel.isWritable { return true }
+        // The channel is asked what waits once per piece handed to it, not per message (asking is a dynamic
+        // call): over max_pending is found at most a piece late.
+        if bytesHanded &- bytesHandedAtPendingCheck < Self.flushBytes { return true }
+        bytesHandedAtPendingCheck = bytesHanded
+        // (try?: a channel that cannot answer is closing; it counts as nothing waiting)
+        let waiting = (try? channel.syncOptions?.getOption(ChannelOptions.bufferedWritableBytes)) ?? 0
+        if waiting + outbound.readableBytes <= config.maxPending { return true }
         server.countSlowConsumer()
         logger.warning("slow consumer: more than \(config.maxPending) bytes pending, closing")
         sendError("Slow Consumer")
         close(.slowConsumerPendingBytes)
         return false
+    }
+
+    /// A client channel's water marks: producers stall over half of `max_pending` (nats-server's threshold)
+    /// and are read again below a quarter.
+    static func waterMark(maxPending: Int) -> ChannelOptions.Types.WriteBufferWaterMark {
+        .init(low: maxPending / 4, high: maxPending / 2)
     }
 
     /// Deliveries of one read are written out in pieces of about this size: a piece stays in the CPU's
@@ -582,6 +648,8 @@ final class ClientConnection: ChannelInboundHandler, Publisher, @unchecked Senda
 
     /// Bytes handed to the channel so far; with the channel's still-buffered bytes, what the socket took.
     private var bytesHanded = 0
+    /// `bytesHanded` when ``admit()`` last asked the channel what waits.
+    private var bytesHandedAtPendingCheck = 0
     /// What the socket had taken at the last check, and since when bytes have waited with none taken.
     private var bytesWrittenAtCheck = 0
     private var stalledSince: NIODeadline?
@@ -634,8 +702,7 @@ final class ClientConnection: ChannelInboundHandler, Publisher, @unchecked Senda
         parser.maxPayload = configuration.maxPayload
         parser.maxControlLine = configuration.maxControlLine
         if previous.maxPending != configuration.maxPending {
-            channel.setOption(ChannelOptions.writeBufferWaterMark,
-                              value: .init(low: configuration.maxPending / 2, high: configuration.maxPending)).whenFailure { _ in }
+            channel.setOption(ChannelOptions.writeBufferWaterMark, value: Self.waterMark(maxPending: configuration.maxPending)).whenFailure { _ in }
         }
         if previous.writeDeadline != configuration.writeDeadline { startWriteDeadline(channel.eventLoop) }
         if connected && (configuration.auth != previous.auth || configuration.tls != previous.tls) {

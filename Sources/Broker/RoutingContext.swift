@@ -34,6 +34,11 @@ final class RoutingContext {
     /// The stream the last published subject was captured by, valid while the stream manager's version is
     /// the same. (No stream is not kept: a stream that could not be opened for a moment answers none too.)
     private var lastCapture: (subject: String, version: UInt64, stream: StreamManager.Managed)?
+    /// Whether this publisher pauses for subscribers that fall behind (a client; nats-server stalls clients
+    /// only, not leaf connections).
+    var stallsOnSlowSubscribers = false
+    /// Subscribers this read delivered to while they stalled (see ``ProducerStall``).
+    private var stalledOn: [ClientConnection] = []
     /// Picks queue-group members for messages this connection publishes.
     var random: SplitMix64
     /// Backpressure: stream publishes not yet stored; reading stops while too many bytes wait.
@@ -75,6 +80,18 @@ final class RoutingContext {
         guard let stream = streams.stream(capturing: subject) else { return nil }
         lastCapture = (subject, version, stream)
         return stream
+    }
+
+    /// Notes that `subscriber`, delivered to in this read, stalls.
+    func stall(on subscriber: ClientConnection) {
+        if !stalledOn.contains(where: { $0 === subscriber }) { stalledOn.append(subscriber) }
+    }
+
+    var hasStalls: Bool { !stalledOn.isEmpty }
+
+    func takeStalls() -> [ClientConnection] {
+        defer { stalledOn.removeAll() }
+        return stalledOn
     }
 
     /// Keeps a message published to a stream's subject until the end of this read. `home` is the
