@@ -194,7 +194,9 @@ final class ClientConnection: ChannelInboundHandler, Publisher, @unchecked Senda
         var parser = self.parser
         defer { self.parser = parser }
         do {
-            while !closing, !authenticating, let operation = try parser.next(from: &buffer) {
+            // (A subscriber that stalls stops the parsing here, mid-read, as nats-server's producer waits
+            // in the middle of its read: the rest is parsed once the stall ends.)
+            while !closing, !authenticating, !stalledReading, !routing.hasStalls, let operation = try parser.next(from: &buffer) {
                 handle(operation)
             }
         } catch {
@@ -245,7 +247,10 @@ final class ClientConnection: ChannelInboundHandler, Publisher, @unchecked Senda
         stalledReading = false
         stallTimer?.cancel()
         stallTimer = nil
-        guard !closing, !authenticating, !routing.publishWindow.paused, let channel else { return }
+        guard !closing, !authenticating, let channel else { return }
+        processInbound()  // what arrived and was not parsed yet
+        flushNow()
+        guard !stalledReading, !routing.publishWindow.paused else { return }
         channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
     }
 

@@ -1,7 +1,7 @@
 """nats-server's config file format, side by side: one file starts strata-server and nats-server alike, and
 both serve what it says; a malformed file is refused with its location; SIGHUP reloads limits and
 authorization without dropping connections, and a malformed reload leaves the running config in force."""
-import asyncio, json, os, shutil, signal, socket, subprocess, tempfile, time
+import asyncio, json, os, shutil, signal, socket, subprocess, tempfile, threading, time
 import pytest
 import nats
 from conftest import STRATA, Server, free_port, ConfiguredServer, binary, info
@@ -204,6 +204,44 @@ def wait_for_log(server, needle, timeout=30):
             if needle.encode() in seen:
                 return seen.decode(errors="replace")
     raise AssertionError(f"{needle!r} not logged; log so far:\n{seen.decode(errors='replace')}")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_fast_publisher_waits_for_a_subscriber_that_lags(kind, directory):
+    """A publisher that sends 16 times max_pending at once to a subscriber that reads slowly: both servers stop
+    reading the publisher while the subscriber is over half of max_pending (nats-server's fast-producer stall),
+    so the subscriber gets every message and is not cut off as a slow consumer."""
+    server = ConfiguredServer(kind, directory, "port: @PORT@\nmax_pending: 512KB\nmax_payload: 256KB\n")
+    subscriber = socket.socket()
+    subscriber.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    subscriber.connect(("127.0.0.1", server.port))
+    subscriber.settimeout(20)
+    publisher = socket.create_connection(("127.0.0.1", server.port))
+    try:
+        data = b""
+        while not data.endswith(b"\r\n"):
+            data += subscriber.recv(4096)
+        subscriber.sendall(b'CONNECT {"verbose":false}\r\nSUB lag 1\r\nPING\r\n')
+        while not data.endswith(b"PONG\r\n"):
+            data += subscriber.recv(4096)
+        publisher.recv(4096)
+        count, size = 2048, 4096
+        frame = b"PUB lag %d\r\n" % size + b"x" * size + b"\r\n"
+        sender = threading.Thread(target=publisher.sendall, args=(b'CONNECT {"verbose":false}\r\n' + frame * count,))
+        sender.start()
+        expected = (len(b"MSG lag 1 %d\r\n" % size) + size + 2) * count
+        received = 0
+        while received < expected:
+            chunk = subscriber.recv(16384)
+            assert chunk, f"cut off after {received} of {expected} bytes"
+            received += len(chunk)
+            time.sleep(0.0005)  # (a reader slower than the publisher: the point of the test)
+        sender.join()
+        assert received == expected
+    finally:
+        publisher.close()
+        subscriber.close()
+        server.stop()
 
 
 @pytest.mark.parametrize("kind", KINDS)
