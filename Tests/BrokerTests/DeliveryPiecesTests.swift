@@ -23,10 +23,7 @@ import Testing
     @Test func oneReadOfManyPublishesReachesASubscriberInPieces() async throws {
         let directory = InProcessBrokerTests.Directory()
         let server = try InProcessBrokerTests.server(directory)
-        let (channel, _) = try await InProcessBrokerTests.connect(server)
-        _ = try await Self.writes(channel)
-        try await channel.writeInbound(ByteBuffer(string: "CONNECT {\"verbose\":false}\r\nSUB d.* 1\r\nPING\r\n"))
-        #expect(try await InProcessBrokerTests.outbound(channel) == "PONG\r\n")
+        let (channel, _) = try await InProcessBrokerTests.connected(server, id: 1, after: "SUB d.* 1\r\n")
         var read = "", expected = ""
         for i in 0..<3000 {
             let payload = String(repeating: Character(UnicodeScalar(UInt8(97 + i % 26))), count: 100 + i % 7)
@@ -41,10 +38,7 @@ import Testing
     @Test func oneServerStepOfManyMessagesReachesItsClientInPieces() async throws {
         let directory = InProcessBrokerTests.Directory()
         let server = try InProcessBrokerTests.server(directory)
-        let (channel, _) = try await InProcessBrokerTests.connect(server)
-        _ = try await Self.writes(channel)
-        try await channel.writeInbound(ByteBuffer(string: "CONNECT {\"verbose\":false}\r\nSUB inbox 9\r\nPING\r\n"))
-        #expect(try await InProcessBrokerTests.outbound(channel) == "PONG\r\n")
+        let (channel, _) = try await InProcessBrokerTests.connected(server, id: 1, after: "SUB inbox 9\r\n")
         var messages: [OutboundMessage] = [], expected = ""
         for i in 0..<2000 {
             let payload = String(repeating: "m", count: 200 + i % 11)

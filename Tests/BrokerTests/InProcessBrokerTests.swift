@@ -36,6 +36,17 @@ import Testing
         return (channel, handler)
     }
 
+    /// A client connection on a testing channel that has sent CONNECT, `commands` and a PING, its answers taken.
+    static func connected(_ server: BrokerServer, id: UInt64, after commands: String) async throws -> (NIOAsyncTestingChannel, ClientConnection) {
+        let handler = ClientConnection(id: id, server: server)
+        let channel = NIOAsyncTestingChannel()
+        try await channel.pipeline.addHandler(handler)
+        try await channel.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: 4222))
+        try await channel.writeInbound(ByteBuffer(string: "CONNECT {\"verbose\":false}\r\n" + commands + "PING\r\n"))
+        #expect(try await outbound(channel).hasSuffix("PONG\r\n"))
+        return (channel, handler)
+    }
+
     static func outbound(_ channel: NIOAsyncTestingChannel) async throws -> String {
         var text = ""
         while let buffer = try await channel.readOutbound(as: ByteBuffer.self) { text += String(buffer: buffer) }

@@ -29,16 +29,6 @@ import Testing
         #expect(told.withLock { $0 } == 1111)
     }
 
-    static func connect(_ server: BrokerServer, id: UInt64, _ commands: String) async throws -> (NIOAsyncTestingChannel, ClientConnection) {
-        let handler = ClientConnection(id: id, server: server)
-        let channel = NIOAsyncTestingChannel()
-        try await channel.pipeline.addHandler(handler)
-        try await channel.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: 4222))
-        try await channel.writeInbound(ByteBuffer(string: "CONNECT {\"verbose\":false}\r\n" + commands + "PING\r\n"))
-        _ = try await InProcessBrokerTests.outbound(channel)
-        return (channel, handler)
-    }
-
     static func setWritable(_ channel: NIOAsyncTestingChannel, _ writable: Bool) async throws {
         channel.isWritable = writable
         try await channel.testingEventLoop.submit { channel.pipeline.fireChannelWritabilityChanged() }.get()
@@ -51,8 +41,8 @@ import Testing
     @Test func aPublisherIsNotReadWhileItsSubscriberLagsAndIsReadAgainOnceItDrains() async throws {
         let directory = InProcessBrokerTests.Directory()
         let server = try InProcessBrokerTests.server(directory)
-        let (subscriberChannel, _) = try await Self.connect(server, id: 1, "SUB lag 1\r\n")
-        let (publisherChannel, publisher) = try await Self.connect(server, id: 2, "")
+        let (subscriberChannel, _) = try await InProcessBrokerTests.connected(server, id: 1, after: "SUB lag 1\r\n")
+        let (publisherChannel, publisher) = try await InProcessBrokerTests.connected(server, id: 2, after: "")
         try await publisherChannel.writeInbound(ByteBuffer(string: "PUB lag 1\r\na\r\n"))
         #expect(try await !Self.stalled(publisherChannel, publisher))
         // Over its high water mark (half of max_pending): the publisher's next read delivers, then pauses.
