@@ -122,7 +122,7 @@ struct Inspect: AsyncParsableCommand {
     }
 
     private func line(_ message: StoredMessage) -> MessageLine {
-        let shown: [UInt8]? = payload == .none ? nil : payload == .full ? message.payload : Array(message.payload.prefix(64))
+        let shown: [UInt8]? = payload == .none ? nil : payload == .full ? Array(message.payload) : Array(message.payload.prefix(64))
         let text = shown.map { bytes in
             String(decoding: bytes, as: UTF8.self).unicodeScalars.map { $0.value < 32 || $0.value == 127 ? "\\u{\(String($0.value, radix: 16))}" : String($0) }.joined()
                 + (payload == .preview && message.payload.count > 64 ? "…" : "")

@@ -39,10 +39,10 @@ public protocol FileHandle: AnyObject, Sendable {
 extension FileHandle {
     /// Reads exactly `count` bytes at `offset`, or fewer at the end of the file.
     public func read(count: Int, at offset: Int64) throws -> [UInt8] {
-        var bytes = [UInt8](repeating: 0, count: count)
-        let n = try bytes.withUnsafeMutableBytes { (buffer) throws in try read(into: buffer, at: offset) }
-        if n < count { bytes.removeLast(count - n) }
-        return bytes
+        // (not zeroed first: only the bytes read are kept)
+        try [UInt8](unsafeUninitializedCapacity: count) { (buffer, initialized) throws in
+            initialized = try read(into: UnsafeMutableRawBufferPointer(buffer), at: offset)
+        }
     }
 
     public func write(_ bytes: [UInt8], at offset: Int64) throws {

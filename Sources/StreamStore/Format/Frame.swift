@@ -105,15 +105,15 @@ public enum Frame {
             guard Decompressor.declaredContentSize(of: body) == UInt64(header.rawLength) else {
                 throw FormatError.decompressionFailed("frame declares \(header.rawLength) raw bytes, its zstd body \(Decompressor.declaredContentSize(of: body).map(String.init) ?? "does not say")")
             }
-            var area = [UInt8](repeating: 0, count: Int(header.rawLength))
             do {
-                try area.withUnsafeMutableBytes { (dst) throws in
-                    try decompressor.decompress(body, size: Int(header.rawLength), into: dst, dictionary: dictionary)
+                // (not zeroed first: the decompressor fills exactly rawLength bytes or throws)
+                return try [UInt8](unsafeUninitializedCapacity: Int(header.rawLength)) { (dst, initialized) throws in
+                    try decompressor.decompress(body, size: Int(header.rawLength), into: UnsafeMutableRawBufferPointer(dst), dictionary: dictionary)
+                    initialized = Int(header.rawLength)
                 }
             } catch {
                 throw FormatError.decompressionFailed("\(error)")
             }
-            return area
         }
     }
 

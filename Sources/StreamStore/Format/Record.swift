@@ -11,7 +11,7 @@ public enum Record: Equatable, Sendable {
 
     /// Appends the encoding of a message record to `area`.
     static func appendMessage(sequence: UInt64, timestamp: Int64, subject: String, messageID: String?,
-                              headers: [UInt8], payload: [UInt8], to area: inout [UInt8]) {
+                              headers: some Collection<UInt8>, payload: some Collection<UInt8>, to area: inout [UInt8]) {
         let subjectBytes = subject.utf8
         let idBytes = messageID?.utf8
         area.reserveCapacity(area.count + messageHeaderSize + subjectBytes.count + (idBytes?.count ?? 0) + headers.count + payload.count)

@@ -1,12 +1,14 @@
 /// A message as the store keeps it: what was appended plus the sequence and time it was given.
+/// A message read from a file stream shares its headers' and payload's bytes with the decoded frame it was read
+/// from (no copy per message); the frame's record area lives as long as any message read from it.
 public struct StoredMessage: Equatable, Sendable {
     public var sequence: UInt64
     /// Nanoseconds since the Unix epoch.
     public var timestamp: Int64
     public var subject: String
     /// The NATS header block (`NATS/1.0\r\n…\r\n\r\n`), empty when the message has none.
-    public var headers: [UInt8]
-    public var payload: [UInt8]
+    public var headers: ArraySlice<UInt8>
+    public var payload: ArraySlice<UInt8>
     /// The publisher's message id (`Nats-Msg-Id`), used for de-duplication; nil when none.
     public var messageID: String?
 
@@ -15,9 +17,27 @@ public struct StoredMessage: Equatable, Sendable {
         self.sequence = sequence
         self.timestamp = timestamp
         self.subject = subject
+        self.headers = headers[...]
+        self.payload = payload[...]
+        self.messageID = messageID
+    }
+
+    /// A message whose headers and payload are slices of a larger buffer (a decoded frame's record area).
+    public init(sequence: UInt64, timestamp: Int64, subject: String, headers: ArraySlice<UInt8>,
+                payload: ArraySlice<UInt8>, messageID: String?) {
+        self.sequence = sequence
+        self.timestamp = timestamp
+        self.subject = subject
         self.headers = headers
         self.payload = payload
         self.messageID = messageID
+    }
+
+    /// This message with headers and payload in arrays of their own, so that holding it does not hold the
+    /// buffer they were read from.
+    public func detached() -> StoredMessage {
+        StoredMessage(sequence: sequence, timestamp: timestamp, subject: subject, headers: ArraySlice(Array(headers)),
+                      payload: ArraySlice(Array(payload)), messageID: messageID)
     }
 
     /// The bytes the message counts for in a memory stream's `max_bytes` and state (Specs/Retention.md).

@@ -38,7 +38,14 @@ final class DecodedFrame: Sendable {
     /// The message at record index `index`, or nil when that record is not a message.
     func message(at index: Int) -> StoredMessage? {
         guard index < entries.count, case .message(let view) = entries[index] else { return nil }
-        return area.withUnsafeBytes { RecordIterator(area: $0).message(view) }
+        // Headers and payload are slices of the area (one retain, no copy); the subject and id are decoded.
+        let (subject, messageID) = area.withUnsafeBytes { raw in
+            let records = RecordIterator(area: raw)
+            return (records.string(view.subjectRange), view.messageIDRange.isEmpty ? nil : records.string(view.messageIDRange))
+        }
+        return StoredMessage(sequence: view.sequence, timestamp: view.timestamp, subject: subject,
+                             headers: view.headersRange.isEmpty ? [] : area[view.headersRange], payload: area[view.payloadRange],
+                             messageID: messageID)
     }
 
     /// Reads and checks the frame at `offset` of `file`. Returns nil at the exact end of the file.

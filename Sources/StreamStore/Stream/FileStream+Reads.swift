@@ -28,6 +28,9 @@ extension FileStream {
 
     /// Up to `limit` held messages from `sequence` on whose subjects match `filter`, read in one snapshot
     /// (each frame is decoded once). The fast path for sequential consumers.
+    /// The messages share their frames' decoded bytes when they make up at least a quarter of those frames
+    /// (a scan without a sparse filter); otherwise they are copied, so that a caller keeping a few messages of
+    /// many frames (a consumer's read-ahead) does not keep the frames.
     public func messages(from sequence: UInt64, filter: String? = nil, limit: Int) throws -> [StoredMessage] {
         try validate(filter: filter)
         let watermark = self.watermark
@@ -36,9 +39,16 @@ extension FileStream {
         var messages: [StoredMessage] = []
         messages.reserveCapacity(found.count)
         var frame: LoadedFrame?
+        var messageBytes = 0, frameBytes = 0
         for (s, location) in found where s <= watermark {
-            if let message = try load(sequence: s, location: location, reusing: &frame) { messages.append(message) }
+            let previous = frame?.frame
+            if let message = try load(sequence: s, location: location, reusing: &frame) {
+                messageBytes &+= message.headers.count &+ message.payload.count
+                messages.append(consume message)
+            }
+            if let current = frame?.frame, current !== previous { frameBytes &+= current.area.count }
         }
+        if messageBytes &* 4 < frameBytes { return messages.map { $0.detached() } }
         return messages
     }
 
