@@ -152,6 +152,13 @@ final class JetStreamService: @unchecked Sendable {
     func acknowledge(_ results: [Result<AppendResult, StoreError>], replies: [String?], subjects: [String],
                              in stream: StreamManager.Managed) {
         let name = stream.config.name
+        // The stored messages' ack payloads first, in one buffer; then every ack in the batch's order.
+        var stored: [(sequence: UInt64, duplicate: Bool)] = []
+        stored.reserveCapacity(results.count)
+        for (i, result) in results.enumerated() where replies[i] != nil {
+            if case .success(let ack) = result { stored.append((ack.sequence, ack.duplicate)) }
+        }
+        var payloads = PubAckPayloads.make(stream: name, domainField: domainField, stored).makeIterator()
         var acks: [OutboundMessage] = []
         acks.reserveCapacity(results.count)
         var unwanted: [UInt64] = []
@@ -164,10 +171,8 @@ final class JetStreamService: @unchecked Sendable {
                     // Interest retention with nobody interested: the message is not kept (as the reference).
                     if !self.hasInterest(in: stream, subject: subjects[i]) { unwanted.append(ack.sequence) }
                 }
-                if let reply = replies[i] {
-                    let json = ack.duplicate ? #"{"stream":"\#(name)", "seq":\#(ack.sequence)\#(self.domainField),"duplicate": true}"#
-                        : #"{"stream":"\#(name)", "seq":\#(ack.sequence)\#(self.domainField)}"#
-                    acks.append(OutboundMessage(to: reply, payload: ByteBuffer(string: json), oneOff: true))
+                if let reply = replies[i], let payload = payloads.next() {
+                    acks.append(OutboundMessage(to: reply, payload: payload, oneOff: true))
                 }
             case .failure(let error):
                 if !failureLogged(stream, error) {

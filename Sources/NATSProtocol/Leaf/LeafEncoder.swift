@@ -41,25 +41,13 @@ public enum LeafEncoder {
             if let reply { buffer.writeStaticString(" + "); buffer.writeString(reply) } else { buffer.writeStaticString(" |") }
             for queue in queues { buffer.writeStaticString(" "); buffer.writeString(queue) }
         }
-        if headers != nil { buffer.writeStaticString(" "); writeDecimal(headerSize, into: &buffer) }
+        if headers != nil { buffer.writeStaticString(" "); buffer.writeDecimal(UInt64(headerSize)) }
         buffer.writeStaticString(" ")
-        writeDecimal(total, into: &buffer)
+        buffer.writeDecimal(UInt64(total))
         buffer.writeStaticString("\r\n")
         if var headers { buffer.writeBuffer(&headers) }
         var body = payload
         buffer.writeBuffer(&body)
         buffer.writeStaticString("\r\n")
-    }
-
-    private static func writeDecimal(_ value: Int, into buffer: inout ByteBuffer) {
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
-        var n = value, count = 0
-        withUnsafeMutableBytes(of: &digits) { d in
-            repeat { d[count] = UInt8(48 + n % 10); n /= 10; count += 1 } while n > 0
-            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { out in
-                for i in 0..<count { out[i] = d[count - 1 - i] }
-                return count
-            }
-        }
     }
 }
