@@ -121,14 +121,17 @@ public final class Environment: @unchecked Sendable {
     }
 
     /// Runs `body` in a write transaction like ``write(_:)``; when the map is full, the transaction is
-    /// aborted, the map grown (``growMap()``) and `body` run again from the start, up to 16 times, so
-    /// `body` must be repeatable. Lets a map start small and grow with its data.
+    /// aborted, the map grown (``growMap(again:)``) and `body` run again from the start, up to 24 times, so
+    /// `body` must be repeatable. Lets a map start small and grow with its data: the first growth of a write is
+    /// the small step of ``grownMapSize(from:)``, so the file stays close to what it holds; a write that fills
+    /// the grown map too doubles it from then on, so a large transaction (an index rebuilt in one) runs again
+    /// a logarithmic few times, not once per small step.
     public func writeGrowingMap<T>(_ body: (Transaction) throws -> T) throws -> T {
-        for _ in 0..<16 {
+        for attempt in 0..<24 {
             do {
                 return try write(body)
             } catch let error as LMDBError where error == .mapFull {
-                try growMap()
+                try growMap(again: attempt > 0)
             }
         }
         throw LMDBError.mapFull
@@ -141,13 +144,14 @@ public final class Environment: @unchecked Sendable {
         return info.me_mapsize
     }
 
-    /// Grows the map (after a write failed with ``LMDBError/mapFull``) to ``grownMapSize(from:)``. Waits for
-    /// every transaction of the process to end; must not be called from inside one.
-    public func growMap() throws {
+    /// Grows the map (after a write failed with ``LMDBError/mapFull``) to ``grownMapSize(from:)``, or to twice
+    /// its size when `again` (the same write filled the map after a growth). Waits for every transaction of the
+    /// process to end; must not be called from inside one.
+    public func growMap(again: Bool = false) throws {
         resizeLock.lockExclusive()
         defer { resizeLock.unlock() }
         let old = mapSize
-        let new = Environment.grownMapSize(from: old)
+        let new = again ? max(old * 2, Environment.grownMapSize(from: old)) : Environment.grownMapSize(from: old)
         try check(mdb_env_set_mapsize(handle, new), "mdb_env_set_mapsize")
         guard settings.flags & UInt32(MDB_WRITEMAP) != 0 else { return }
         do {
@@ -159,12 +163,13 @@ public final class Environment: @unchecked Sendable {
         }
     }
 
-    /// The map size after `old` is found full: half as large again below 1 MiB (whole 4 KiB pages), double
-    /// from there. A small index (a stream of a few messages) needs a few pages more than its first 64 KiB; as
-    /// the map is allocated on disk whole, doubling it there cost 64 KiB of disk per small stream.
+    /// The map size after `old` is found full: half as large again below 1 MiB, then a quarter larger (at
+    /// least 1 MiB more), in whole 4 KiB pages. The map is allocated on disk whole (``reserveSpace``), so the
+    /// step is the disk an index holds beyond its pages: doubling left a file up to twice its data (an index of
+    /// 12.4 MiB of pages in a 17.6 MiB file), a quarter leaves at most 1.25 times (1 MiB more below 4 MiB). A small index (a stream of a
+    /// few messages) needs a few pages more than its first 64 KiB; doubling there cost 64 KiB per small stream.
     public static func grownMapSize(from old: Int) -> Int {
-        guard old < 1 << 20 else { return old * 2 }
-        let grown = old + max(old / 2, 4096)
+        let grown = old < 1 << 20 ? old + max(old / 2, 4096) : old + max(old / 4, 1 << 20)
         return (grown + 4095) / 4096 * 4096
     }
 

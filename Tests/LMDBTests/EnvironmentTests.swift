@@ -11,7 +11,7 @@ import Testing
     }
 
     /// A write that does not fit a small map fails with `mapFull` and changes nothing; through
-    /// `writeGrowingMap` it runs again on a doubled map until it fits, and the file grows with it.
+    /// `writeGrowingMap` it runs again on a grown map until it fits, and the file grows with it.
     @Test func smallMapGrowsForAWriteThatDoesNotFit() throws {
         let path = NSTemporaryDirectory() + "lmdb-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
@@ -34,13 +34,47 @@ import Testing
         #expect(size == env.mapSize)
     }
 
-    @Test func aSmallMapGrowsByHalvesAndALargeOneDoubles() {
+    @Test func aSmallMapGrowsByHalvesAndALargeOneByQuarters() {
         #expect(Environment.grownMapSize(from: 64 << 10) == 96 << 10)
         #expect(Environment.grownMapSize(from: 96 << 10) == 144 << 10)
         #expect(Environment.grownMapSize(from: 4096) == 8192)
         #expect(Environment.grownMapSize(from: 729 << 10) % 4096 == 0)
         #expect(Environment.grownMapSize(from: 1 << 20) == 2 << 20)
-        #expect(Environment.grownMapSize(from: 64 << 20) == 128 << 20)
+        #expect(Environment.grownMapSize(from: 3 << 20) == 4 << 20)
+        #expect(Environment.grownMapSize(from: 64 << 20) == 80 << 20)
+        #expect(Environment.grownMapSize(from: (10 << 20) + 4096) % 4096 == 0)
+    }
+
+    /// One transaction far larger than the map: the first growth is the small step, the next ones double, so
+    /// it commits after a few runs; and a later small write past the end grows the map by the small step only.
+    @Test func aLargeTransactionDoublesTheMapAfterItsFirstGrowth() throws {
+        let path = NSTemporaryDirectory() + "lmdb-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        do {
+            let env = try Environment(path: path, mapSize: 64 << 10, durability: .deferred)
+            let db = try env.openDatabase("t")
+            var runs = 0
+            try env.writeGrowingMap { txn in
+                runs += 1
+                for i in 0..<60_000 { try txn.put(db, key: withUnsafeBytes(of: UInt64(i).bigEndian, Array.init), value: [UInt8](repeating: 7, count: 100)) }
+            }
+            #expect(try env.read { try $0.count(db) } == 60_000)
+            // ~8 MiB of pages from a 64 KiB map: the small steps alone take 14 runs, doubling after the
+            // first takes about 8.
+            #expect(runs <= 10)
+            let filled = env.mapSize
+            var fillRuns = 0
+            var next = 60_000
+            while env.mapSize == filled {
+                try env.writeGrowingMap { txn in
+                    fillRuns += 1
+                    for i in next..<(next + 2_000) { try txn.put(db, key: withUnsafeBytes(of: UInt64(i).bigEndian, Array.init), value: [UInt8](repeating: 7, count: 100)) }
+                }
+                next += 2_000
+            }
+            #expect(env.mapSize == Environment.grownMapSize(from: filled))
+        }
     }
 
     @Test func putGetDeleteAndCursors() throws {
