@@ -162,7 +162,8 @@ import Testing
         #expect(recovered.recovery.damagedRegions.first?.lostSequences == 2...(HeldBatches.c - 1))
     }
 
-    /// A version-3 index (28-byte marker) opens as it is, without a rebuild, and is marked version 4.
+    /// A version-3 index (28-byte marker, a `seq` key per message) opens without a rebuild and is upgraded
+    /// to version 5 in place.
     @Test func formatThreeIndexOpensWithoutARebuild() async throws {
         let directory = TemporaryDirectory()
         defer { withExtendedLifetime(directory) {} }
@@ -170,6 +171,7 @@ import Testing
         let stream = try FileStream.create(at: root, config: StreamConfig(name: "s"))
         _ = await stream.append(contentsOf: (1...20).map { request("v", "\($0)") })
         stream.close()
+        try SequenceBlockTests.downgradeToVersion4(root)
         try {
             let environment = try Environment(path: root + "/index", maxDatabases: 10, durability: .deferred)
             try environment.write { (txn) throws in
@@ -187,6 +189,6 @@ import Testing
         let format = try upgraded.index.environment.read { txn in
             try txn.get(upgraded.index.meta, key: Array("format".utf8)).map { $0.loadLE(UInt32.self, at: 0) }
         }
-        #expect(format == 4)
+        #expect(format == 5)
     }
 }

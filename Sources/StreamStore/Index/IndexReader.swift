@@ -37,24 +37,20 @@ struct IndexReader {
         return records
     }
 
+    var sequences: SequenceIndex { SequenceIndex(txn: txn, database: index.sequences) }
+
     func location(_ sequence: UInt64) throws -> MessageLocation? {
-        try txn.get(index.sequences, key: Key.u64(sequence)).flatMap(MessageLocation.init)
+        try sequences.location(sequence)
     }
 
     /// The first held sequence at or after `sequence`, with its location.
     func firstHeld(atOrAfter sequence: UInt64) throws -> (UInt64, MessageLocation)? {
-        try txn.withCursor(index.sequences) { cursor in
-            guard let entry = try cursor.seek(atOrAfter: Key.u64(sequence)),
-                  let location = MessageLocation(entry.value) else { return nil }
-            return (entry.key.loadBE(UInt64.self, at: 0), location)
-        }
+        try sequences.firstHeld(atOrAfter: sequence)
     }
 
-    func lastHeld() throws -> (UInt64, MessageLocation)? {
-        try txn.withCursor(index.sequences) { cursor in
-            guard let entry = try cursor.last(), let location = MessageLocation(entry.value) else { return nil }
-            return (entry.key.loadBE(UInt64.self, at: 0), location)
-        }
+    /// The last held sequence at or before `sequence` (the last of all by default), with its location.
+    func lastHeld(atOrBefore sequence: UInt64 = .max) throws -> (UInt64, MessageLocation)? {
+        try sequences.lastHeld(atOrBefore: sequence)
     }
 
     func subjectEntry(_ subject: String) throws -> SubjectEntry? {
@@ -198,9 +194,7 @@ struct IndexReader {
                 }
             }
         }
-        for s in sequences {
-            if let location = try location(s) { result.append((s, location)) }
-        }
+        try self.sequences.locations(of: sequences) { s, location in result.append((s, location)) }
         return result
     }
 
@@ -226,16 +220,7 @@ struct IndexReader {
 
     /// Walks the sequence index from `sequence` on while `body` returns true.
     private func walkSequences(from sequence: UInt64, _ body: (UInt64, MessageLocation) throws -> Bool) throws {
-        try txn.withCursor(index.sequences) { cursor in
-            var entry = try cursor.seek(atOrAfter: Key.u64(sequence))
-            while let current = entry {
-                guard let location = MessageLocation(current.value) else {
-                    throw StoreError.indexMismatch("sequence \(current.key.loadBE(UInt64.self, at: 0)) has no valid location")
-                }
-                if try !body(current.key.loadBE(UInt64.self, at: 0), location) { return }
-                entry = try cursor.next()
-            }
-        }
+        try sequences.walk(from: sequence, body)
     }
 
     /// The first held sequence whose timestamp is at or after `time` (ns since the epoch).
@@ -250,15 +235,11 @@ struct IndexReader {
             if let previous = try cursor.previous() { return previous.key.loadBE(UInt64.self, at: 8) }
             return 0
         }
-        return try txn.withCursor(index.sequences) { cursor in
-            var entry = try cursor.seek(atOrAfter: Key.u64(start))
-            while let current = entry {
-                if let location = MessageLocation(current.value), location.timestamp >= time {
-                    return current.key.loadBE(UInt64.self, at: 0)
-                }
-                entry = try cursor.next()
-            }
-            return nil
+        var found: UInt64?
+        try sequences.walk(from: start) { sequence, location in
+            if location.timestamp >= time { found = sequence; return false }
+            return true
         }
+        return found
     }
 }

@@ -7,6 +7,8 @@ import Platform
 /// the stream's policy; the index is synced at checkpoints (segment seal, compaction, close) and is
 /// validated against the log on open (Specs/Recovery.md).
 final class IndexStore: @unchecked Sendable {
+    /// 5: the sequence index keeps 32 sequences to a key (`seqBlocks`, ``SequenceBlock``); a version-4 index's
+    /// `seq` (a key per message) is converted on open, in place, and dropped.
     /// 4: the marker also says where the frames not known durable begin (`unsyncedFrom`, for pipelined
     /// syncs); a version-3 marker (28 bytes) reads as having none, so a version-3 index is only relabelled.
     /// 3: `idSequences` lists the message ids by sequence, so that ids leaving the duplicate window are
@@ -14,7 +16,7 @@ final class IndexStore: @unchecked Sendable {
     /// 2: `bySubject` holds, per subject id, its sequences as sorted fixed-size duplicates, and locations
     /// are varint-encoded (1: one (id, sequence) key per message, 40-byte locations). A version-1 index is
     /// emptied on open (consumer records kept) and rebuilt from the log by recovery.
-    static let formatVersion: UInt32 = 4
+    static let formatVersion: UInt32 = 5
     /// LMDB's key limit is 511 bytes; subjects and message ids longer than this are rejected.
     static let maxKeyBytes = 480
     /// The map (and, mapped writably, the file) a new index starts with; a write that finds it full grows
@@ -48,9 +50,6 @@ final class IndexStore: @unchecked Sendable {
         try txn.drop(try txn.openDatabase("bySubject", create: true))
         for name in ["seq", "time", "subjects", "subjectNames", "messageIDs"] { try txn.clear(try txn.openDatabase(name, create: true)) }
         for key in [IndexStore.stateKey, IndexStore.markerKey, IndexStore.compactingKey] { try txn.delete(meta, key: key) }
-        var bytes: [UInt8] = []
-        bytes.appendLE(IndexStore.formatVersion)
-        try txn.put(meta, key: Array("format".utf8), value: bytes)
     }
 
     /// Adds `idSequences` to a version-2 index from its `messageIDs`, and marks it version 3.
@@ -71,25 +70,51 @@ final class IndexStore: @unchecked Sendable {
             }
         }
         for entry in entries { try txn.put(bySequence, key: entry.key, value: entry.value) }
-        var bytes: [UInt8] = []
-        bytes.appendLE(IndexStore.formatVersion)
-        try txn.put(meta, key: Array("format".utf8), value: bytes)
     }
 
-    /// Marks a version-3 index version 4: its markers decode as they are (nothing unsynced).
-    private static func upgradeFromVersion3(_ txn: Transaction, meta: Database) throws {
-        var bytes: [UInt8] = []
-        bytes.appendLE(IndexStore.formatVersion)
-        try txn.put(meta, key: Array("format".utf8), value: bytes)
+    /// Moves a version-4 index's sequence index (`seq`, a key per message) into blocks of 32 (`seqBlocks`)
+    /// and drops `seq`. A version-3 index needs nothing more: its markers decode as they are (nothing
+    /// unsynced). Throws `indexMismatch` for a location that does not decode (the index is then rebuilt).
+    private static func upgradeSequenceIndex(_ txn: Transaction) throws {
+        let old = try txn.openDatabase("seq", create: true)
+        let blocks = try txn.openDatabase("seqBlocks", create: true)
+        var encoder: SequenceBlockEncoder?
+        func flush() throws {
+            if let encoder, !encoder.isEmpty { try txn.put(blocks, key: Key.u64(encoder.base), value: encoder.bytes, append: true) }
+        }
+        try txn.withCursor(old) { cursor in
+            var entry = try cursor.first()
+            while let current = entry {
+                let sequence = current.key.loadBE(UInt64.self, at: 0)
+                guard current.key.count == 8, let location = MessageLocation(current.value) else {
+                    throw StoreError.indexMismatch("sequence \(sequence) has a malformed location")
+                }
+                let base = SequenceBlock.base(of: sequence)
+                if encoder?.base != base {
+                    try flush()
+                    encoder = SequenceBlockEncoder(base: base)
+                }
+                try encoder!.append(sequence, location)
+                entry = try cursor.next()
+            }
+        }
+        try flush()
+        try txn.drop(old)
     }
 
     /// Opens (or creates) the index in `path`. Throws `unsupportedFormat` for another format version.
     init(path: String, readOnly: Bool = false) throws {
         do {
             environment = try Environment(path: path, mapSize: IndexStore.initialMapBytes, maxDatabases: 10, maxReaders: 126, durability: .deferred, readOnly: readOnly)
-            let names = ["meta", "seq", "time", "subjects", "subjectNames", "bySubject", "messageIDs", "consumers", "idSequences"]
+            let names = ["meta", "seqBlocks", "time", "subjects", "subjectNames", "bySubject", "messageIDs", "consumers", "idSequences"]
             let handles: [Database]
             if readOnly {
+                // An index of another version may lack this version's databases: its version is the error.
+                let meta = try environment.openExistingDatabases(["meta"])[0]
+                if let version = try environment.read({ txn in try txn.get(meta, key: Array("format".utf8)).map { $0.loadLE(UInt32.self, at: 0) } }),
+                   version != IndexStore.formatVersion {
+                    throw StoreError.unsupportedFormat("index format version \(version)")
+                }
                 handles = try environment.openExistingDatabases(names, sortedFixedDuplicates: ["bySubject"])
             } else {
                 handles = try environment.writeGrowingMap { (txn) throws in
@@ -97,7 +122,12 @@ final class IndexStore: @unchecked Sendable {
                     let version = try txn.get(meta, key: Array("format".utf8)).map { $0.loadLE(UInt32.self, at: 0) }
                     if version == 1 { try IndexStore.upgradeFromVersion1(txn, meta: meta) }
                     if version == 2 { try IndexStore.upgradeFromVersion2(txn, meta: meta) }
-                    if version == 3 { try IndexStore.upgradeFromVersion3(txn, meta: meta) }
+                    if let version, (1...4).contains(version) {
+                        try IndexStore.upgradeSequenceIndex(txn)
+                        var bytes: [UInt8] = []
+                        bytes.appendLE(IndexStore.formatVersion)
+                        try txn.put(meta, key: Array("format".utf8), value: bytes)
+                    }
                     var opened: [Database] = [meta]
                     for name in names.dropFirst() {
                         opened.append(try txn.openDatabase(name, create: true, sortedFixedDuplicates: name == "bySubject"))
@@ -177,7 +207,7 @@ final class IndexStore: @unchecked Sendable {
 
     /// Every named database with its name and flags, for a compaction's reopen.
     private var databases: [(name: String, handle: Database, sortedFixedDuplicates: Bool)] {
-        [("meta", meta, false), ("seq", sequences, false), ("time", times, false), ("subjects", subjects, false),
+        [("meta", meta, false), ("seqBlocks", sequences, false), ("time", times, false), ("subjects", subjects, false),
          ("subjectNames", subjectNames, false), ("bySubject", bySubject, true), ("messageIDs", messageIDs, false),
          ("consumers", consumers, false), ("idSequences", idSequences, false)]
     }

@@ -17,6 +17,9 @@ struct IndexWriter {
     /// Subject entries, kept by the index across transactions (``SubjectTable``); the changed ones are
     /// written back once by ``flushSubjects()`` (a batch touching a subject many times costs one put).
     private var subjects: SubjectTable { index.subjectTable }
+    /// The newest sequence block's encoding, for appends (reset by any other change of the sequence index).
+    private var appender = SequenceAppender()
+    private var sequences: SequenceIndex { SequenceIndex(txn: txn, database: index.sequences) }
 
     init(index: IndexStore, txn: Transaction) throws {
         self.index = index
@@ -72,6 +75,7 @@ struct IndexWriter {
         try txn.delete(index.meta, key: IndexStore.compactingKey)
         state = PersistentState()
         lastTimeEntry = nil
+        appender.reset()
         subjects.clear()
         index.subjectIDs.removeAll()
     }
@@ -98,7 +102,7 @@ struct IndexWriter {
 
         let location = MessageLocation(segment: segment, frameOffset: frameOffset, recordIndex: recordIndex,
                                        accountedSize: UInt32(clamping: accountedSize), timestamp: timestamp, subjectID: entry.id)
-        try txn.put(index.sequences, key: Key.u64(sequence), value: location.encoded(), append: true)
+        try appender.append(sequence, location, to: sequences)
         // Appended to the subject's packed sequences (full pages) when it is the newest, as it is for appends.
         try txn.put(index.bySubject, key: Key.u64(entry.id), value: Key.u64(sequence), appendDuplicate: sequence > previousLast)
         if !messageID.isEmpty {
@@ -144,8 +148,8 @@ struct IndexWriter {
     /// Removes one held sequence; returns its location, or nil when it was not held.
     @discardableResult
     mutating func remove(_ sequence: UInt64) throws -> MessageLocation? {
-        guard let location = try reader.location(sequence) else { return nil }
-        try txn.delete(index.sequences, key: Key.u64(sequence))
+        appender.reset()
+        guard let location = try sequences.remove(sequence) else { return nil }
         try forget(sequence: sequence, location: location)
         if sequence == state.stream.firstSequence { try advanceHead() }
         return location
@@ -156,24 +160,22 @@ struct IndexWriter {
     mutating func remove(range: ClosedRange<UInt64>) throws -> UInt64 {
         var count: UInt64 = 0
         var touchesHead = false
-        try txn.withCursor(index.sequences) { cursor in
-            var entry = try cursor.seek(atOrAfter: Key.u64(range.lowerBound))
-            while let current = entry {
-                let sequence = current.key.loadBE(UInt64.self, at: 0)
-                if sequence > range.upperBound { break }
-                guard let location = MessageLocation(current.value) else {
-                    throw StoreError.indexMismatch("bad location value for sequence \(sequence)")
-                }
-                try cursor.deleteCurrent()
-                try forget(sequence: sequence, location: location)
-                if sequence == state.stream.firstSequence { touchesHead = true }
-                count += 1
-                // After mdb_cursor_del, MDB_NEXT lands on the entry that followed the deleted one.
-                entry = try cursor.next()
-            }
+        appender.reset()
+        let index = sequences
+        try index.remove(range: range) { sequence, location in
+            try forget(sequence: sequence, location: location)
+            if sequence == state.stream.firstSequence { touchesHead = true }
+            count += 1
         }
         if touchesHead { try advanceHead() }
         return count
+    }
+
+    /// Moves held `sequence` to `location` (a compaction's rewrite of its segment); false when not held.
+    @discardableResult
+    mutating func relocate(_ sequence: UInt64, to location: MessageLocation) throws -> Bool {
+        appender.reset()
+        return try sequences.update(sequence, to: location)
     }
 
     /// Drops a removed message's subject, message-id and counter contributions.

@@ -105,13 +105,7 @@ extension FileStream {
         let range = range.lowerBound...min(range.upperBound, state.lastSequence)
         return try index.read { reader in
             var total: UInt64 = 0
-            if all {
-                try reader.txn.withCursor(index.sequences) { cursor in
-                    var entry = try cursor.seek(atOrAfter: Key.u64(range.lowerBound))
-                    while let found = entry, found.key.loadBE(UInt64.self, at: 0) <= range.upperBound { total += 1; entry = try cursor.next() }
-                }
-                return total
-            }
+            if all { return try reader.sequences.count(in: range) }
             var ids: [UInt64]
             if let filter, let few = try reader.matchingSubjectIDs(filter) {
                 ids = few

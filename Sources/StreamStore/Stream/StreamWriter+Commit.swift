@@ -346,9 +346,6 @@ enum Purge {
     }
 
     private static func lastHeld(atOrBefore sequence: UInt64, writer: IndexWriter) throws -> (UInt64, MessageLocation)? {
-        try writer.txn.withCursor(writer.index.sequences) { cursor in
-            guard let entry = try cursor.seek(atOrBefore: Key.u64(sequence)), let location = MessageLocation(entry.value) else { return nil }
-            return (entry.key.loadBE(UInt64.self, at: 0), location)
-        }
+        try writer.reader.lastHeld(atOrBefore: sequence)
     }
 }

@@ -50,12 +50,10 @@ extension StreamWriter {
         var offset = Int64(SegmentHeader.size)
         let held: Set<UInt64> = try index.read { reader in
             var sequences = Set<UInt64>()
-            try reader.txn.withCursor(index.sequences) { cursor in
-                var entry = try cursor.seek(atOrAfter: Key.u64(range.lowerBound))
-                while let current = entry, current.key.loadBE(UInt64.self, at: 0) <= range.upperBound {
-                    if MessageLocation(current.value)?.segment == segment { sequences.insert(current.key.loadBE(UInt64.self, at: 0)) }
-                    entry = try cursor.next()
-                }
+            try reader.sequences.walk(from: range.lowerBound) { sequence, location in
+                guard sequence <= range.upperBound else { return false }
+                if location.segment == segment { sequences.insert(sequence) }
+                return true
             }
             return sequences
         }
@@ -139,7 +137,7 @@ extension StreamWriter {
         // for both (a reader's retry holds the gate shared). If the rename fails, the old locations are
         // put back (the stream is as before, the output removed); if that fails too, or anything after the
         // rename does, the stream is poisoned and recovery completes the swap from the flag.
-        var oldLocations: [(UInt64, InlineBytes)] = []
+        var oldLocations: [(UInt64, MessageLocation)] = []
         var committed = false, renamed = false
         do {
             try readers.swapGate.withExclusive {
@@ -147,10 +145,10 @@ extension StreamWriter {
                     oldLocations.removeAll()
                     for (sequence, frameOffset, recordIndex) in newLocations {
                         guard var location = try writer.reader.location(sequence) else { continue }
-                        oldLocations.append((sequence, location.encoded()))
+                        oldLocations.append((sequence, location))
                         location.frameOffset = frameOffset
                         location.recordIndex = recordIndex
-                        try writer.txn.put(index.sequences, key: Key.u64(sequence), value: location.encoded())
+                        try writer.relocate(sequence, to: location)
                     }
                     try writer.setCompacting(segment)
                 }
@@ -182,10 +180,10 @@ extension StreamWriter {
 
     /// Puts back the locations a compaction's index commit replaced, and clears its flag (a failed rename:
     /// the old file is still the segment). Under the readers' gate, as the swap was.
-    private func rollBack(_ locations: [(UInt64, InlineBytes)]) throws {
+    private func rollBack(_ locations: [(UInt64, MessageLocation)]) throws {
         try readers.swapGate.withExclusive {
             try index.write { writer in
-                for (sequence, encoded) in locations { try writer.txn.put(index.sequences, key: Key.u64(sequence), value: encoded) }
+                for (sequence, location) in locations { try writer.relocate(sequence, to: location) }
                 try writer.setCompacting(nil)
             }
         }

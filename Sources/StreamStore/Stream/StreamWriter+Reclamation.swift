@@ -84,14 +84,7 @@ extension StreamWriter {
                 // Only segments the removals since the last pass touched are counted (a large stream
                 // with a few deletes is not walked whole).
                 guard let span, span.overlaps(segment...end) else { return nil }
-                var live: UInt64 = 0
-                try reader.txn.withCursor(index.sequences) { cursor in
-                    var entry = try cursor.seek(atOrAfter: Key.u64(segment))
-                    while let current = entry, current.key.loadBE(UInt64.self, at: 0) <= end {
-                        live += 1
-                        entry = try cursor.next()
-                    }
-                }
+                let live = try reader.sequences.count(in: segment...end)
                 return .init(first: segment, live: live, held: held)
             }
         }

@@ -74,7 +74,9 @@ public enum StreamInspector {
                     StreamInspection.Consumer(name: $0.name, deliveredStreamSequence: $0.deliveredStreamSequence,
                                               ackFloorStreamSequence: $0.ackFloorStreamSequence, pending: $0.pendingSequences.count)
                 }
-                let databases = [("seq", store.sequences), ("time", store.times), ("subjects", store.subjects),
+                // `seq`: the held sequences (32 to a `seqBlocks` key).
+                index.entries["seq"] = Int(try reader.sequences.count())
+                let databases = [("time", store.times), ("subjects", store.subjects),
                                  ("subjectNames", store.subjectNames), ("bySubject", store.bySubject), ("messageIDs", store.messageIDs), ("idSequences", store.idSequences), ("consumers", store.consumers)]
                 for (name, db) in databases { index.entries[name] = try reader.txn.count(db) }
             }

@@ -149,18 +149,24 @@ public enum StreamVerifier {
                 try reader.txn.withCursor(index.sequences) { cursor in
                     var entry = try cursor.first()
                     while let current = entry {
-                        let sequence = current.key.loadBE(UInt64.self, at: 0)
-                        indexed += 1
-                        if let location = MessageLocation(current.value) {
-                            if let expected = replay.location(sequence) {
-                                if expected.segment != location.segment || expected.frameOffset != location.frameOffset || expected.recordIndex != location.recordIndex {
-                                    mismatch("sequence \(sequence) is indexed at segment \(location.segment) offset \(location.frameOffset) record \(location.recordIndex), the log has it at segment \(expected.segment) offset \(expected.frameOffset) record \(expected.recordIndex)", sequence...sequence)
-                                }
-                            } else {
-                                mismatch("sequence \(sequence) is indexed but is not a live record of the log", sequence...sequence)
+                        let base = current.key.loadBE(UInt64.self, at: 0)
+                        do {
+                            guard current.key.count == 8, base == SequenceBlock.base(of: base) else {
+                                throw StoreError.indexMismatch("sequence block key \(base) is not a multiple of \(SequenceBlock.span)")
                             }
-                        } else {
-                            mismatch("sequence \(sequence) has a malformed location", sequence...sequence)
+                            var decoder = try SequenceBlockDecoder(base: base, raw: current.value)
+                            while let (sequence, location) = try decoder.next() {
+                                indexed += 1
+                                if let expected = replay.location(sequence) {
+                                    if expected.segment != location.segment || expected.frameOffset != location.frameOffset || expected.recordIndex != location.recordIndex {
+                                        mismatch("sequence \(sequence) is indexed at segment \(location.segment) offset \(location.frameOffset) record \(location.recordIndex), the log has it at segment \(expected.segment) offset \(expected.frameOffset) record \(expected.recordIndex)", sequence...sequence)
+                                    }
+                                } else {
+                                    mismatch("sequence \(sequence) is indexed but is not a live record of the log", sequence...sequence)
+                                }
+                            }
+                        } catch let error as StoreError {
+                            mismatch("\(error)", base...(base + SequenceBlock.span - 1))
                         }
                         entry = try cursor.next()
                     }
