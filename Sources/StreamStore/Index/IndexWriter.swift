@@ -117,7 +117,7 @@ struct IndexWriter {
             try txn.put(index.idSequences, key: Key.u64(sequence), value: byTime, append: true)
         }
         // The time index is sparse: an entry when 64 sequences have passed since the last one (a lookup
-        // walks at most that many `seq` entries from the entry before the time it seeks), so one-message
+        // walks at most that many sequence-index entries from the entry before the time it seeks), so one-message
         // frames do not cost an entry each.
         if lastTimeEntry == nil {
             lastTimeEntry = try txn.withCursor(index.times) { cursor in
