@@ -93,7 +93,17 @@ import Testing
                         let location = Self.randomLocation(&rng)
                         try appender.append(next, location, to: index)
                         model[next] = location
-                    case 6, 7:
+                    case 6:
+                        appender.reset()
+                        let wanted = (0..<Int(1 + rng.next() % 40)).map { _ in 1 + rng.next() % next }
+                        var removed: [UInt64] = []
+                        try index.remove(sorted: wanted.sorted()) { s, location in
+                            #expect(model.removeValue(forKey: s) == location)
+                            removed.append(s)
+                        }
+                        #expect(removed == Array(Set(removed)).sorted())
+                        #expect(wanted.allSatisfy { model[$0] == nil })
+                    case 7:
                         appender.reset()
                         let s = 1 + rng.next() % next
                         #expect(try index.remove(s) == model.removeValue(forKey: s))

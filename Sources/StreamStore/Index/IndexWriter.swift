@@ -155,14 +155,30 @@ struct IndexWriter {
         return location
     }
 
+    /// Removes the held ones of `sequences` (any order, repeats allowed), each sequence block they touch
+    /// rewritten once; returns those that were held.
+    mutating func remove(_ sequences: [UInt64]) throws -> Set<UInt64> {
+        appender.reset()
+        var held = Set<UInt64>()
+        var touchesHead = false
+        let blocks = self.sequences
+        try blocks.remove(sorted: sequences.sorted()) { sequence, location in
+            try forget(sequence: sequence, location: location)
+            if sequence == state.stream.firstSequence { touchesHead = true }
+            held.insert(sequence)
+        }
+        if touchesHead { try advanceHead() }
+        return held
+    }
+
     /// Removes every held sequence in `range`; returns how many were held.
     @discardableResult
     mutating func remove(range: ClosedRange<UInt64>) throws -> UInt64 {
         var count: UInt64 = 0
         var touchesHead = false
         appender.reset()
-        let index = sequences
-        try index.remove(range: range) { sequence, location in
+        let blocks = self.sequences
+        try blocks.remove(range: range) { sequence, location in
             try forget(sequence: sequence, location: location)
             if sequence == state.stream.firstSequence { touchesHead = true }
             count += 1

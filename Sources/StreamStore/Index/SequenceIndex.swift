@@ -128,6 +128,29 @@ struct SequenceIndex {
         return location
     }
 
+    /// Removes the held ones of `sorted` (ascending, duplicates allowed), rewriting each block they fall in
+    /// once; calls `removed` for each, in order.
+    func remove(sorted: [UInt64], _ removed: (UInt64, MessageLocation) throws -> Void) throws {
+        var i = 0
+        while i < sorted.count {
+            let base = SequenceBlock.base(of: sorted[i])
+            var end = i
+            while end < sorted.count, SequenceBlock.base(of: sorted[end]) == base { end += 1 }
+            defer { i = end }
+            guard let raw = try block(base), let present = SequenceBlock.present(raw) else { continue }
+            var wanted: UInt32 = 0
+            for s in sorted[i..<end] { wanted |= SequenceBlock.bit(of: s) }
+            guard present & wanted != 0 else { continue }
+            var decoder = try SequenceBlockDecoder(base: base, raw: raw)
+            var kept: [(UInt64, MessageLocation)] = []
+            kept.reserveCapacity(present.nonzeroBitCount)
+            while let (held, location) = try decoder.next() {
+                if wanted & SequenceBlock.bit(of: held) != 0 { try removed(held, location) } else { kept.append((held, location)) }
+            }
+            try store(base, kept)
+        }
+    }
+
     /// Removes every held sequence of `range`; calls `removed` for each, in order.
     func remove(range: ClosedRange<UInt64>, _ removed: (UInt64, MessageLocation) throws -> Void) throws {
         var base = SequenceBlock.base(of: range.lowerBound)

@@ -340,9 +340,7 @@ enum Purge {
             next = last.0 + 1
         }
         if let keep = request.keep { matching.removeLast(min(Int(keep), matching.count)) }
-        var removed: UInt64 = 0
-        for sequence in matching where try writer.remove(sequence) != nil { removed += 1 }
-        return removed
+        return UInt64(try writer.remove(matching).count)
     }
 
     private static func lastHeld(atOrBefore sequence: UInt64, writer: IndexWriter) throws -> (UInt64, MessageLocation)? {

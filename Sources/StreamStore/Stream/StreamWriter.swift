@@ -202,10 +202,12 @@ final class StreamWriter: @unchecked Sendable {
     private func remove(_ removals: [(sequences: [UInt64], completion: @Sendable (Result<UInt64, StoreError>) -> Void)]) {
         let result: Result<[UInt64], StoreError> = StoreError.capture {
             try writeRemovals { writer in
-                try removals.map { removal in
-                    var count: UInt64 = 0
-                    for sequence in removal.sequences where try writer.remove(sequence) != nil { count += 1 }
-                    return count
+                // One pass over the sequence index for all of them; each removal counts the held ones it
+                // named first.
+                let held = try writer.remove(removals.flatMap(\.sequences))
+                var counted = Set<UInt64>()
+                return removals.map { removal in
+                    UInt64(removal.sequences.filter { held.contains($0) && counted.insert($0).inserted }.count)
                 }
             }
         }
