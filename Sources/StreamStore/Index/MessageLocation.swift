@@ -1,8 +1,9 @@
 import LMDB
 
-/// Where a message's record lies, and what the index needs without reading it
-/// (Specs/IndexSchema.md, "Location"): LEB128 varints for segment, frame offset, record index, accounted
-/// size and subject id, and the timestamp as 8 bytes little-endian; 14 to 48 bytes, about 20 in practice.
+/// Where a message's record lies, and what the index needs without reading it (Specs/IndexSchema.md,
+/// "Location"). Held in sequence blocks (``SequenceBlock``); ``encoded()`` and ``init(_:)`` are format 4's
+/// value of `seq` (LEB128 varints for segment, frame offset, record index, accounted size and subject id, and
+/// the timestamp as 8 bytes little-endian), read once to convert such an index.
 struct MessageLocation: Equatable, Sendable {
     var segment: UInt64
     var frameOffset: UInt64
@@ -34,18 +35,7 @@ struct MessageLocation: Equatable, Sendable {
     /// Decodes a stored location; nil unless the bytes are exactly one well-formed location.
     init?(_ raw: UnsafeRawBufferPointer) {
         var offset = 0
-        func varint() -> UInt64? {
-            var result: UInt64 = 0
-            var shift: UInt64 = 0
-            while offset < raw.count, shift < 64 {
-                let byte = raw[offset]
-                offset += 1
-                result |= UInt64(byte & 0x7F) << shift
-                if byte < 0x80 { return result }
-                shift += 7
-            }
-            return nil
-        }
+        func varint() -> UInt64? { raw.readVarint(at: &offset) }
         guard let segment = varint(), let frameOffset = varint(), let recordIndex = varint(), let size = varint(),
               recordIndex <= UInt32.max, size <= UInt32.max, offset + 8 <= raw.count else { return nil }
         let timestamp = raw.loadLE(Int64.self, at: offset)

@@ -81,18 +81,7 @@ struct SequenceBlockDecoder {
         return entries
     }
 
-    @inline(__always) private mutating func varint() -> UInt64? {
-        var result: UInt64 = 0
-        var shift: UInt64 = 0
-        while offset < raw.count, shift < 64 {
-            let byte = raw[offset]
-            offset += 1
-            result |= UInt64(byte & 0x7F) << shift
-            if byte < 0x80 { return result }
-            shift += 7
-        }
-        return nil
-    }
+    @inline(__always) private mutating func varint() -> UInt64? { raw.readVarint(at: &offset) }
 }
 
 /// Builds a block value by appending entries in sequence order.
