@@ -4,6 +4,7 @@ import Glibc
 #else
 import Foundation
 #endif
+import Platform
 
 /// What a consumer record's state blob holds: the consumer's creation time and its ``ConsumerState``,
 /// in a compact binary form (Specs/ConsumerStateMachine.md, "Persisted state"), because the state is
@@ -100,18 +101,9 @@ public struct StoredConsumerState: Equatable, Sendable {
 }
 
 extension Array where Element == UInt8 {
-    mutating func appendVarint(_ value: UInt64) {
-        var v = value
-        while v >= 0x80 {
-            append(UInt8(truncatingIfNeeded: v) | 0x80)
-            v >>= 7
-        }
-        append(UInt8(v))
-    }
+    mutating func appendVarint(_ value: UInt64) { appendLEB128(value) }
 
-    mutating func appendVarint(_ value: Int64) {
-        appendVarint(UInt64(bitPattern: (value << 1) ^ (value >> 63)))
-    }
+    mutating func appendVarint(_ value: Int64) { appendLEB128(LEB128.zigzag(value)) }
 }
 
 /// Reads LEB128 varints; nil past the end or on an over-long encoding.
@@ -120,20 +112,8 @@ struct VarintReader {
     var position: Int
 
     mutating func unsigned() -> UInt64? {
-        var result: UInt64 = 0
-        var shift: UInt64 = 0
-        while position < bytes.count, shift < 64 {
-            let byte = bytes[position]
-            position += 1
-            result |= UInt64(byte & 0x7F) << shift
-            if byte < 0x80 { return result }
-            shift += 7
-        }
-        return nil
+        bytes.withUnsafeBytes { $0.readLEB128(at: &position) }
     }
 
-    mutating func signed() -> Int64? {
-        guard let raw = unsigned() else { return nil }
-        return Int64(bitPattern: (raw >> 1) ^ (0 &- (raw & 1)))
-    }
+    mutating func signed() -> Int64? { unsigned().map(LEB128.unzigzag) }
 }

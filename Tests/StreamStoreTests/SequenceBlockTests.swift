@@ -1,23 +1,12 @@
 import Foundation
 import LMDB
+import Platform
 import Testing
 @testable import StreamStore
 
 /// The sequence index keeps 32 sequences to a key (Specs/IndexSchema.md, "Sequence blocks").
 @Suite struct SequenceBlockTests {
-    /// A deterministic generator, so a failure can be replayed.
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
-    static func randomLocation(_ rng: inout SplitMix) -> MessageLocation {
+    static func randomLocation(_ rng: inout SplitMix64) -> MessageLocation {
         // Extremes as well as the usual small values, so every delta's sign and width is crossed.
         func pick(_ small: UInt64) -> UInt64 {
             switch rng.next() % 4 {
@@ -32,7 +21,7 @@ import Testing
     }
 
     @Test func blocksDecodeToWhatWasEncoded() throws {
-        var rng = SplitMix(state: 7)
+        var rng = SplitMix64(seed: 7)
         for round in 0..<2_000 {
             let base = SequenceBlock.base(of: rng.next() >> 1)
             let present = UInt32(truncatingIfNeeded: rng.next()) | (round == 0 ? .max : 0)
@@ -81,7 +70,7 @@ import Testing
         let database = try environment.write { txn in try txn.openDatabase("seqBlocks", create: true) }
         var model: [UInt64: MessageLocation] = [:]
         var next: UInt64 = 1
-        var rng = SplitMix(state: 11)
+        var rng = SplitMix64(seed: 11)
         for _ in 0..<300 {
             try environment.write { (txn) throws in
                 let index = SequenceIndex(txn: txn, database: database)

@@ -37,20 +37,6 @@ extension UnsafeRawBufferPointer {
         T(bigEndian: loadUnaligned(fromByteOffset: offset, as: T.self))
     }
 
-    /// The unsigned LEB128 varint at `offset`, which moves past it; nil when it is cut short or longer than
-    /// 64 bits allow.
-    @inline(__always) func readVarint(at offset: inout Int) -> UInt64? {
-        var result: UInt64 = 0
-        var shift: UInt64 = 0
-        while offset < count, shift < 64 {
-            let byte = self[offset]
-            offset += 1
-            result |= UInt64(byte & 0x7F) << shift
-            if byte < 0x80 { return result }
-            shift += 7
-        }
-        return nil
-    }
 }
 
 /// Big-endian key encodings, so that LMDB's byte order is numeric order; held inline, never on the heap.

@@ -1,4 +1,5 @@
 import LMDB
+import Platform
 
 /// Where a message's record lies, and what the index needs without reading it (Specs/IndexSchema.md,
 /// "Location"). Held in sequence blocks (``SequenceBlock``); ``encoded()`` and ``init(_:)`` are format 4's
@@ -35,7 +36,7 @@ struct MessageLocation: Equatable, Sendable {
     /// Decodes a stored location; nil unless the bytes are exactly one well-formed location.
     init?(_ raw: UnsafeRawBufferPointer) {
         var offset = 0
-        func varint() -> UInt64? { raw.readVarint(at: &offset) }
+        func varint() -> UInt64? { raw.readLEB128(at: &offset) }
         guard let segment = varint(), let frameOffset = varint(), let recordIndex = varint(), let size = varint(),
               recordIndex <= UInt32.max, size <= UInt32.max, offset + 8 <= raw.count else { return nil }
         let timestamp = raw.loadLE(Int64.self, at: offset)

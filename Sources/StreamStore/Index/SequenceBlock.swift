@@ -1,3 +1,5 @@
+import Platform
+
 /// The encoding of one `seqBlocks` value (Specs/IndexSchema.md, "Sequence blocks"): the locations of the held
 /// sequences among 32 consecutive ones, `base` to `base + 31` (`base` a multiple of 32, the key).
 ///
@@ -12,14 +14,10 @@ enum SequenceBlock {
     @inline(__always) static func base(of sequence: UInt64) -> UInt64 { sequence & ~(span - 1) }
     @inline(__always) static func bit(of sequence: UInt64) -> UInt32 { 1 << UInt32(truncatingIfNeeded: sequence & (span - 1)) }
 
-    @inline(__always) static func zigzag(_ delta: UInt64) -> UInt64 {
-        let v = Int64(bitPattern: delta)
-        return UInt64(bitPattern: (v << 1) ^ (v >> 63))
-    }
+    /// A difference taken modulo 2^64, zigzag-coded as a signed value.
+    @inline(__always) static func zigzag(_ delta: UInt64) -> UInt64 { LEB128.zigzag(Int64(bitPattern: delta)) }
 
-    @inline(__always) static func unzigzag(_ raw: UInt64) -> UInt64 {
-        UInt64(bitPattern: Int64(bitPattern: raw >> 1) ^ -Int64(bitPattern: raw & 1))
-    }
+    @inline(__always) static func unzigzag(_ raw: UInt64) -> UInt64 { UInt64(bitPattern: LEB128.unzigzag(raw)) }
 
     /// The held sequences of a block value (its mask's set bits), or nil when the value is too short.
     static func present(_ raw: UnsafeRawBufferPointer) -> UInt32? {
@@ -81,7 +79,7 @@ struct SequenceBlockDecoder {
         return entries
     }
 
-    @inline(__always) private mutating func varint() -> UInt64? { raw.readVarint(at: &offset) }
+    @inline(__always) private mutating func varint() -> UInt64? { raw.readLEB128(at: &offset) }
 }
 
 /// Builds a block value by appending entries in sequence order.
@@ -134,12 +132,5 @@ struct SequenceBlockEncoder {
         highest = sequence
     }
 
-    @inline(__always) private mutating func appendVarint(_ value: UInt64) {
-        var v = value
-        while v >= 0x80 {
-            bytes.append(UInt8(truncatingIfNeeded: v) | 0x80)
-            v >>= 7
-        }
-        bytes.append(UInt8(v))
-    }
+    @inline(__always) private mutating func appendVarint(_ value: UInt64) { bytes.appendLEB128(value) }
 }
