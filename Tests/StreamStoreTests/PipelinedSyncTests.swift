@@ -189,6 +189,6 @@ import Testing
         let format = try upgraded.index.environment.read { txn in
             try txn.get(upgraded.index.meta, key: Array("format".utf8)).map { $0.loadLE(UInt32.self, at: 0) }
         }
-        #expect(format == 5)
+        #expect(format == IndexStore.formatVersion)
     }
 }

@@ -304,19 +304,20 @@ import Testing
         var config = StreamConfig(name: "s")
         config.reclaim = false
         let stream = try FileStream.create(at: directory.stream(), config: config)
-        for chunk in stride(from: 1, through: 40_000, by: 2_000) {
-            _ = await stream.append(contentsOf: (chunk..<chunk + 2_000).map { request("d.\($0 % 50)", "\($0)") })
+        // Enough messages that the drained index's free pages pass the 1 MiB a compaction waits for.
+        for chunk in stride(from: 1, through: 100_000, by: 5_000) {
+            _ = await stream.append(contentsOf: (chunk..<chunk + 5_000).map { request("d.\($0 % 50)", "\($0)") })
         }
         _ = try await withCheckedThrowingContinuation { continuation in
-            stream.remove((1...39_990).map(UInt64.init)) { continuation.resume(with: $0) }
+            stream.remove((1...99_990).map(UInt64.init)) { continuation.resume(with: $0) }
         }
         let before = try Self.allocatedKiB(directory.stream() + "/index/data.mdb")
         #expect(try stream.index.compactIfWasteful())
         let after = try Self.allocatedKiB(directory.stream() + "/index/data.mdb")
         #expect(after * 4 < before, "index \(before) KiB → \(after) KiB")
         #expect(try !stream.index.compactIfWasteful())  // nothing left to give back
-        #expect(try stream.messages(from: 1, limit: 100).map(\.sequence) == Array(39_991...40_000))
-        #expect(try await stream.append(request("d.1", "more")).sequence == 40_001)
+        #expect(try stream.messages(from: 1, limit: 100).map(\.sequence) == Array(99_991...100_000))
+        #expect(try await stream.append(request("d.1", "more")).sequence == 100_001)
         stream.close()
         let reopened = try FileStream(directory: directory.stream())
         defer { reopened.close() }

@@ -147,6 +147,7 @@ import Testing
 
     /// Turns a stream's index back into format version 4: a `seq` key per message, as that version wrote it.
     static func downgradeToVersion4(_ root: String) throws {
+        try SubjectBlockTests.downgradeToVersion5(root)
         let environment = try Environment(path: root + "/index", maxDatabases: 10, durability: .deferred)
         try environment.write { (txn) throws in
             let meta = try txn.openDatabase("meta", create: false)
@@ -196,7 +197,7 @@ import Testing
             (try txn.get(upgraded.index.meta, key: Array("format".utf8)).map { $0.loadLE(UInt32.self, at: 0) },
              (try? txn.openDatabase("seq", create: false)) != nil)
         }
-        #expect(format == 5)
+        #expect(format == IndexStore.formatVersion)
         #expect(!oldNames, "the per-message `seq` database is dropped")
         upgraded.close()
         let report = try StreamVerifier.verify(directory: root)

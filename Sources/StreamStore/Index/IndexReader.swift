@@ -68,34 +68,22 @@ struct IndexReader {
         return try txn.get(index.messageIDs, key: key).map { ($0.loadLE(UInt64.self, at: 0), $0.loadLE(Int64.self, at: 8)) }
     }
 
-    /// How many sequences of a subject are held at or after `sequence`.
+    var subjectSequences: SubjectSequenceIndex { SubjectSequenceIndex(txn: txn, database: index.subjectSequences) }
+
+    /// How many sequences of a subject `range` holds.
     func count(ofSubject id: UInt64, in range: ClosedRange<UInt64>) throws -> UInt64 {
-        try txn.withCursor(index.bySubject) { cursor in
-            guard let first = try cursor.seek(key: Key.u64(id), valueAtOrAfter: Key.u64(range.lowerBound)),
-                  first.value.loadBE(UInt64.self, at: 0) <= range.upperBound else { return 0 }
-            // Over the whole subject, LMDB knows the count; otherwise walk the range (8 bytes a value, packed).
-            if range.lowerBound <= 1 && range.upperBound == .max { return UInt64(try cursor.duplicateCount()) }
-            var total: UInt64 = 1
-            while let next = try cursor.nextDuplicate(), next.value.loadBE(UInt64.self, at: 0) <= range.upperBound { total += 1 }
-            return total
-        }
+        try subjectSequences.count(id, in: range)
     }
 
     /// The newest held sequence of a subject at or below `limit` (the durable watermark), or nil.
     func lastSequence(of entry: SubjectEntry, atOrBelow limit: UInt64) throws -> UInt64? {
         if entry.lastSequence <= limit { return entry.lastSequence }
-        return try txn.withCursor(index.bySubject) { cursor in
-            // The first above the limit exists (the subject's last is), so the one before it is the answer.
-            guard try cursor.seek(key: Key.u64(entry.id), valueAtOrAfter: Key.u64(limit &+ 1)) != nil else { return nil }
-            return try cursor.previousDuplicate()?.value.loadBE(UInt64.self, at: 0)
-        }
+        return try subjectSequences.last(entry.id, atOrBefore: limit)
     }
 
     /// The oldest held sequence of a subject, at or after `sequence`.
     func sequence(ofSubject id: UInt64, atOrAfter sequence: UInt64) throws -> UInt64? {
-        try txn.withCursor(index.bySubject) { cursor in
-            try cursor.seek(key: Key.u64(id), valueAtOrAfter: Key.u64(sequence))?.value.loadBE(UInt64.self, at: 0)
-        }
+        try subjectSequences.first(id, atOrAfter: sequence)
     }
 
     /// Every held subject matching `filter` (all when nil), in byte order, with its entry. Scans only the
@@ -147,7 +135,7 @@ struct IndexReader {
 
     /// Up to `limit` held messages at or after `sequence` whose subjects match `filter` (all when nil), in
     /// sequence order, with their locations: one pass for the whole batch. A literal filter walks its
-    /// subject's packed sequences; a wildcard matching few subjects (at most 64) merges their sequences,
+    /// subject's blocks of sequences; a wildcard matching few subjects (at most 64) merges their sequences,
     /// reading from each only what can still make the batch; otherwise the sequence index is walked once
     /// with a per-subject-id match cache.
     func held(atOrAfter sequence: UInt64, filter: String?, limit: Int) throws -> [(UInt64, MessageLocation)] {
@@ -175,23 +163,20 @@ struct IndexReader {
         }
         // Each subject's sequences below the batch's current cutoff (the limit-th smallest so far).
         var sequences: [UInt64] = []
-        try txn.withCursor(index.bySubject) { cursor in
-            for id in ids {
-                let cutoff = sequences.count >= limit ? sequences[limit - 1] : UInt64.max
-                var entry = try cursor.seek(key: Key.u64(id), valueAtOrAfter: Key.u64(sequence))
-                var taken = 0
-                let before = sequences.count
-                while let current = entry, taken < limit {
-                    let s = current.value.loadBE(UInt64.self, at: 0)
-                    if s >= cutoff { break }
-                    sequences.append(s)
-                    taken += 1
-                    entry = try cursor.nextDuplicate()
-                }
-                if before > 0 && sequences.count > before {
-                    sequences.sort()
-                    if sequences.count > limit { sequences.removeLast(sequences.count - limit) }
-                }
+        let subjectSequences = self.subjectSequences
+        for id in ids {
+            let cutoff = sequences.count >= limit ? sequences[limit - 1] : UInt64.max
+            let before = sequences.count
+            var taken = 0
+            try subjectSequences.walk(id, from: sequence) { s in
+                guard s < cutoff else { return false }
+                sequences.append(s)
+                taken += 1
+                return taken < limit
+            }
+            if before > 0 && sequences.count > before {
+                sequences.sort()
+                if sequences.count > limit { sequences.removeLast(sequences.count - limit) }
             }
         }
         try self.sequences.locations(of: sequences) { s, location in result.append((s, location)) }

@@ -7,6 +7,9 @@ import Platform
 /// the stream's policy; the index is synced at checkpoints (segment seal, compaction, close) and is
 /// validated against the log on open (Specs/Recovery.md).
 final class IndexStore: @unchecked Sendable {
+    /// 6: the subject index keeps up to 64 of a subject's sequences to a key, delta-coded (`subjectBlocks`,
+    /// ``SubjectBlock``); a version-5 index's `bySubject` (8-byte packed duplicates) is converted on open, in
+    /// place, and dropped.
     /// 5: the sequence index keeps 32 sequences to a key (`seqBlocks`, ``SequenceBlock``); a version-4 index's
     /// `seq` (a key per message) is converted on open, in place, and dropped.
     /// 4: the marker also says where the frames not known durable begin (`unsyncedFrom`, for pipelined
@@ -16,7 +19,7 @@ final class IndexStore: @unchecked Sendable {
     /// 2: `bySubject` holds, per subject id, its sequences as sorted fixed-size duplicates, and locations
     /// are varint-encoded (1: one (id, sequence) key per message, 40-byte locations). A version-1 index is
     /// emptied on open (consumer records kept) and rebuilt from the log by recovery.
-    static let formatVersion: UInt32 = 5
+    static let formatVersion: UInt32 = 6
     /// LMDB's key limit is 511 bytes; subjects and message ids longer than this are rejected.
     static let maxKeyBytes = 480
     /// The map (and, mapped writably, the file) a new index starts with; a write that finds it full grows
@@ -36,7 +39,8 @@ final class IndexStore: @unchecked Sendable {
     let times: Database
     let subjects: Database
     let subjectNames: Database
-    let bySubject: Database
+    /// Each subject's held sequences (``SubjectSequenceIndex``).
+    let subjectSequences: Database
     let messageIDs: Database
     /// Message ids by sequence (u64 BE → timestamp LE · id), for pruning ids in sequence order.
     let idSequences: Database
@@ -102,11 +106,42 @@ final class IndexStore: @unchecked Sendable {
         try txn.drop(old)
     }
 
+    /// Moves a version-5 index's subject index (`bySubject`, each subject's sequences as packed 8-byte
+    /// duplicates) into delta-coded blocks of up to 64 (`subjectBlocks`) and drops `bySubject`. Versions 1 to
+    /// 4 reach it after their own steps (version 1 with an empty `bySubject`).
+    private static func upgradeSubjectIndex(_ txn: Transaction) throws {
+        let old = try txn.openDatabase("bySubject", create: true, sortedFixedDuplicates: true)
+        let blocks = SubjectSequenceIndex(txn: txn, database: try txn.openDatabase("subjectBlocks", create: true))
+        var pending: (id: UInt64, sequences: [UInt64])?
+        func flush() throws {
+            guard let (id, sequences) = pending, let anchor = sequences.first else { return }
+            // Keys ascend (subject, then sequence) as the old entries do: appended.
+            try blocks.store(id, anchor: anchor, sequences, append: true)
+        }
+        try txn.withCursor(old) { cursor in
+            var entry = try cursor.first()
+            while let current = entry {
+                guard current.key.count == 8, current.value.count == 8 else {
+                    throw StoreError.indexMismatch("a bySubject entry is malformed")
+                }
+                let (id, sequence) = (current.key.loadBE(UInt64.self, at: 0), current.value.loadBE(UInt64.self, at: 0))
+                if pending?.id != id || pending!.sequences.count == SubjectBlock.capacity {
+                    try flush()
+                    pending = (id, [])
+                }
+                pending!.sequences.append(sequence)
+                entry = try cursor.next()
+            }
+        }
+        try flush()
+        try txn.drop(old)
+    }
+
     /// Opens (or creates) the index in `path`. Throws `unsupportedFormat` for another format version.
     init(path: String, readOnly: Bool = false) throws {
         do {
             environment = try Environment(path: path, mapSize: IndexStore.initialMapBytes, maxDatabases: 10, maxReaders: 126, durability: .deferred, readOnly: readOnly)
-            let names = ["meta", "seqBlocks", "time", "subjects", "subjectNames", "bySubject", "messageIDs", "consumers", "idSequences"]
+            let names = ["meta", "seqBlocks", "time", "subjects", "subjectNames", "subjectBlocks", "messageIDs", "consumers", "idSequences"]
             let handles: [Database]
             if readOnly {
                 // An index of another version may lack this version's databases: its version is the error.
@@ -115,27 +150,28 @@ final class IndexStore: @unchecked Sendable {
                    version != IndexStore.formatVersion {
                     throw StoreError.unsupportedFormat("index format version \(version)")
                 }
-                handles = try environment.openExistingDatabases(names, sortedFixedDuplicates: ["bySubject"])
+                handles = try environment.openExistingDatabases(names)
             } else {
                 handles = try environment.writeGrowingMap { (txn) throws in
                     let meta = try txn.openDatabase("meta", create: true)
                     let version = try txn.get(meta, key: Array("format".utf8)).map { $0.loadLE(UInt32.self, at: 0) }
                     if version == 1 { try IndexStore.upgradeFromVersion1(txn, meta: meta) }
                     if version == 2 { try IndexStore.upgradeFromVersion2(txn, meta: meta) }
-                    if let version, (1...4).contains(version) {
-                        try IndexStore.upgradeSequenceIndex(txn)
+                    if let version, (1...4).contains(version) { try IndexStore.upgradeSequenceIndex(txn) }
+                    if let version, (1...5).contains(version) {
+                        try IndexStore.upgradeSubjectIndex(txn)
                         var bytes: [UInt8] = []
                         bytes.appendLE(IndexStore.formatVersion)
                         try txn.put(meta, key: Array("format".utf8), value: bytes)
                     }
                     var opened: [Database] = [meta]
                     for name in names.dropFirst() {
-                        opened.append(try txn.openDatabase(name, create: true, sortedFixedDuplicates: name == "bySubject"))
+                        opened.append(try txn.openDatabase(name, create: true))
                     }
                     return opened
                 }
             }
-            (meta, sequences, times, subjects, subjectNames, bySubject, messageIDs, consumers) =
+            (meta, sequences, times, subjects, subjectNames, subjectSequences, messageIDs, consumers) =
                 (handles[0], handles[1], handles[2], handles[3], handles[4], handles[5], handles[6], handles[7])
             idSequences = handles[8]
             let version: UInt32? = try environment.read { txn in
@@ -208,7 +244,7 @@ final class IndexStore: @unchecked Sendable {
     /// Every named database with its name and flags, for a compaction's reopen.
     private var databases: [(name: String, handle: Database, sortedFixedDuplicates: Bool)] {
         [("meta", meta, false), ("seqBlocks", sequences, false), ("time", times, false), ("subjects", subjects, false),
-         ("subjectNames", subjectNames, false), ("bySubject", bySubject, true), ("messageIDs", messageIDs, false),
+         ("subjectNames", subjectNames, false), ("subjectBlocks", subjectSequences, false), ("messageIDs", messageIDs, false),
          ("consumers", consumers, false), ("idSequences", idSequences, false)]
     }
 

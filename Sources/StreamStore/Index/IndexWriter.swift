@@ -20,6 +20,12 @@ struct IndexWriter {
     /// The newest sequence block's encoding, for appends (reset by any other change of the sequence index).
     private var appender = SequenceAppender()
     private var sequences: SequenceIndex { SequenceIndex(txn: txn, database: index.sequences) }
+    /// Each touched subject's newest block, for appends (reset by any other change of the subject index).
+    private var subjectAppender = SubjectAppender()
+    private var subjectSequences: SubjectSequenceIndex { SubjectSequenceIndex(txn: txn, database: index.subjectSequences) }
+    /// The (subject id, sequence) of the removals of the call under way, applied to the subject index and the
+    /// subject entries together when it ends (``forgetSubjects()``).
+    private var subjectRemovals: [(subjectID: UInt64, sequence: UInt64)] = []
 
     init(index: IndexStore, txn: Transaction) throws {
         self.index = index
@@ -67,7 +73,7 @@ struct IndexWriter {
 
     /// Empties every database but `meta/format` (before a rebuild).
     mutating func clear() throws {
-        for db in [index.sequences, index.times, index.subjects, index.subjectNames, index.bySubject, index.messageIDs, index.idSequences] {
+        for db in [index.sequences, index.times, index.subjects, index.subjectNames, index.subjectSequences, index.messageIDs, index.idSequences] {
             try txn.clear(db)
         }
         try txn.delete(index.meta, key: IndexStore.stateKey)
@@ -76,6 +82,7 @@ struct IndexWriter {
         state = PersistentState()
         lastTimeEntry = nil
         appender.reset()
+        subjectAppender.reset()
         subjects.clear()
         index.subjectIDs.removeAll()
     }
@@ -86,10 +93,8 @@ struct IndexWriter {
                          segment: UInt64, frameOffset: UInt64, recordIndex: UInt32) throws {
         let name = String(decoding: subject, as: UTF8.self)
         var entry: SubjectEntry
-        var previousLast: UInt64 = 0
         if let existing = try subjectEntry(name) {
             entry = existing
-            previousLast = existing.lastSequence
             entry.count += 1
         } else {
             entry = SubjectEntry(id: state.nextSubjectID, count: 1, lastSequence: sequence)
@@ -103,8 +108,7 @@ struct IndexWriter {
         let location = MessageLocation(segment: segment, frameOffset: frameOffset, recordIndex: recordIndex,
                                        accountedSize: UInt32(clamping: accountedSize), timestamp: timestamp, subjectID: entry.id)
         try appender.append(sequence, location, to: sequences)
-        // Appended to the subject's packed sequences (full pages) when it is the newest, as it is for appends.
-        try txn.put(index.bySubject, key: Key.u64(entry.id), value: Key.u64(sequence), appendDuplicate: sequence > previousLast)
+        try subjectAppender.append(sequence, subject: entry.id, to: subjectSequences)
         if !messageID.isEmpty {
             var value: [UInt8] = []
             value.appendLE(sequence)
@@ -149,8 +153,10 @@ struct IndexWriter {
     @discardableResult
     mutating func remove(_ sequence: UInt64) throws -> MessageLocation? {
         appender.reset()
+        subjectAppender.reset()
         guard let location = try sequences.remove(sequence) else { return nil }
         try forget(sequence: sequence, location: location)
+        try forgetSubjects()
         if sequence == state.stream.firstSequence { try advanceHead() }
         return location
     }
@@ -159,6 +165,7 @@ struct IndexWriter {
     /// rewritten once; returns those that were held.
     mutating func remove(_ sequences: [UInt64]) throws -> Set<UInt64> {
         appender.reset()
+        subjectAppender.reset()
         var held = Set<UInt64>()
         var touchesHead = false
         let blocks = self.sequences
@@ -167,6 +174,7 @@ struct IndexWriter {
             if sequence == state.stream.firstSequence { touchesHead = true }
             held.insert(sequence)
         }
+        try forgetSubjects()
         if touchesHead { try advanceHead() }
         return held
     }
@@ -177,12 +185,14 @@ struct IndexWriter {
         var count: UInt64 = 0
         var touchesHead = false
         appender.reset()
+        subjectAppender.reset()
         let blocks = self.sequences
         try blocks.remove(range: range) { sequence, location in
             try forget(sequence: sequence, location: location)
             if sequence == state.stream.firstSequence { touchesHead = true }
             count += 1
         }
+        try forgetSubjects()
         if touchesHead { try advanceHead() }
         return count
     }
@@ -194,25 +204,45 @@ struct IndexWriter {
         return try sequences.update(sequence, to: location)
     }
 
-    /// Drops a removed message's subject, message-id and counter contributions.
+    /// Drops a removed message's counter contributions and queues its subject's (``forgetSubjects()``).
     private mutating func forget(sequence: UInt64, location: MessageLocation) throws {
         removed.add(sequence)
-        try txn.delete(index.bySubject, key: Key.u64(location.subjectID), value: Key.u64(sequence))
-        if let nameBytes = try txn.get(index.subjectNames, key: Key.u64(location.subjectID)) {
-            let name = String(decoding: nameBytes, as: UTF8.self)
-            if var entry = try subjectEntry(name) {
-                entry.count -= 1
-                if entry.count == 0 {
-                    setSubjectEntry(name, nil)
-                    try txn.delete(index.subjectNames, key: Key.u64(location.subjectID))
-                    state.stream.subjects -= 1
-                } else {
-                    setSubjectEntry(name, entry)
-                }
-            }
-        }
+        subjectRemovals.append((location.subjectID, sequence))
         state.stream.messages -= 1
         state.stream.bytes -= min(state.stream.bytes, UInt64(location.accountedSize))
+    }
+
+    /// Applies the queued removals to the subject index and the subject entries: each subject's blocks and
+    /// entry are rewritten once, however many of its sequences went.
+    private mutating func forgetSubjects() throws {
+        guard !subjectRemovals.isEmpty else { return }
+        subjectRemovals.sort { ($0.subjectID, $0.sequence) < ($1.subjectID, $1.sequence) }
+        let removals = subjectRemovals
+        subjectRemovals.removeAll(keepingCapacity: true)
+        var i = 0
+        while i < removals.count {
+            let id = removals[i].subjectID
+            var end = i
+            while end < removals.count, removals[end].subjectID == id { end += 1 }
+            defer { i = end }
+            let sequences = removals[i..<end].map(\.sequence)
+            try subjectSequences.remove(id, sorted: sequences)
+            guard let nameBytes = try txn.get(index.subjectNames, key: Key.u64(id)) else { continue }
+            let name = String(decoding: nameBytes, as: UTF8.self)
+            guard var entry = try subjectEntry(name) else { continue }
+            entry.count -= min(entry.count, UInt64(end - i))
+            if entry.count == 0 {
+                setSubjectEntry(name, nil)
+                try txn.delete(index.subjectNames, key: Key.u64(id))
+                state.stream.subjects -= 1
+            } else {
+                // The subject's newest went: its last is the newest it still holds.
+                if sequences.last! >= entry.lastSequence, sequences.contains(entry.lastSequence) {
+                    entry.lastSequence = try subjectSequences.last(id, atOrBefore: .max) ?? 0
+                }
+                setSubjectEntry(name, entry)
+            }
+        }
     }
 
     /// Moves the first sequence to the next held one (or past the last) and prunes the time index.

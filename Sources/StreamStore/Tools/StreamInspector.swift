@@ -77,7 +77,7 @@ public enum StreamInspector {
                 // `seq`: the held sequences (32 to a `seqBlocks` key).
                 index.entries["seq"] = Int(try reader.sequences.count())
                 let databases = [("time", store.times), ("subjects", store.subjects),
-                                 ("subjectNames", store.subjectNames), ("bySubject", store.bySubject), ("messageIDs", store.messageIDs), ("idSequences", store.idSequences), ("consumers", store.consumers)]
+                                 ("subjectNames", store.subjectNames), ("subjectBlocks", store.subjectSequences), ("messageIDs", store.messageIDs), ("idSequences", store.idSequences), ("consumers", store.consumers)]
                 for (name, db) in databases { index.entries[name] = try reader.txn.count(db) }
             }
             index.bytesUsed = (try? store.environment.usedBytes()) ?? 0

@@ -194,6 +194,22 @@ public enum StreamVerifier {
                     return true
                 }
                 if subjects != replay.subjects.count { mismatch("the index holds \(subjects) subjects, the log \(replay.subjects.count)") }
+                // The subject index: every block decodes, and each sequence in it is held, of that subject.
+                do {
+                    var bySubject = 0
+                    try reader.subjectSequences.forEachBlock { id, sequences in
+                        bySubject += sequences.count
+                        var held = 0
+                        try reader.sequences.locations(of: sequences) { sequence, location in
+                            held += 1
+                            if location.subjectID != id { mismatch("sequence \(sequence) is in subject \(id)'s blocks but is of subject \(location.subjectID)", sequence...sequence) }
+                        }
+                        if held != sequences.count { mismatch("subject \(id)'s blocks hold \(sequences.count - held) sequences that are not held", sequences.first!...sequences.last!) }
+                    }
+                    if bySubject != indexed { mismatch("the subject index holds \(bySubject) sequences, the sequence index \(indexed)") }
+                } catch let error as StoreError {
+                    mismatch("\(error)")
+                }
                 if UInt64(subjects) != state.subjects { mismatch("state counts \(state.subjects) subjects, the index holds \(subjects)") }
                 // Consumers' positions fit the stream.
                 for record in try reader.consumers() {

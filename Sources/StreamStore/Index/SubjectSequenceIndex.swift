@@ -1,0 +1,212 @@
+import LMDB
+import Platform
+
+/// The subject index (`subjectBlocks`) within one transaction: every held sequence of each subject, up to 64
+/// to a key (``SubjectBlock``). Reads decode only the blocks they touch; a change rewrites the one block it
+/// falls in, but for ``SubjectAppender``, which extends each subject's newest block.
+struct SubjectSequenceIndex {
+    let txn: Transaction
+    let database: Database
+
+    /// A block of `subjectID` at the cursor's entry, decoded; nil when the entry is of another subject.
+    private func decoded(_ entry: Cursor.Entry?, of subjectID: UInt64) throws -> (anchor: UInt64, sequences: [UInt64])? {
+        guard let entry else { return nil }
+        guard let (id, anchor) = SubjectBlock.decodeKey(entry.key) else {
+            throw StoreError.indexMismatch("a subject block's key is \(entry.key.count) bytes, not 16")
+        }
+        guard id == subjectID else { return nil }
+        return (anchor, try SubjectBlock.decode(subjectID: id, anchor: anchor, entry.value))
+    }
+
+    /// Positions `cursor` on the block of `subjectID` that holds `sequence` if any is held: the last one
+    /// anchored at or below it, else the subject's first block above it. Nil when the subject has neither.
+    private func start(_ cursor: inout Cursor, _ subjectID: UInt64, _ sequence: UInt64) throws -> Cursor.Entry? {
+        let key = SubjectBlock.key(subjectID, sequence)
+        if let entry = try cursor.seek(atOrBefore: key), SubjectBlock.decodeKey(entry.key)?.subjectID == subjectID { return entry }
+        guard let entry = try cursor.seek(atOrAfter: key), SubjectBlock.decodeKey(entry.key)?.subjectID == subjectID else { return nil }
+        return entry
+    }
+
+    /// The block anchored at or below `sequence` (nil when the subject has none).
+    private func block(containing sequence: UInt64, of subjectID: UInt64) throws -> (anchor: UInt64, sequences: [UInt64])? {
+        try txn.withCursor(database) { cursor in
+            try decoded(try cursor.seek(atOrBefore: SubjectBlock.key(subjectID, sequence)), of: subjectID)
+        }
+    }
+
+    /// The subject's newest block, as stored (nil when the subject has none).
+    func lastBlock(of subjectID: UInt64) throws -> (anchor: UInt64, sequences: [UInt64])? {
+        try block(containing: .max, of: subjectID)
+    }
+
+    /// Calls `body` for each held sequence of the subject at or after `sequence`, ascending, while it returns
+    /// true.
+    func walk(_ subjectID: UInt64, from sequence: UInt64, _ body: (UInt64) throws -> Bool) throws {
+        try txn.withCursor(database) { cursor in
+            var entry = try start(&cursor, subjectID, sequence)
+            while let (_, sequences) = try decoded(entry, of: subjectID) {
+                for held in sequences where held >= sequence {
+                    if try !body(held) { return }
+                }
+                entry = try cursor.next()
+            }
+        }
+    }
+
+    /// The subject's first held sequence at or after `sequence`.
+    func first(_ subjectID: UInt64, atOrAfter sequence: UInt64) throws -> UInt64? {
+        var found: UInt64?
+        try walk(subjectID, from: sequence) { found = $0; return false }
+        return found
+    }
+
+    /// The subject's last held sequence at or before `sequence`.
+    func last(_ subjectID: UInt64, atOrBefore sequence: UInt64) throws -> UInt64? {
+        try txn.withCursor(database) { cursor in
+            var entry = try cursor.seek(atOrBefore: SubjectBlock.key(subjectID, sequence))
+            while let (_, sequences) = try decoded(entry, of: subjectID) {
+                if let held = sequences.last(where: { $0 <= sequence }) { return held }
+                entry = try cursor.previous()
+            }
+            return nil
+        }
+    }
+
+    /// How many sequences of the subject `range` holds. A block wholly inside it is counted from its count
+    /// byte.
+    func count(_ subjectID: UInt64, in range: ClosedRange<UInt64>) throws -> UInt64 {
+        try txn.withCursor(database) { cursor in
+            var total: UInt64 = 0
+            var entry = try start(&cursor, subjectID, range.lowerBound)
+            while let current = entry, let (id, anchor) = SubjectBlock.decodeKey(current.key), id == subjectID, anchor <= range.upperBound {
+                if anchor >= range.lowerBound && range.upperBound == .max, let count = SubjectBlock.count(current.value) {
+                    total += UInt64(count)
+                } else {
+                    let sequences = try SubjectBlock.decode(subjectID: id, anchor: anchor, current.value)
+                    total += UInt64(sequences.lazy.filter { range.contains($0) }.count)
+                }
+                entry = try cursor.next()
+            }
+            return total
+        }
+    }
+
+    /// Calls `body` with every subject id and its held sequences, block by block in key order (the verifier's
+    /// and the tests' full read).
+    func forEachBlock(_ body: (UInt64, [UInt64]) throws -> Void) throws {
+        try txn.withCursor(database) { cursor in
+            var entry = try cursor.first()
+            while let current = entry {
+                guard let (id, anchor) = SubjectBlock.decodeKey(current.key) else {
+                    throw StoreError.indexMismatch("a subject block's key is \(current.key.count) bytes, not 16")
+                }
+                try body(id, try SubjectBlock.decode(subjectID: id, anchor: anchor, current.value))
+                entry = try cursor.next()
+            }
+        }
+    }
+
+    /// Stores a block (deleted when it holds none).
+    func store(_ subjectID: UInt64, anchor: UInt64, _ sequences: some Collection<UInt64>, append: Bool = false) throws {
+        if sequences.isEmpty {
+            try txn.delete(database, key: SubjectBlock.key(subjectID, anchor))
+        } else {
+            try txn.put(database, key: SubjectBlock.key(subjectID, anchor), value: SubjectBlock.encode(anchor: anchor, sequences), append: append)
+        }
+    }
+
+    /// Adds `sequence` to the subject (nothing when held). A full block splits in two halves, the second
+    /// anchored at its first sequence.
+    func insert(_ subjectID: UInt64, _ sequence: UInt64) throws {
+        guard var (anchor, sequences) = try block(containing: sequence, of: subjectID) else {
+            try store(subjectID, anchor: sequence, [sequence])
+            return
+        }
+        let position = sequences.firstIndex { $0 >= sequence } ?? sequences.endIndex
+        if position < sequences.endIndex && sequences[position] == sequence { return }
+        sequences.insert(sequence, at: position)
+        if sequences.count <= SubjectBlock.capacity {
+            try store(subjectID, anchor: anchor, sequences)
+        } else {
+            let half = sequences.count / 2
+            try store(subjectID, anchor: anchor, sequences[..<half])
+            anchor = sequences[half]
+            try store(subjectID, anchor: anchor, sequences[half...])
+        }
+    }
+
+    /// Removes the held ones of `sorted` (ascending, repeats allowed) from the subject, rewriting each block
+    /// they fall in once; returns how many were held.
+    @discardableResult
+    func remove(_ subjectID: UInt64, sorted: [UInt64]) throws -> Int {
+        var removed = 0
+        var i = 0
+        while i < sorted.count {
+            guard let (anchor, sequences) = try block(containing: sorted[i], of: subjectID), let last = sequences.last else {
+                i += 1
+                continue
+            }
+            var end = i
+            while end < sorted.count, sorted[end] <= last { end += 1 }
+            // Above the block's last and below the next block's anchor: not held.
+            guard end > i else { i += 1; continue }
+            var kept: [UInt64] = []
+            kept.reserveCapacity(sequences.count)
+            var j = i
+            for held in sequences {
+                while j < end, sorted[j] < held { j += 1 }
+                if j < end, sorted[j] == held { continue }
+                kept.append(held)
+            }
+            if kept.count != sequences.count {
+                removed += sequences.count - kept.count
+                try store(subjectID, anchor: anchor, kept)
+            }
+            i = end
+        }
+        return removed
+    }
+}
+
+/// Appends sequences, each above every one its subject holds, to the subject index within one write
+/// transaction. It keeps each touched subject's newest block, so an append costs one varint and one put; any
+/// other change to the index in the transaction must ``reset()`` it first.
+struct SubjectAppender {
+    private struct Tail {
+        var anchor: UInt64
+        var bytes: [UInt8]
+        var last: UInt64
+    }
+
+    /// Past this many subjects in one transaction, the kept blocks are forgotten (and looked up again).
+    private static let limit = 4096
+    private var tails: [UInt64: Tail] = [:]
+
+    mutating func reset() { tails.removeAll(keepingCapacity: true) }
+
+    mutating func append(_ sequence: UInt64, subject subjectID: UInt64, to index: SubjectSequenceIndex) throws {
+        var tail: Tail
+        if let kept = tails[subjectID] {
+            tail = kept
+        } else if let (anchor, sequences) = try index.lastBlock(of: subjectID), let last = sequences.last {
+            tail = Tail(anchor: anchor, bytes: SubjectBlock.encode(anchor: anchor, sequences), last: last)
+        } else {
+            tail = Tail(anchor: sequence, bytes: [0], last: sequence)
+        }
+        guard tail.bytes[0] == 0 || sequence > tail.last else {
+            // Not the subject's newest (never so for the writer's appends): the general insert.
+            tails[subjectID] = nil
+            try index.insert(subjectID, sequence)
+            return
+        }
+        if Int(tail.bytes[0]) == SubjectBlock.capacity {
+            tail = Tail(anchor: sequence, bytes: [0], last: sequence)
+        }
+        tail.bytes.appendLEB128(tail.bytes[0] == 0 ? sequence - tail.anchor : sequence - tail.last)
+        tail.bytes[0] += 1
+        tail.last = sequence
+        try index.txn.put(index.database, key: SubjectBlock.key(subjectID, tail.anchor), value: tail.bytes)
+        if tails.count >= SubjectAppender.limit { tails.removeAll(keepingCapacity: true) }
+        tails[subjectID] = tail
+    }
+}
