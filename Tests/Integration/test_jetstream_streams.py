@@ -65,6 +65,27 @@ async def test_dedup_get_delete_purge(js_server):
     await nc.close()
 
 
+async def test_last_by_subject_after_its_newest_is_deleted(js_server):
+    """Deleting a subject's newest message makes the one before it the subject's last. nats-server 2.15.1
+    answers so (checked by hand); 2.9.10 answers 404 "no message found" for a file stream, a bug of its own."""
+    nc, js = await connect(js_server)
+    for storage in (StorageType.FILE, StorageType.MEMORY):
+        name = f"L{storage.value}"
+        await js.add_stream(name=name, subjects=[f"{name}.*"], storage=storage)
+        for i in range(6):
+            await js.publish(f"{name}.{i % 2}", f"m{i + 1}".encode())
+        assert await js.delete_msg(name, 5)
+        last = await js.get_last_msg(name, f"{name}.0")
+        assert (last.seq, last.data) == (3, b"m3"), storage
+        assert (await js.get_last_msg(name, f"{name}.1")).seq == 6
+        assert await js.delete_msg(name, 3) and await js.delete_msg(name, 1)
+        with pytest.raises(NotFoundError):
+            await js.get_last_msg(name, f"{name}.0")
+        raw = json.loads((await nc.request(f"$JS.API.STREAM.INFO.{name}", b"", timeout=2)).data)
+        assert raw["state"]["messages"] == 3 and raw["state"]["num_subjects"] == 1, storage
+    await nc.close()
+
+
 async def test_limits_and_errors(js_server):
     nc, js = await connect(js_server)
     await js.add_stream(name="L", subjects=["l"], max_msgs=3)
