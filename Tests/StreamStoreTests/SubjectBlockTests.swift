@@ -135,7 +135,7 @@ import Testing
     }
 
     /// Turns a current (version-6) index into version 5: each subject's sequences as packed 8-byte
-    /// duplicates in `bySubject`, `subjectBlocks` dropped.
+    /// duplicates in `bySubject`, `subjectBlocks` dropped, the sequence blocks in format 5's layout.
     static func downgradeToVersion5(_ root: String) throws {
         let environment = try Environment(path: root + "/index", maxDatabases: 10, durability: .deferred)
         try environment.write { (txn) throws in
@@ -148,6 +148,18 @@ import Testing
             }
             for (id, sequence) in entries { try txn.put(old, key: Key.u64(id), value: Key.u64(sequence)) }
             try txn.drop(blocks)
+            let sequenceBlocks = try txn.openDatabase("seqBlocks", create: false)
+            var rewritten: [(UInt64, [UInt8])] = []
+            try txn.withCursor(sequenceBlocks) { cursor in
+                var entry = try cursor.first()
+                while let current = entry {
+                    let base = current.key.loadBE(UInt64.self, at: 0)
+                    var decoder = try SequenceBlockDecoder(base: base, raw: current.value)
+                    rewritten.append((base, try SequenceBlockEncoder(base: base, entries: try decoder.all(), layout: .deltas).bytes))
+                    entry = try cursor.next()
+                }
+            }
+            for (base, bytes) in rewritten { try txn.put(sequenceBlocks, key: Key.u64(base), value: bytes) }
             try txn.put(meta, key: Array("format".utf8), value: [UInt8]([5, 0, 0, 0]))
         }
     }

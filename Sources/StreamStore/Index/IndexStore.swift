@@ -8,8 +8,9 @@ import Platform
 /// validated against the log on open (Specs/Recovery.md).
 final class IndexStore: @unchecked Sendable {
     /// 6: the subject index keeps up to 64 of a subject's sequences to a key, delta-coded (`subjectBlocks`,
-    /// ``SubjectBlock``); a version-5 index's `bySubject` (8-byte packed duplicates) is converted on open, in
-    /// place, and dropped.
+    /// ``SubjectBlock``), and a sequence block's entries open with a flag byte that elides the fields repeating
+    /// the entry before (``SequenceBlock/Layout/flagged``). A version-5 index's `bySubject` (8-byte packed
+    /// duplicates) is converted on open, in place, and dropped, and its sequence blocks are re-encoded.
     /// 5: the sequence index keeps 32 sequences to a key (`seqBlocks`, ``SequenceBlock``); a version-4 index's
     /// `seq` (a key per message) is converted on open, in place, and dropped.
     /// 4: the marker also says where the frames not known durable begin (`unsyncedFrom`, for pipelined
@@ -106,6 +107,23 @@ final class IndexStore: @unchecked Sendable {
         try txn.drop(old)
     }
 
+    /// Re-encodes a version-5 index's sequence blocks (every field of every entry) in the flagged layout.
+    private static func reencodeSequenceBlocks(_ txn: Transaction) throws {
+        let blocks = try txn.openDatabase("seqBlocks", create: true)
+        var rewritten: [(UInt64, [UInt8])] = []
+        try txn.withCursor(blocks) { cursor in
+            var entry = try cursor.first()
+            while let current = entry {
+                guard current.key.count == 8 else { throw StoreError.indexMismatch("a sequence block's key is \(current.key.count) bytes, not 8") }
+                let base = current.key.loadBE(UInt64.self, at: 0)
+                var decoder = try SequenceBlockDecoder(base: base, raw: current.value, layout: .deltas)
+                rewritten.append((base, try SequenceBlockEncoder(base: base, entries: try decoder.all()).bytes))
+                entry = try cursor.next()
+            }
+        }
+        for (base, bytes) in rewritten { try txn.put(blocks, key: Key.u64(base), value: bytes) }
+    }
+
     /// Moves a version-5 index's subject index (`bySubject`, each subject's sequences as packed 8-byte
     /// duplicates) into delta-coded blocks of up to 64 (`subjectBlocks`) and drops `bySubject`. Versions 1 to
     /// 4 reach it after their own steps (version 1 with an empty `bySubject`).
@@ -158,6 +176,7 @@ final class IndexStore: @unchecked Sendable {
                     if version == 1 { try IndexStore.upgradeFromVersion1(txn, meta: meta) }
                     if version == 2 { try IndexStore.upgradeFromVersion2(txn, meta: meta) }
                     if let version, (1...4).contains(version) { try IndexStore.upgradeSequenceIndex(txn) }
+                    if version == 5 { try IndexStore.reencodeSequenceBlocks(txn) }
                     if let version, (1...5).contains(version) {
                         try IndexStore.upgradeSubjectIndex(txn)
                         var bytes: [UInt8] = []
