@@ -3,6 +3,7 @@ import LMDB
 import Platform
 import Testing
 @testable import StreamStore
+import Subjects
 
 /// The subject index keeps up to 64 of a subject's sequences to a key (Specs/IndexSchema.md, "Subject
 /// blocks").
@@ -242,6 +243,28 @@ import Testing
             stream.close()
             let report = try StreamVerifier.verify(directory: root)
             #expect(report.findings.contains { $0.kind == .indexMismatch && $0.detail.contains("subject") }, "\(report.findings)")
+        }
+    }
+
+    /// A filtered count answers the same over short ranges (walked in the sequence index) and long ones (the
+    /// subjects' blocks), with removals in between.
+    @Test func filteredCountsOfShortAndLongRangesAgree() async throws {
+        let directory = TemporaryDirectory()
+        defer { withExtendedLifetime(directory) {} }
+        let stream = try FileStream.create(at: directory.stream(), config: StreamConfig(name: "s"))
+        defer { stream.close() }
+        _ = await stream.append(contentsOf: (1...3_000).map { request("s.\($0 % 13).\($0 % 2)", "m\($0)") })
+        var rng = SplitMix64(seed: 5)
+        let removed = (0..<400).map { _ in 1 + rng.next() % 3_000 }
+        _ = try await withCheckedThrowingContinuation { continuation in stream.remove(removed) { continuation.resume(with: $0) } }
+        let held = try stream.messages(from: 1, limit: 5_000)
+        for filter in ["s.3.1", "s.*.0", "s.>", "s.1*.1", "s.12.*"] {
+            for _ in 0..<60 {
+                let low = 1 + rng.next() % 3_100
+                let range = low...(low + [0, 5, 40, 300, 5_000][Int(rng.next() % 5)])
+                let expected = held.filter { range.contains($0.sequence) && Subject.matches($0.subject, filter: filter) }.count
+                #expect(try stream.count(filter: filter, in: range) == UInt64(expected), "\(filter) \(range)")
+            }
         }
     }
 

@@ -51,20 +51,29 @@ enum SubjectBlock {
     /// The sequences of a block value, ascending. Throws when it is malformed: a bad count, cut short, bytes
     /// left over, or sequences that do not ascend from the anchor.
     static func decode(subjectID: UInt64, anchor: UInt64, _ raw: UnsafeRawBufferPointer) throws -> [UInt64] {
-        guard let count = count(raw) else { throw malformed(subjectID, anchor) }
         var sequences: [UInt64] = []
-        sequences.reserveCapacity(count)
+        sequences.reserveCapacity(Int(raw.first ?? 0))
+        try forEach(subjectID: subjectID, anchor: anchor, raw) { sequences.append($0); return true }
+        return sequences
+    }
+
+    /// Calls `body` with a block value's sequences, ascending, without copying them, while it returns true;
+    /// returns whether it saw them all. Throws when what it reads is malformed (as ``decode``; bytes left
+    /// over are found only by a read to the end).
+    @discardableResult
+    static func forEach(subjectID: UInt64, anchor: UInt64, _ raw: UnsafeRawBufferPointer, _ body: (UInt64) throws -> Bool) throws -> Bool {
+        guard let count = count(raw) else { throw malformed(subjectID, anchor) }
         var offset = 1
         var previous = anchor
         for i in 0..<count {
             guard let delta = raw.readLEB128(at: &offset), i == 0 || delta > 0 else { throw malformed(subjectID, anchor) }
             let (sequence, overflow) = previous.addingReportingOverflow(delta)
             guard !overflow else { throw malformed(subjectID, anchor) }
-            sequences.append(sequence)
             previous = sequence
+            if try !body(sequence) { return false }
         }
         guard offset == raw.count else { throw malformed(subjectID, anchor) }
-        return sequences
+        return true
     }
 
     private static func malformed(_ subjectID: UInt64, _ anchor: UInt64) -> StoreError {

@@ -39,15 +39,26 @@ struct SubjectSequenceIndex {
         try block(containing: .max, of: subjectID)
     }
 
+    /// The subject id and anchor of an entry's key; throws when the key is not 16 bytes.
+    private func key(of entry: Cursor.Entry) throws -> (subjectID: UInt64, anchor: UInt64) {
+        guard let key = SubjectBlock.decodeKey(entry.key) else {
+            throw StoreError.indexMismatch("a subject block's key is \(entry.key.count) bytes, not 16")
+        }
+        return key
+    }
+
     /// Calls `body` for each held sequence of the subject at or after `sequence`, ascending, while it returns
-    /// true.
+    /// true. Decodes in place, up to where `body` stops.
     func walk(_ subjectID: UInt64, from sequence: UInt64, _ body: (UInt64) throws -> Bool) throws {
         try txn.withCursor(database) { cursor in
             var entry = try start(&cursor, subjectID, sequence)
-            while let (_, sequences) = try decoded(entry, of: subjectID) {
-                for held in sequences where held >= sequence {
-                    if try !body(held) { return }
+            while let current = entry {
+                let (id, anchor) = try key(of: current)
+                guard id == subjectID else { return }
+                let finished = try SubjectBlock.forEach(subjectID: id, anchor: anchor, current.value) { held in
+                    held < sequence ? true : try body(held)
                 }
+                if !finished { return }
                 entry = try cursor.next()
             }
         }
@@ -64,28 +75,45 @@ struct SubjectSequenceIndex {
     func last(_ subjectID: UInt64, atOrBefore sequence: UInt64) throws -> UInt64? {
         try txn.withCursor(database) { cursor in
             var entry = try cursor.seek(atOrBefore: SubjectBlock.key(subjectID, sequence))
-            while let (_, sequences) = try decoded(entry, of: subjectID) {
-                if let held = sequences.last(where: { $0 <= sequence }) { return held }
+            while let current = entry {
+                let (id, anchor) = try key(of: current)
+                guard id == subjectID else { return nil }
+                var found: UInt64?
+                try SubjectBlock.forEach(subjectID: id, anchor: anchor, current.value) { held in
+                    if held <= sequence { found = held }
+                    return held < sequence
+                }
+                if let found { return found }
                 entry = try cursor.previous()
             }
             return nil
         }
     }
 
-    /// How many sequences of the subject `range` holds. A block wholly inside it is counted from its count
-    /// byte.
+    /// How many sequences of the subject `range` holds. A block followed by one anchored within the range
+    /// lies wholly inside it from its anchor on, so it is counted from its count byte; only the first and
+    /// the last block the range touches are decoded, and those only up to its end.
     func count(_ subjectID: UInt64, in range: ClosedRange<UInt64>) throws -> UInt64 {
         try txn.withCursor(database) { cursor in
             var total: UInt64 = 0
             var entry = try start(&cursor, subjectID, range.lowerBound)
-            while let current = entry, let (id, anchor) = SubjectBlock.decodeKey(current.key), id == subjectID, anchor <= range.upperBound {
-                if anchor >= range.lowerBound && range.upperBound == .max, let count = SubjectBlock.count(current.value) {
-                    total += UInt64(count)
-                } else {
-                    let sequences = try SubjectBlock.decode(subjectID: id, anchor: anchor, current.value)
-                    total += UInt64(sequences.lazy.filter { range.contains($0) }.count)
-                }
+            while let current = entry {
+                let (id, anchor) = try key(of: current)
+                guard id == subjectID, anchor <= range.upperBound else { break }
+                let count = SubjectBlock.count(current.value)
+                // (LMDB's values stay valid until the transaction writes or ends, the cursor moving or not.)
+                let value = current.value
                 entry = try cursor.next()
+                if anchor >= range.lowerBound, let count, let next = entry, let (nextID, nextAnchor) = SubjectBlock.decodeKey(next.key),
+                   nextID == subjectID, nextAnchor <= range.upperBound {
+                    total += UInt64(count)
+                    continue
+                }
+                try SubjectBlock.forEach(subjectID: id, anchor: anchor, value) { held in
+                    if held > range.upperBound { return false }
+                    if held >= range.lowerBound { total += 1 }
+                    return true
+                }
             }
             return total
         }
