@@ -185,8 +185,19 @@ import Subjects
         }
         let before = try answers(stream)
         let counts = try stream.subjectCounts()
+        let s1 = try #require(try stream.index.read { try $0.subjectEntry("s.1") })
         stream.close()
         try Self.downgradeToVersion5(root)
+        // Format 5 left a subject's last sequence behind when its newest message was removed: s.1's names
+        // one not held; the upgrade puts the newest it holds back.
+        do {
+            let environment = try Environment(path: root + "/index", maxDatabases: 10, durability: .deferred)
+            try environment.write { (txn) throws in
+                var stale = s1
+                stale.lastSequence += 3
+                try txn.put(try txn.openDatabase("subjects", create: false), key: "s.1", value: stale.encoded())
+            }
+        }
 
         let upgraded = try FileStream(directory: root)
         #expect(upgraded.recovery.isClean && upgraded.recovery.messagesIndexed == 0, "\(upgraded.recovery)")

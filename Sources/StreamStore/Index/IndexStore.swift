@@ -126,11 +126,14 @@ final class IndexStore: @unchecked Sendable {
 
     /// Moves a version-5 index's subject index (`bySubject`, each subject's sequences as packed 8-byte
     /// duplicates) into delta-coded blocks of up to 64 (`subjectBlocks`) and drops `bySubject`. Versions 1 to
-    /// 4 reach it after their own steps (version 1 with an empty `bySubject`).
+    /// 4 reach it after their own steps (version 1 with an empty `bySubject`). A subject entry whose last
+    /// sequence is not the newest it holds (versions up to 5 left it so when a subject's newest message was
+    /// removed) gets the newest.
     private static func upgradeSubjectIndex(_ txn: Transaction) throws {
         let old = try txn.openDatabase("bySubject", create: true, sortedFixedDuplicates: true)
         let blocks = SubjectSequenceIndex(txn: txn, database: try txn.openDatabase("subjectBlocks", create: true))
         var pending: (id: UInt64, sequences: [UInt64])?
+        var newest: [UInt64: UInt64] = [:]
         func flush() throws {
             guard let (id, sequences) = pending, let anchor = sequences.first else { return }
             // Keys ascend (subject, then sequence) as the old entries do: appended.
@@ -148,11 +151,25 @@ final class IndexStore: @unchecked Sendable {
                     pending = (id, [])
                 }
                 pending!.sequences.append(sequence)
+                newest[id] = sequence
                 entry = try cursor.next()
             }
         }
         try flush()
         try txn.drop(old)
+        let subjects = try txn.openDatabase("subjects", create: true)
+        var stale: [([UInt8], SubjectEntry)] = []
+        try txn.withCursor(subjects) { cursor in
+            var entry = try cursor.first()
+            while let current = entry {
+                if var subject = SubjectEntry(current.value), let last = newest[subject.id], last != subject.lastSequence {
+                    subject.lastSequence = last
+                    stale.append((Array(current.key), subject))
+                }
+                entry = try cursor.next()
+            }
+        }
+        for (name, subject) in stale { try txn.put(subjects, key: name, value: subject.encoded()) }
     }
 
     /// Opens (or creates) the index in `path`. Throws `unsupportedFormat` for another format version.
