@@ -66,6 +66,18 @@ public struct Cursor {
         return count
     }
 
+    /// Replaces the value of the entry under the cursor (`MDB_CURRENT`; write transactions only, not for
+    /// databases with sorted duplicates). `key` must be the entry's key. Costs no search of the tree.
+    public func replaceCurrent(key: some ByteSource, value: some ByteSource) throws {
+        try key.withBytes { k in
+            try value.withBytes { v in
+                var kv = MDB_val(mv_size: k.count, mv_data: UnsafeMutableRawPointer(mutating: k.baseAddress))
+                var vv = MDB_val(mv_size: v.count, mv_data: UnsafeMutableRawPointer(mutating: v.baseAddress))
+                try check(mdb_cursor_put(handle, &kv, &vv, UInt32(MDB_CURRENT)), "mdb_cursor_put")
+            }
+        }
+    }
+
     /// Deletes the entry under the cursor (write transactions only).
     public func deleteCurrent() throws { try check(mdb_cursor_del(handle, 0), "mdb_cursor_del") }
 }

@@ -34,17 +34,32 @@ struct SubjectSequenceIndex {
         }
     }
 
-    /// The subject's newest block, as stored (nil when the subject has none).
-    func lastBlock(of subjectID: UInt64) throws -> (anchor: UInt64, sequences: [UInt64])? {
-        try block(containing: .max, of: subjectID)
-    }
-
     /// The subject id and anchor of an entry's key; throws when the key is not 16 bytes.
     private func key(of entry: Cursor.Entry) throws -> (subjectID: UInt64, anchor: UInt64) {
         guard let key = SubjectBlock.decodeKey(entry.key) else {
             throw StoreError.indexMismatch("a subject block's key is \(entry.key.count) bytes, not 16")
         }
         return key
+    }
+
+    /// Finds the subject's newest block and appends `sequence` to it in place when it has room and the
+    /// sequence is above its last (one search of the tree for both). Returns the block's anchor, value (with
+    /// the sequence when appended) and last sequence, and whether it appended; nil when the subject has no
+    /// block.
+    func appendToLastBlock(of subjectID: UInt64, _ sequence: UInt64) throws -> (anchor: UInt64, bytes: [UInt8], last: UInt64, appended: Bool)? {
+        try txn.withCursor(database) { cursor -> (anchor: UInt64, bytes: [UInt8], last: UInt64, appended: Bool)? in
+            guard let entry = try cursor.seek(atOrBefore: SubjectBlock.key(subjectID, .max)) else { return nil }
+            let (id, anchor) = try key(of: entry)
+            guard id == subjectID else { return nil }
+            var last = anchor
+            try SubjectBlock.forEach(subjectID: id, anchor: anchor, entry.value) { last = $0; return true }
+            var bytes = Array(entry.value)
+            guard Int(bytes[0]) < SubjectBlock.capacity, sequence > last else { return (anchor, bytes, last, false) }
+            bytes.appendLEB128(sequence - last)
+            bytes[0] += 1
+            try cursor.replaceCurrent(key: SubjectBlock.key(subjectID, anchor), value: bytes)
+            return (anchor, bytes, sequence, true)
+        }
     }
 
     /// Calls `body` for each held sequence of the subject at or after `sequence`, ascending, while it returns
@@ -206,35 +221,40 @@ struct SubjectAppender {
         var last: UInt64
     }
 
-    /// Past this many subjects in one transaction, the kept blocks are forgotten (and looked up again).
-    private static let limit = 4096
+    /// Past this many subjects in one transaction, the kept blocks are forgotten (and looked up again). A
+    /// recovery indexes a long tail in one transaction: its subjects should fit (a kept block is about 200
+    /// bytes).
+    private static let limit = 32_768
     private var tails: [UInt64: Tail] = [:]
 
     mutating func reset() { tails.removeAll(keepingCapacity: true) }
 
     mutating func append(_ sequence: UInt64, subject subjectID: UInt64, to index: SubjectSequenceIndex) throws {
-        var tail: Tail
-        if let kept = tails[subjectID] {
-            tail = kept
-        } else if let (anchor, sequences) = try index.lastBlock(of: subjectID), let last = sequences.last {
-            tail = Tail(anchor: anchor, bytes: SubjectBlock.encode(anchor: anchor, sequences), last: last)
-        } else {
-            tail = Tail(anchor: sequence, bytes: [0], last: sequence)
+        if tails[subjectID] == nil {
+            if tails.count >= SubjectAppender.limit { tails.removeAll(keepingCapacity: true) }
+            if let found = try index.appendToLastBlock(of: subjectID, sequence) {
+                tails[subjectID] = Tail(anchor: found.anchor, bytes: found.bytes, last: found.last)
+                if found.appended { return }
+            } else {
+                tails[subjectID] = Tail(anchor: sequence, bytes: [0], last: sequence)
+            }
         }
-        guard tail.bytes[0] == 0 || sequence > tail.last else {
+        // The kept block is changed in place (through the dictionary's accessor: no copy of its bytes).
+        let (count, last) = (tails[subjectID]!.bytes[0], tails[subjectID]!.last)
+        guard count == 0 || sequence > last else {
             // Not the subject's newest (never so for the writer's appends): the general insert.
             tails[subjectID] = nil
             try index.insert(subjectID, sequence)
             return
         }
-        if Int(tail.bytes[0]) == SubjectBlock.capacity {
-            tail = Tail(anchor: sequence, bytes: [0], last: sequence)
+        if Int(count) == SubjectBlock.capacity {
+            tails[subjectID] = Tail(anchor: sequence, bytes: [0], last: sequence)
         }
-        tail.bytes.appendLEB128(tail.bytes[0] == 0 ? sequence - tail.anchor : sequence - tail.last)
-        tail.bytes[0] += 1
-        tail.last = sequence
-        try index.txn.put(index.database, key: SubjectBlock.key(subjectID, tail.anchor), value: tail.bytes)
-        if tails.count >= SubjectAppender.limit { tails.removeAll(keepingCapacity: true) }
-        tails[subjectID] = tail
+        let fresh = tails[subjectID]!.bytes[0] == 0
+        tails[subjectID]!.bytes.appendLEB128(fresh ? sequence - tails[subjectID]!.anchor : sequence - last)
+        tails[subjectID]!.bytes[0] += 1
+        tails[subjectID]!.last = sequence
+        let anchor = tails[subjectID]!.anchor
+        try index.txn.put(index.database, key: SubjectBlock.key(subjectID, anchor), value: tails[subjectID]!.bytes)
     }
 }
