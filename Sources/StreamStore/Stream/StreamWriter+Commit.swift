@@ -98,7 +98,7 @@ extension StreamWriter {
                     lastID = request.messageID ?? ""
                 }
             }
-            if let written { lastMessageID = lastID }
+            if written != nil { lastMessageID = lastID }
             if written?.pipelined != nil || (written == nil && pipeline.isBusy) {
                 // Completed after its sync, or (nothing written: duplicates, refusals) after the batches
                 // before it, whose messages a duplicate may name.
