@@ -11,9 +11,7 @@ struct SubjectSequenceIndex {
     /// A block of `subjectID` at the cursor's entry, decoded; nil when the entry is of another subject.
     private func decoded(_ entry: Cursor.Entry?, of subjectID: UInt64) throws -> (anchor: UInt64, sequences: [UInt64])? {
         guard let entry else { return nil }
-        guard let (id, anchor) = SubjectBlock.decodeKey(entry.key) else {
-            throw StoreError.indexMismatch("a subject block's key is \(entry.key.count) bytes, not 16")
-        }
+        let (id, anchor) = try key(of: entry)
         guard id == subjectID else { return nil }
         return (anchor, try SubjectBlock.decode(subjectID: id, anchor: anchor, entry.value))
     }
@@ -140,9 +138,7 @@ struct SubjectSequenceIndex {
         try txn.withCursor(database) { cursor in
             var entry = try cursor.first()
             while let current = entry {
-                guard let (id, anchor) = SubjectBlock.decodeKey(current.key) else {
-                    throw StoreError.indexMismatch("a subject block's key is \(current.key.count) bytes, not 16")
-                }
+                let (id, anchor) = try key(of: current)
                 try body(id, try SubjectBlock.decode(subjectID: id, anchor: anchor, current.value))
                 entry = try cursor.next()
             }

@@ -116,10 +116,11 @@ extension FileStream {
             // A short range (a consumer's pending count moved on by one delivery) is cheaper to walk once in
             // the sequence index than to look up in each subject's blocks.
             if range.upperBound - range.lowerBound < UInt64(ids.count) * 32 {
-                let wanted = Set(ids)
+                // (A few ids are searched as they are: no set is built for each delivery's count.)
+                let wanted = ids.count > 8 ? Set(ids) : nil
                 try reader.sequences.walk(from: range.lowerBound) { sequence, location in
                     guard sequence <= range.upperBound else { return false }
-                    if wanted.contains(location.subjectID) { total += 1 }
+                    if wanted?.contains(location.subjectID) ?? ids.contains(location.subjectID) { total += 1 }
                     return true
                 }
                 return total
